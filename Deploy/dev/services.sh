@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Starts or stops a loopback-only Redis and PostgreSQL for development and tests.
+#   Deploy/dev/services.sh start NAME REDIS_PORT PG_PORT
+#   Deploy/dev/services.sh stop NAME
+# Data lives under .run/NAME. PostgreSQL runs as the 'postgres' user (initdb refuses root);
+# it trusts loopback connections and has a 'telemetry' role (CREATEDB) and database.
+set -euo pipefail
+
+cmd=${1:?usage: services.sh start|stop NAME [REDIS_PORT PG_PORT]}
+name=${2:?name}
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+dir="$root/.run/$name"
+pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+
+start_redis() {
+  local port=$1
+  mkdir -p "$dir/redis"
+  if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    echo "redis already running on 127.0.0.1:$port"
+    return
+  fi
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/redis" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" \
+    --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log"
+  for _ in $(seq 1 50); do
+    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && { echo "redis on 127.0.0.1:$port"; return; }
+    sleep 0.1
+  done
+  echo "redis did not start; see $dir/redis/redis.log" >&2
+  exit 1
+}
+
+start_postgres() {
+  local port=$1 data="$dir/pg/data" sock="$dir/pg/sock"
+  mkdir -p "$dir/pg" "$sock"
+  # The postgres user must be able to reach the data directory.
+  chmod o+x "$root" "$root/.run" "$dir" 2>/dev/null || true
+  chown postgres:postgres "$dir/pg" "$sock"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    runuser -u postgres -- "$pgbin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
+      || { cat "$dir/pg/initdb.log" >&2; exit 1; }
+  fi
+  if runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    echo "postgres already running on 127.0.0.1:$port"
+  else
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock -c fsync=on -c max_connections=200" start >/dev/null
+    echo "postgres on 127.0.0.1:$port"
+  fi
+  psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+SELECT 'CREATE ROLE telemetry LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'telemetry') \gexec
+SELECT 'CREATE DATABASE telemetry OWNER telemetry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'telemetry') \gexec
+SQL
+}
+
+stop_all() {
+  if [ -f "$dir/redis/redis.pid" ]; then
+    kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+    rm -f "$dir/redis/redis.pid"
+  fi
+  if [ -s "$dir/pg/data/PG_VERSION" ]; then
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+case "$cmd" in
+  start) start_redis "${3:?redis port}"; start_postgres "${4:?postgres port}" ;;
+  stop) stop_all ;;
+  *) echo "unknown command $cmd" >&2; exit 2 ;;
+esac

@@ -1,0 +1,51 @@
+# Telemetry platform. `make run` and `make test` are all a new machine needs (Debian 12 + Swift).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config
+RUN_REDIS_PORT := 16379
+RUN_PG_PORT := 15432
+TEST_REDIS_PORT := 26379
+TEST_PG_PORT := 25432
+
+TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
+	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
+	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug
+
+.PHONY: help deps build release run test services-test services-run stop clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## Install the Debian packages the build and the local servers need (when missing)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps ## Debug build of every target
+	swift build
+
+release: deps ## Release build of the daemons and the CLI
+	swift build -c release
+
+services-run: deps ## Start Redis (:16379) and PostgreSQL (:15432) for `make run`, data under .run/run
+	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT)
+
+services-test: deps ## Start Redis (:26379) and PostgreSQL (:25432) for the tests, data under .run/test
+	Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT)
+
+run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
+	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)
+
+test: services-test ## Build and run every test against the local Redis and PostgreSQL
+	swift build --build-tests
+	$(TEST_ENV) swift test --skip-build --parallel --num-workers 2 2>&1 | tee .run/test.log; exit $${PIPESTATUS[0]}
+
+stop: ## Stop the servers started by `make run` and `make test`
+	Deploy/dev/services.sh stop run
+	Deploy/dev/services.sh stop test
+
+clean: stop ## Remove build products and server data
+	rm -rf .build .run

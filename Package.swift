@@ -1,0 +1,121 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One set of compiler settings for every Swift target.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "telemetry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "telemetry-hub", targets: ["telemetry-hub"]),
+        .executable(name: "telemetry-processor", targets: ["telemetry-processor"]),
+        .executable(name: "telemetryctl", targets: ["telemetryctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML", "CommandLineArguments"]),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C at the edge.
+        .target(name: "CTelemetryRing", cSettings: [.unsafeFlags(["-std=c11", "-O3"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // Wrappers: the only places with Unsafe code for their C library.
+        .target(name: "TelemetryCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
+        .target(
+            name: "TelemetryConfiguration",
+            dependencies: [
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "TelemetryRing", dependencies: ["CTelemetryRing", "TelemetryCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Redis",
+            dependencies: ["CHiredis", "TelemetryCore", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "TelemetryCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Services.
+        .target(
+            name: "Hub",
+            dependencies: [
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Processor",
+            dependencies: [
+                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "telemetry-hub",
+            dependencies: [
+                "Hub", "Systemd", "TelemetryConfiguration",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "telemetry-processor",
+            dependencies: [
+                "Processor", "Systemd", "TelemetryConfiguration",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "telemetryctl",
+            dependencies: [
+                "Redis", "TelemetryCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
+        .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ProcessorTests",
+            dependencies: ["Processor", "TelemetryCore", "TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,67 @@
+public import TelemetryCore
+public import TelemetryRing
+
+/// Reads one bus and pushes every reading into the bus's own ring.
+///
+/// The push is a `nonisolated` call on the C ring: no actor hop, no allocation, no lock. When the
+/// ring is full the actor waits (backpressure from the ingest side) and counts the wait; nothing
+/// is dropped. This version drives the simulated bus.
+public actor DeviceActor {
+    public nonisolated let name: String
+    /// The bus's ring; the ingest actor is its only consumer.
+    public nonisolated let ring: SampleRing
+    private var bus: SimulatedBus
+    private let deviceIndexes: [UInt32]
+    private let metricIndexes: (UInt16, UInt16, UInt16)
+    private let counters: HubCounters
+    private var sequence: UInt64 = 0
+    private var lastTimestamp: Int64 = 0
+
+    public init(simulated configuration: SimulatedBusConfiguration, catalog: DeviceCatalog, ringCapacity: Int, counters: HubCounters) {
+        name = "simulated"
+        bus = SimulatedBus(configuration: configuration)
+        ring = SampleRing(capacity: ringCapacity)
+        deviceIndexes = bus.deviceNames.map { catalog.device($0) }
+        metricIndexes = (
+            catalog.metric(StandardMetric.temperature.rawValue),
+            catalog.metric(StandardMetric.humidity.rawValue),
+            catalog.metric(StandardMetric.pressure.rawValue))
+        self.counters = counters
+    }
+
+    /// Reads until the configured number of readings per sensor is reached (forever when 0) or
+    /// the task is cancelled.
+    public func run() async throws {
+        let configuration = bus.configuration
+        let interval = Duration.nanoseconds(Int64(1e9 / configuration.rateHz))
+        let clock = ContinuousClock()
+        var deadline = clock.now
+        var reading = 0
+        while configuration.readings == 0 || reading < configuration.readings {
+            try Task.checkCancellation()
+            var timestamp = wallClockMicros()
+            if timestamp <= lastTimestamp { timestamp = lastTimestamp + 1 }
+            lastTimestamp = timestamp
+            for sensor in deviceIndexes.indices {
+                let (t, h, p) = bus.read(sensor: sensor)
+                let device = deviceIndexes[sensor]
+                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.0, timestampMicros: timestamp, value: t))
+                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.1, timestampMicros: timestamp, value: h))
+                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.2, timestampMicros: timestamp, value: p))
+            }
+            counters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
+            reading += 1
+            deadline += interval
+            try await Task.sleep(until: deadline, clock: clock)
+        }
+    }
+
+    @inline(__always)
+    private func push(_ sample: Sample) async throws {
+        sequence &+= 1
+        while !ring.push(sample, sequence: sequence) {
+            counters.ringFullWaits.add(1, ordering: .relaxed)
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}

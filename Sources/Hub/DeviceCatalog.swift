@@ -1,0 +1,59 @@
+import Synchronization
+public import TelemetryCore
+
+/// The hub's tables of device and metric names; samples in the rings carry indexes into them.
+///
+/// Registration happens when a bus starts (rarely); the ingest side reads a snapshot and only
+/// refreshes it when it meets an index it has not seen, so the per-sample path takes no lock.
+public final class DeviceCatalog: Sendable {
+    /// An immutable view of the tables.
+    public struct Snapshot: Sendable {
+        public let devices: [String]
+        public let metrics: [String]
+        /// Shard of each device, by device index.
+        public let shards: [Int]
+    }
+
+    private struct State {
+        var devices: [String] = []
+        var deviceIndex: [String: UInt32] = [:]
+        var metrics: [String] = []
+        var metricIndex: [String: UInt16] = [:]
+        var shards: [Int] = []
+    }
+
+    private let state = Mutex(State())
+    public let router: ShardRouter
+
+    public init(router: ShardRouter) {
+        self.router = router
+        for metric in StandardMetric.allCases { _ = self.metric(metric.rawValue) }
+    }
+
+    /// The index of `name`, registering it on first use.
+    public func device(_ name: String) -> UInt32 {
+        state.withLock { state in
+            if let index = state.deviceIndex[name] { return index }
+            let index = UInt32(state.devices.count)
+            state.devices.append(name)
+            state.deviceIndex[name] = index
+            state.shards.append(router.shard(of: name))
+            return index
+        }
+    }
+
+    /// The index of metric `name`, registering it on first use.
+    public func metric(_ name: String) -> UInt16 {
+        state.withLock { state in
+            if let index = state.metricIndex[name] { return index }
+            let index = UInt16(state.metrics.count)
+            state.metrics.append(name)
+            state.metricIndex[name] = index
+            return index
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        state.withLock { Snapshot(devices: $0.devices, metrics: $0.metrics, shards: $0.shards) }
+    }
+}

@@ -1,0 +1,73 @@
+public import Configuration
+public import TelemetryCore
+import Redis
+import TelemetryConfiguration
+import Foundation
+
+/// Everything the hub reads from configuration.
+///
+/// Keys (environment name in brackets), defaults:
+/// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379,
+///   `redis.key_prefix` (`REDIS_KEY_PREFIX`) telemetry
+/// - `streams.shards` (`STREAMS_SHARDS`) 8, `streams.retention_days` (`STREAMS_RETENTION_DAYS`) 7
+/// - `ingest.batch_size` 1000 samples, `ingest.flush_interval_ms` 50, `ingest.buffer_batches` 256,
+///   `ingest.full_policy` `block` | `drop_oldest`, `ingest.ring_capacity` 65536 per device
+/// - `publisher.pipeline` 64 batches per round trip
+/// - `simulated.enabled` true, `simulated.sensors` 24, `simulated.rate_hz` 1 (readings per sensor
+///   per second), `simulated.readings` 0 (per sensor; 0 = unlimited), `simulated.spike_probability` 0,
+///   `simulated.device_prefix` sim, `simulated.seed` 1
+/// - `hub.id` a random id per start (prefix of every batch id)
+public struct HubConfiguration: Sendable {
+    public var redis: RedisEndpoint
+    public var keys: RedisKeys
+    public var shards: Int
+    public var streamRetentionDays: Int
+    public var batchSize: Int
+    public var flushIntervalMillis: Int
+    public var bufferBatches: Int
+    public var fullPolicy: BufferFullPolicy
+    public var ringCapacity: Int
+    public var publisherPipeline: Int
+    public var simulated: SimulatedBusConfiguration?
+    public var hubID: String
+
+    public init(reader config: ConfigReader) throws(ConfigurationError) {
+        redis = RedisEndpoint(
+            host: try config.strictString("redis.host", default: "127.0.0.1"),
+            port: try config.strictInt("redis.port", default: 6379, in: 1...65535))
+        keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
+        shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
+        streamRetentionDays = try config.strictInt("streams.retention_days", default: 7, in: 1...3650)
+        batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...100_000)
+        flushIntervalMillis = try config.strictInt("ingest.flush_interval_ms", default: 50, in: 1...60_000)
+        bufferBatches = try config.strictInt("ingest.buffer_batches", default: 256, in: 1...1_000_000)
+        let policy = try config.strictString("ingest.full_policy", default: "block", choices: BufferFullPolicy.allCases.map(\.rawValue))
+        fullPolicy = BufferFullPolicy(rawValue: policy)!
+        ringCapacity = try config.strictInt("ingest.ring_capacity", default: 65_536, in: 16...(1 << 24))
+        publisherPipeline = try config.strictInt("publisher.pipeline", default: 64, in: 1...10_000)
+        if try config.strictBool("simulated.enabled", default: true) {
+            simulated = try SimulatedBusConfiguration(reader: config, prefix: "simulated")
+        }
+        let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        hubID = try config.strictString("hub.id", default: defaultID)
+    }
+}
+
+/// The simulated bus (see ``HubConfiguration`` for its keys).
+public struct SimulatedBusConfiguration: Sendable {
+    public var sensors: Int
+    public var rateHz: Double
+    public var readings: Int
+    public var spikeProbability: Double
+    public var devicePrefix: String
+    public var seed: UInt64
+
+    public init(reader config: ConfigReader, prefix: String) throws(ConfigurationError) {
+        sensors = try config.strictInt("\(prefix).sensors", default: 24, in: 1...100_000)
+        rateHz = try config.strictDouble("\(prefix).rate_hz", default: 1, in: 0.001...1_000_000)
+        readings = try config.strictInt("\(prefix).readings", default: 0, in: 0...Int.max)
+        spikeProbability = try config.strictDouble("\(prefix).spike_probability", default: 0, in: 0...1)
+        devicePrefix = try config.strictString("\(prefix).device_prefix", default: "sim")
+        seed = UInt64(try config.strictInt("\(prefix).seed", default: 1, in: 0...Int.max))
+    }
+}

@@ -1,0 +1,22 @@
+import Synchronization
+
+/// Counters of the hub's stages, read by logs and status (and by metrics later).
+public final class HubCounters: Sendable {
+    public let samplesRead = Atomic<Int>(0)
+    public let ringFullWaits = Atomic<Int>(0)
+    public let batchesBuilt = Atomic<Int>(0)
+    public let batchesDropped = Atomic<Int>(0)
+    public let samplesDropped = Atomic<Int>(0)
+    public let batchesPublished = Atomic<Int>(0)
+    public let samplesPublished = Atomic<Int>(0)
+    public let publishErrors = Atomic<Int>(0)
+
+    public init() {}
+
+    /// A one-line summary for logs and `STATUS=`.
+    public var summary: String {
+        "read=\(samplesRead.load(ordering: .relaxed)) published=\(samplesPublished.load(ordering: .relaxed)) " +
+            "batches=\(batchesPublished.load(ordering: .relaxed)) dropped=\(samplesDropped.load(ordering: .relaxed)) " +
+            "ring_full_waits=\(ringFullWaits.load(ordering: .relaxed)) publish_errors=\(publishErrors.load(ordering: .relaxed))"
+    }
+}

@@ -1,0 +1,110 @@
+public import Logging
+import Redis
+public import ServiceLifecycle
+public import TelemetryCore
+import TelemetryRing
+
+/// The hub: device actors → rings → ingest → bounded buffer → publisher → Redis.
+///
+/// On graceful shutdown the devices stop first, then the ingest actor drains the rings and
+/// flushes open batches, then the publisher empties the buffer; `run()` returns after the last
+/// batch is in Redis.
+///
+/// ```swift
+/// let hub = HubService(configuration: try HubConfiguration(reader: config), logger: logger)
+/// try await ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+public final class HubService: Service {
+    public let configuration: HubConfiguration
+    public let counters = HubCounters()
+    private let logger: Logger
+    private let onReady: @Sendable (String) -> Void
+    private let onStopping: @Sendable () -> Void
+
+    public init(configuration: HubConfiguration, logger: Logger,
+                onReady: @escaping @Sendable (String) -> Void = { _ in },
+                onStopping: @escaping @Sendable () -> Void = {}) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onReady = onReady
+        self.onStopping = onStopping
+    }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.shards))
+        var devices: [DeviceActor] = []
+        if let simulated = configuration.simulated {
+            devices.append(DeviceActor(simulated: simulated, catalog: catalog, ringCapacity: configuration.ringCapacity, counters: counters))
+        }
+        let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
+        let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
+                                 batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
+                                 hubID: configuration.hubID)
+        let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
+        let publisher = PublisherActor(redis: redis, buffer: buffer, keys: configuration.keys, counters: counters,
+                                       pipeline: configuration.publisherPipeline, retentionDays: configuration.streamRetentionDays,
+                                       logger: logger)
+
+        await waitForRedis(redis)
+        let summary = "\(devices.count) bus(es), \(configuration.shards) shards, redis \(configuration.redis)"
+        logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.shards)"])
+        onReady(summary)
+
+        let devicesTask = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for device in devices {
+                    group.addTask {
+                        do { try await device.run() } catch is CancellationError {} catch {
+                            self.logger.error("device bus failed", metadata: ["bus": "\(device.name)", "error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
+        let logger = self.logger
+        let counters = self.counters
+        let onStopping = self.onStopping
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await ingest.run() }
+                group.addTask { await publisher.run() }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(10))
+                        logger.info("hub progress", metadata: ["counters": "\(counters.summary)"])
+                    }
+                }
+                await group.next()
+                await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            onStopping()
+            logger.info("hub stopping: draining rings and buffer")
+            devicesTask.cancel()
+            Task {
+                await devicesTask.value
+                await ingest.requestStop()
+            }
+        }
+        logger.info("hub stopped", metadata: ["counters": "\(counters.summary)"])
+    }
+
+    private func waitForRedis(_ redis: RedisClient) async {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await redis.send(["PING"])
+                for problem in try await redis.durabilityProblems() {
+                    logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
+                }
+                return
+            } catch {
+                logger.warning("waiting for redis", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}

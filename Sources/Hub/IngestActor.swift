@@ -1,0 +1,150 @@
+public import TelemetryCore
+public import TelemetryRing
+
+/// Drains the device rings in batches, groups samples per shard into ``HubBatch``es and hands
+/// them to the bounded buffer in front of the publisher.
+///
+/// A batch closes when it holds `batchSize` samples or its first sample is `flushInterval` old.
+/// Under the `block` policy a full buffer suspends this actor, the rings fill, and the devices
+/// wait: nothing is lost. Under `drop_oldest` the buffer drops (and counts) its oldest batch.
+public actor IngestActor {
+    private let rings: [SampleRing]
+    private let catalog: DeviceCatalog
+    private let buffer: BoundedBuffer<HubBatch>
+    private let counters: HubCounters
+    private let batchSize: Int
+    private let flushIntervalMicros: Int64
+    private let hubID: String
+    private var snapshot: DeviceCatalog.Snapshot
+    private var builders: [ShardBatchBuilder]
+    private var sequence: UInt64 = 0
+    private let drain = RingDrainBuffer(capacity: 1024)
+    private var stopRequested = false
+    private var ready: [HubBatch] = []
+
+    public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<HubBatch>, counters: HubCounters,
+                batchSize: Int, flushIntervalMillis: Int, hubID: String) {
+        self.rings = rings
+        self.catalog = catalog
+        self.buffer = buffer
+        self.counters = counters
+        self.batchSize = batchSize
+        self.flushIntervalMicros = Int64(flushIntervalMillis) * 1000
+        self.hubID = hubID
+        snapshot = catalog.snapshot()
+        builders = (0..<catalog.router.shards).map { _ in ShardBatchBuilder() }
+    }
+
+    /// Asks the actor to drain what is left, flush every open batch, finish the buffer and return.
+    public func requestStop() { stopRequested = true }
+
+    /// Runs until ``requestStop()`` and every ring is empty.
+    public func run() async {
+        while true {
+            let stopping = stopRequested
+            var drained = 0
+            for ring in rings {
+                while true {
+                    let n = drain.drain(ring)
+                    if n == 0 { break }
+                    drained += n
+                    for i in 0..<n { add(drain[i]) }
+                    if n < drain.capacity { break }
+                }
+            }
+            let now = wallClockMicros()
+            for shard in builders.indices where builders[shard].count > 0 {
+                if stopping && drained == 0 || now - builders[shard].openedAtMicros >= flushIntervalMicros {
+                    close(shard: shard, now: now)
+                }
+            }
+            for batch in ready { await publish(batch) }
+            ready.removeAll(keepingCapacity: true)
+            if stopping && drained == 0 {
+                buffer.finish()
+                return
+            }
+            if drained == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        }
+    }
+
+    @inline(__always)
+    private func add(_ sample: Sample) {
+        let device = Int(sample.deviceIndex)
+        if device >= snapshot.devices.count || Int(sample.metricIndex) >= snapshot.metrics.count {
+            snapshot = catalog.snapshot()
+        }
+        let shard = snapshot.shards[device]
+        if builders[shard].count == 0 { builders[shard].openedAtMicros = wallClockMicros() }
+        builders[shard].add(sample, snapshot: snapshot)
+        if builders[shard].count >= batchSize { close(shard: shard, now: wallClockMicros()) }
+    }
+
+    private func close(shard: Int, now: Int64) {
+        sequence += 1
+        let batch = builders[shard].take(id: "\(hubID)-\(sequence)", shard: shard, now: now)
+        counters.batchesBuilt.add(1, ordering: .relaxed)
+        ready.append(batch)
+    }
+
+    private func publish(_ batch: HubBatch) async {
+        switch await buffer.push(batch) {
+        case .enqueued, .finished:
+            break
+        case .enqueuedDropping(let dropped):
+            counters.batchesDropped.add(1, ordering: .relaxed)
+            counters.samplesDropped.add(dropped.samples.count, ordering: .relaxed)
+        }
+    }
+}
+
+/// Collects the samples of one shard with batch-local device and metric tables.
+struct ShardBatchBuilder {
+    var devices: [String] = []
+    var metrics: [String] = []
+    var deviceMap: [Int32] = []
+    var metricMap: [Int32] = []
+    var usedDevices: [Int] = []
+    var usedMetrics: [Int] = []
+    var samples: [Sample] = []
+    var openedAtMicros: Int64 = 0
+
+    var count: Int { samples.count }
+
+    @inline(__always)
+    mutating func add(_ sample: Sample, snapshot: DeviceCatalog.Snapshot) {
+        let device = Int(sample.deviceIndex)
+        let metric = Int(sample.metricIndex)
+        if device >= deviceMap.count { deviceMap.append(contentsOf: repeatElement(-1, count: snapshot.devices.count - deviceMap.count)) }
+        if metric >= metricMap.count { metricMap.append(contentsOf: repeatElement(-1, count: snapshot.metrics.count - metricMap.count)) }
+        var localDevice = deviceMap[device]
+        if localDevice < 0 {
+            localDevice = Int32(devices.count)
+            devices.append(snapshot.devices[device])
+            deviceMap[device] = localDevice
+            usedDevices.append(device)
+        }
+        var localMetric = metricMap[metric]
+        if localMetric < 0 {
+            localMetric = Int32(metrics.count)
+            metrics.append(snapshot.metrics[metric])
+            metricMap[metric] = localMetric
+            usedMetrics.append(metric)
+        }
+        samples.append(Sample(deviceIndex: UInt32(localDevice), metricIndex: UInt16(localMetric),
+                              timestampMicros: sample.timestampMicros, value: sample.value))
+    }
+
+    mutating func take(id: String, shard: Int, now: Int64) -> HubBatch {
+        let batch = HubBatch(id: id, shard: shard, createdMicros: now, devices: devices, metrics: metrics, samples: samples)
+        for d in usedDevices { deviceMap[d] = -1 }
+        for m in usedMetrics { metricMap[m] = -1 }
+        usedDevices.removeAll(keepingCapacity: true)
+        usedMetrics.removeAll(keepingCapacity: true)
+        devices = []
+        metrics = []
+        samples = []
+        samples.reserveCapacity(batch.samples.count)
+        return batch
+    }
+}

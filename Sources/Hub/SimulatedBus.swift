@@ -1,0 +1,62 @@
+public import TelemetryCore
+
+/// A deterministic generator of plausible readings: each sensor's temperature (°C), humidity (%)
+/// and pressure (hPa) follow a bounded random walk; with `spikeProbability` a temperature reading
+/// jumps above the default alert threshold (60 °C) while staying inside validation (≤ 100 °C).
+public struct SimulatedBus: Sendable {
+    struct SensorState: Sendable {
+        var temperature: Double
+        var humidity: Double
+        var pressure: Double
+    }
+
+    public let configuration: SimulatedBusConfiguration
+    public let deviceNames: [String]
+    private var sensors: [SensorState]
+    private var random: SplitMix64
+
+    public init(configuration: SimulatedBusConfiguration) {
+        self.configuration = configuration
+        var random = SplitMix64(seed: configuration.seed)
+        deviceNames = (0..<configuration.sensors).map { i in
+            let number = String(i + 1)
+            return "\(configuration.devicePrefix)_\(String(repeating: "0", count: max(0, 3 - number.count)))\(number)"
+        }
+        sensors = (0..<configuration.sensors).map { _ in
+            SensorState(
+                temperature: 18 + random.nextUnit() * 8,
+                humidity: 40 + random.nextUnit() * 20,
+                pressure: 1005 + random.nextUnit() * 15)
+        }
+        self.random = random
+    }
+
+    /// Advances sensor `index` by one reading; returns (temperature, humidity, pressure).
+    public mutating func read(sensor index: Int) -> (Double, Double, Double) {
+        var s = sensors[index]
+        s.temperature = min(35, max(10, s.temperature + (random.nextUnit() - 0.5) * 0.4))
+        s.humidity = min(85, max(15, s.humidity + (random.nextUnit() - 0.5) * 1.0))
+        s.pressure = min(1040, max(980, s.pressure + (random.nextUnit() - 0.5) * 0.6))
+        sensors[index] = s
+        var temperature = s.temperature
+        if configuration.spikeProbability > 0, random.nextUnit() < configuration.spikeProbability {
+            temperature = 70 + random.nextUnit() * 20
+        }
+        return (temperature, s.humidity, s.pressure)
+    }
+}
+
+/// A small fast seeded PRNG (SplitMix64).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+}

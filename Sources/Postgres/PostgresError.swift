@@ -1,0 +1,45 @@
+/// An error from libpq or the server.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        enum Base: String, Sendable {
+            case connectionFailed = "connection_failed"
+            case connectionLost = "connection_lost"
+            case server = "server_error"
+        }
+        let base: Base
+        public static let connectionFailed = Code(base: .connectionFailed)
+        public static let connectionLost = Code(base: .connectionLost)
+        public static let server = Code(base: .server)
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let message: String
+    /// The server's SQLSTATE, e.g. `23505` for a unique violation.
+    public let sqlState: String?
+    public let file: String
+    public let line: Int
+
+    public init(_ code: Code, _ message: String, sqlState: String? = nil, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.sqlState = sqlState
+        self.file = file
+        self.line = line
+    }
+
+    /// True for an outage (the connection is gone or the server is shutting down), as opposed to
+    /// an error caused by the data or the statement.
+    public var isConnectionError: Bool {
+        if code != .server { return true }
+        guard let sqlState else { return false }
+        // 08: connection exception; 57P: operator intervention (shutdown); 53: insufficient resources.
+        return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") || sqlState.hasPrefix("53")
+    }
+
+    public var isUniqueViolation: Bool { sqlState == "23505" }
+
+    public var description: String {
+        "postgres \(code)\(sqlState.map { " [\($0)]" } ?? ""): \(message)"
+    }
+}

@@ -1,0 +1,133 @@
+public import TelemetryCore
+
+/// What analysis a task type asks for on top of storing its samples.
+public struct AnalysisPlan: Sendable, Equatable {
+    public var statistics: Bool
+    public var anomalies: Bool
+    public var thresholds: Bool
+
+    /// Hub batches and `telemetry.analyze` run the full chain; `anomaly_detect` detection and
+    /// alerts; `alert` the threshold rules only; `aggregate` and `store` nothing more.
+    public init(kind: TelemetryTask.Kind) {
+        switch kind {
+        case .analyze: self.init(statistics: true, anomalies: true, thresholds: true)
+        case .anomalyDetect: self.init(statistics: false, anomalies: true, thresholds: true)
+        case .alert: self.init(statistics: false, anomalies: false, thresholds: true)
+        case .aggregate, .store: self.init(statistics: false, anomalies: false, thresholds: false)
+        }
+    }
+
+    public init(statistics: Bool, anomalies: Bool, thresholds: Bool) {
+        self.statistics = statistics
+        self.anomalies = anomalies
+        self.thresholds = thresholds
+    }
+}
+
+/// Per-batch statistics of one (device, metric) series.
+public struct SeriesStatistics: Sendable, Equatable {
+    public var count = 0
+    public var mean = 0.0
+    var m2 = 0.0
+    public var min = Double.infinity
+    public var max = -Double.infinity
+    /// Population standard deviation.
+    public var standardDeviation: Double { count > 0 ? (m2 / Double(count)).squareRoot() : 0 }
+
+    public init() {}
+
+    /// Welford's update.
+    public mutating func add(_ x: Double) {
+        count += 1
+        let delta = x - mean
+        mean += delta / Double(count)
+        m2 += delta * (x - mean)
+        min = Swift.min(min, x)
+        max = Swift.max(max, x)
+    }
+}
+
+/// Rolling per-(device, metric) state: Welford statistics for the z-score and the breach state of
+/// each rule, so an alert fires once when a series enters a breach, not for every sample in it.
+public struct SeriesState: Sendable, Equatable {
+    public var rolling = SeriesStatistics()
+    public var inAnomaly = false
+    public var breachLow = false
+    public var breachHigh = false
+    public init() {}
+}
+
+/// The analysis chain of one worker. Its state belongs to the worker that owns the devices
+/// (work is routed by device), and is changed only through ``commit(_:)`` once the batch's
+/// transaction committed, so a batch retried after a failed write does not fire twice.
+public struct Analyzer: Sendable {
+    public struct SeriesKey: Hashable, Sendable {
+        public var device: String
+        public var metric: String
+        public init(device: String, metric: String) {
+            self.device = device
+            self.metric = metric
+        }
+    }
+
+    /// Tentative result of analysing one batch.
+    public struct Result: Sendable {
+        public var alerts: [AlertRecord] = []
+        public var statistics: [SeriesKey: SeriesStatistics] = [:]
+        var updates: [SeriesKey: SeriesState] = [:]
+    }
+
+    public let thresholds: [String: ThresholdRule]
+    public let zScore: Double
+    public let minSamples: Int
+    public private(set) var series: [SeriesKey: SeriesState] = [:]
+
+    public init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
+        self.thresholds = thresholds
+        self.zScore = zScore
+        self.minSamples = minSamples
+    }
+
+    /// Analyses `samples` (in time order per series) without changing the analyzer's state.
+    public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan) -> Result {
+        var result = Result()
+        guard plan.statistics || plan.anomalies || plan.thresholds else { return result }
+        for sample in samples {
+            let key = SeriesKey(device: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)])
+            let x = sample.value
+            if plan.statistics { result.statistics[key, default: SeriesStatistics()].add(x) }
+            var state = result.updates[key] ?? series[key] ?? SeriesState()
+            func fire(_ rule: String, _ severity: String) {
+                result.alerts.append(AlertRecord(device: Int(sample.deviceIndex), metric: Int(sample.metricIndex),
+                                                 timestampMicros: sample.timestampMicros, value: x, rule: rule, severity: severity))
+            }
+            if plan.thresholds, let rule = thresholds[key.metric] {
+                let low = rule.low.map { x < $0 } ?? false
+                let high = rule.high.map { x > $0 } ?? false
+                if low && !state.breachLow { fire("threshold_low", rule.severity) }
+                if high && !state.breachHigh { fire("threshold_high", rule.severity) }
+                state.breachLow = low
+                state.breachHigh = high
+            }
+            if plan.anomalies {
+                let rolling = state.rolling
+                var anomalous = false
+                if rolling.count >= minSamples {
+                    let sd = rolling.standardDeviation
+                    anomalous = sd > 0 ? abs(x - rolling.mean) / sd > zScore : x != rolling.mean
+                }
+                if anomalous && !state.inAnomaly { fire("zscore", "warning") }
+                state.inAnomaly = anomalous
+                // Anomalies are kept out of the baseline so one spike does not widen it.
+                if !anomalous { state.rolling.add(x) }
+            }
+            result.updates[key] = state
+        }
+        return result
+    }
+
+    /// Makes a committed batch's state changes permanent.
+    public mutating func commit(_ result: Result) {
+        for (key, state) in result.updates { series[key] = state }
+    }
+}

@@ -1,0 +1,113 @@
+public import Configuration
+import Foundation
+public import Redis
+public import TelemetryCore
+import TelemetryConfiguration
+
+/// An alert threshold on one metric.
+public struct ThresholdRule: Sendable, Equatable {
+    public var metric: String
+    public var low: Double?
+    public var high: Double?
+    public var severity: String
+
+    public init(metric: String, low: Double?, high: Double?, severity: String) {
+        self.metric = metric
+        self.low = low
+        self.high = high
+        self.severity = severity
+    }
+}
+
+/// Everything the processor reads from configuration.
+///
+/// Keys (environment name in brackets), defaults:
+/// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379, `redis.key_prefix` telemetry
+/// - `streams.shards` 8; `consumer.group` processors; `consumer.name` (`CONSUMER_NAME`) the host name;
+///   `consumer.read_count` 64 entries per read; `consumer.block_ms` 200 (≤ 1000)
+/// - `num_workers` (`NUM_WORKERS`) 8; `worker.queue_depth` 16 items per worker
+/// - `postgres.url` (`POSTGRES_URL`) empty = libpq's `PG*` variables
+/// - `compat.window` 64 tasks per move; `compat.heartbeat_ms` 5000
+/// - `retry.max_retries` 3, `retry.base_ms` 100, `retry.max_ms` 10000
+/// - `thresholds.<metric>.low|high|severity` (defaults: temperature high 60, low −20; humidity high 95;
+///   pressure low 950, high 1060; severity critical)
+/// - `anomaly.zscore` 4.0, `anomaly.min_samples` 30
+/// - `validation.<metric>.min|max` (temperature −50…100, humidity 0…100, pressure 300…1100),
+///   `validation.max_future_skew_s` 300
+/// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
+///   `partitions.interval_s` 3600
+public struct ProcessorConfiguration: Sendable {
+    public var redis: RedisEndpoint
+    public var keys: RedisKeys
+    public var shards: Int
+    public var group: String
+    public var consumerName: String
+    public var readCount: Int
+    public var blockMillis: Int
+    public var workers: Int
+    public var workerQueueDepth: Int
+    public var postgresURL: String
+    public var compatWindow: Int
+    public var heartbeatMillis: Int
+    public var maxRetries: Int
+    public var retryBaseMillis: Int
+    public var retryMaxMillis: Int
+    public var thresholds: [String: ThresholdRule]
+    public var zScore: Double
+    public var anomalyMinSamples: Int
+    public var validation: ValidationPolicy
+    public var partitionsAheadDays: Int
+    public var retentionDays: Int
+    public var aggregateRetentionDays: Int
+    public var partitionIntervalSeconds: Int
+
+    public init(reader config: ConfigReader) throws(ConfigurationError) {
+        redis = RedisEndpoint(
+            host: try config.strictString("redis.host", default: "127.0.0.1"),
+            port: try config.strictInt("redis.port", default: 6379, in: 1...65535))
+        keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
+        shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
+        group = try config.strictString("consumer.group", default: "processors")
+        consumerName = try config.strictString("consumer.name", default: ProcessInfo.processInfo.hostName)
+        readCount = try config.strictInt("consumer.read_count", default: 64, in: 1...10_000)
+        blockMillis = try config.strictInt("consumer.block_ms", default: 200, in: 1...1000)
+        redis.timeout = .milliseconds(blockMillis + 5000)
+        workers = try config.strictInt("num_workers", default: 8, in: 1...256)
+        workerQueueDepth = try config.strictInt("worker.queue_depth", default: 16, in: 1...100_000)
+        postgresURL = try config.strictString("postgres.url", default: "")
+        compatWindow = try config.strictInt("compat.window", default: 64, in: 1...10_000)
+        heartbeatMillis = try config.strictInt("compat.heartbeat_ms", default: 5000, in: 100...600_000)
+        maxRetries = try config.strictInt("retry.max_retries", default: 3, in: 0...100)
+        retryBaseMillis = try config.strictInt("retry.base_ms", default: 100, in: 1...600_000)
+        retryMaxMillis = try config.strictInt("retry.max_ms", default: 10_000, in: 1...3_600_000)
+        let defaults: [String: (Double?, Double?)] = ["temperature": (-20, 60), "humidity": (nil, 95), "pressure": (950, 1060)]
+        var thresholds: [String: ThresholdRule] = [:]
+        for (metric, bounds) in defaults {
+            let low = try config.strictDouble("thresholds.\(metric).low", default: bounds.0 ?? -.greatestFiniteMagnitude)
+            let high = try config.strictDouble("thresholds.\(metric).high", default: bounds.1 ?? .greatestFiniteMagnitude)
+            let severity = try config.strictString("thresholds.\(metric).severity", default: "critical", choices: ["info", "warning", "critical"])
+            thresholds[metric] = ThresholdRule(
+                metric: metric,
+                low: low == -.greatestFiniteMagnitude ? nil : low,
+                high: high == .greatestFiniteMagnitude ? nil : high,
+                severity: severity)
+        }
+        self.thresholds = thresholds
+        zScore = try config.strictDouble("anomaly.zscore", default: 4, in: 0.5...1000)
+        anomalyMinSamples = try config.strictInt("anomaly.min_samples", default: 30, in: 2...1_000_000)
+        var validation = ValidationPolicy.default
+        for (metric, range) in ValidationPolicy.default.ranges {
+            let low = try config.strictDouble("validation.\(metric).min", default: range.lowerBound)
+            let high = try config.strictDouble("validation.\(metric).max", default: range.upperBound)
+            guard low <= high else { throw ConfigurationError(key: "validation.\(metric).min", "must not exceed validation.\(metric).max") }
+            validation.ranges[metric] = low...high
+        }
+        validation.maxFutureSkewMicros = Int64(try config.strictInt("validation.max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000
+        partitionsAheadDays = try config.strictInt("partitions.ahead_days", default: 3, in: 0...365)
+        retentionDays = try config.strictInt("partitions.retention_days", default: 30, in: 1...36_500)
+        aggregateRetentionDays = try config.strictInt("partitions.aggregate_retention_days", default: 400, in: 1...36_500)
+        partitionIntervalSeconds = try config.strictInt("partitions.interval_s", default: 3600, in: 1...86_400)
+        validation.maxAgeMicros = Int64(retentionDays) * 86_400 * 1_000_000
+        self.validation = validation
+    }
+}

@@ -1,0 +1,57 @@
+import Synchronization
+public import TelemetryCore
+
+/// Counters of the processor's stages, read by logs and status (and by metrics later).
+public final class ProcessorCounters: Sendable {
+    public let entriesRead = Atomic<Int>(0)
+    public let compatTasksRead = Atomic<Int>(0)
+    public let itemsCompleted = Atomic<Int>(0)
+    public let samplesStored = Atomic<Int>(0)
+    public let duplicateBatches = Atomic<Int>(0)
+    public let duplicateSamples = Atomic<Int>(0)
+    public let conflictingValues = Atomic<Int>(0)
+    public let alerts = Atomic<Int>(0)
+    public let retries = Atomic<Int>(0)
+    public let outageWaits = Atomic<Int>(0)
+    private let deadLetters = Mutex<[String: Int]>([:])
+    private let metricStatistics = Mutex<[String: SeriesStatistics]>([:])
+
+    public init() {}
+
+    public func countDeadLetter(reason: TelemetryError.Code) {
+        deadLetters.withLock { $0[reason.description, default: 0] += 1 }
+    }
+
+    /// Dead letters written so far, by reason code.
+    public var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }
+
+    /// Folds per-batch statistics into per-metric totals (no per-device labels).
+    public func record(statistics: [Analyzer.SeriesKey: SeriesStatistics]) {
+        guard !statistics.isEmpty else { return }
+        metricStatistics.withLock { totals in
+            for (key, s) in statistics {
+                var t = totals[key.metric, default: SeriesStatistics()]
+                // Merge two Welford accumulators (Chan et al.).
+                let n = t.count + s.count
+                let delta = s.mean - t.mean
+                t.m2 += s.m2 + delta * delta * Double(t.count) * Double(s.count) / Double(n)
+                t.mean += delta * Double(s.count) / Double(n)
+                t.count = n
+                t.min = Swift.min(t.min, s.min)
+                t.max = Swift.max(t.max, s.max)
+                totals[key.metric] = t
+            }
+        }
+    }
+
+    /// Per-metric statistics of every analysed sample so far.
+    public var statisticsByMetric: [String: SeriesStatistics] { metricStatistics.withLock { $0 } }
+
+    public var summary: String {
+        "entries=\(entriesRead.load(ordering: .relaxed)) compat=\(compatTasksRead.load(ordering: .relaxed)) " +
+            "done=\(itemsCompleted.load(ordering: .relaxed)) stored=\(samplesStored.load(ordering: .relaxed)) " +
+            "dup_batches=\(duplicateBatches.load(ordering: .relaxed)) dup_samples=\(duplicateSamples.load(ordering: .relaxed)) " +
+            "alerts=\(alerts.load(ordering: .relaxed)) retries=\(retries.load(ordering: .relaxed)) " +
+            "dead_letters=\(deadLettersByReason.values.reduce(0, +))"
+    }
+}

@@ -1,0 +1,146 @@
+public import Logging
+import Postgres
+import Redis
+public import ServiceLifecycle
+public import TelemetryCore
+
+/// The processor: consumer → worker pool (TaskGroup) → storage → acknowledgement.
+///
+/// On graceful shutdown the consumer stops reading, the workers finish, commit and acknowledge
+/// everything already read, and `run()` returns: nothing is left pending.
+///
+/// ```swift
+/// let processor = ProcessorService(configuration: try ProcessorConfiguration(reader: config), logger: logger)
+/// try await ServiceGroup(services: [processor], gracefulShutdownSignals: [.sigterm], logger: logger).run()
+/// ```
+public final class ProcessorService: Service {
+    public let configuration: ProcessorConfiguration
+    public let counters = ProcessorCounters()
+    private let logger: Logger
+    private let onReady: @Sendable (String) -> Void
+    private let onStopping: @Sendable () -> Void
+    private let clock: @Sendable () -> Int64
+
+    public init(configuration: ProcessorConfiguration, logger: Logger,
+                clock: @escaping @Sendable () -> Int64 = wallClockMicros,
+                onReady: @escaping @Sendable (String) -> Void = { _ in },
+                onStopping: @escaping @Sendable () -> Void = {}) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.onReady = onReady
+        self.onStopping = onStopping
+    }
+
+    public func run() async throws {
+        let configuration = self.configuration
+        let logger = self.logger
+        let counters = self.counters
+        let storage = StorageActor(conninfo: configuration.postgresURL, logger: logger)
+        let reader = RedisClient(endpoint: configuration.redis, name: "reader")
+        let control = RedisClient(endpoint: configuration.redis, name: "control")
+        let acker = RedisClient(endpoint: configuration.redis, name: "acker")
+        let queues = (0..<configuration.workers).map { _ in
+            BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block)
+        }
+        let consumer = ConsumerActor(reader: reader, control: control, queues: queues, configuration: configuration,
+                                     counters: counters, logger: logger)
+
+        guard await waitForDependencies(storage: storage, control: control, consumer: consumer) else { return }
+        do {
+            try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
+                                                 retentionDays: configuration.retentionDays,
+                                                 aggregateRetentionDays: configuration.aggregateRetentionDays)
+        } catch {
+            logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
+        }
+        logger.info("processor ready", metadata: ["consumer": "\(configuration.consumerName)", "workers": "\(configuration.workers)",
+                                                  "shards": "\(configuration.shards)"])
+        onReady("consumer \(configuration.consumerName), \(configuration.workers) workers, \(configuration.shards) shards")
+
+        let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName)
+        let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
+        let clock = self.clock
+        let onStopping = self.onStopping
+
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask {
+                while !Task.isCancelled {
+                    _ = try? await consumer.maintainCompat()
+                    try? await Task.sleep(for: .milliseconds(configuration.heartbeatMillis))
+                }
+            }
+            background.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(configuration.partitionIntervalSeconds))
+                    if Task.isCancelled { break }
+                    do {
+                        try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
+                                                             retentionDays: configuration.retentionDays,
+                                                             aggregateRetentionDays: configuration.aggregateRetentionDays)
+                    } catch {
+                        logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            background.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(10))
+                    if Task.isCancelled { break }
+                    logger.info("processor progress", metadata: ["counters": "\(counters.summary)"])
+                }
+            }
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { pool in
+                    for index in 0..<configuration.workers {
+                        pool.addTask {
+                            var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
+                                                deadLetters: deadLetters, counters: counters, configuration: configuration, logger: logger)
+                            await worker.run()
+                        }
+                    }
+                    pool.addTask { await consumer.run() }
+                }
+            } onGracefulShutdown: {
+                onStopping()
+                logger.info("processor stopping: finishing in-flight work")
+            }
+            background.cancelAll()
+        }
+        logger.info("processor stopped", metadata: ["counters": "\(counters.summary)"])
+    }
+
+    /// Waits until PostgreSQL (migrated) and Redis (groups created) are reachable; false if the
+    /// service is asked to stop first.
+    private func waitForDependencies(storage: StorageActor, control: RedisClient, consumer: ConsumerActor) async -> Bool {
+        var backoff = Duration.milliseconds(100)
+        var postgresReady = false
+        var redisReady = false
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if !postgresReady {
+                do {
+                    let applied = try await storage.prepare()
+                    if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)"]) }
+                    postgresReady = true
+                } catch {
+                    logger.warning("waiting for postgres", metadata: ["error": "\(error)"])
+                }
+            }
+            if !redisReady {
+                do {
+                    try await consumer.createGroups()
+                    for problem in try await control.durabilityProblems() {
+                        logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
+                    }
+                    redisReady = true
+                } catch {
+                    logger.warning("waiting for redis", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
+                }
+            }
+            if postgresReady && redisReady { return true }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+        return false
+    }
+}

@@ -1,0 +1,241 @@
+import Logging
+import Postgres
+import Redis
+public import TelemetryCore
+
+/// Acknowledges finished work: `XACK` for stream entries, `LREM` from the processing list for
+/// compatibility tasks. Runs on its own Redis connection (the reader's blocks in `XREADGROUP`).
+public struct Acknowledger: Sendable {
+    let redis: RedisClient
+    let keys: RedisKeys
+    let group: String
+    let consumer: String
+
+    public init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String) {
+        self.redis = redis
+        self.keys = keys
+        self.group = group
+        self.consumer = consumer
+    }
+
+    /// Acknowledges `source`, retrying through a Redis outage.
+    public func acknowledge(_ source: WorkItem.Source, logger: Logger) async {
+        let command: RedisCommand
+        switch source {
+        case .stream(let shard, let entryID):
+            command = ["XACK", keys.stream(shard), group, entryID]
+        case .compat(let raw):
+            var c: RedisCommand = ["LREM", keys.processing(consumer), "1"]
+            c.append(bytes: raw)
+            command = c
+        }
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                try await redis.send(command)
+                return
+            } catch {
+                logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+/// One worker of the pool: owns the analysis state of the devices routed to it, and processes
+/// its items strictly in order (per-device order is kept).
+struct Worker {
+    let index: Int
+    let queue: BoundedBuffer<WorkItem>
+    let storage: StorageActor
+    let acknowledger: Acknowledger
+    let deadLetters: DeadLetterWriter
+    let counters: ProcessorCounters
+    let configuration: ProcessorConfiguration
+    let logger: Logger
+    var analyzer: Analyzer
+
+    init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
+         deadLetters: DeadLetterWriter, counters: ProcessorCounters, configuration: ProcessorConfiguration, logger: Logger) {
+        self.index = index
+        self.queue = queue
+        self.storage = storage
+        self.acknowledger = acknowledger
+        self.deadLetters = deadLetters
+        self.counters = counters
+        self.configuration = configuration
+        self.logger = logger
+        analyzer = Analyzer(thresholds: configuration.thresholds, zScore: configuration.zScore, minSamples: configuration.anomalyMinSamples)
+    }
+
+    /// Processes items until the queue is finished and drained.
+    mutating func run() async {
+        while let items = await queue.next(max: 1) {
+            for item in items { await process(item) }
+        }
+    }
+
+    mutating func process(_ item: WorkItem) async {
+        let prepared: Prepared
+        switch prepare(item) {
+        case .success(let p): prepared = p
+        case .failure(let error):
+            await deadLetter(item, error: error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rawPayload(item))
+            await acknowledger.acknowledge(item.source, logger: logger)
+            counters.itemsCompleted.add(1, ordering: .relaxed)
+            return
+        }
+        var batch = prepared.batch
+        if let rejection = prepared.rejection {
+            await deadLetter(item, error: rejection.error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rejection.payload)
+        }
+        if !batch.samples.isEmpty {
+            let analysis = analyzer.analyze(batch.samples, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan)
+            batch.alerts = analysis.alerts
+            guard await store(batch, item: item, maxRetries: prepared.maxRetries) else {
+                counters.itemsCompleted.add(1, ordering: .relaxed)
+                return
+            }
+            analyzer.commit(analysis)
+            counters.record(statistics: analysis.statistics)
+        }
+        await acknowledger.acknowledge(item.source, logger: logger)
+        counters.itemsCompleted.add(1, ordering: .relaxed)
+    }
+
+    struct Prepared {
+        var batch: StorageBatch
+        var plan: AnalysisPlan
+        var maxRetries: Int
+        var rejection: (error: TelemetryError, payload: [UInt8])?
+    }
+
+    /// Decodes and validates; invalid samples are split off for the dead letters.
+    func prepare(_ item: WorkItem) -> Result<Prepared, TelemetryError> {
+        let now = wallClockMicros()
+        switch item.payload {
+        case .undecodable(let error, _, _):
+            return .failure(error)
+        case .hubBatch(let version, let bytes):
+            if let version, UInt8(version).map({ HubBatchCodec.supportedVersions.contains($0) }) != true {
+                return .failure(TelemetryError(.unsupportedVersion, "stream entry version \(version) is not supported"))
+            }
+            let decoded: HubBatch
+            do { decoded = try HubBatchCodec.decode(bytes) } catch { return .failure(error) }
+            var valid: [Sample] = []
+            valid.reserveCapacity(decoded.samples.count)
+            var invalid: [(Sample, TelemetryError)] = []
+            for sample in decoded.samples {
+                if let violation = configuration.validation.violation(metric: decoded.metrics[Int(sample.metricIndex)],
+                                                                      timestampMicros: sample.timestampMicros, value: sample.value, nowMicros: now) {
+                    invalid.append((sample, violation))
+                } else {
+                    valid.append(sample)
+                }
+            }
+            var rejection: (TelemetryError, [UInt8])?
+            if let first = invalid.first {
+                var lines = ""
+                for (sample, error) in invalid {
+                    lines += "{\"device_id\":\(PostgresText.jsonString(decoded.devices[Int(sample.deviceIndex)])),"
+                        + "\"metric\":\(PostgresText.jsonString(decoded.metrics[Int(sample.metricIndex)])),"
+                        + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\","
+                        + "\"value\":\(sample.value.isFinite ? "\(sample.value)" : "null"),\"reason\":\"\(error.code)\"}\n"
+                }
+                rejection = (TelemetryError(first.1.code, "\(invalid.count) of \(decoded.samples.count) samples of batch \(decoded.id) rejected; first: \(first.1.message)"),
+                             Array(lines.utf8))
+            }
+            return .success(Prepared(
+                batch: StorageBatch(id: decoded.id, deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
+                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
+        case .task(let task):
+            var valid: [Sample] = []
+            var names: [String] = []
+            var firstViolation: TelemetryError?
+            var rejected = 0
+            for metric in task.metrics {
+                if let violation = configuration.validation.violation(metric: metric.name, timestampMicros: task.timestampMicros,
+                                                                      value: metric.value, nowMicros: now) {
+                    firstViolation = firstViolation ?? violation
+                    rejected += 1
+                    continue
+                }
+                valid.append(Sample(deviceIndex: 0, metricIndex: UInt16(names.count), timestampMicros: task.timestampMicros, value: metric.value))
+                names.append(metric.name)
+            }
+            var rejection: (TelemetryError, [UInt8])?
+            if let firstViolation, case .compat(let raw) = item.source {
+                rejection = (TelemetryError(firstViolation.code, "\(rejected) of \(task.metrics.count) fields of task \(task.id) rejected: \(firstViolation.message)"), raw)
+            }
+            return .success(Prepared(
+                batch: StorageBatch(id: task.id, deviceNames: [task.deviceID], metricNames: names, samples: valid),
+                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.maxRetries, rejection: rejection))
+        }
+    }
+
+    /// Writes the batch. An outage (connection errors) waits and retries without spending an
+    /// attempt; any other failure is retried `maxRetries` times with exponential backoff and full
+    /// jitter, then dead-lettered. Returns false when the item was dead-lettered (and acknowledged).
+    func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async -> Bool {
+        var failures = 0
+        var firstFailure: Int64 = 0
+        var outageBackoff = Duration.milliseconds(100)
+        while true {
+            do {
+                let outcome = try await storage.write(batch)
+                if outcome.duplicateBatch {
+                    counters.duplicateBatches.add(1, ordering: .relaxed)
+                    logger.info("batch already committed, acknowledging again", metadata: ["batch_id": "\(batch.id)"])
+                }
+                counters.samplesStored.add(outcome.inserted, ordering: .relaxed)
+                counters.duplicateSamples.add(outcome.duplicates, ordering: .relaxed)
+                counters.conflictingValues.add(outcome.conflictingValues, ordering: .relaxed)
+                counters.alerts.add(outcome.alertsInserted, ordering: .relaxed)
+                return true
+            } catch where error.isConnectionError {
+                counters.outageWaits.add(1, ordering: .relaxed)
+                logger.warning("postgres unavailable, pausing", metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
+                try? await Task.sleep(for: outageBackoff)
+                outageBackoff = min(outageBackoff * 2, .seconds(5))
+            } catch {
+                failures += 1
+                if firstFailure == 0 { firstFailure = wallClockMicros() / 1000 }
+                if failures > maxRetries {
+                    await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: failures,
+                                     firstFailure: firstFailure, payload: rawPayload(item))
+                    await acknowledger.acknowledge(item.source, logger: logger)
+                    return false
+                }
+                counters.retries.add(1, ordering: .relaxed)
+                let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(failures - 1))
+                let delay = Double.random(in: 0...cap)
+                logger.warning("write failed, retrying", metadata: ["batch_id": "\(batch.id)", "attempt": "\(failures)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(Int(delay)))
+            }
+        }
+    }
+
+    private func pow2(_ n: Int) -> Double { Double(1 << min(n, 30)) }
+
+    private func rawPayload(_ item: WorkItem) -> [UInt8] {
+        switch (item.source, item.payload) {
+        case (.compat(let raw), _): raw
+        case (_, .hubBatch(_, let bytes)): bytes
+        case (_, .undecodable(_, let raw, _)): raw
+        case (_, .task): []
+        }
+    }
+
+    private func deadLetter(_ item: WorkItem, error: TelemetryError, attempts: Int, firstFailure: Int64, payload: [UInt8]) async {
+        let sourceID: String?
+        switch (item.source, item.payload) {
+        case (_, .undecodable(_, _, let id)): sourceID = id
+        case (_, .task(let task)): sourceID = task.id
+        case (.stream(_, let entryID), _): sourceID = entryID
+        default: sourceID = nil
+        }
+        await deadLetters.write(error: error, attempts: attempts, firstFailureMillis: firstFailure, source: item.sourceName,
+                                sourceID: sourceID, payload: payload)
+    }
+}

@@ -1,0 +1,88 @@
+public import TelemetryCore
+
+/// A Redis connection owned by an actor that runs on a thread of its own.
+///
+/// Each call runs hiredis synchronously on the client's ``ThreadExecutor``; callers on the
+/// cooperative pool just `await` it. A broken connection is dropped and re-established on the
+/// next call, so callers see one `connectionLost`/`connectionFailed` error per outage attempt.
+///
+/// ```swift
+/// let redis = RedisClient(endpoint: .init(port: 6379), name: "publisher")
+/// let replies = try await redis.pipeline([["PING"], ["XLEN", "telemetry:stream:0"]])
+/// ```
+public actor RedisClient {
+    public nonisolated let endpoint: RedisEndpoint
+    private nonisolated let executor: ThreadExecutor
+    private var connection: RedisConnection?
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Creates the client and its thread; connects on first use.
+    public init(endpoint: RedisEndpoint, name: String) {
+        self.endpoint = endpoint
+        self.executor = ThreadExecutor(name: "redis-\(name)")
+    }
+
+    /// Sends `commands` pipelined and returns their replies; error replies are returned as
+    /// ``RESPValue/error(_:)``.
+    public func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RESPValue] {
+        let connection = try connected()
+        do {
+            return try connection.pipeline(commands)
+        } catch {
+            self.connection = nil
+            throw error
+        }
+    }
+
+    /// Sends one command; an error reply is thrown as `server`.
+    @discardableResult
+    public func send(_ command: RedisCommand) throws(RedisError) -> RESPValue {
+        let reply = try pipeline([command])[0]
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
+    /// Runs `body` with the raw connection on this client's thread (for call sequences that must
+    /// not interleave with other callers).
+    public func withConnection<T>(_ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
+        let connection = try connected()
+        do {
+            return try body(connection)
+        } catch {
+            if !connection.isUsable { self.connection = nil }
+            throw error
+        }
+    }
+
+    /// Drops the connection (the next call reconnects).
+    public func disconnect() {
+        connection?.close()
+        connection = nil
+    }
+
+    private func connected() throws(RedisError) -> RedisConnection {
+        if let connection, connection.isUsable { return connection }
+        let fresh = try RedisConnection(endpoint: endpoint)
+        connection = fresh
+        return fresh
+    }
+}
+
+extension RedisClient {
+    /// Reads `CONFIG GET appendonly` and `maxmemory-policy` and describes what is not as
+    /// DESIGN.md §4 requires (`appendonly yes`, `maxmemory-policy noeviction`); empty when all is well.
+    public func durabilityProblems() throws(RedisError) -> [String] {
+        let replies = try pipeline([["CONFIG", "GET", "appendonly"], ["CONFIG", "GET", "maxmemory-policy"]])
+        var problems: [String] = []
+        let appendonly = replies[0].array?.last?.string
+        if let appendonly, appendonly != "yes" {
+            problems.append("redis appendonly is \(appendonly), expected yes (acknowledged data can be lost on a crash)")
+        }
+        let policy = replies[1].array?.last?.string
+        if let policy, policy != "noeviction" {
+            problems.append("redis maxmemory-policy is \(policy), expected noeviction (streams can be evicted)")
+        }
+        return problems
+    }
+}

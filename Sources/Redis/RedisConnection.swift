@@ -1,0 +1,124 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a Redis server is.
+public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    /// Socket read/write timeout; must exceed any `BLOCK` used on the connection.
+    public var timeout: Duration
+
+    public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5)) {
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// One synchronous hiredis connection. Every call blocks its thread: use it from an actor
+/// pinned to a ``ThreadExecutor`` (``RedisClient`` does), never from the cooperative pool.
+public final class RedisConnection {
+    private var context: UnsafeMutablePointer<redisContext>?
+    public let endpoint: RedisEndpoint
+    private var buffer: [UInt8] = []
+
+    /// Connects, or throws `connectionFailed`.
+    public init(endpoint: RedisEndpoint) throws(RedisError) {
+        self.endpoint = endpoint
+        let tv = Self.timeval(endpoint.timeout)
+        guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
+            throw RedisError(.connectionFailed, "cannot allocate a hiredis context")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorString(context)
+            redisFree(context)
+            throw RedisError(.connectionFailed, "cannot connect to redis at \(endpoint): \(message)")
+        }
+        redisSetTimeout(context, tv)
+        redisEnableKeepAlive(context)
+        self.context = context
+    }
+
+    deinit { if let context { redisFree(context) } }
+
+    /// True until a command failed at the connection level.
+    public var isUsable: Bool { context != nil }
+
+    /// Sends one command and returns its reply (error replies are returned, not thrown).
+    public func send(_ command: RedisCommand) throws(RedisError) -> RESPValue {
+        try pipeline(CollectionOfOne(command))[0]
+    }
+
+    /// Sends `commands` in one write and reads their replies in order.
+    public func pipeline<C: Collection<RedisCommand>>(_ commands: C) throws(RedisError) -> [RESPValue] {
+        guard let context else { throw RedisError(.connectionLost, "connection to \(endpoint) is closed") }
+        buffer.removeAll(keepingCapacity: true)
+        for command in commands { command.encode(into: &buffer) }
+        let appended = buffer.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { chars in
+                redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
+            }
+        }
+        guard appended == REDIS_OK else { throw fail(context) }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in 0..<commands.count {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(context) }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.convert(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Closes the connection.
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let message = Self.errorString(context)
+        close()
+        return RedisError(.connectionLost, "redis at \(endpoint): \(message.isEmpty ? "connection lost" : message)")
+    }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            return .bulk(Array(UnsafeRawBufferPointer(start: r.str, count: Int(r.len))))
+        case REDIS_REPLY_STATUS:
+            return .status(String(decoding: UnsafeRawBufferPointer(start: r.str, count: Int(r.len)), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            return .error(String(decoding: UnsafeRawBufferPointer(start: r.str, count: Int(r.len)), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int(r.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(Int(r.elements))
+            for i in 0..<Int(r.elements) {
+                if let element = r.element[i] { elements.append(convert(element)) } else { elements.append(.null) }
+            }
+            return .array(elements)
+        default:
+            return .null
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}

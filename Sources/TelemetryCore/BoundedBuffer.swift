@@ -1,0 +1,144 @@
+import DequeModule
+import Synchronization
+
+/// What a ``BoundedBuffer`` does when a producer finds it full.
+public enum BufferFullPolicy: String, Sendable, CaseIterable {
+    /// The producer waits for room: backpressure travels upstream, nothing is dropped.
+    case block
+    /// The oldest element is dropped (and counted) to make room.
+    case dropOldest = "drop_oldest"
+}
+
+/// A bounded multi-producer single-consumer async buffer with an explicit full policy.
+///
+/// The consumer takes elements in groups (`next(max:)`), which lets it pipeline them.
+///
+/// ```swift
+/// let buffer = BoundedBuffer<Batch>(capacity: 64, policy: .block)
+/// await buffer.push(batch)                 // producer: waits while full
+/// while let group = await buffer.next(max: 16) { … }   // consumer: nil once finished and empty
+/// ```
+public final class BoundedBuffer<Element: Sendable>: Sendable {
+    /// What happened to a pushed element.
+    public enum PushResult: Sendable {
+        case enqueued
+        /// Enqueued after dropping `dropped` (policy `drop_oldest`).
+        case enqueuedDropping(Element)
+        /// The buffer was finished; the element was not taken.
+        case finished
+    }
+
+    private enum PushStep { case done(PushResult, CheckedContinuation<Void, Never>?), wait }
+    private enum NextStep { case take([Element], [CheckedContinuation<Void, Never>]), end, wait }
+
+    struct State {
+        var elements: Deque<Element> = []
+        var consumer: CheckedContinuation<Void, Never>?
+        var producers: Deque<CheckedContinuation<Void, Never>> = []
+        var finished = false
+        var dropped = 0
+    }
+
+    public let capacity: Int
+    public let policy: BufferFullPolicy
+    private let state = Mutex(State())
+
+    public init(capacity: Int, policy: BufferFullPolicy) {
+        precondition(capacity > 0, "capacity must be positive")
+        self.capacity = capacity
+        self.policy = policy
+    }
+
+    /// Elements buffered now.
+    public var count: Int { state.withLock { $0.elements.count } }
+    /// Elements dropped by the `drop_oldest` policy so far.
+    public var droppedCount: Int { state.withLock { $0.dropped } }
+
+    /// Adds `element`, waiting for room under `block`, dropping the oldest under `drop_oldest`.
+    @discardableResult
+    public func push(_ element: Element) async -> PushResult {
+        while true {
+            let step: PushStep = state.withLock { state in
+                if state.finished { return .done(.finished, nil) }
+                if state.elements.count < capacity {
+                    state.elements.append(element)
+                    let consumer = state.consumer
+                    state.consumer = nil
+                    return .done(.enqueued, consumer)
+                }
+                switch policy {
+                case .dropOldest:
+                    let old = state.elements.removeFirst()
+                    state.elements.append(element)
+                    state.dropped += 1
+                    let consumer = state.consumer
+                    state.consumer = nil
+                    return .done(.enqueuedDropping(old), consumer)
+                case .block:
+                    return .wait
+                }
+            }
+            switch step {
+            case .done(let result, let consumer):
+                consumer?.resume()
+                return result
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.finished || state.elements.count < capacity { return true }
+                        state.producers.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    /// Takes up to `max` elements, waiting while empty; nil once finished and drained.
+    public func next(max: Int) async -> [Element]? {
+        while true {
+            let step: NextStep = state.withLock { state in
+                if !state.elements.isEmpty {
+                    let n = Swift.min(max, state.elements.count)
+                    let taken = Array(state.elements.prefix(n))
+                    state.elements.removeFirst(n)
+                    let woken = Array(state.producers.prefix(n))
+                    state.producers.removeFirst(woken.count)
+                    return .take(taken, woken)
+                }
+                return state.finished ? .end : .wait
+            }
+            switch step {
+            case .take(let elements, let producers):
+                for producer in producers { producer.resume() }
+                return elements
+            case .end:
+                return nil
+            case .wait:
+                await withCheckedContinuation { continuation in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.finished || !state.elements.isEmpty { return true }
+                        state.consumer = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
+    }
+
+    /// Ends the buffer: producers are turned away, the consumer drains what is left then gets nil.
+    public func finish() {
+        let (consumer, producers) = state.withLock { state in
+            state.finished = true
+            let c = state.consumer
+            state.consumer = nil
+            let p = Array(state.producers)
+            state.producers.removeAll()
+            return (c, p)
+        }
+        consumer?.resume()
+        for producer in producers { producer.resume() }
+    }
+}

@@ -1,0 +1,35 @@
+/// FNV-1a, 64 bit: the shard function of DESIGN.md §4 (`shard = fnv1a64(device) % shards`).
+///
+/// ```swift
+/// let shard = ShardRouter(shards: 8).shard(of: "sensor_001")
+/// ```
+public enum FNV1a {
+    /// Hashes the UTF-8 bytes of `string`.
+    @inlinable
+    public static func hash64(_ string: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in string.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}
+
+/// Maps a device id to its shard stream.
+public struct ShardRouter: Sendable, Hashable {
+    /// Number of shard streams (at least 1).
+    public let shards: Int
+
+    /// Creates a router over `shards` streams.
+    public init(shards: Int) {
+        precondition(shards > 0, "shards must be positive")
+        self.shards = shards
+    }
+
+    /// The shard of `deviceID`.
+    @inlinable
+    public func shard(of deviceID: String) -> Int {
+        Int(FNV1a.hash64(deviceID) % UInt64(shards))
+    }
+}

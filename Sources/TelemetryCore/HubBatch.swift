@@ -1,0 +1,146 @@
+/// A batch of samples as the hub publishes it: one entry of one shard stream.
+///
+/// Devices and metrics are named once in per-batch tables; samples refer to them by index, so
+/// a batch of 1 000 samples carries each device name once.
+///
+/// ```swift
+/// var batch = HubBatch(id: "h1-42", shard: 3, createdMicros: now)
+/// let d = batch.deviceIndex(of: "sensor_001")
+/// batch.samples.append(Sample(deviceIndex: d, metricIndex: 0, timestampMicros: now, value: 21.5))
+/// let bytes = HubBatchCodec.encode(batch)
+/// ```
+public struct HubBatch: Sendable, Equatable {
+    /// Stable id assigned once at the hub; the processor's idempotency key.
+    public var id: String
+    public var shard: Int
+    /// When the hub closed the batch, microseconds since the epoch.
+    public var createdMicros: Int64
+    public var devices: [String]
+    public var metrics: [String]
+    public var samples: [Sample]
+
+    public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = []) {
+        self.id = id
+        self.shard = shard
+        self.createdMicros = createdMicros
+        self.devices = devices
+        self.metrics = metrics
+        self.samples = samples
+    }
+}
+
+/// The binary wire format of ``HubBatch`` (little endian):
+///
+/// ```
+/// "TB" version:u8 reserved:u8 created:i64 id:str shard:u16
+/// ndevices:u16 str* nmetrics:u16 str* nsamples:u32 (device:u32 metric:u16 ts:i64 value:f64)*
+/// str = length:u16 utf8-bytes
+/// ```
+/// Version 1 is current; the decoder also accepts every version listed in ``supportedVersions``.
+public enum HubBatchCodec {
+    public static let currentVersion: UInt8 = 1
+    public static let supportedVersions: ClosedRange<UInt8> = 1...1
+    static let sampleSize = 22
+
+    /// Encodes `batch` in the current version.
+    public static func encode(_ batch: HubBatch) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + batch.id.utf8.count + (batch.devices.count + batch.metrics.count) * 24 + batch.samples.count * sampleSize)
+        out.append(UInt8(ascii: "T"))
+        out.append(UInt8(ascii: "B"))
+        out.append(currentVersion)
+        out.append(0)
+        append(&out, batch.createdMicros)
+        appendString(&out, batch.id)
+        append(&out, UInt16(truncatingIfNeeded: batch.shard))
+        append(&out, UInt16(batch.devices.count))
+        for device in batch.devices { appendString(&out, device) }
+        append(&out, UInt16(batch.metrics.count))
+        for metric in batch.metrics { appendString(&out, metric) }
+        append(&out, UInt32(batch.samples.count))
+        for sample in batch.samples {
+            append(&out, sample.deviceIndex)
+            append(&out, sample.metricIndex)
+            append(&out, sample.timestampMicros)
+            append(&out, sample.value.bitPattern)
+        }
+        return out
+    }
+
+    /// Decodes a batch, validating every length and index. Throws ``TelemetryError`` with
+    /// `unsupported_version`, `invalid_utf8` or `invalid_field` (truncated or inconsistent data).
+    public static func decode(_ bytes: [UInt8]) throws(TelemetryError) -> HubBatch {
+        var reader = ByteReader(bytes: bytes)
+        guard bytes.count >= 4, bytes[0] == UInt8(ascii: "T"), bytes[1] == UInt8(ascii: "B") else {
+            throw TelemetryError(.invalidField, "batch payload does not start with the TB magic")
+        }
+        let version = bytes[2]
+        guard supportedVersions.contains(version) else {
+            throw TelemetryError(.unsupportedVersion, "batch format version \(version) is not supported (supported: \(supportedVersions))")
+        }
+        reader.offset = 4
+        let created: Int64 = try reader.read()
+        let id = try reader.readString()
+        let shard: UInt16 = try reader.read()
+        let deviceCount: UInt16 = try reader.read()
+        var devices: [String] = []
+        devices.reserveCapacity(Int(deviceCount))
+        for _ in 0..<deviceCount { devices.append(try reader.readString()) }
+        let metricCount: UInt16 = try reader.read()
+        var metrics: [String] = []
+        metrics.reserveCapacity(Int(metricCount))
+        for _ in 0..<metricCount { metrics.append(try reader.readString()) }
+        let sampleCount: UInt32 = try reader.read()
+        guard reader.remaining == Int(sampleCount) * sampleSize else {
+            throw TelemetryError(.invalidField, "batch announces \(sampleCount) samples but carries \(reader.remaining) bytes of them")
+        }
+        var samples: [Sample] = []
+        samples.reserveCapacity(Int(sampleCount))
+        for _ in 0..<sampleCount {
+            let device: UInt32 = try reader.read()
+            let metric: UInt16 = try reader.read()
+            let ts: Int64 = try reader.read()
+            let bits: UInt64 = try reader.read()
+            guard device < devices.count, metric < metrics.count else {
+                throw TelemetryError(.invalidField, "sample refers to device \(device) / metric \(metric) outside the batch tables")
+            }
+            samples.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: ts, value: Double(bitPattern: bits)))
+        }
+        return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples)
+    }
+
+    @inline(__always)
+    static func append<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    static func appendString(_ out: inout [UInt8], _ string: String) {
+        let count = min(string.utf8.count, Int(UInt16.max))
+        append(&out, UInt16(count))
+        out.append(contentsOf: string.utf8.prefix(count))
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+    var remaining: Int { bytes.count - offset }
+
+    mutating func read<T: FixedWidthInteger>() throws(TelemetryError) -> T {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { throw TelemetryError(.invalidField, "batch payload truncated at byte \(offset)") }
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        offset += size
+        return T(littleEndian: value)
+    }
+
+    mutating func readString() throws(TelemetryError) -> String {
+        let count = Int(try read() as UInt16)
+        guard remaining >= count else { throw TelemetryError(.invalidField, "batch payload truncated at byte \(offset)") }
+        guard let string = String(validating: bytes[offset..<(offset + count)], as: UTF8.self) else {
+            throw TelemetryError(.invalidUTF8, "batch carries a name that is not valid UTF-8 at byte \(offset)")
+        }
+        offset += count
+        return string
+    }
+}

@@ -1,0 +1,21 @@
+/// The Redis key names of DESIGN.md §4, under a configurable prefix (default `telemetry`).
+public struct RedisKeys: Sendable, Hashable {
+    public let prefix: String
+
+    public init(prefix: String = "telemetry") { self.prefix = prefix }
+
+    /// `telemetry:stream:<n>`.
+    public func stream(_ shard: Int) -> String { "\(prefix):stream:\(shard)" }
+    /// `telemetry:lease:<n>`.
+    public func lease(_ shard: Int) -> String { "\(prefix):lease:\(shard)" }
+    /// `telemetry:dlq`.
+    public var deadLetters: String { "\(prefix):dlq" }
+    /// `telemetry:tasks` (compatibility ingress).
+    public var tasks: String { "\(prefix):tasks" }
+    /// `telemetry:tasks:processing:<consumer>`.
+    public func processing(_ consumer: String) -> String { "\(prefix):tasks:processing:\(consumer)" }
+    /// Pattern matching every processing list.
+    public var processingPattern: String { "\(prefix):tasks:processing:*" }
+    /// `telemetry:consumer:<consumer>` (heartbeat with a TTL).
+    public func heartbeat(_ consumer: String) -> String { "\(prefix):consumer:\(consumer)" }
+}

@@ -1,0 +1,204 @@
+import struct Foundation.Data
+import class Foundation.JSONDecoder
+
+/// A task in the seed wire format (DESIGN.md §2), as pushed by third-party producers with
+/// `RPUSH telemetry:tasks '<json>'`.
+///
+/// ```swift
+/// let task = try TelemetryTaskCodec.decode(Array(json.utf8))
+/// for (metric, value) in task.metrics { … }
+/// ```
+public struct TelemetryTask: Sendable, Equatable {
+    /// The five task types; each selects the analysis run on top of storing the samples.
+    public enum Kind: String, Sendable, CaseIterable {
+        case analyze = "telemetry.analyze"
+        case anomalyDetect = "telemetry.anomaly_detect"
+        case aggregate = "telemetry.aggregate"
+        case store = "telemetry.store"
+        case alert = "telemetry.alert"
+    }
+
+    /// Task priority; within a window, higher priorities are processed first.
+    public enum Priority: Int, Sendable, Comparable, CaseIterable {
+        case low = 0, normal = 1, high = 2, critical = 3
+
+        public init?(name: String) {
+            switch name.uppercased() {
+            case "LOW": self = .low
+            case "NORMAL": self = .normal
+            case "HIGH": self = .high
+            case "CRITICAL": self = .critical
+            default: return nil
+            }
+        }
+
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    public var id: String
+    public var kind: Kind
+    public var deviceID: String
+    public var timestampMicros: Int64
+    /// Every numeric field of `payload`, sorted by name.
+    public var metrics: [MetricValue]
+    /// `raw_data`, kept opaque (never decoded).
+    public var rawData: String?
+    public var priority: Priority
+    /// Retries after the first attempt, when the task names them.
+    public var maxRetries: Int?
+
+    public init(id: String, kind: Kind, deviceID: String, timestampMicros: Int64, metrics: [MetricValue],
+                rawData: String? = nil, priority: Priority = .normal, maxRetries: Int? = nil) {
+        self.id = id
+        self.kind = kind
+        self.deviceID = deviceID
+        self.timestampMicros = timestampMicros
+        self.metrics = metrics
+        self.rawData = rawData
+        self.priority = priority
+        self.maxRetries = maxRetries
+    }
+}
+
+/// A named numeric value.
+public struct MetricValue: Sendable, Equatable {
+    public var name: String
+    public var value: Double
+    public init(name: String, value: Double) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// Decoder of the seed task format; every failure is a ``TelemetryError`` with a reason code.
+public enum TelemetryTaskCodec {
+    /// Largest accepted task, in bytes (`too_large` beyond).
+    public static let defaultMaxBytes = 1 << 20
+    /// Longest accepted device id, in UTF-8 bytes.
+    public static let maxDeviceIDBytes = 128
+    static let reservedPayloadKeys: Set<String> = ["device_id", "timestamp", "raw_data"]
+
+    /// Decodes one task from its JSON bytes.
+    public static func decode(_ bytes: [UInt8], maxBytes: Int = defaultMaxBytes) throws(TelemetryError) -> TelemetryTask {
+        guard bytes.count <= maxBytes else {
+            throw TelemetryError(.tooLarge, "task is \(bytes.count) bytes, the limit is \(maxBytes)")
+        }
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw TelemetryError(.invalidUTF8, "task is not valid UTF-8")
+        }
+        let root: JSONValue
+        do {
+            root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        } catch {
+            throw TelemetryError(.malformedJSON, "task is not valid JSON")
+        }
+        guard case .object(let object) = root else {
+            throw TelemetryError(.malformedJSON, "task must be a JSON object, got \(root.typeName)")
+        }
+        if let version = object["version"] {
+            guard case .number(let v) = version, v == 1 else {
+                throw TelemetryError(.unsupportedVersion, "task version \(version) is not supported (supported: 1)")
+            }
+        }
+        let id = try string(object, "id")
+        guard !id.isEmpty, id.utf8.count <= 128 else { throw TelemetryError(.invalidField, "id must have 1 to 128 bytes") }
+        let typeName = try string(object, "type")
+        guard let kind = TelemetryTask.Kind(rawValue: typeName) else {
+            throw TelemetryError(.unknownType, "unknown task type \"\(typeName.prefix(64))\"")
+        }
+        guard let payloadValue = object["payload"] else { throw TelemetryError(.missingField, "missing field payload") }
+        guard case .object(let payload) = payloadValue else {
+            throw TelemetryError(.invalidField, "payload must be an object, got \(payloadValue.typeName)")
+        }
+        let deviceID = try string(payload, "device_id", path: "payload.")
+        guard !deviceID.isEmpty, deviceID.utf8.count <= maxDeviceIDBytes else {
+            throw TelemetryError(.invalidField, "payload.device_id must have 1 to \(maxDeviceIDBytes) bytes")
+        }
+        guard deviceID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
+            throw TelemetryError(.invalidField, "payload.device_id contains control characters")
+        }
+        let timestamp: Int64
+        switch payload["timestamp"] {
+        case nil, .null?:
+            throw TelemetryError(.missingField, "missing field payload.timestamp")
+        case .string(let text)?:
+            guard let micros = Timestamp.parseRFC3339(text) else {
+                throw TelemetryError(.invalidField, "payload.timestamp is not an RFC 3339 time: \"\(text.prefix(40))\"")
+            }
+            timestamp = micros
+        case .number(let millis)?:
+            guard millis.isFinite, millis == millis.rounded(), abs(millis) < 1e15 else {
+                throw TelemetryError(.invalidField, "payload.timestamp must be integer epoch milliseconds")
+            }
+            timestamp = Int64(millis) * 1000
+        case let other?:
+            throw TelemetryError(.invalidField, "payload.timestamp must be a string or a number, got \(other.typeName)")
+        }
+        var rawData: String?
+        if let raw = payload["raw_data"] {
+            guard case .string(let text) = raw else { throw TelemetryError(.invalidField, "payload.raw_data must be a string") }
+            rawData = text
+        }
+        var metrics: [MetricValue] = []
+        for (key, value) in payload where !reservedPayloadKeys.contains(key) {
+            switch value {
+            case .number(let number):
+                guard number.isFinite else { throw TelemetryError(.nonFinite, "payload.\(key) is not finite") }
+                guard !key.isEmpty, key.utf8.count <= 64 else {
+                    throw TelemetryError(.invalidField, "metric names must have 1 to 64 bytes")
+                }
+                metrics.append(MetricValue(name: key, value: number))
+            case .string(let text) where StandardMetric(rawValue: key) != nil:
+                let lowered = text.lowercased()
+                if ["nan", "inf", "infinity", "-inf", "-infinity", "+inf", "+infinity"].contains(lowered) {
+                    throw TelemetryError(.nonFinite, "payload.\(key) is \(text)")
+                }
+                throw TelemetryError(.invalidField, "payload.\(key) must be a number, got a string")
+            case .string:
+                continue  // descriptive metadata, not a metric
+            default:
+                throw TelemetryError(.invalidField, "payload.\(key) must be a number, got \(value.typeName)")
+            }
+        }
+        guard !metrics.isEmpty else { throw TelemetryError(.missingField, "payload has no numeric field") }
+        metrics.sort { $0.name < $1.name }
+        var priority = TelemetryTask.Priority.normal
+        switch object["priority"] {
+        case nil, .null?: break
+        case .string(let name)?:
+            guard let p = TelemetryTask.Priority(name: name) else {
+                throw TelemetryError(.invalidField, "priority must be LOW, NORMAL, HIGH or CRITICAL")
+            }
+            priority = p
+        case let other?:
+            throw TelemetryError(.invalidField, "priority must be a string, got \(other.typeName)")
+        }
+        var maxRetries: Int?
+        switch object["max_retries"] {
+        case nil, .null?: break
+        case .number(let n)?:
+            guard n == n.rounded(), n >= 0, n <= 100 else { throw TelemetryError(.invalidField, "max_retries must be an integer in 0…100") }
+            maxRetries = Int(n)
+        case let other?:
+            throw TelemetryError(.invalidField, "max_retries must be a number, got \(other.typeName)")
+        }
+        return TelemetryTask(id: id, kind: kind, deviceID: deviceID, timestampMicros: timestamp, metrics: metrics,
+                             rawData: rawData, priority: priority, maxRetries: maxRetries)
+    }
+
+    /// Best-effort task id of an undecodable task, for the dead letter's `source_id`.
+    public static func salvageID(_ bytes: [UInt8]) -> String? {
+        guard bytes.count <= defaultMaxBytes,
+              case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+              case .string(let id)? = object["id"] else { return nil }
+        return String(id.prefix(128))
+    }
+
+    private static func string(_ object: [String: JSONValue], _ key: String, path: String = "") throws(TelemetryError) -> String {
+        switch object[key] {
+        case nil, .null?: throw TelemetryError(.missingField, "missing field \(path)\(key)")
+        case .string(let s)?: return s
+        case let other?: throw TelemetryError(.invalidField, "\(path)\(key) must be a string, got \(other.typeName)")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+import Processor
+import ServiceLifecycle
+import Systemd
+import TelemetryConfiguration
+
+/// telemetry-processor: consumes the hub's streams and compatibility tasks into PostgreSQL.
+@main
+struct TelemetryProcessor {
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+            return handler
+        }
+        let logger = Logger(label: "telemetry-processor")
+        let configuration: ProcessorConfiguration
+        do {
+            let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
+            configuration = try ProcessorConfiguration(reader: reader)
+        } catch {
+            FileHandle.standardError.write(Data("telemetry-processor: \(error)\n".utf8))
+            exit(2)
+        }
+        let notifier = SystemdNotifier()
+        let processor = ProcessorService(configuration: configuration, logger: logger,
+                                         onReady: { notifier.ready(status: $0) },
+                                         onStopping: { notifier.stopping(status: "finishing in-flight work") })
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: processor)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("processor failed", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+    }
+}

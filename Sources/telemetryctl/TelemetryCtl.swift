@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import Redis
+import TelemetryCore
+
+/// telemetryctl: operator commands for the telemetry pipeline.
+@main
+struct TelemetryCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "telemetryctl",
+        abstract: "Inspect and operate the telemetry pipeline.",
+        subcommands: [Status.self])
+}
+
+struct RedisOptions: ParsableArguments {
+    @Option(help: "Redis host (default: $REDIS_HOST or 127.0.0.1).")
+    var redisHost: String = ProcessInfo.processInfo.environment["REDIS_HOST"] ?? "127.0.0.1"
+    @Option(help: "Redis port (default: $REDIS_PORT or 6379).")
+    var redisPort: Int = Int(ProcessInfo.processInfo.environment["REDIS_PORT"] ?? "") ?? 6379
+    @Option(help: "Key prefix (default: $REDIS_KEY_PREFIX or telemetry).")
+    var keyPrefix: String = ProcessInfo.processInfo.environment["REDIS_KEY_PREFIX"] ?? "telemetry"
+    @Option(help: "Number of shard streams.")
+    var shards: Int = Int(ProcessInfo.processInfo.environment["STREAMS_SHARDS"] ?? "") ?? 8
+    @Option(help: "Consumer group.")
+    var group: String = "processors"
+}
+
+/// Pipeline state as seen in Redis: stream lengths, consumer-group lag and pending entries,
+/// compatibility queue and dead letters.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show queue depths, lag, pending work and dead letters.")
+
+    @OptionGroup var redis: RedisOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let keys = RedisKeys(prefix: redis.keyPrefix)
+        let client = RedisClient(endpoint: RedisEndpoint(host: redis.redisHost, port: redis.redisPort), name: "ctl")
+        var commands: [RedisCommand] = []
+        for shard in 0..<redis.shards {
+            commands.append(["XLEN", keys.stream(shard)])
+            commands.append(["XINFO", "GROUPS", keys.stream(shard)])
+        }
+        commands.append(["LLEN", keys.tasks])
+        commands.append(["XLEN", keys.deadLetters])
+        let replies: [RESPValue]
+        do {
+            replies = try await client.pipeline(commands)
+        } catch {
+            throw ValidationError("cannot reach redis at \(redis.redisHost):\(redis.redisPort): \(error)")
+        }
+        var shards: [[String: Int]] = []
+        for shard in 0..<redis.shards {
+            let length = replies[shard * 2].int ?? 0
+            var pending = 0, lag = 0
+            for group in replies[shard * 2 + 1].array ?? [] {
+                let fields = group.array ?? []
+                var values: [String: RESPValue] = [:]
+                var i = 0
+                while i + 1 < fields.count { if let k = fields[i].string { values[k] = fields[i + 1] }; i += 2 }
+                guard values["name"]?.string == redis.group else { continue }
+                pending = values["pending"]?.int ?? 0
+                lag = values["lag"]?.int ?? 0
+            }
+            shards.append(["shard": shard, "length": length, "pending": pending, "lag": lag])
+        }
+        let tasks = replies[redis.shards * 2].int ?? 0
+        let deadLetters = replies[redis.shards * 2 + 1].int ?? 0
+        if json {
+            let object: [String: Any] = ["shards": shards, "compat_tasks_queued": tasks, "dead_letters": deadLetters]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("SHARD  LENGTH  PENDING  LAG")
+            for s in shards {
+                print("\(pad(s["shard"]!, 5))  \(pad(s["length"]!, 6))  \(pad(s["pending"]!, 7))  \(pad(s["lag"]!, 3))")
+            }
+            print("compat tasks queued: \(tasks)")
+            print("dead letters:        \(deadLetters)")
+        }
+    }
+
+    private func pad(_ v: Int, _ width: Int) -> String {
+        let s = String(v)
+        return String(repeating: " ", count: max(0, width - s.count)) + s
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Postgres
+import Redis
+import Testing
+
+/// Where the real servers started by `make test` (or `make services-test`) are.
+enum TestServers {
+    static let environment = ProcessInfo.processInfo.environment
+    static let redisHost = environment["REDIS_HOST"] ?? "127.0.0.1"
+    static let redisPort = Int(environment["REDIS_PORT"] ?? "") ?? 26379
+    static let pgHost = environment["PGHOST"] ?? "127.0.0.1"
+    static let pgPort = Int(environment["PGPORT"] ?? "") ?? 25432
+    static let pgUser = environment["PGUSER"] ?? "telemetry"
+    static let hint = "start them with `make services-test` (Redis on 127.0.0.1:26379, PostgreSQL on 127.0.0.1:25432) or run `make test`"
+
+    static var redisEndpoint: RedisEndpoint { RedisEndpoint(host: redisHost, port: redisPort) }
+
+    /// Directory of the built daemons.
+    static var binDirectory: String {
+        if let dir = environment["TELEMETRY_BIN_DIR"] { return dir }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug").path
+    }
+
+    static var logDirectory: String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent(".run/test/logs").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A plain Redis connection; fails the test with a hint when Redis is not there.
+    static func redis() throws -> RedisConnection {
+        do {
+            return try RedisConnection(endpoint: redisEndpoint)
+        } catch {
+            throw HarnessError("Redis is not reachable at \(redisHost):\(redisPort) (\(error)); \(hint)")
+        }
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A database of its own for one test, created from the `telemetry` database.
+struct TestDatabase {
+    let name: String
+
+    var conninfo: String { "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(name)" }
+
+    static func create() throws -> TestDatabase {
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let admin: PostgresConnection
+        do {
+            admin = try PostgresConnection(conninfo: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=telemetry")
+        } catch {
+            throw HarnessError("PostgreSQL is not reachable at \(TestServers.pgHost):\(TestServers.pgPort) (\(error)); \(TestServers.hint)")
+        }
+        try admin.execute("CREATE DATABASE \(name)")
+        return TestDatabase(name: String(name))
+    }
+
+    func connect() throws -> PostgresConnection {
+        let connection = try PostgresConnection(conninfo: conninfo)
+        try connection.execute("SET timezone = 'UTC'")
+        return connection
+    }
+
+    func scalar(_ sql: String) throws -> Int {
+        let connection = try connect()
+        return Int(try connection.execute(sql).rows.first?[0] ?? "") ?? -1
+    }
+
+    /// Rows where `aggregates_1m` differs from a recount of `samples` (count, min, max exactly,
+    /// sum within 1e-9 relative), in either direction.
+    func aggregateMismatches() throws -> Int {
+        try scalar("""
+            SELECT count(*) FROM (
+                SELECT device_id, metric_id, date_trunc('minute', ts) AS bucket,
+                       count(*) AS c, sum(value) AS s, min(value) AS lo, max(value) AS hi
+                FROM samples GROUP BY 1, 2, 3) r
+            FULL JOIN aggregates_1m a USING (device_id, metric_id, bucket)
+            WHERE a.count IS DISTINCT FROM r.c OR a.min IS DISTINCT FROM r.lo OR a.max IS DISTINCT FROM r.hi
+               OR r.s IS NULL OR a.sum IS NULL OR abs(a.sum - r.s) > 1e-9 * greatest(abs(r.s), 1e-9)
+            """)
+    }
+}
+
+/// A daemon started from the built binaries, its output in .run/test/logs.
+final class Daemon {
+    let name: String
+    let process = Process()
+    let logPath: String
+
+    init(_ executable: String, name: String, environment: [String: String], arguments: [String] = []) throws {
+        self.name = name
+        let path = "\(TestServers.binDirectory)/\(executable)"
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw HarnessError("\(path) is not built; run `swift build` (make test does)")
+        }
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["REDIS_HOST"] = TestServers.redisHost
+        env["REDIS_PORT"] = String(TestServers.redisPort)
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        logPath = "\(TestServers.logDirectory)/\(name).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` and waits for the exit; returns the exit status (nil on timeout).
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    /// The last lines of the daemon's output, for failure messages.
+    var tail: String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(15).joined(separator: "\n")
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(200), _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        // Errors before the deadline (a table not created yet) count as "not yet".
+        if (try? condition()) == true { return true }
+        try await Task.sleep(for: interval)
+    }
+    return try condition()
+}
+
+/// Settings shared by the daemons of one test: its own key prefix, database and consumer names.
+struct Deployment {
+    let prefix = "t" + UUID().uuidString.lowercased().prefix(8)
+    let database: TestDatabase
+
+    init() throws { database = try TestDatabase.create() }
+
+    func processorEnvironment(consumer: String = "p1", extra: [String: String] = [:]) -> [String: String] {
+        ["REDIS_KEY_PREFIX": prefix, "POSTGRES_URL": database.conninfo, "CONSUMER_NAME": consumer,
+         "NUM_WORKERS": "4", "LOG_LEVEL": "info"].merging(extra) { $1 }
+    }
+
+    func hubEnvironment(sensors: Int, readings: Int, rate: Double, spikes: Double = 0, extra: [String: String] = [:]) -> [String: String] {
+        ["REDIS_KEY_PREFIX": prefix, "SIMULATED_SENSORS": String(sensors), "SIMULATED_READINGS": String(readings),
+         "SIMULATED_RATE_HZ": String(rate), "SIMULATED_SPIKE_PROBABILITY": String(spikes), "SIMULATED_DEVICE_PREFIX": "\(prefix)_sim",
+         "INGEST_FLUSH_INTERVAL_MS": "20"].merging(extra) { $1 }
+    }
+
+    /// Pending entries of the consumer group over every shard.
+    func pendingEntries(shards: Int = 8) throws -> Int {
+        let redis = try TestServers.redis()
+        var total = 0
+        for shard in 0..<shards {
+            let reply = try redis.send(["XPENDING", "\(prefix):stream:\(shard)", "processors"])
+            total += reply.array?.first?.int ?? 0
+        }
+        return total
+    }
+}

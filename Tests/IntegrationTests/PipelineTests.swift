@@ -1,0 +1,66 @@
+import Foundation
+import Postgres
+import Redis
+import Testing
+
+/// End to end on real servers: simulated sensors → hub → Redis → processor → PostgreSQL.
+@Suite("Pipeline (real Redis and PostgreSQL)", .serialized)
+struct PipelineTests {
+    @Test("S sensors × K readings give exactly S×K×3 rows, and aggregates equal a recount")
+    func sensorsToRows() async throws {
+        let deployment = try Deployment()
+        let sensors = 12, readings = 25
+        let expected = sensors * readings * 3
+        let processor = try Daemon("telemetry-processor", name: "pipeline-processor", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "pipeline-hub",
+                             environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 25, spikes: 0.05))
+        let start = ContinuousClock.now
+        let stored = try await eventually(timeout: .seconds(90)) { try deployment.database.scalar("SELECT count(*) FROM samples") >= expected }
+        let elapsed = ContinuousClock.now - start
+        #expect(stored, "samples did not reach \(expected); processor:\n\(processor.tail)\nhub:\n\(hub.tail)")
+        // Let anything extra (there must be none) arrive before counting exactly.
+        try await Task.sleep(for: .milliseconds(500))
+        let db = deployment.database
+        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
+        #expect(try db.scalar("SELECT count(DISTINCT device_id) FROM samples") == sensors)
+        #expect(try db.aggregateMismatches() == 0)
+        #expect(try db.scalar("SELECT sum(count) FROM aggregates_1m") == expected)
+        // Spikes break the 60 °C threshold: each firing is one alert on a temperature above it.
+        let alerts = try db.scalar("SELECT count(*) FROM alerts WHERE rule = 'threshold_high'")
+        #expect(alerts > 0)
+        #expect(try db.scalar("""
+            SELECT count(*) FROM alerts a JOIN metrics m ON m.id = a.metric_id
+            WHERE a.rule = 'threshold_high' AND (m.name <> 'temperature' OR a.value <= 60)
+            """) == 0)
+        #expect(try db.scalar("SELECT count(*) FROM device_latest WHERE attrs ? 'temperature' AND attrs ? 'humidity' AND attrs ? 'pressure'") == sensors)
+        #expect(await hub.stop() == 0, "hub did not exit cleanly:\n\(hub.tail)")
+        #expect(await processor.stop() == 0, "processor did not exit cleanly:\n\(processor.tail)")
+        #expect(try deployment.pendingEntries() == 0)
+        print("pipeline: \(expected) samples stored in \(elapsed) (\(Int(Double(expected) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))) samples/s incl. start-up)")
+    }
+
+    @Test("SIGTERM mid-load leaves nothing pending; a restarted processor resumes and completes")
+    func gracefulStopAndResume() async throws {
+        let deployment = try Deployment()
+        let sensors = 20, readings = 150
+        let expected = sensors * readings * 3
+        var processor = try Daemon("telemetry-processor", name: "resume-processor-1", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "resume-hub", environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 50))
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(60)) { try db.scalar("SELECT count(*) FROM samples") > expected / 10 },
+                "no progress:\n\(processor.tail)")
+        #expect(await processor.stop() == 0, "processor did not exit cleanly:\n\(processor.tail)")
+        #expect(try deployment.pendingEntries() == 0)
+        let atStop = try db.scalar("SELECT count(*) FROM samples")
+        processor = try Daemon("telemetry-processor", name: "resume-processor-2", environment: deployment.processorEnvironment())
+        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
+        #expect(complete, "stopped at \(atStop); processor:\n\(processor.tail)\nhub:\n\(hub.tail)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
+        #expect(try db.aggregateMismatches() == 0)
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+        #expect(try deployment.pendingEntries() == 0)
+        print("resume: stopped at \(atStop) of \(expected) samples, completed after restart")
+    }
+}

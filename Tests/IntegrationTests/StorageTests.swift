@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import Postgres
+import Processor
+import TelemetryCore
+import Testing
+
+/// The StorageActor and the partition task against a real PostgreSQL.
+@Suite("Storage (real PostgreSQL)")
+struct StorageTests {
+    func partitions(_ db: TestDatabase) throws -> [String] {
+        try db.connect().execute("""
+            SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'samples'::regclass ORDER BY 1
+            """).rows.compactMap { $0[0] }
+    }
+
+    @Test("the partition task, driven by an injected clock, creates ahead and drops expired days; a day with no partition is stored")
+    func partitionTask() async throws {
+        let db = try TestDatabase.create()
+        let storage = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"))
+        try await storage.prepare()
+        let day0 = Timestamp.parseRFC3339("2030-01-10T12:00:00Z")!
+        let day: Int64 = 86_400_000_000
+        try await storage.maintainPartitions(nowMicros: day0, aheadDays: 2, retentionDays: 5, aggregateRetentionDays: 400)
+        #expect(try partitions(db) == ["samples_p20300110", "samples_p20300111", "samples_p20300112"])
+        for d in 1...8 {
+            try await storage.maintainPartitions(nowMicros: day0 + Int64(d) * day, aheadDays: 2, retentionDays: 5, aggregateRetentionDays: 400)
+        }
+        #expect(try partitions(db) == (13...20).map { "samples_p203001\($0)" })
+
+        let far = Timestamp.parseRFC3339("2030-01-25T08:00:00Z")!
+        let batch = StorageBatch(id: "b1", deviceNames: ["dev"], metricNames: ["temperature"],
+                                 samples: [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: far, value: 21.5)])
+        let outcome = try await storage.write(batch)
+        #expect(outcome.inserted == 1)
+        #expect(try partitions(db).contains("samples_p20300125"))
+        #expect(try db.scalar("SELECT count(*) FROM samples") == 1)
+    }
+
+    @Test("a redelivered batch and a re-sent sample add nothing; a conflicting value keeps the first and is counted")
+    func exactlyOnce() async throws {
+        let db = try TestDatabase.create()
+        let storage = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"))
+        try await storage.prepare()
+        let t = wallClockMicros()
+        let samples = (0..<10).map { Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: t + Int64($0), value: Double($0)) }
+        let alert = AlertRecord(device: 0, metric: 0, timestampMicros: t + 3, value: 3, rule: "threshold_high", severity: "critical")
+        let first = try await storage.write(StorageBatch(id: "a", deviceNames: ["dev"], metricNames: ["temperature"], samples: samples, alerts: [alert]))
+        #expect(first == StorageOutcome(duplicateBatch: false, inserted: 10, duplicates: 0, conflictingValues: 0, alertsInserted: 1))
+        let again = try await storage.write(StorageBatch(id: "a", deviceNames: ["dev"], metricNames: ["temperature"], samples: samples, alerts: [alert]))
+        #expect(again.duplicateBatch)
+        // Samples 5…9 again inside another batch, 9 with another value, plus two new ones.
+        var resent = Array(samples[5...])
+        resent[4].value = 99
+        resent += [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: t + 100, value: 1),
+                   Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: t + 100, value: 2)]
+        let alerts = [AlertRecord(device: 0, metric: 0, timestampMicros: t + 9, value: 99, rule: "threshold_high", severity: "critical")]
+        let mixed = try await storage.write(StorageBatch(id: "b", deviceNames: ["dev"], metricNames: ["temperature"], samples: resent, alerts: alerts))
+        #expect(mixed.inserted == 1)
+        #expect(mixed.duplicates == 6)
+        #expect(mixed.conflictingValues == 2)
+        #expect(mixed.alertsInserted == 0)
+        #expect(try db.scalar("SELECT count(*) FROM samples") == 11)
+        #expect(try db.scalar("SELECT count(*) FROM alerts") == 1)
+        #expect(try db.scalar("SELECT value::int FROM samples WHERE ts = timestamptz 'epoch' + \(t + 9) * interval '1 microsecond'") == 9)
+        #expect(try db.scalar("SELECT value::int FROM samples WHERE ts = timestamptz 'epoch' + \(t + 100) * interval '1 microsecond'") == 1)
+        #expect(try db.aggregateMismatches() == 0)
+        #expect(try db.scalar("SELECT (attrs -> 'temperature' ->> 'value')::float::int FROM device_latest") == 1)
+    }
+
+    @Test("two instances migrating at once apply each migration once")
+    func concurrentMigrations() async throws {
+        let db = try TestDatabase.create()
+        let a = StorageActor(conninfo: db.conninfo, logger: Logger(label: "a"))
+        let b = StorageActor(conninfo: db.conninfo, logger: Logger(label: "b"))
+        async let first = a.prepare()
+        async let second = b.prepare()
+        let applied = try await first + second
+        #expect(applied.sorted() == Schema.migrations.map(\.version))
+        #expect(try db.scalar("SELECT count(*) FROM schema_migrations") == Schema.migrations.count)
+    }
+}

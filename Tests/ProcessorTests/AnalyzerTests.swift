@@ -1,0 +1,61 @@
+import Processor
+import TelemetryCore
+import Testing
+
+@Suite("Analyzer")
+struct AnalyzerTests {
+    let thresholds = ["temperature": ThresholdRule(metric: "temperature", low: -20, high: 60, severity: "critical")]
+
+    func samples(_ values: [Double], start: Int64 = 0) -> [Sample] {
+        values.enumerated().map { Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: start + Int64($0.offset), value: $0.element) }
+    }
+
+    @Test("a threshold alert fires once when a series enters a breach, again after it left")
+    func thresholdOncePerFiring() {
+        var analyzer = Analyzer(thresholds: thresholds, zScore: 4, minSamples: 30)
+        let result = analyzer.analyze(samples([20, 70, 75, 80, 20, 65]), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        #expect(result.alerts.map(\.value) == [70, 65])
+        #expect(result.alerts.allSatisfy { $0.rule == "threshold_high" && $0.severity == "critical" })
+        analyzer.commit(result)
+        // The breach state carries over to the next batch: still in breach, no new alert.
+        let next = analyzer.analyze(samples([66], start: 10), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        #expect(next.alerts.isEmpty)
+    }
+
+    @Test("state changes only on commit, so a retried batch fires the same alerts")
+    func tentative() {
+        let analyzer = Analyzer(thresholds: thresholds, zScore: 4, minSamples: 30)
+        let first = analyzer.analyze(samples([70]), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        let retry = analyzer.analyze(samples([70]), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        #expect(first.alerts == retry.alerts)
+        #expect(first.alerts.count == 1)
+    }
+
+    @Test("z-score flags a spike after the warm-up, per device")
+    func zscore() {
+        var analyzer = Analyzer(thresholds: [:], zScore: 4, minSamples: 30)
+        let calm = (0..<100).map { 20 + Double($0 % 5) * 0.1 }
+        analyzer.commit(analyzer.analyze(samples(calm), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .anomalyDetect)))
+        let spike = analyzer.analyze(samples([20.1, 35, 20.2], start: 1000), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .anomalyDetect))
+        #expect(spike.alerts.map(\.value) == [35])
+        #expect(spike.alerts.first?.rule == "zscore")
+        // Another device has no history yet: no anomaly.
+        let other = analyzer.analyze(samples([35]), devices: ["e"], metrics: ["temperature"], plan: AnalysisPlan(kind: .anomalyDetect))
+        #expect(other.alerts.isEmpty)
+    }
+
+    @Test("statistics are Welford's: count, mean, standard deviation, min, max")
+    func statistics() {
+        let analyzer = Analyzer(thresholds: [:], zScore: 4, minSamples: 30)
+        let result = analyzer.analyze(samples([2, 4, 4, 4, 5, 5, 7, 9]), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .analyze))
+        let s = result.statistics[Analyzer.SeriesKey(device: "d", metric: "temperature")]!
+        #expect(s.count == 8 && s.mean == 5 && s.standardDeviation == 2 && s.min == 2 && s.max == 9)
+    }
+
+    @Test("store and aggregate run no analysis")
+    func plans() {
+        #expect(AnalysisPlan(kind: .store) == AnalysisPlan(statistics: false, anomalies: false, thresholds: false))
+        #expect(AnalysisPlan(kind: .aggregate) == AnalysisPlan(statistics: false, anomalies: false, thresholds: false))
+        #expect(AnalysisPlan(kind: .analyze) == AnalysisPlan(statistics: true, anomalies: true, thresholds: true))
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+import TelemetryCore
+import TelemetryRing
+import Testing
+
+@Suite("SampleRing")
+struct SampleRingTests {
+    @Test("capacity rounds up to a power of two; push fails only when full")
+    func capacityAndFull() {
+        let ring = SampleRing(capacity: 5)
+        #expect(ring.capacity == 8)
+        for i in 0..<8 {
+            #expect(ring.push(Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: Int64(i), value: 0), sequence: UInt64(i)))
+        }
+        #expect(!ring.push(Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: 9, value: 0)))
+        #expect(ring.count == 8)
+        let buffer = RingDrainBuffer(capacity: 3)
+        #expect(buffer.drain(ring) == 3)
+        #expect(buffer.sequence(at: 0) == 0 && buffer.sequence(at: 2) == 2)
+        #expect(ring.push(Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: 10, value: 0), sequence: 8))
+    }
+
+    @Test("concurrent producer and consumer: every record once, in order, across many wrap-arounds",
+          arguments: [16, 1024])
+    func concurrentOrder(capacity: Int) async {
+        let ring = SampleRing(capacity: capacity)
+        let total: UInt64 = 2_000_000
+        let producer = Thread {
+            var sequence: UInt64 = 0
+            while sequence < total {
+                let sample = Sample(deviceIndex: UInt32(sequence % 7), metricIndex: UInt16(sequence % 3),
+                                    timestampMicros: Int64(sequence), value: Double(sequence))
+                if ring.push(sample, sequence: sequence) { sequence += 1 }
+            }
+        }
+        producer.start()
+        let buffer = RingDrainBuffer(capacity: 256)
+        var expected: UInt64 = 0
+        var mismatches = 0
+        while expected < total {
+            let n = buffer.drain(ring)
+            for i in 0..<n {
+                let s = buffer[i]
+                if buffer.sequence(at: i) != expected || s.timestampMicros != Int64(expected) || s.value != Double(expected)
+                    || s.deviceIndex != UInt32(expected % 7) {
+                    mismatches += 1
+                }
+                expected += 1
+            }
+            if n == 0 { await Task.yield() }
+        }
+        #expect(mismatches == 0)
+        #expect(expected == total)
+        #expect(ring.count == 0)
+    }
+
+    @Test("the C-only loop moves every record in order")
+    func cLoop() {
+        let ring = SampleRing(capacity: 1024)
+        #expect(ring.runCLoop(total: 1_000_000, drain: 256) == 1_000_000)
+    }
+}
