@@ -40,7 +40,7 @@ start_postgres() {
     runuser -u postgres -- "$pgbin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/pg/initdb.log" 2>&1 \
       || { cat "$dir/pg/initdb.log" >&2; exit 1; }
   fi
-  if runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+  if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     echo "postgres already running on 127.0.0.1:$port"
   else
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
