@@ -47,20 +47,23 @@ public final class ProcessorService: Service {
                                      counters: counters, logger: logger)
 
         guard await waitForDependencies(storage: storage, control: control, consumer: consumer) else { return }
-        do {
-            try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
-                                                 retentionDays: configuration.retentionDays,
-                                                 aggregateRetentionDays: configuration.aggregateRetentionDays)
-        } catch {
-            logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
+        let clock = self.clock
+        let maintainPartitions: @Sendable () async -> Void = {
+            do {
+                try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
+                                                     retentionDays: configuration.retentionDays,
+                                                     aggregateRetentionDays: configuration.aggregateRetentionDays)
+            } catch {
+                logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
+            }
         }
+        await maintainPartitions()
         logger.info("processor ready", metadata: ["consumer": "\(configuration.consumerName)", "workers": "\(configuration.workers)",
                                                   "shards": "\(configuration.shards)"])
         onReady("consumer \(configuration.consumerName), \(configuration.workers) workers, \(configuration.shards) shards")
 
         let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName)
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
-        let clock = self.clock
         let onStopping = self.onStopping
 
         await withTaskGroup(of: Void.self) { background in
@@ -74,13 +77,7 @@ public final class ProcessorService: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(configuration.partitionIntervalSeconds))
                     if Task.isCancelled { break }
-                    do {
-                        try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
-                                                             retentionDays: configuration.retentionDays,
-                                                             aggregateRetentionDays: configuration.aggregateRetentionDays)
-                    } catch {
-                        logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
-                    }
+                    await maintainPartitions()
                 }
             }
             background.addTask {
