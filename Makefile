@@ -34,7 +34,7 @@ services-run: deps ## Start Redis (:16379) and PostgreSQL (:15432) for `make run
 	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT)
 
 services-test: deps ## Start Redis (:26379) and PostgreSQL (:25432) for the tests, data under .run/test
-	Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT)
+	DURABLE=0 Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT)
 
 run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
 	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)

@@ -11,6 +11,16 @@ name=${2:?name}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.run/$name"
 pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+# DURABLE=0 (make test) keeps every server feature but skips fsync: tests drill process crashes,
+# not power loss, and parallel test databases on a shared disk otherwise stall for seconds.
+durable=${DURABLE:-1}
+if [ "$durable" = 0 ]; then
+  redis_fsync=no
+  pg_sync="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+else
+  redis_fsync=everysec
+  pg_sync="-c fsync=on"
+fi
 
 start_redis() {
   local port=$1
@@ -20,7 +30,7 @@ start_redis() {
     return
   fi
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/redis" \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" \
+    --appendonly yes --appendfsync "$redis_fsync" --maxmemory-policy noeviction --save "" \
     --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log"
   for _ in $(seq 1 50); do
     redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && { echo "redis on 127.0.0.1:$port"; return; }
@@ -44,7 +54,7 @@ start_postgres() {
     echo "postgres already running on 127.0.0.1:$port"
   else
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock -c fsync=on -c max_connections=200" start >/dev/null
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200" start >/dev/null
     echo "postgres on 127.0.0.1:$port"
   fi
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'

@@ -6,8 +6,10 @@ public import TelemetryCore
 /// Reads the hub's shard streams through the consumer group and the compatibility task list, and
 /// routes every item to the worker that owns its device (`shard(device) % workers`).
 ///
-/// At start it first re-reads this consumer's own pending entries (id `0`: work a previous run of
-/// the same consumer read but never acknowledged) and its processing list, then new entries (`>`).
+/// Each shard stream is read by one processor at a time, the holder of its lease
+/// (`telemetry:lease:<n>`, `SET NX PX`, renewed by ``maintain()``); taking a lease over claims the
+/// shard's pending entries (`XAUTOCLAIM`) before new ones (`>`) are read. At start the consumer
+/// also re-processes what its previous run left in its compatibility processing list.
 public actor ConsumerActor {
     private let reader: RedisClient
     private let control: RedisClient
@@ -16,6 +18,19 @@ public actor ConsumerActor {
     private let counters: ProcessorCounters
     private let logger: Logger
     private let router: ShardRouter
+    private var owned: Set<Int> = []
+
+    /// Extends a lease only if this consumer still owns it.
+    static let renewScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """
+
+    /// Deletes a lease only if this consumer owns it.
+    static let releaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """
 
     /// Moves up to ARGV[1] tasks from the head of the task list to the processing list, atomically.
     static let moveScript = """
@@ -61,13 +76,16 @@ public actor ConsumerActor {
     /// Reads and dispatches until graceful shutdown, then finishes the worker queues.
     public func run() async {
         defer { for queue in queues { queue.finish() } }
-        await recoverOwnWork()
+        await recoverOwnTasks()
         var backoff = Duration.milliseconds(100)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let moved = try await pullCompatTasks()
-                let read = try await readStreams(ids: ">", block: moved < configuration.compatWindow)
-                _ = read
+                if owned.isEmpty {
+                    if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.blockMillis)) }
+                } else {
+                    _ = try await readStreams(block: moved < configuration.compatWindow)
+                }
                 backoff = .milliseconds(100)
             } catch {
                 logger.warning("redis unavailable, consumption paused", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
@@ -78,8 +96,8 @@ public actor ConsumerActor {
         logger.info("consumer stopped reading; workers are draining")
     }
 
-    /// Re-dispatches this consumer's unacknowledged stream entries and processing-list tasks.
-    private func recoverOwnWork() async {
+    /// Re-dispatches the tasks left in this consumer's processing list by a previous run.
+    private func recoverOwnTasks() async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let raw = try await control.send(["LRANGE", configuration.keys.processing(configuration.consumerName), "0", "-1"])
@@ -88,16 +106,9 @@ public actor ConsumerActor {
                     logger.info("re-processing tasks left in the processing list", metadata: ["count": "\(tasks.count)"])
                 }
                 await dispatchCompat(tasks)
-                var pending = 0
-                while true {
-                    let n = try await readStreams(ids: "0", block: false)
-                    pending += n
-                    if n == 0 { break }
-                }
-                if pending > 0 { logger.info("re-processing pending stream entries", metadata: ["count": "\(pending)"]) }
                 return
             } catch {
-                logger.warning("redis unavailable while recovering pending work", metadata: ["error": "\(error)"])
+                logger.warning("redis unavailable while recovering pending tasks", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -131,8 +142,9 @@ public actor ConsumerActor {
         for entry in items { await queues[entry.worker].push(entry.item) }
     }
 
-    /// One `XREADGROUP` over every shard; returns the number of entries dispatched.
-    private func readStreams(ids: String, block: Bool) async throws(RedisError) -> Int {
+    /// One `XREADGROUP` over the owned shards; returns the number of entries dispatched.
+    private func readStreams(block: Bool) async throws(RedisError) -> Int {
+        let shards = owned.sorted()
         var command: RedisCommand = ["XREADGROUP", "GROUP", configuration.group, configuration.consumerName,
                                      "COUNT", String(configuration.readCount)]
         if block {
@@ -140,44 +152,51 @@ public actor ConsumerActor {
             command.append(String(configuration.blockMillis))
         }
         command.append("STREAMS")
-        for shard in 0..<configuration.shards { command.append(configuration.keys.stream(shard)) }
-        for _ in 0..<configuration.shards { command.append(ids) }
+        for shard in shards { command.append(configuration.keys.stream(shard)) }
+        for _ in shards { command.append(">") }
         let reply = try await reader.send(command)
         guard let streams = reply.array else { return 0 }
         var dispatched = 0
         for stream in streams {
             guard let pair = stream.array, pair.count == 2, let key = pair[0].string, let entries = pair[1].array,
                   let shard = shardOf(key) else { continue }
-            for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
-                dispatched += 1
-                counters.entriesRead.add(1, ordering: .relaxed)
-                let source = WorkItem.Source.stream(shard: shard, entryID: id)
-                guard let fields = parts[1].array else {
-                    // A pending entry trimmed from the stream: nothing left to process.
-                    logger.warning("pending entry no longer in the stream, acknowledging", metadata: ["stream": "\(key)", "entry": "\(id)"])
-                    _ = try? await control.send(["XACK", key, configuration.group, id])
-                    continue
-                }
-                var version: String?
-                var data: [UInt8]?
-                var index = 0
-                while index + 1 < fields.count {
-                    switch fields[index].string {
-                    case "v": version = fields[index + 1].string
-                    case "d": data = fields[index + 1].bytes
-                    default: break
-                    }
-                    index += 2
-                }
-                let item: WorkItem
-                if let data {
-                    item = WorkItem(source: source, payload: .hubBatch(version: version, bytes: data))
-                } else {
-                    item = WorkItem(source: source, payload: .undecodable(TelemetryError(.missingField, "stream entry has no d field"), raw: [], sourceID: id))
-                }
-                await queues[shard % queues.count].push(item)
+            dispatched += await dispatchEntries(entries, shard: shard)
+        }
+        return dispatched
+    }
+
+    /// Routes stream entries (`[id, [field, value, …]]`) of `shard` to the shard's worker.
+    private func dispatchEntries(_ entries: [RESPValue], shard: Int) async -> Int {
+        var dispatched = 0
+        for entry in entries {
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
+            dispatched += 1
+            counters.entriesRead.add(1, ordering: .relaxed)
+            let source = WorkItem.Source.stream(shard: shard, entryID: id)
+            guard let fields = parts[1].array else {
+                // A pending entry trimmed from the stream: nothing left to process.
+                logger.warning("pending entry no longer in the stream, acknowledging", metadata: ["shard": "\(shard)", "entry": "\(id)"])
+                _ = try? await control.send(["XACK", configuration.keys.stream(shard), configuration.group, id])
+                continue
             }
+            var version: String?
+            var data: [UInt8]?
+            var index = 0
+            while index + 1 < fields.count {
+                switch fields[index].string {
+                case "v": version = fields[index + 1].string
+                case "d": data = fields[index + 1].bytes
+                default: break
+                }
+                index += 2
+            }
+            let item: WorkItem
+            if let data {
+                item = WorkItem(source: source, payload: .hubBatch(version: version, bytes: data))
+            } else {
+                item = WorkItem(source: source, payload: .undecodable(TelemetryError(.missingField, "stream entry has no d field"), raw: [], sourceID: id))
+            }
+            await queues[shard % queues.count].push(item)
         }
         return dispatched
     }
@@ -188,28 +207,91 @@ public actor ConsumerActor {
         return Int(key.dropFirst(prefix.count))
     }
 
-    /// Refreshes this consumer's heartbeat and re-queues the processing lists of consumers whose
-    /// heartbeat expired. Returns how many tasks were re-queued.
-    public func maintainCompat() async throws(RedisError) -> Int {
+    /// One maintenance round: refresh the heartbeat, renew, balance and take over shard leases
+    /// (claiming a taken-over shard's pending entries with `XAUTOCLAIM`), and re-queue the
+    /// processing lists of consumers whose heartbeat expired.
+    public func maintain() async throws(RedisError) {
         let keys = configuration.keys
-        try await control.send(["SET", keys.heartbeat(configuration.consumerName), String(wallClockMicros() / 1000),
-                                "PX", String(configuration.heartbeatMillis * 3)])
-        var cursor = "0"
-        var requeued = 0
+        let me = configuration.consumerName
+        let ttl = String(configuration.leaseTTLMillis)
+        try await control.send(["SET", keys.heartbeat(me), String(wallClockMicros() / 1000), "PX", ttl])
+        let live = try await scan(pattern: keys.heartbeatPattern).count
+        var owners = (try await control.send(RedisCommand(["MGET"] + (0..<configuration.shards).map(keys.lease))).array ?? [])
+            .map(\.string)
+        guard owners.count == configuration.shards else { throw RedisError(.protocolError, "MGET returned \(owners.count) values") }
+        // Renew what is ours; forget what is not ours any more.
+        let mine = owned.sorted()
+        let renewals = mine.isEmpty ? [] : try await control.pipeline(mine.map { ["EVAL", Self.renewScript, "1", keys.lease($0), me, ttl] })
+        for (shard, reply) in zip(mine, renewals) where reply.int != 1 {
+            owned.remove(shard)
+            logger.warning("lost the lease of a shard", metadata: ["shard": "\(shard)"])
+        }
+        for (shard, owner) in owners.enumerated() where owner == me && !owned.contains(shard) {
+            owners[shard] = nil  // left by a previous run of this consumer: take it over properly
+        }
+        let plan = LeaseBalancer(shards: configuration.shards).plan(owners: owners, me: me, liveConsumers: live)
+        for shard in plan.release {
+            try await control.send(["EVAL", Self.releaseScript, "1", keys.lease(shard), me])
+            owned.remove(shard)
+            logger.info("released a shard lease to rebalance", metadata: ["shard": "\(shard)", "live_processors": "\(live)"])
+        }
+        for shard in plan.acquire {
+            let reply = try await control.send(["SET", keys.lease(shard), me, "PX", ttl, "NX"])
+            if reply.string != "OK" {
+                guard try await control.send(["GET", keys.lease(shard)]).string == me else { continue }
+                try await control.send(["PEXPIRE", keys.lease(shard), ttl])
+            }
+            let claimed = try await claimPending(shard: shard)
+            owned.insert(shard)
+            logger.info("acquired a shard lease", metadata: ["shard": "\(shard)", "claimed_pending": "\(claimed)"])
+        }
+        for key in try await scan(pattern: keys.processingPattern) {
+            let consumer = String(key.dropFirst(keys.processing("").count))
+            guard consumer != me else { continue }
+            let moved = try await control.send(["EVAL", Self.requeueScript, "3", key, keys.heartbeat(consumer), keys.tasks]).int ?? -1
+            if moved > 0 {
+                logger.warning("re-queued the tasks of a dead consumer", metadata: ["consumer": "\(consumer)", "count": "\(moved)"])
+            }
+        }
+    }
+
+    /// Shards this consumer reads now.
+    public var ownedShards: [Int] { owned.sorted() }
+
+    /// Gives up every lease and the heartbeat (after the workers drained), so survivors take over at once.
+    public func releaseAll() async {
+        let keys = configuration.keys
+        let me = configuration.consumerName
+        var commands: [RedisCommand] = owned.sorted().map { ["EVAL", Self.releaseScript, "1", keys.lease($0), me] }
+        commands.append(["DEL", keys.heartbeat(me)])
+        _ = try? await control.pipeline(commands)
+        owned.removeAll()
+    }
+
+    /// Claims every entry pending in `shard` (for any consumer, this one's previous run included)
+    /// and dispatches them in id order. Returns how many were claimed.
+    private func claimPending(shard: Int) async throws(RedisError) -> Int {
+        var cursor = "0-0"
+        var claimed = 0
         repeat {
-            let reply = try await control.send(["SCAN", cursor, "MATCH", keys.processingPattern, "COUNT", "100"])
+            let reply = try await control.send(["XAUTOCLAIM", configuration.keys.stream(shard), configuration.group,
+                                                configuration.consumerName, "0", cursor, "COUNT", String(configuration.readCount)])
+            guard let parts = reply.array, parts.count >= 2 else { throw RedisError(.protocolError, "unexpected XAUTOCLAIM reply") }
+            cursor = parts[0].string ?? "0-0"
+            claimed += await dispatchEntries(parts[1].array ?? [], shard: shard)
+        } while cursor != "0-0"
+        return claimed
+    }
+
+    private func scan(pattern: String) async throws(RedisError) -> [String] {
+        var cursor = "0"
+        var keys: [String] = []
+        repeat {
+            let reply = try await control.send(["SCAN", cursor, "MATCH", pattern, "COUNT", "500"])
             guard let parts = reply.array, parts.count == 2 else { break }
             cursor = parts[0].string ?? "0"
-            for key in (parts[1].array ?? []).compactMap(\.string) {
-                let consumer = String(key.dropFirst(keys.processing("").count))
-                guard consumer != configuration.consumerName else { continue }
-                let moved = try await control.send(["EVAL", Self.requeueScript, "3", key, keys.heartbeat(consumer), keys.tasks]).int ?? -1
-                if moved > 0 {
-                    requeued += moved
-                    logger.warning("re-queued the tasks of a dead consumer", metadata: ["consumer": "\(consumer)", "count": "\(moved)"])
-                }
-            }
+            keys += (parts[1].array ?? []).compactMap(\.string)
         } while cursor != "0"
-        return requeued
+        return keys
     }
 }

@@ -27,7 +27,9 @@ public struct ThresholdRule: Sendable, Equatable {
 ///   `consumer.read_count` 64 entries per read; `consumer.block_ms` 200 (≤ 1000)
 /// - `num_workers` (`NUM_WORKERS`) 8; `worker.queue_depth` 16 items per worker
 /// - `postgres.url` (`POSTGRES_URL`) empty = libpq's `PG*` variables
-/// - `compat.window` 64 tasks per move; `compat.heartbeat_ms` 5000
+/// - `compat.window` 64 tasks per move
+/// - `lease.ttl_ms` 5000 (a shard whose owner stops renewing is taken over after this; also the
+///   consumer heartbeat's TTL), `lease.renew_ms` 1000
 /// - `retry.max_retries` 3, `retry.base_ms` 100, `retry.max_ms` 10000
 /// - `thresholds.<metric>.low|high|severity` (defaults: temperature high 60, low −20; humidity high 95;
 ///   pressure low 950, high 1060; severity critical)
@@ -48,7 +50,8 @@ public struct ProcessorConfiguration: Sendable {
     public var workerQueueDepth: Int
     public var postgresURL: String
     public var compatWindow: Int
-    public var heartbeatMillis: Int
+    public var leaseTTLMillis: Int
+    public var leaseRenewMillis: Int
     public var maxRetries: Int
     public var retryBaseMillis: Int
     public var retryMaxMillis: Int
@@ -76,7 +79,11 @@ public struct ProcessorConfiguration: Sendable {
         workerQueueDepth = try config.strictInt("worker.queue_depth", default: 16, in: 1...100_000)
         postgresURL = try config.strictString("postgres.url", default: "")
         compatWindow = try config.strictInt("compat.window", default: 64, in: 1...10_000)
-        heartbeatMillis = try config.strictInt("compat.heartbeat_ms", default: 5000, in: 100...600_000)
+        leaseTTLMillis = try config.strictInt("lease.ttl_ms", default: 5000, in: 100...600_000)
+        leaseRenewMillis = try config.strictInt("lease.renew_ms", default: 1000, in: 20...600_000)
+        guard leaseRenewMillis * 2 <= leaseTTLMillis else {
+            throw ConfigurationError(key: "lease.renew_ms", "must be at most half of lease.ttl_ms (\(leaseTTLMillis))")
+        }
         maxRetries = try config.strictInt("retry.max_retries", default: 3, in: 0...100)
         retryBaseMillis = try config.strictInt("retry.base_ms", default: 100, in: 1...600_000)
         retryMaxMillis = try config.strictInt("retry.max_ms", default: 10_000, in: 1...3_600_000)

@@ -69,8 +69,12 @@ public final class ProcessorService: Service {
         await withTaskGroup(of: Void.self) { background in
             background.addTask {
                 while !Task.isCancelled {
-                    _ = try? await consumer.maintainCompat()
-                    try? await Task.sleep(for: .milliseconds(configuration.heartbeatMillis))
+                    do {
+                        try await consumer.maintain()
+                    } catch {
+                        logger.warning("lease maintenance failed", metadata: ["error": "\(error)"])
+                    }
+                    try? await Task.sleep(for: .milliseconds(configuration.leaseRenewMillis))
                 }
             }
             background.addTask {
@@ -98,6 +102,7 @@ public final class ProcessorService: Service {
                     }
                     pool.addTask { await consumer.run() }
                 }
+                await consumer.releaseAll()
             } onGracefulShutdown: {
                 onStopping()
                 logger.info("processor stopping: finishing in-flight work")

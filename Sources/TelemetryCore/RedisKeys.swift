@@ -18,4 +18,6 @@ public struct RedisKeys: Sendable, Hashable {
     public var processingPattern: String { "\(prefix):tasks:processing:*" }
     /// `telemetry:consumer:<consumer>` (heartbeat with a TTL).
     public func heartbeat(_ consumer: String) -> String { "\(prefix):consumer:\(consumer)" }
+    /// Pattern matching every heartbeat key.
+    public var heartbeatPattern: String { "\(prefix):consumer:*" }
 }

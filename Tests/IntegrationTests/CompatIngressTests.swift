@@ -35,7 +35,7 @@ struct CompatIngressTests {
         for reply in try redis.pipeline(commands) { #expect(reply.int != nil) }
 
         let processor = try Daemon("telemetry-processor", name: "compat-processor",
-                                   environment: deployment.processorEnvironment(extra: ["COMPAT_HEARTBEAT_MS": "300"]))
+                                   environment: deployment.processorEnvironment(extra: ["LEASE_TTL_MS": "1000", "LEASE_RENEW_MS": "200"]))
         let db = deployment.database
         let expected = 1010 * 3
         let done = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }

@@ -160,7 +160,7 @@ struct Deployment {
 
     func processorEnvironment(consumer: String = "p1", extra: [String: String] = [:]) -> [String: String] {
         ["REDIS_KEY_PREFIX": prefix, "POSTGRES_URL": database.conninfo, "CONSUMER_NAME": consumer,
-         "NUM_WORKERS": "4", "LOG_LEVEL": "info"].merging(extra) { $1 }
+         "NUM_WORKERS": "4", "LOG_LEVEL": "info", "LEASE_TTL_MS": "2000", "LEASE_RENEW_MS": "300"].merging(extra) { $1 }
     }
 
     func hubEnvironment(sensors: Int, readings: Int, rate: Double, spikes: Double = 0, extra: [String: String] = [:]) -> [String: String] {
