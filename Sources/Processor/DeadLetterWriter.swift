@@ -8,6 +8,8 @@ public struct DeadLetterWriter: Sendable {
     let keys: RedisKeys
     let counters: ProcessorCounters
     let logger: Logger
+    /// Largest payload kept in a dead letter (1 MiB).
+    public static let maxPayloadBytes = 1 << 20
 
     public init(redis: RedisClient, keys: RedisKeys, counters: ProcessorCounters, logger: Logger) {
         self.redis = redis
@@ -24,7 +26,12 @@ public struct DeadLetterWriter: Sendable {
                                      "attempts", String(attempts), "first_failure_ms", String(firstFailureMillis),
                                      "last_failure_ms", String(now), "source", source, "source_id", sourceID ?? ""]
         command.append("payload")
-        command.append(bytes: payload)
+        // The original payload is kept up to a cap, so a flood of huge inputs cannot exhaust Redis.
+        command.append(bytes: payload.count > Self.maxPayloadBytes ? Array(payload.prefix(Self.maxPayloadBytes)) : payload)
+        if payload.count > Self.maxPayloadBytes {
+            command.append("payload_truncated_from")
+            command.append(String(payload.count))
+        }
         var backoff = Duration.milliseconds(100)
         while true {
             do {

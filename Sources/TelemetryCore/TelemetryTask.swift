@@ -90,6 +90,9 @@ public enum TelemetryTaskCodec {
         do {
             root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
         } catch {
+            if containsNonFiniteLiteral(bytes) {
+                throw TelemetryError(.nonFinite, "task contains NaN or Infinity, which JSON cannot carry")
+            }
             throw TelemetryError(.malformedJSON, "task is not valid JSON")
         }
         guard case .object(let object) = root else {
@@ -184,6 +187,26 @@ public enum TelemetryTaskCodec {
         }
         return TelemetryTask(id: id, kind: kind, deviceID: deviceID, timestampMicros: timestamp, metrics: metrics,
                              rawData: rawData, priority: priority, maxRetries: maxRetries)
+    }
+
+    /// True when a bare `NaN` or `Infinity` appears outside strings (a common producer bug).
+    static func containsNonFiniteLiteral(_ bytes: [UInt8]) -> Bool {
+        var inString = false
+        var escaped = false
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") {
+                let word = byte == UInt8(ascii: "N") ? Array("NaN".utf8) : Array("Infinity".utf8)
+                if bytes.count - index >= word.count, Array(bytes[index..<(index + word.count)]) == word { return true }
+            }
+            index += 1
+        }
+        return false
     }
 
     /// Best-effort task id of an undecodable task, for the dead letter's `source_id`.

@@ -9,7 +9,7 @@ struct TelemetryCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "telemetryctl",
         abstract: "Inspect and operate the telemetry pipeline.",
-        subcommands: [Status.self])
+        subcommands: [Status.self, DeadLetters.self])
 }
 
 struct RedisOptions: ParsableArguments {
@@ -23,6 +23,12 @@ struct RedisOptions: ParsableArguments {
     var shards: Int = Int(ProcessInfo.processInfo.environment["STREAMS_SHARDS"] ?? "") ?? 8
     @Option(help: "Consumer group.")
     var group: String = "processors"
+
+    var keys: RedisKeys { RedisKeys(prefix: keyPrefix) }
+
+    func client() -> RedisClient {
+        RedisClient(endpoint: RedisEndpoint(host: redisHost, port: redisPort), name: "ctl")
+    }
 }
 
 /// Pipeline state as seen in Redis: stream lengths, consumer-group lag and pending entries,
@@ -35,7 +41,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         let keys = RedisKeys(prefix: redis.keyPrefix)
-        let client = RedisClient(endpoint: RedisEndpoint(host: redis.redisHost, port: redis.redisPort), name: "ctl")
+        let client = redis.client()
         var commands: [RedisCommand] = []
         for shard in 0..<redis.shards {
             commands.append(["XLEN", keys.stream(shard)])

@@ -180,3 +180,39 @@ struct Deployment {
         return total
     }
 }
+
+/// Runs a command-line tool from the build to completion; returns its exit status and output.
+func runTool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "\(TestServers.binDirectory)/\(executable)")
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let stdin = Pipe()
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+extension Deployment {
+    /// `telemetryctl` options for this deployment's Redis keys.
+    var ctlOptions: [String] { ["--redis-port", String(TestServers.redisPort), "--key-prefix", prefix] }
+
+    /// The dead letters: id and fields.
+    func deadLetters() throws -> [(id: String, fields: [String: [UInt8]])] {
+        let redis = try TestServers.redis()
+        return (try redis.send(["XRANGE", "\(prefix):dlq", "-", "+"]).array ?? []).map { entry in
+            let parts = entry.array ?? []
+            var fields: [String: [UInt8]] = [:]
+            let values = parts.count > 1 ? parts[1].array ?? [] : []
+            var i = 0
+            while i + 1 < values.count { fields[values[i].string ?? ""] = values[i + 1].bytes ?? []; i += 2 }
+            return (parts.first?.string ?? "", fields)
+        }
+    }
+}

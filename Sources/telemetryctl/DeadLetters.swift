@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import Redis
+import TelemetryCore
+
+/// `telemetryctl dlq …`: inspect, replay and purge the dead-letter stream.
+struct DeadLetters: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq",
+        abstract: "Inspect, replay and purge dead letters.",
+        subcommands: [List.self, Show.self, Replay.self, Purge.self])
+
+    /// One dead letter as read from the stream.
+    struct Entry {
+        var id: String
+        var fields: [String: [UInt8]] = [:]
+        func text(_ name: String) -> String { fields[name].map { String(decoding: $0, as: UTF8.self) } ?? "" }
+    }
+
+    static func entries(_ client: RedisClient, keys: RedisKeys, from start: String = "-", to end: String = "+", count: Int? = nil) async throws -> [Entry] {
+        var command: RedisCommand = ["XRANGE", keys.deadLetters, start, end]
+        if let count { command.append("COUNT"); command.append(String(count)) }
+        let reply = try await client.send(command)
+        return (reply.array ?? []).compactMap { raw in
+            guard let parts = raw.array, parts.count == 2, let id = parts[0].string else { return nil }
+            var entry = Entry(id: id)
+            let fields = parts[1].array ?? []
+            var i = 0
+            while i + 1 < fields.count {
+                if let name = fields[i].string { entry.fields[name] = fields[i + 1].bytes ?? [] }
+                i += 2
+            }
+            return entry
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first.")
+        @OptionGroup var redis: RedisOptions
+        @Option(help: "Only this reason code.") var reason: String?
+        @Option(help: "At most this many entries.") var limit = 100
+        @Flag(help: "Print JSON lines.") var json = false
+
+        func run() async throws {
+            var entries = try await DeadLetters.entries(redis.client(), keys: redis.keys)
+            if let reason { entries = entries.filter { $0.text("reason") == reason } }
+            for entry in entries.prefix(limit) {
+                if json {
+                    let object: [String: Any] = ["id": entry.id, "reason": entry.text("reason"), "source": entry.text("source"),
+                                                 "source_id": entry.text("source_id"), "attempts": Int(entry.text("attempts")) ?? 0,
+                                                 "message": entry.text("message")]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                } else {
+                    let message = entry.text("message")
+                    print("\(entry.id)  \(entry.text("reason"))  \(entry.text("source"))  \(entry.text("source_id"))  \(message.prefix(80))")
+                }
+            }
+            if !json { print("\(min(entries.count, limit)) of \(entries.count) dead letters") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead letter with its payload.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Entry id, as printed by `dlq list`.") var id: String
+
+        func run() async throws {
+            guard let entry = try await DeadLetters.entries(redis.client(), keys: redis.keys, from: id, to: id).first else {
+                throw ValidationError("no dead letter \(id)")
+            }
+            print("id:               \(entry.id)")
+            for name in ["reason", "message", "attempts", "first_failure_ms", "last_failure_ms", "source", "source_id", "payload_truncated_from"]
+            where entry.fields[name] != nil {
+                print("\((name + ":").padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.text(name))")
+            }
+            let payload = entry.fields["payload"] ?? []
+            if let text = String(validating: payload, as: UTF8.self) {
+                print("payload (\(payload.count) bytes):\n\(text)")
+            } else {
+                print("payload (\(payload.count) bytes, binary, base64):\n\(Data(payload).base64EncodedString())")
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send dead letters back to their ingress and remove them from the dead letters.",
+            discussion: """
+                Compatibility tasks go back to the task list; hub batches to their shard stream; samples rejected \
+                from a hub batch go back as seed tasks of type telemetry.store. What still fails comes back as a new \
+                dead letter; what was already stored is not stored twice.
+                """)
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Entry ids to replay.") var ids: [String] = []
+        @Flag(help: "Replay every dead letter.") var all = false
+        @Option(help: "Replay the dead letters with this reason code.") var reason: String?
+
+        func validate() throws {
+            if ids.isEmpty && !all && reason == nil { throw ValidationError("name entry ids, --all or --reason CODE") }
+        }
+
+        func run() async throws {
+            let client = redis.client()
+            let keys = redis.keys
+            var entries: [Entry] = []
+            if ids.isEmpty {
+                entries = try await DeadLetters.entries(client, keys: keys)
+                if let reason { entries = entries.filter { $0.text("reason") == reason } }
+            } else {
+                for id in ids {
+                    guard let entry = try await DeadLetters.entries(client, keys: keys, from: id, to: id).first else {
+                        throw ValidationError("no dead letter \(id)")
+                    }
+                    entries.append(entry)
+                }
+            }
+            var replayed = 0
+            for entry in entries {
+                guard entry.fields["payload_truncated_from"] == nil else {
+                    print("\(entry.id): payload was truncated, not replayed")
+                    continue
+                }
+                var commands = try Self.commands(for: entry, keys: keys)
+                commands.append(["XDEL", keys.deadLetters, entry.id])
+                // MULTI/EXEC: the entry leaves the dead letters exactly when it re-enters the pipeline.
+                let replies = try await client.pipeline([["MULTI"]] + commands + [["EXEC"]])
+                guard case .array = replies.last else { throw ValidationError("replay of \(entry.id) failed: \(replies)") }
+                replayed += 1
+            }
+            print("replayed \(replayed) dead letter(s)")
+        }
+
+        static func commands(for entry: Entry, keys: RedisKeys) throws -> [RedisCommand] {
+            let payload = entry.fields["payload"] ?? []
+            let source = entry.text("source")
+            if source == "compat" {
+                var command: RedisCommand = ["RPUSH", keys.tasks]
+                command.append(bytes: payload)
+                return [command]
+            }
+            guard source.hasPrefix("stream:"), let shard = Int(source.dropFirst("stream:".count)) else {
+                throw ValidationError("\(entry.id): unknown source \(source)")
+            }
+            if payload.starts(with: Array("TB".utf8)) {
+                var command: RedisCommand = ["XADD", keys.stream(shard), "*", "v", String(payload.count > 2 ? payload[2] : 1)]
+                command.append("d")
+                command.append(bytes: payload)
+                return [command]
+            }
+            // Samples rejected from a hub batch: one JSON object per line.
+            var commands: [RedisCommand] = []
+            for (index, line) in payload.split(separator: UInt8(ascii: "\n")).enumerated() {
+                guard let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let device = object["device_id"] as? String, let metric = object["metric"] as? String,
+                      let timestamp = object["timestamp"] as? String, let value = object["value"] as? Double else {
+                    throw ValidationError("\(entry.id): line \(index + 1) is not a rejected sample")
+                }
+                let task: [String: Any] = ["id": "dlq-\(entry.id)-\(index)", "type": "telemetry.store",
+                                           "payload": ["device_id": device, "timestamp": timestamp, metric: value]]
+                var command: RedisCommand = ["RPUSH", keys.tasks]
+                command.append(bytes: Array(try JSONSerialization.data(withJSONObject: task, options: [.sortedKeys])))
+                commands.append(command)
+            }
+            return commands
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete dead letters (all, or the ids given).")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Entry ids to delete; none deletes every dead letter.") var ids: [String] = []
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() async throws {
+            let client = redis.client()
+            let keys = redis.keys
+            let count = ids.isEmpty ? (try await client.send(["XLEN", keys.deadLetters]).int ?? 0) : ids.count
+            if !yes {
+                print("delete \(count) dead letter(s) from \(keys.deadLetters)? [y/N] ", terminator: "")
+                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    print("nothing deleted")
+                    return
+                }
+            }
+            if ids.isEmpty {
+                try await client.send(["DEL", keys.deadLetters])
+            } else {
+                try await client.send(RedisCommand(["XDEL", keys.deadLetters] + ids))
+            }
+            print("deleted \(count) dead letter(s)")
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Redis
+import TelemetryCore
+import Testing
+
+/// Bad input is contained: every bad task lands in the dead letters with its reason, good input
+/// keeps flowing, and operators can list, show, replay and purge dead letters.
+@Suite("Dead letters (real Redis and PostgreSQL)", .serialized)
+struct DeadLetterTests {
+    static func task(_ id: String, payload: String, extra: String = "") -> String {
+        #"{"id": "\#(id)", "type": "telemetry.store", "payload": {\#(payload)}\#(extra)}"#
+    }
+
+    @Test("a barrage of 37 distinct bad inputs: each dead-lettered with the right reason, good input stored throughout")
+    func barrage() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let now = wallClockMicros()
+        let ts = Timestamp.formatRFC3339(micros: now - 60_000_000)
+        let ok = #""device_id": "bad_dev", "timestamp": "\#(ts)""#
+        var bad: [(bytes: [UInt8], reason: String)] = []
+        func add(_ text: String, _ reason: String) { bad.append((Array(text.utf8), reason)) }
+        add("{not json", "malformed_json")
+        add("", "malformed_json")
+        add("[]", "malformed_json")
+        add(#""just a string""#, "malformed_json")
+        add(Self.task("nan", payload: ok + #", "temperature": NaN"#), "non_finite")
+        add(Self.task("inf", payload: ok + #", "temperature": Infinity"#), "non_finite")
+        add(Self.task("ninf", payload: ok + #", "humidity": -Infinity"#), "non_finite")
+        add(Self.task("nanstr", payload: ok + #", "temperature": "NaN""#), "non_finite")
+        var utf8 = Array(Self.task("utf8", payload: #""device_id": "dev"#).utf8)
+        utf8.removeLast(3)
+        utf8 += [0xC3, 0x28] + Array(#"", "timestamp": "\#(ts)", "temperature": 20}}"#.utf8)
+        bad.append((utf8, "invalid_utf8"))
+        add(#"{"type": "telemetry.store", "payload": {\#(ok), "temperature": 20}}"#, "missing_field")
+        add(#"{"id": "notype", "payload": {\#(ok), "temperature": 20}}"#, "missing_field")
+        add(#"{"id": "nopayload", "type": "telemetry.store"}"#, "missing_field")
+        add(Self.task("nodevice", payload: #""timestamp": "\#(ts)", "temperature": 20"#), "missing_field")
+        add(Self.task("nots", payload: #""device_id": "d", "temperature": 20"#), "missing_field")
+        add(Self.task("nometrics", payload: ok), "missing_field")
+        add(#"{"id": 42, "type": "telemetry.store", "payload": {\#(ok), "temperature": 20}}"#, "invalid_field")
+        add(#"{"id": "arr", "type": "telemetry.store", "payload": [1, 2]}"#, "invalid_field")
+        add(Self.task("devnum", payload: #""device_id": 7, "timestamp": "\#(ts)", "temperature": 20"#), "invalid_field")
+        add(Self.task("devempty", payload: #""device_id": "", "timestamp": "\#(ts)", "temperature": 20"#), "invalid_field")
+        add(Self.task("devlong", payload: #""device_id": "\#(String(repeating: "x", count: 200))", "timestamp": "\#(ts)", "temperature": 20"#), "invalid_field")
+        add(Self.task("devctl", payload: #""device_id": "a\u0001b", "timestamp": "\#(ts)", "temperature": 20"#), "invalid_field")
+        add(Self.task("hot", payload: ok + #", "temperature": "hot""#), "invalid_field")
+        add(Self.task("bool", payload: ok + #", "temperature": true"#), "invalid_field")
+        add(Self.task("null", payload: ok + #", "humidity": null"#), "invalid_field")
+        add(Self.task("obj", payload: ok + #", "pressure": {"v": 1}"#), "invalid_field")
+        add(Self.task("tsword", payload: #""device_id": "d", "timestamp": "yesterday", "temperature": 20"#), "invalid_field")
+        add(Self.task("tsobj", payload: #""device_id": "d", "timestamp": {}, "temperature": 20"#), "invalid_field")
+        add(Self.task("prio", payload: ok + #", "temperature": 20"#, extra: #", "priority": "URGENT""#), "invalid_field")
+        add(Self.task("retries", payload: ok + #", "temperature": 20"#, extra: #", "max_retries": -1"#), "invalid_field")
+        add(#"{"id": "explode", "type": "telemetry.explode", "payload": {\#(ok), "temperature": 20}}"#, "unknown_type")
+        add(#"{"id": "emptytype", "type": "", "payload": {\#(ok), "temperature": 20}}"#, "unknown_type")
+        add(Self.task("v2", payload: ok + #", "temperature": 20"#, extra: #", "version": 2"#), "unsupported_version")
+        add(Self.task("huge", payload: ok + #", "raw_data": "\#(String(repeating: "A", count: 10 << 20))", "temperature": 20"#), "too_large")
+        add(Self.task("future", payload: #""device_id": "d", "timestamp": "2099-01-01T00:00:00Z", "temperature": 20"#), "timestamp_future")
+        add(Self.task("past", payload: #""device_id": "d", "timestamp": "1970-01-01T00:00:00Z", "temperature": 20"#), "timestamp_too_old")
+        add(Self.task("neghum", payload: ok + #", "humidity": -5"#), "out_of_range")
+        add(Self.task("lava", payload: ok + #", "temperature": 500"#), "out_of_range")
+        #expect(bad.count >= 30)
+
+        // Good tasks before, between and after the bad ones.
+        var commands: [RedisCommand] = []
+        var good = 0
+        for (index, input) in bad.enumerated() {
+            let goodTask = Self.task("good-\(index)", payload: #""device_id": "\#(deployment.prefix)_good", "timestamp": "\#(Timestamp.formatRFC3339(micros: now - 120_000_000 + Int64(index) * 1000))", "temperature": 21, "humidity": 50"#)
+            commands.append(RedisCommand(["RPUSH", "\(deployment.prefix):tasks", goodTask]))
+            good += 2
+            var command = RedisCommand(["RPUSH", "\(deployment.prefix):tasks"])
+            command.append(bytes: input.bytes)
+            commands.append(command)
+        }
+        let processor = try Daemon("telemetry-processor", name: "barrage-processor", environment: deployment.processorEnvironment())
+        _ = try redis.pipeline(commands)
+        let arrived = try await eventually(timeout: .seconds(60)) { try deployment.deadLetters().count >= bad.count }
+        #expect(arrived, "processor:\n\(processor.tail)")
+        let letters = try deployment.deadLetters()
+        #expect(letters.count == bad.count)
+        let reasons = letters.map { String(decoding: $0.fields["reason"] ?? [], as: UTF8.self) }
+        #expect(reasons.sorted() == bad.map(\.reason).sorted())
+        for letter in letters {
+            #expect(String(decoding: letter.fields["source"] ?? [], as: UTF8.self) == "compat")
+            #expect(!(letter.fields["message"] ?? []).isEmpty)
+            let payload = letter.fields["payload"] ?? []
+            if letter.fields["payload_truncated_from"] == nil {
+                #expect(bad.contains { $0.bytes == payload }, "payload not kept verbatim")
+            }
+        }
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.database.scalar("SELECT count(*) FROM samples") == good })
+        #expect(processor.isRunning, "the processor crashed:\n\(processor.tail)")
+        #expect(await processor.stop() == 0)
+        var byReason: [String: Int] = [:]
+        for reason in reasons { byReason[reason, default: 0] += 1 }
+        print("drill barrage: \(bad.count) bad inputs dead-lettered \(byReason.sorted { $0.key < $1.key }), \(good) good samples stored")
+    }
+
+    @Test("telemetryctl dlq list/show/replay/purge: a replayed entry that is now valid is stored once and leaves the dead letters")
+    func operations() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let ts = Timestamp.formatRFC3339(micros: wallClockMicros() - 60_000_000)
+        let device = "\(deployment.prefix)_oven"
+        let hot = Self.task("oven-1", payload: #""device_id": "\#(device)", "timestamp": "\#(ts)", "temperature": 180"#)
+        _ = try redis.pipeline([RedisCommand(["RPUSH", "\(deployment.prefix):tasks", hot]),
+                                RedisCommand(["RPUSH", "\(deployment.prefix):tasks", "{broken"]),
+                                RedisCommand(["RPUSH", "\(deployment.prefix):tasks", "{also broken"])])
+        var processor = try Daemon("telemetry-processor", name: "dlq-processor-1", environment: deployment.processorEnvironment())
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.deadLetters().count == 3 })
+        #expect(await processor.stop() == 0)
+
+        let (listStatus, list) = try await runTool("telemetryctl", ["dlq", "list"] + deployment.ctlOptions)
+        #expect(listStatus == 0)
+        #expect(list.contains("out_of_range") && list.contains("malformed_json") && list.contains("oven-1") && list.contains("3 of 3"), "\(list)")
+        let letters = try deployment.deadLetters()
+        let ovenID = try #require(letters.first { String(decoding: $0.fields["reason"] ?? [], as: UTF8.self) == "out_of_range" }?.id)
+        let (_, show) = try await runTool("telemetryctl", ["dlq", "show", ovenID] + deployment.ctlOptions)
+        #expect(show.contains("reason:") && show.contains("out_of_range") && show.contains(#""temperature": 180"#), "\(show)")
+
+        // The operator raises the oven's range, restarts, and replays the entry: stored once, gone from the DLQ.
+        processor = try Daemon("telemetry-processor", name: "dlq-processor-2",
+                               environment: deployment.processorEnvironment(extra: ["VALIDATION_TEMPERATURE_MAX": "300"]))
+        let (replayStatus, replay) = try await runTool("telemetryctl", ["dlq", "replay", ovenID] + deployment.ctlOptions)
+        #expect(replayStatus == 0, "\(replay)")
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 1 })
+        #expect(try deployment.deadLetters().count == 2)
+        #expect(!(try deployment.deadLetters().contains { $0.id == ovenID }))
+        // Replaying the same task again stores nothing new.
+        _ = try redis.send(RedisCommand(["RPUSH", "\(deployment.prefix):tasks", hot]))
+        try await Task.sleep(for: .seconds(1))
+        #expect(try db.scalar("SELECT count(*) FROM samples") == 1)
+        #expect(try db.scalar("SELECT count(*) FROM aggregates_1m") == 1)
+
+        // A replay of what is still broken comes back as a new dead letter with the same reason.
+        let (_, replayAll) = try await runTool("telemetryctl", ["dlq", "replay", "--reason", "malformed_json"] + deployment.ctlOptions)
+        #expect(replayAll.contains("replayed 2"), "\(replayAll)")
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.deadLetters().count == 2 })
+        #expect(Set(try deployment.deadLetters().map(\.id)).isDisjoint(with: letters.map(\.id)))
+
+        let (declined, declinedOutput) = try await runTool("telemetryctl", ["dlq", "purge"] + deployment.ctlOptions, input: "n\n")
+        #expect(declined == 0 && declinedOutput.contains("nothing deleted"))
+        #expect(try deployment.deadLetters().count == 2)
+        let (purged, _) = try await runTool("telemetryctl", ["dlq", "purge", "--yes"] + deployment.ctlOptions)
+        #expect(purged == 0)
+        #expect(try deployment.deadLetters().isEmpty)
+        #expect(await processor.stop() == 0)
+    }
+}
