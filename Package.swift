@@ -107,6 +107,7 @@ let package = Package(
 
         .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProcessorTests",
             dependencies: ["Processor", "TelemetryCore", "TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],

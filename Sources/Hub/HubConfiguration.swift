@@ -13,6 +13,10 @@ import Foundation
 /// - `ingest.batch_size` 1000 samples, `ingest.flush_interval_ms` 50, `ingest.buffer_batches` 256,
 ///   `ingest.full_policy` `block` | `drop_oldest`, `ingest.ring_capacity` 65536 per device
 /// - `publisher.pipeline` 64 batches per round trip
+/// - `spool.dir` (`SPOOL_DIR`) `$STATE_DIRECTORY/spool` or /var/lib/telemetry-hub/spool,
+///   `spool.segment_bytes` 64 MiB, `spool.max_bytes` 1 GiB, `spool.fsync` true,
+///   `spool.full_policy` `block` | `drop_oldest`
+/// - `breaker.probe_ms` 500, `breaker.max_probe_ms` 5000 (Redis probe interval while open)
 /// - `simulated.enabled` true, `simulated.sensors` 24, `simulated.rate_hz` 1 (readings per sensor
 ///   per second), `simulated.readings` 0 (per sensor; 0 = unlimited), `simulated.spike_probability` 0,
 ///   `simulated.device_prefix` sim, `simulated.seed` 1
@@ -28,6 +32,13 @@ public struct HubConfiguration: Sendable {
     public var fullPolicy: BufferFullPolicy
     public var ringCapacity: Int
     public var publisherPipeline: Int
+    public var spoolDirectory: String
+    public var spoolSegmentBytes: Int
+    public var spoolMaxBytes: Int
+    public var spoolFsync: Bool
+    public var spoolFullPolicy: BufferFullPolicy
+    public var breakerProbeMillis: Int
+    public var breakerMaxProbeMillis: Int
     public var simulated: SimulatedBusConfiguration?
     public var hubID: String
 
@@ -45,6 +56,15 @@ public struct HubConfiguration: Sendable {
         fullPolicy = BufferFullPolicy(rawValue: policy)!
         ringCapacity = try config.strictInt("ingest.ring_capacity", default: 65_536, in: 16...(1 << 24))
         publisherPipeline = try config.strictInt("publisher.pipeline", default: 64, in: 1...10_000)
+        let defaultSpool = ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { "\($0)/spool" } ?? "/var/lib/telemetry-hub/spool"
+        spoolDirectory = try config.strictString("spool.dir", default: defaultSpool)
+        spoolSegmentBytes = try config.strictInt("spool.segment_bytes", default: 64 << 20, in: 4096...(1 << 30))
+        spoolMaxBytes = try config.strictInt("spool.max_bytes", default: 1 << 30, in: 4096...(1 << 50))
+        spoolFsync = try config.strictBool("spool.fsync", default: true)
+        let spoolPolicy = try config.strictString("spool.full_policy", default: "block", choices: BufferFullPolicy.allCases.map(\.rawValue))
+        spoolFullPolicy = BufferFullPolicy(rawValue: spoolPolicy)!
+        breakerProbeMillis = try config.strictInt("breaker.probe_ms", default: 500, in: 10...600_000)
+        breakerMaxProbeMillis = try config.strictInt("breaker.max_probe_ms", default: 5000, in: 10...3_600_000)
         if try config.strictBool("simulated.enabled", default: true) {
             simulated = try SimulatedBusConfiguration(reader: config, prefix: "simulated")
         }

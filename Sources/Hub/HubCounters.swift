@@ -10,6 +10,11 @@ public final class HubCounters: Sendable {
     public let batchesPublished = Atomic<Int>(0)
     public let samplesPublished = Atomic<Int>(0)
     public let publishErrors = Atomic<Int>(0)
+    public let batchesSpooled = Atomic<Int>(0)
+    public let batchesReplayed = Atomic<Int>(0)
+    public let spoolDroppedBatches = Atomic<Int>(0)
+    public let spoolDroppedSamples = Atomic<Int>(0)
+    public let spoolRecords = Atomic<Int>(0)
 
     public init() {}
 
@@ -17,6 +22,8 @@ public final class HubCounters: Sendable {
     public var summary: String {
         "read=\(samplesRead.load(ordering: .relaxed)) published=\(samplesPublished.load(ordering: .relaxed)) " +
             "batches=\(batchesPublished.load(ordering: .relaxed)) dropped=\(samplesDropped.load(ordering: .relaxed)) " +
-            "ring_full_waits=\(ringFullWaits.load(ordering: .relaxed)) publish_errors=\(publishErrors.load(ordering: .relaxed))"
+            "ring_full_waits=\(ringFullWaits.load(ordering: .relaxed)) publish_errors=\(publishErrors.load(ordering: .relaxed)) " +
+            "spooled=\(batchesSpooled.load(ordering: .relaxed)) replayed=\(batchesReplayed.load(ordering: .relaxed)) " +
+            "spool_records=\(spoolRecords.load(ordering: .relaxed)) spool_dropped_samples=\(spoolDroppedSamples.load(ordering: .relaxed))"
     }
 }

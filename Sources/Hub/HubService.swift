@@ -42,11 +42,24 @@ public final class HubService: Service {
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID)
         let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
-        let publisher = PublisherActor(redis: redis, buffer: buffer, keys: configuration.keys, counters: counters,
+        let spool = try Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
+                              maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
+        let recovery = await spool.recovery
+        if recovery.badRanges > 0 {
+            logger.error("spool damage found and quarantined; good records will be replayed", metadata: [
+                "good_records": "\(recovery.records)", "bad_ranges": "\(recovery.badRanges)",
+                "quarantined_bytes": "\(recovery.quarantinedBytes)", "quarantine": "\(configuration.spoolDirectory)/quarantine"])
+        } else if recovery.records > 0 {
+            logger.info("spool holds batches from a previous run; replaying them first", metadata: ["records": "\(recovery.records)"])
+        }
+        let publisher = PublisherActor(redis: redis, buffer: buffer, spool: spool, keys: configuration.keys, counters: counters,
                                        pipeline: configuration.publisherPipeline, retentionDays: configuration.streamRetentionDays,
+                                       spoolFullPolicy: configuration.spoolFullPolicy,
+                                       breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breakerProbeMillis),
+                                                               maxProbeIntervalMillis: Int64(configuration.breakerMaxProbeMillis)),
                                        logger: logger)
 
-        await waitForRedis(redis)
+        await checkRedis(redis)
         let summary = "\(devices.count) bus(es), \(configuration.shards) shards, redis \(configuration.redis)"
         logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.shards)"])
         onReady(summary)
@@ -91,20 +104,15 @@ public final class HubService: Service {
         logger.info("hub stopped", metadata: ["counters": "\(counters.summary)"])
     }
 
-    private func waitForRedis(_ redis: RedisClient) async {
-        var backoff = Duration.milliseconds(100)
-        while !Task.isCancelled {
-            do {
-                try await redis.send(["PING"])
-                for problem in try await redis.durabilityProblems() {
-                    logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
-                }
-                return
-            } catch {
-                logger.warning("waiting for redis", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+    /// Reports Redis durability settings when Redis answers; an unreachable Redis is not an error
+    /// here (batches are spooled until it is back).
+    private func checkRedis(_ redis: RedisClient) async {
+        do {
+            for problem in try await redis.durabilityProblems() {
+                logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
             }
+        } catch {
+            logger.warning("redis is not reachable yet; batches will be spooled", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
         }
     }
 }

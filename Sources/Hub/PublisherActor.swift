@@ -2,37 +2,130 @@ import Logging
 public import Redis
 public import TelemetryCore
 
-/// Writes batches to their shard streams, pipelined: one `XADD` per batch, up to `pipeline`
-/// batches per round trip. A failed round trip is retried with backoff until it succeeds, so an
-/// outage costs latency; a batch written twice (reply lost) is deduplicated by its id downstream.
+/// Writes batches to their shard streams, pipelined (one `XADD` per batch, up to `pipeline`
+/// batches per round trip), behind a circuit breaker.
+///
+/// While Redis fails, batches go to the on-disk ``Spool`` and keep going there until the spool
+/// is replayed, oldest first, once a probe succeeds: order is kept and an outage costs latency,
+/// never data. A full spool either holds new batches back (`block`: the bounded buffer fills and
+/// the devices wait) or drops its oldest records (`drop_oldest`, counted). A batch written twice
+/// (reply lost, or replayed after a crash) is deduplicated downstream by its id.
 public actor PublisherActor {
     private let redis: RedisClient
     private let buffer: BoundedBuffer<HubBatch>
+    private let spool: Spool
     private let keys: RedisKeys
     private let counters: HubCounters
     private let pipeline: Int
     private let retentionMillis: Int64
+    private let spoolFullPolicy: BufferFullPolicy
     private let logger: Logger
+    private var breaker: CircuitBreaker
+    /// Batches taken from the buffer that the spool had no room for yet.
+    private var pending: [HubBatch] = []
+    private var spooled = 0
 
-    public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, keys: RedisKeys, counters: HubCounters,
-                pipeline: Int, retentionDays: Int, logger: Logger) {
+    public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
+                pipeline: Int, retentionDays: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger) {
         self.redis = redis
         self.buffer = buffer
+        self.spool = spool
         self.keys = keys
         self.counters = counters
         self.pipeline = pipeline
         self.retentionMillis = Int64(retentionDays) * 86_400_000
+        self.spoolFullPolicy = spoolFullPolicy
+        self.breaker = breaker
         self.logger = logger
     }
 
-    /// Publishes until the buffer is finished and empty.
+    /// The breaker's state name, for status.
+    public var breakerState: String { breaker.name }
+
+    /// Publishes until the buffer is finished and empty; on the way out, replays what it can of
+    /// the spool (what Redis does not take stays on disk for the next start).
     public func run() async {
-        while let batches = await buffer.next(max: pipeline) {
-            await publish(batches)
+        spooled = await spool.count
+        counters.spoolRecords.store(spooled, ordering: .relaxed)
+        while true {
+            if spooled == 0 && pending.isEmpty && breaker.state == .closed {
+                guard let batches = await buffer.next(max: pipeline) else { return }
+                if await send(batches) {
+                    breaker.recordSuccess()
+                } else {
+                    breaker.recordFailure(nowMillis: wallClockMicros() / 1000)
+                    logger.warning("redis unavailable: circuit breaker open, spooling to disk", metadata: ["redis": "\(redis.endpoint)"])
+                    pending = batches
+                }
+                continue
+            }
+            // Degraded: everything goes through the spool, which is replayed when Redis answers.
+            var progressed = await spoolPending()
+            if pending.isEmpty, let batches = buffer.tryNext(max: pipeline) {
+                pending = batches
+                progressed = await spoolPending() || progressed
+            }
+            if breaker.allowsAttempt(nowMillis: wallClockMicros() / 1000), spooled > 0 {
+                progressed = await replay() || progressed
+            }
+            if buffer.isFinishedAndEmpty && pending.isEmpty && (spooled == 0 || breaker.state != .closed) {
+                if spooled > 0 { logger.warning("stopping with batches still spooled; they are replayed at the next start", metadata: ["records": "\(spooled)"]) }
+                return
+            }
+            if spooled == 0 && pending.isEmpty && breaker.state == .halfOpen { breaker.recordSuccess() }
+            if !progressed { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
 
-    private func publish(_ batches: [HubBatch]) async {
+    /// Moves ``pending`` into the spool if it has room (or makes room under `drop_oldest`).
+    private func spoolPending() async -> Bool {
+        guard !pending.isEmpty else { return false }
+        do {
+            while !(try await spool.append(pending)) {
+                guard spoolFullPolicy == .dropOldest, spooled > 0 else { return false }
+                let oldest = try await spool.peek(max: 1)
+                try await spool.consume(1)
+                spooled -= 1
+                counters.spoolDroppedBatches.add(1, ordering: .relaxed)
+                counters.spoolDroppedSamples.add(oldest.first??.samples.count ?? 0, ordering: .relaxed)
+            }
+            spooled += pending.count
+            counters.batchesSpooled.add(pending.count, ordering: .relaxed)
+            counters.spoolRecords.store(spooled, ordering: .relaxed)
+            pending = []
+            return true
+        } catch {
+            logger.error("spool write failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Replays the oldest spooled batches; true when some were published.
+    private func replay() async -> Bool {
+        do {
+            let records = try await spool.peek(max: pipeline)
+            let batches = records.compactMap { $0 }
+            if !batches.isEmpty {
+                guard await send(batches) else {
+                    breaker.recordFailure(nowMillis: wallClockMicros() / 1000)
+                    return false
+                }
+            }
+            breaker.recordSuccess()
+            try await spool.consume(records.count)
+            spooled -= records.count
+            counters.batchesReplayed.add(batches.count, ordering: .relaxed)
+            counters.spoolRecords.store(spooled, ordering: .relaxed)
+            if spooled == 0 { logger.info("spool replayed: publishing directly again") }
+            return true
+        } catch {
+            logger.error("spool read failed", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// One pipelined round trip; false on any failure (connection or error reply).
+    private func send(_ batches: [HubBatch]) async -> Bool {
         let minID = String(wallClockMicros() / 1000 - retentionMillis)
         let commands = batches.map { batch -> RedisCommand in
             var command: RedisCommand = ["XADD", keys.stream(batch.shard), "MINID", "~", minID, "*",
@@ -41,23 +134,18 @@ public actor PublisherActor {
             command.append(bytes: HubBatchCodec.encode(batch))
             return command
         }
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do {
-                let replies = try await redis.pipeline(commands)
-                if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
-                    throw RedisError(.server, "XADD failed: \(failure)")
-                }
-                counters.batchesPublished.add(batches.count, ordering: .relaxed)
-                counters.samplesPublished.add(batches.reduce(0) { $0 + $1.samples.count }, ordering: .relaxed)
-                if backoff > .milliseconds(50) { logger.info("publishing to redis again", metadata: ["redis": "\(redis.endpoint)"]) }
-                return
-            } catch {
-                counters.publishErrors.add(1, ordering: .relaxed)
-                logger.warning("publishing failed, retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+        do {
+            let replies = try await redis.pipeline(commands)
+            if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                throw RedisError(.server, "XADD failed: \(failure)")
             }
+            counters.batchesPublished.add(batches.count, ordering: .relaxed)
+            counters.samplesPublished.add(batches.reduce(0) { $0 + $1.samples.count }, ordering: .relaxed)
+            return true
+        } catch {
+            counters.publishErrors.add(1, ordering: .relaxed)
+            logger.debug("publishing failed", metadata: ["error": "\(error)"])
+            return false
         }
     }
 }

@@ -128,6 +128,24 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
         }
     }
 
+    /// Takes up to `max` elements without waiting; nil when none is buffered.
+    public func tryNext(max: Int) -> [Element]? {
+        let (taken, producers): ([Element], [CheckedContinuation<Void, Never>]) = state.withLock { state in
+            let n = Swift.min(max, state.elements.count)
+            guard n > 0 else { return ([], []) }
+            let taken = Array(state.elements.prefix(n))
+            state.elements.removeFirst(n)
+            let woken = Array(state.producers.prefix(n))
+            state.producers.removeFirst(woken.count)
+            return (taken, woken)
+        }
+        for producer in producers { producer.resume() }
+        return taken.isEmpty ? nil : taken
+    }
+
+    /// True once ``finish()`` was called and every element was taken.
+    public var isFinishedAndEmpty: Bool { state.withLock { $0.finished && $0.elements.isEmpty } }
+
     /// Ends the buffer: producers are turned away, the consumer drains what is left then gets nil.
     public func finish() {
         let (consumer, producers) = state.withLock { state in

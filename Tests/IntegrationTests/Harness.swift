@@ -155,6 +155,8 @@ func eventually(timeout: Duration = .seconds(60), every interval: Duration = .mi
 struct Deployment {
     let prefix = "t" + UUID().uuidString.lowercased().prefix(8)
     let database: TestDatabase
+    /// The hub's spool directory for this test.
+    var spoolDirectory: String { "\(TestServers.logDirectory)/../spool-\(prefix)" }
 
     init() throws { database = try TestDatabase.create() }
 
@@ -166,7 +168,8 @@ struct Deployment {
     func hubEnvironment(sensors: Int, readings: Int, rate: Double, spikes: Double = 0, extra: [String: String] = [:]) -> [String: String] {
         ["REDIS_KEY_PREFIX": prefix, "SIMULATED_SENSORS": String(sensors), "SIMULATED_READINGS": String(readings),
          "SIMULATED_RATE_HZ": String(rate), "SIMULATED_SPIKE_PROBABILITY": String(spikes), "SIMULATED_DEVICE_PREFIX": "\(prefix)_sim",
-         "INGEST_FLUSH_INTERVAL_MS": "20"].merging(extra) { $1 }
+         "INGEST_FLUSH_INTERVAL_MS": "20", "SPOOL_DIR": spoolDirectory, "BREAKER_PROBE_MS": "100",
+         "BREAKER_MAX_PROBE_MS": "500"].merging(extra) { $1 }
     }
 
     /// Pending entries of the consumer group over every shard.
@@ -215,4 +218,60 @@ extension Deployment {
             return (parts.first?.string ?? "", fields)
         }
     }
+}
+
+/// A free TCP port on loopback (bound, read, released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw HarnessError("cannot find a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// A redis-server of a test's own (for drills that stop it), with AOF in a directory of its own.
+final class RedisServer {
+    let port: Int
+    let directory: String
+    private var process: Process?
+
+    init() throws {
+        port = try freePort()
+        directory = "\(TestServers.logDirectory)/../redis-\(port)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
+                             "--appendfsync", "no", "--save", "", "--maxmemory-policy", "noeviction", "--logfile", "\(directory)/redis.log"]
+        try process.run()
+        self.process = process
+        for _ in 0..<100 {
+            if (try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["PING"])) == .status("PONG") { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("redis-server on port \(port) did not start; see \(directory)/redis.log")
+    }
+
+    /// `SHUTDOWN` (Redis flushes its AOF) and wait. A command, not SIGTERM: children of the test
+    /// runner inherit a signal mask that blocks SIGTERM.
+    func stop() async {
+        guard let process, process.isRunning else { return }
+        _ = try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["SHUTDOWN"])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }

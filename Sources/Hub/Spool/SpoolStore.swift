@@ -1,0 +1,274 @@
+import DequeModule
+import Foundation
+public import TelemetryCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error of the on-disk spool.
+public struct SpoolError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "spool: \(message)" }
+}
+
+/// The hub's on-disk spool: append-only segment files of checksummed records, read in order
+/// from a persisted head position. Synchronous file I/O: owned by ``Spool``, which runs it on a
+/// thread of its own.
+///
+/// A record is `magic "TSR1" | length u32 | crc32 u32 | payload` (little endian). At start every
+/// segment is scanned; a record whose header or checksum is wrong, or a truncated tail, is copied
+/// to `quarantine/` and the segment rewritten with its good records only, so a damaged spool
+/// never stops the hub.
+public final class SpoolStore {
+    struct Location {
+        var segment: UInt64
+        var offset: Int
+        var length: Int
+    }
+
+    /// What recovery found at start.
+    public struct Recovery: Sendable, Equatable {
+        public var records = 0
+        public var badRanges = 0
+        public var quarantinedBytes = 0
+    }
+
+    static let magic: UInt32 = 0x3152_5354  // "TSR1"
+    static let headerSize = 12
+
+    public let directory: String
+    public let segmentBytes: Int
+    public let maxBytes: Int
+    public let fsync: Bool
+    public private(set) var recovery = Recovery()
+    private var records: Deque<Location> = []
+    private var segmentSizes: [UInt64: Int] = [:]
+    private var tailSegment: UInt64 = 0
+    private var tailDescriptor: Int32 = -1
+    private var readDescriptors: [UInt64: Int32] = [:]
+
+    /// Opens (creating if needed) the spool in `directory` and recovers its records.
+    public init(directory: String, segmentBytes: Int = 64 << 20, maxBytes: Int = 1 << 30, fsync: Bool = true) throws(SpoolError) {
+        self.directory = directory
+        self.segmentBytes = segmentBytes
+        self.maxBytes = maxBytes
+        self.fsync = fsync
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: quarantineDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw SpoolError("cannot create \(directory): \(error)")
+        }
+        try recover()
+    }
+
+    deinit {
+        if tailDescriptor >= 0 { close(tailDescriptor) }
+        for fd in readDescriptors.values { close(fd) }
+    }
+
+    /// Records waiting to be published.
+    public var count: Int { records.count }
+    public var isEmpty: Bool { records.isEmpty }
+    /// Bytes of segment files on disk.
+    public var bytes: Int { segmentSizes.values.reduce(0, +) }
+    public var quarantineDirectory: String { directory + "/quarantine" }
+
+    /// Whether `payloads` fit under ``maxBytes``.
+    public func hasRoom(for payloads: [[UInt8]]) -> Bool {
+        bytes + payloads.reduce(0) { $0 + $1.count + Self.headerSize } <= maxBytes
+    }
+
+    /// Appends records (and fsyncs once, when configured) at the tail.
+    public func append(_ payloads: [[UInt8]]) throws(SpoolError) {
+        for payload in payloads {
+            if tailDescriptor < 0 || segmentSizes[tailSegment, default: 0] >= segmentBytes { try rotate() }
+            var record: [UInt8] = []
+            record.reserveCapacity(payload.count + Self.headerSize)
+            Self.append(&record, Self.magic)
+            Self.append(&record, UInt32(payload.count))
+            Self.append(&record, CRC32.checksum(payload))
+            record += payload
+            let offset = segmentSizes[tailSegment, default: 0]
+            try writeAll(tailDescriptor, record)
+            segmentSizes[tailSegment] = offset + record.count
+            records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
+        }
+        if fsync, tailDescriptor >= 0, Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: \(errno)") }
+    }
+
+    /// The first `max` records, oldest first, without removing them.
+    public func peek(max: Int) throws(SpoolError) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for location in records.prefix(max) {
+            let fd = try readDescriptor(location.segment)
+            var buffer = [UInt8](repeating: 0, count: location.length)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, location.length, off_t(location.offset + Self.headerSize)) }
+            guard n == location.length else { throw SpoolError("short read in segment \(location.segment)") }
+            out.append(buffer)
+        }
+        return out
+    }
+
+    /// Removes the first `count` records (published or dropped), deletes segments left empty and
+    /// persists the head position.
+    public func consume(_ count: Int) throws(SpoolError) {
+        guard count > 0 else { return }
+        records.removeFirst(Swift.min(count, records.count))
+        let head = records.first
+        for segment in segmentSizes.keys.sorted() where segment < (head?.segment ?? tailSegment + 1) {
+            if segment == tailSegment && head == nil {
+                // Everything is consumed: start the next append on a fresh segment.
+                close(tailDescriptor)
+                tailDescriptor = -1
+            }
+            if let fd = readDescriptors.removeValue(forKey: segment) { close(fd) }
+            unlink(path(segment))
+            segmentSizes.removeValue(forKey: segment)
+        }
+        try writeHead(segment: head?.segment ?? tailSegment + 1, offset: head?.offset ?? 0)
+    }
+
+    // MARK: - Recovery
+
+    private func recover() throws(SpoolError) {
+        let (headSegment, headOffset) = readHead()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let segments = names.compactMap { name -> UInt64? in
+            guard name.hasPrefix("segment-"), name.hasSuffix(".spool") else { return nil }
+            return UInt64(name.dropFirst(8).dropLast(6))
+        }.sorted()
+        for segment in segments {
+            if segment < headSegment {
+                unlink(path(segment))
+                continue
+            }
+            guard let data = FileManager.default.contents(atPath: path(segment)) else { continue }
+            let bytes = [UInt8](data)
+            var offset = segment == headSegment ? min(headOffset, bytes.count) : 0
+            var good: [Location] = []
+            var damaged = false
+            while offset < bytes.count {
+                if let length = Self.validRecord(bytes, at: offset) {
+                    good.append(Location(segment: segment, offset: offset, length: length))
+                    offset += Self.headerSize + length
+                    continue
+                }
+                // Resynchronise on the next valid record; everything in between is quarantined.
+                var next = offset + 1
+                while next < bytes.count && Self.validRecord(bytes, at: next) == nil { next += 1 }
+                quarantine(Array(bytes[offset..<next]), segment: segment, offset: offset)
+                damaged = true
+                offset = next
+            }
+            if damaged {
+                // Rewrite the segment with its good records only.
+                var rewritten: [UInt8] = []
+                var relocated: [Location] = []
+                for location in good {
+                    relocated.append(Location(segment: segment, offset: rewritten.count, length: location.length))
+                    rewritten += bytes[location.offset..<(location.offset + Self.headerSize + location.length)]
+                }
+                let temporary = path(segment) + ".tmp"
+                guard FileManager.default.createFile(atPath: temporary, contents: Data(rewritten)), rename(temporary, path(segment)) == 0 else {
+                    throw SpoolError("cannot rewrite damaged segment \(segment)")
+                }
+                good = relocated
+                segmentSizes[segment] = rewritten.count
+            } else {
+                segmentSizes[segment] = bytes.count
+            }
+            records.append(contentsOf: good)
+            recovery.records += good.count
+            tailSegment = max(tailSegment, segment)
+        }
+        if let first = records.first { try writeHead(segment: first.segment, offset: first.offset) }
+    }
+
+    /// The payload length of a valid record at `offset`, or nil.
+    static func validRecord(_ bytes: [UInt8], at offset: Int) -> Int? {
+        guard bytes.count - offset >= headerSize else { return nil }
+        func u32(_ at: Int) -> UInt32 {
+            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
+        guard u32(offset) == magic else { return nil }
+        let length = Int(u32(offset + 4))
+        guard length <= bytes.count - offset - headerSize else { return nil }
+        let start = offset + headerSize
+        guard CRC32.checksum(bytes[start..<(start + length)]) == u32(offset + 8) else { return nil }
+        return length
+    }
+
+    private func quarantine(_ bytes: [UInt8], segment: UInt64, offset: Int) {
+        recovery.badRanges += 1
+        recovery.quarantinedBytes += bytes.count
+        FileManager.default.createFile(atPath: "\(quarantineDirectory)/segment-\(segment)-at-\(offset).bad", contents: Data(bytes))
+    }
+
+    // MARK: - Files
+
+    private func path(_ segment: UInt64) -> String {
+        let digits = String(segment)
+        return "\(directory)/segment-\(String(repeating: "0", count: max(0, 16 - digits.count)))\(digits).spool"
+    }
+
+    private func rotate() throws(SpoolError) {
+        if tailDescriptor >= 0 { close(tailDescriptor) }
+        tailSegment += 1
+        tailDescriptor = open(path(tailSegment), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard tailDescriptor >= 0 else { throw SpoolError("cannot create segment \(tailSegment): errno \(errno)") }
+        segmentSizes[tailSegment] = 0
+        syncDirectory()
+    }
+
+    private func readDescriptor(_ segment: UInt64) throws(SpoolError) -> Int32 {
+        if let fd = readDescriptors[segment] { return fd }
+        let fd = open(path(segment), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SpoolError("cannot open segment \(segment): errno \(errno)") }
+        readDescriptors[segment] = fd
+        return fd
+    }
+
+    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SpoolError) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError("write failed: errno \(errno)")
+            }
+            written += n
+        }
+    }
+
+    private var headPath: String { directory + "/head" }
+
+    private func readHead() -> (UInt64, Int) {
+        guard let text = try? String(contentsOfFile: headPath, encoding: .utf8) else { return (0, 0) }
+        let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard parts.count == 2, let segment = UInt64(parts[0]), let offset = Int(parts[1]) else { return (0, 0) }
+        return (segment, offset)
+    }
+
+    /// Persists the head position atomically (write, fsync, rename).
+    private func writeHead(segment: UInt64, offset: Int) throws(SpoolError) {
+        let temporary = headPath + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SpoolError("cannot write the head index: errno \(errno)") }
+        try writeAll(fd, Array("\(segment) \(offset)\n".utf8))
+        if fsync { _ = Glibc.fsync(fd) }
+        close(fd)
+        guard rename(temporary, headPath) == 0 else { throw SpoolError("cannot replace the head index: errno \(errno)") }
+    }
+
+    private func syncDirectory() {
+        guard fsync else { return }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { _ = Glibc.fsync(fd); close(fd) }
+    }
+
+    private static func append(_ out: inout [UInt8], _ value: UInt32) {
+        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+    }
+}
