@@ -64,6 +64,8 @@ public final class ProcessorService: Service {
 
         let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName)
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
+        let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
+        let faults = FaultSwitches()
         let onStopping = self.onStopping
 
         await withTaskGroup(of: Void.self) { background in
@@ -96,7 +98,8 @@ public final class ProcessorService: Service {
                     for index in 0..<configuration.workers {
                         pool.addTask {
                             var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
-                                                deadLetters: deadLetters, counters: counters, configuration: configuration, logger: logger)
+                                                deadLetters: deadLetters, retries: retries, faults: faults, counters: counters,
+                                                configuration: configuration, logger: logger)
                             await worker.run()
                         }
                     }

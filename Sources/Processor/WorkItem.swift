@@ -26,6 +26,14 @@ public struct WorkItem: Sendable {
         self.payload = payload
     }
 
+    /// The item's field in the retry ledger: its stream entry, or its task id.
+    public func retryKey(batchID: String) -> String {
+        switch source {
+        case .stream(let shard, let entryID): "stream:\(shard):\(entryID)"
+        case .compat: "task:\(batchID)"
+        }
+    }
+
     /// `stream:<n>` or `compat`, the dead letter's `source`.
     public var sourceName: String {
         switch source {

@@ -51,13 +51,18 @@ struct Worker {
     let storage: StorageActor
     let acknowledger: Acknowledger
     let deadLetters: DeadLetterWriter
+    let retries: RetryLedger
+    let faults: FaultSwitches
     let counters: ProcessorCounters
     let configuration: ProcessorConfiguration
     let logger: Logger
     var analyzer: Analyzer
 
     init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
-         deadLetters: DeadLetterWriter, counters: ProcessorCounters, configuration: ProcessorConfiguration, logger: Logger) {
+         deadLetters: DeadLetterWriter, retries: RetryLedger, faults: FaultSwitches, counters: ProcessorCounters,
+         configuration: ProcessorConfiguration, logger: Logger) {
+        self.retries = retries
+        self.faults = faults
         self.index = index
         self.queue = queue
         self.storage = storage
@@ -176,12 +181,18 @@ struct Worker {
 
     /// Writes the batch. An outage (connection errors) waits and retries without spending an
     /// attempt; any other failure is retried `maxRetries` times with exponential backoff and full
-    /// jitter, then dead-lettered. Returns false when the item was dead-lettered (and acknowledged).
+    /// jitter, then dead-lettered. The retry state is kept in the ``RetryLedger`` so a restart
+    /// neither resets the count nor retries early. Returns false when the item was dead-lettered
+    /// (and acknowledged).
     func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async -> Bool {
-        var failures = 0
-        var firstFailure: Int64 = 0
+        let ledgerKey = item.retryKey(batchID: batch.id)
+        var state = await retries.load(ledgerKey)
         var outageBackoff = Duration.milliseconds(100)
         while true {
+            let now = wallClockMicros() / 1000
+            if state.nextAttemptMillis > now {
+                try? await Task.sleep(for: .milliseconds(state.nextAttemptMillis - now))
+            }
             do {
                 let outcome = try await storage.write(batch)
                 if outcome.duplicateBatch {
@@ -192,6 +203,8 @@ struct Worker {
                 counters.duplicateSamples.add(outcome.duplicates, ordering: .relaxed)
                 counters.conflictingValues.add(outcome.conflictingValues, ordering: .relaxed)
                 counters.alerts.add(outcome.alertsInserted, ordering: .relaxed)
+                if state.failures > 0 { await retries.clear(ledgerKey) }
+                faults.committed()
                 return true
             } catch where error.isConnectionError {
                 counters.outageWaits.add(1, ordering: .relaxed)
@@ -199,19 +212,23 @@ struct Worker {
                 try? await Task.sleep(for: outageBackoff)
                 outageBackoff = min(outageBackoff * 2, .seconds(5))
             } catch {
-                failures += 1
-                if firstFailure == 0 { firstFailure = wallClockMicros() / 1000 }
-                if failures > maxRetries {
-                    await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: failures,
-                                     firstFailure: firstFailure, payload: rawPayload(item))
+                let failedAt = wallClockMicros() / 1000
+                state.failures += 1
+                if state.firstFailureMillis == 0 { state.firstFailureMillis = failedAt }
+                if state.failures > maxRetries {
+                    await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: state.failures,
+                                     firstFailure: state.firstFailureMillis, payload: rawPayload(item))
+                    await retries.clear(ledgerKey)
                     await acknowledger.acknowledge(item.source, logger: logger)
                     return false
                 }
                 counters.retries.add(1, ordering: .relaxed)
-                let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(failures - 1))
-                let delay = Double.random(in: 0...cap)
-                logger.warning("write failed, retrying", metadata: ["batch_id": "\(batch.id)", "attempt": "\(failures)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(Int(delay)))
+                let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(state.failures - 1))
+                state.nextAttemptMillis = failedAt + Int64(Double.random(in: 0...cap))
+                await retries.save(ledgerKey, state)
+                logger.warning("write failed, will retry", metadata: [
+                    "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
+                    "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
             }
         }
     }

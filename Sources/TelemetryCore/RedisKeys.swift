@@ -10,6 +10,8 @@ public struct RedisKeys: Sendable, Hashable {
     public func lease(_ shard: Int) -> String { "\(prefix):lease:\(shard)" }
     /// `telemetry:dlq`.
     public var deadLetters: String { "\(prefix):dlq" }
+    /// `telemetry:retries`: retry state of failing items (hash).
+    public var retries: String { "\(prefix):retries" }
     /// `telemetry:tasks` (compatibility ingress).
     public var tasks: String { "\(prefix):tasks" }
     /// `telemetry:tasks:processing:<consumer>`.

@@ -1,0 +1,23 @@
+import Foundation
+import Synchronization
+
+/// Test-only fault injection for the fault drills, off unless its environment variable is set:
+/// `TELEMETRY_FAULT_EXIT_AFTER_COMMITS=N` ends the process abruptly (as `kill -9` would) right after
+/// the N-th committed batch, before it is acknowledged — the redelivery-after-commit drill.
+public final class FaultSwitches: Sendable {
+    private let exitAfterCommits: Int?
+    private let commits = Atomic<Int>(0)
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        exitAfterCommits = environment["TELEMETRY_FAULT_EXIT_AFTER_COMMITS"].flatMap(Int.init)
+    }
+
+    /// Called after each COMMIT, before the acknowledgement.
+    func committed() {
+        guard let limit = exitAfterCommits else { return }
+        if commits.add(1, ordering: .relaxed).newValue >= limit {
+            FileHandle.standardError.write(Data("fault switch: exiting after commit \(limit), before its acknowledgement\n".utf8))
+            _exit(137)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Logging
+public import Redis
+public import TelemetryCore
+
+/// Where a failing item's retry state lives: the Redis hash `telemetry:retries`, so a restarted
+/// processor neither forgets how many attempts an item had nor retries it before its time.
+public struct RetryLedger: Sendable {
+    /// Failed attempts so far, when the first failed, when the next attempt is due (epoch ms).
+    public struct State: Sendable, Equatable {
+        public var failures = 0
+        public var firstFailureMillis: Int64 = 0
+        public var nextAttemptMillis: Int64 = 0
+    }
+
+    let redis: RedisClient
+    let key: String
+    let logger: Logger
+
+    public init(redis: RedisClient, keys: RedisKeys, logger: Logger) {
+        self.redis = redis
+        self.key = keys.retries
+        self.logger = logger
+    }
+
+    /// The recorded state of `item`, or a fresh one.
+    public func load(_ item: String) async -> State {
+        let reply = await untilDone(["HGET", key, item])
+        let parts = (reply.string ?? "").split(separator: ":").compactMap { Int64($0) }
+        guard parts.count == 3 else { return State() }
+        return State(failures: Int(parts[0]), firstFailureMillis: parts[1], nextAttemptMillis: parts[2])
+    }
+
+    public func save(_ item: String, _ state: State) async {
+        _ = await untilDone(["HSET", key, item, "\(state.failures):\(state.firstFailureMillis):\(state.nextAttemptMillis)"])
+    }
+
+    public func clear(_ item: String) async {
+        _ = await untilDone(["HDEL", key, item])
+    }
+
+    /// Retries through a Redis outage: losing retry state would break the guarantee.
+    private func untilDone(_ command: RedisCommand) async -> RESPValue {
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do { return try await redis.send(command) } catch {
+                logger.warning("retry ledger unavailable, waiting", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}
