@@ -275,3 +275,57 @@ final class RedisServer {
 
     deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
+
+/// A PostgreSQL server of a test's own (for drills that stop it), run as the postgres user.
+final class PostgresServer {
+    let port: Int
+    let directory: String
+    let binaries: String
+
+    init() throws {
+        port = try freePort()
+        directory = "\(TestServers.logDirectory)/../pg-\(port)"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw HarnessError("no PostgreSQL server binaries under /usr/lib/postgresql; \(TestServers.hint)")
+        }
+        binaries = "/usr/lib/postgresql/\(version)/bin"
+        try FileManager.default.createDirectory(atPath: directory + "/sock", withIntermediateDirectories: true)
+        try run("/bin/chown", ["-R", "postgres:postgres", directory])
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/initdb", "-D", directory + "/data", "-U", "postgres",
+                                      "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        try start()
+        try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-q",
+                                  "-c", "CREATE ROLE telemetry LOGIN CREATEDB", "-c", "CREATE DATABASE telemetry OWNER telemetry"])
+    }
+
+    var conninfo: String { "host=127.0.0.1 port=\(port) user=telemetry dbname=telemetry" }
+
+    func start() throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-l", directory + "/postgres.log",
+                                      "-w", "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory)/sock -c fsync=off", "start"])
+    }
+
+    func stop() throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-m", "fast", "-w", "stop"])
+    }
+
+    func scalar(_ sql: String) throws -> Int {
+        let connection = try PostgresConnection(conninfo: conninfo)
+        return Int(try connection.execute(sql).rows.first?[0] ?? "") ?? -1
+    }
+
+    /// Runs a tool to completion with `system(3)`, its output appended to tools.log. (Foundation's
+    /// Process does not notice the exit of `runuser` whose grandchild, the server, lives on.)
+    private func run(_ tool: String, _ arguments: [String]) throws {
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let logPath = directory + "/tools.log"
+        let command = ([tool] + arguments).map(quote).joined(separator: " ") + " </dev/null >>\(quote(logPath)) 2>&1"
+        let status = system(command)
+        guard status == 0 else {
+            throw HarnessError("\(tool) \(arguments.joined(separator: " ")) failed (\(status)); see \(logPath)")
+        }
+    }
+
+    deinit { try? stop() }
+}
