@@ -41,7 +41,10 @@ run: services-run release ## Run the hub (simulated sensors) and the processor u
 
 test: services-test ## Build and run every test against the local Redis and PostgreSQL
 	swift build --build-tests
-	$(TEST_ENV) timeout --signal=KILL 1500 swift test --skip-build --parallel --num-workers 2 2>&1 | tee .run/test.log; exit $${PIPESTATUS[0]}
+	@# Unit tests in parallel; the integration tests one at a time (each runs daemons and servers of
+	@# its own, and two cores are no place for several such drills at once).
+	$(TEST_ENV) timeout --signal=KILL 600 swift test --skip-build --parallel --num-workers 2 --skip IntegrationTests 2>&1 | tee .run/test-unit.log; exit $${PIPESTATUS[0]}
+	$(TEST_ENV) timeout --signal=KILL 1500 swift test --skip-build --no-parallel --filter IntegrationTests 2>&1 | tee .run/test-integration.log; exit $${PIPESTATUS[0]}
 
 stop: ## Stop the servers started by `make run` and `make test`
 	Deploy/dev/services.sh stop run

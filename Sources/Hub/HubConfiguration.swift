@@ -21,6 +21,7 @@ import Foundation
 ///   per second), `simulated.readings` 0 (per sensor; 0 = unlimited), `simulated.spike_probability` 0,
 ///   `simulated.device_prefix` sim, `simulated.seed` 1
 /// - `hub.id` a random id per start (prefix of every batch id)
+/// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 public struct HubConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
@@ -41,6 +42,7 @@ public struct HubConfiguration: Sendable {
     public var breakerMaxProbeMillis: Int
     public var simulated: SimulatedBusConfiguration?
     public var hubID: String
+    public var shutdownTimeoutSeconds: Int
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
@@ -70,6 +72,7 @@ public struct HubConfiguration: Sendable {
         }
         let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         hubID = try config.strictString("hub.id", default: defaultID)
+        shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
     }
 }
 

@@ -21,6 +21,7 @@ public actor IngestActor {
     private let drain = RingDrainBuffer(capacity: 1024)
     private var stopRequested = false
     private var ready: [HubBatch] = []
+    private var idleRounds = 0
 
     public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<HubBatch>, counters: HubCounters,
                 batchSize: Int, flushIntervalMillis: Int, hubID: String) {
@@ -64,7 +65,9 @@ public actor IngestActor {
                 buffer.finish()
                 return
             }
-            if drained == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+            // Poll the rings: every millisecond while data flows, backing off to 8 ms when idle.
+            idleRounds = drained == 0 ? min(idleRounds + 1, 3) : 0
+            if drained == 0 { try? await Task.sleep(for: .milliseconds(1 << idleRounds)) }
         }
     }
 

@@ -32,16 +32,6 @@ public actor ConsumerActor {
         return 0
         """
 
-    /// Moves up to ARGV[1] tasks from the head of the task list to the processing list, atomically.
-    static let moveScript = """
-        local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-        if #items > 0 then
-            redis.call('LTRIM', KEYS[1], #items, -1)
-            redis.call('RPUSH', KEYS[2], unpack(items))
-        end
-        return items
-        """
-
     /// Puts a dead consumer's processing list back at the head of the task list, in order.
     static let requeueScript = """
         if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
@@ -116,10 +106,18 @@ public actor ConsumerActor {
 
     /// Moves a window of compatibility tasks into the processing list and dispatches them,
     /// highest priority first (FIFO within a priority). Returns how many were moved.
+    ///
+    /// Each task moves with one `LMOVE` (atomic: a crash cannot lose it between the lists); the
+    /// window is pipelined. No Lua: a script copying a 10 MB task would stall Redis for everyone.
     private func pullCompatTasks() async throws(RedisError) -> Int {
-        let reply = try await control.send(["EVAL", Self.moveScript, "2", configuration.keys.tasks,
-                                            configuration.keys.processing(configuration.consumerName), String(configuration.compatWindow)])
-        let tasks = (reply.array ?? []).compactMap(\.bytes)
+        let keys = configuration.keys
+        let move: RedisCommand = ["LMOVE", keys.tasks, keys.processing(configuration.consumerName), "LEFT", "RIGHT"]
+        guard let first = try await control.send(move).bytes else { return 0 }
+        var tasks = [first]
+        if configuration.compatWindow > 1 {
+            let replies = try await control.pipeline(Array(repeating: move, count: configuration.compatWindow - 1))
+            tasks += replies.compactMap(\.bytes)
+        }
         await dispatchCompat(tasks)
         return tasks.count
     }

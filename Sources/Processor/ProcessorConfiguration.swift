@@ -38,6 +38,7 @@ public struct ThresholdRule: Sendable, Equatable {
 ///   `validation.max_future_skew_s` 300
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
 ///   `partitions.interval_s` 3600
+/// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 public struct ProcessorConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
@@ -63,6 +64,7 @@ public struct ProcessorConfiguration: Sendable {
     public var retentionDays: Int
     public var aggregateRetentionDays: Int
     public var partitionIntervalSeconds: Int
+    public var shutdownTimeoutSeconds: Int
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
@@ -114,6 +116,7 @@ public struct ProcessorConfiguration: Sendable {
         retentionDays = try config.strictInt("partitions.retention_days", default: 30, in: 1...36_500)
         aggregateRetentionDays = try config.strictInt("partitions.aggregate_retention_days", default: 400, in: 1...36_500)
         partitionIntervalSeconds = try config.strictInt("partitions.interval_s", default: 3600, in: 1...86_400)
+        shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         validation.maxAgeMicros = Int64(retentionDays) * 86_400 * 1_000_000
         self.validation = validation
     }

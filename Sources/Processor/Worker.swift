@@ -46,6 +46,8 @@ public struct Acknowledger: Sendable {
 /// One worker of the pool: owns the analysis state of the devices routed to it, and processes
 /// its items strictly in order (per-device order is kept).
 struct Worker {
+    /// Largest hub batch accepted from a stream entry.
+    static let maxBatchBytes = 64 << 20
     let index: Int
     let queue: BoundedBuffer<WorkItem>
     let storage: StorageActor
@@ -123,6 +125,9 @@ struct Worker {
         case .undecodable(let error, _, _):
             return .failure(error)
         case .hubBatch(let version, let bytes):
+            guard bytes.count <= Self.maxBatchBytes else {
+                return .failure(TelemetryError(.tooLarge, "stream entry of \(bytes.count) bytes exceeds \(Self.maxBatchBytes)"))
+            }
             if let version, UInt8(version).map({ HubBatchCodec.supportedVersions.contains($0) }) != true {
                 return .failure(TelemetryError(.unsupportedVersion, "stream entry version \(version) is not supported"))
             }

@@ -30,7 +30,8 @@ struct TelemetryHub {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: hub)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+            .withMaximumGracefulShutdown(seconds: configuration.shutdownTimeoutSeconds))
         do {
             try await group.run()
         } catch {
