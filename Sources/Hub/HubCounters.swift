@@ -15,6 +15,12 @@ public final class HubCounters: Sendable {
     public let spoolDroppedBatches = Atomic<Int>(0)
     public let spoolDroppedSamples = Atomic<Int>(0)
     public let spoolRecords = Atomic<Int>(0)
+    /// 1 while the Redis circuit breaker is not closed.
+    public let breakerOpen = Atomic<Int>(0)
+    /// 1 while the spool has no room for the next batches.
+    public let spoolFull = Atomic<Int>(0)
+    /// 1 once the hub accepts data.
+    public let started = Atomic<Int>(0)
 
     public init() {}
 

@@ -62,6 +62,7 @@ public final class HubService: Service {
         await checkRedis(redis)
         let summary = "\(devices.count) bus(es), \(configuration.shards) shards, redis \(configuration.redis)"
         logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.shards)"])
+        counters.started.store(1, ordering: .relaxed)
         onReady(summary)
 
         let devicesTask = Task {

@@ -52,6 +52,8 @@ public actor PublisherActor {
                 guard let batches = await buffer.next(max: pipeline) else { return }
                 if await send(batches) {
                     breaker.recordSuccess()
+                    counters.breakerOpen.store(0, ordering: .relaxed)
+                    counters.spoolFull.store(0, ordering: .relaxed)
                 } else {
                     breaker.recordFailure(nowMillis: wallClockMicros() / 1000)
                     logger.warning("redis unavailable: circuit breaker open, spooling to disk", metadata: ["redis": "\(redis.endpoint)"])
@@ -73,6 +75,8 @@ public actor PublisherActor {
                 return
             }
             if spooled == 0 && pending.isEmpty && breaker.state == .halfOpen { breaker.recordSuccess() }
+            counters.breakerOpen.store(breaker.state == .closed ? 0 : 1, ordering: .relaxed)
+            counters.spoolFull.store(pending.isEmpty ? 0 : 1, ordering: .relaxed)
             if !progressed { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }

@@ -13,6 +13,11 @@ public final class ProcessorCounters: Sendable {
     public let alerts = Atomic<Int>(0)
     public let retries = Atomic<Int>(0)
     public let outageWaits = Atomic<Int>(0)
+    /// 1 while the last probe reached Redis / PostgreSQL.
+    public let redisReachable = Atomic<Int>(0)
+    public let postgresReachable = Atomic<Int>(0)
+    /// 1 once start-up (migrations, consumer groups) is done.
+    public let started = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])
     private let metricStatistics = Mutex<[String: SeriesStatistics]>([:])
 

@@ -46,7 +46,18 @@ public final class ProcessorService: Service {
         let consumer = ConsumerActor(reader: reader, control: control, queues: queues, configuration: configuration,
                                      counters: counters, logger: logger)
 
+        // Readiness probe: both dependencies, every second, for /ready and the metrics.
+        let probe = Task {
+            while !Task.isCancelled {
+                counters.postgresReachable.store(await storage.ping() ? 1 : 0, ordering: .relaxed)
+                let redisUp = (try? await control.send(["PING"])) != nil
+                counters.redisReachable.store(redisUp ? 1 : 0, ordering: .relaxed)
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        defer { probe.cancel() }
         guard await waitForDependencies(storage: storage, control: control, consumer: consumer) else { return }
+        counters.started.store(1, ordering: .relaxed)
         let clock = self.clock
         let maintainPartitions: @Sendable () async -> Void = {
             do {

@@ -1,3 +1,4 @@
+import Control
 import Foundation
 import Hub
 import Logging
@@ -16,9 +17,11 @@ struct TelemetryHub {
         }
         let logger = Logger(label: "telemetry-hub")
         let configuration: HubConfiguration
+        let http: HTTPConfiguration
         do {
             let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
             configuration = try HubConfiguration(reader: reader)
+            http = try HTTPConfiguration(reader: reader, defaultPort: 8080)
         } catch {
             FileHandle.standardError.write(Data("telemetry-hub: \(error)\n".utf8))
             exit(2)
@@ -27,8 +30,21 @@ struct TelemetryHub {
         let hub = HubService(configuration: configuration, logger: logger,
                              onReady: { notifier.ready(status: $0) },
                              onStopping: { notifier.stopping(status: "draining") })
+        let counters = hub.counters
+        let endpoints = HTTPEndpoints.application(
+            configuration: http, metrics: MetricsExporter(), logger: logger,
+            collect: { exporter in HubMetrics.collect(counters, into: exporter) },
+            readiness: {
+                // The hub accepts data while Redis takes it or the spool has room (DESIGN §6).
+                let started = counters.started.load(ordering: .relaxed) == 1
+                let breakerOpen = counters.breakerOpen.load(ordering: .relaxed) == 1
+                let spoolFull = counters.spoolFull.load(ordering: .relaxed) == 1
+                return Readiness(ready: started && !spoolFull, checks: [
+                    "redis": breakerOpen ? "unreachable (spooling)" : "reachable",
+                    "spool": spoolFull ? "full" : "has room", "startup": started ? "done" : "in progress"])
+            })
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: hub)],
+            services: [.init(service: endpoints), .init(service: hub)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
             .withMaximumGracefulShutdown(seconds: configuration.shutdownTimeoutSeconds))

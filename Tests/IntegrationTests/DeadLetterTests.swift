@@ -91,9 +91,16 @@ struct DeadLetterTests {
         }
         #expect(try await eventually(timeout: .seconds(30)) { try deployment.database.scalar("SELECT count(*) FROM samples") == good })
         #expect(processor.isRunning, "the processor crashed:\n\(processor.tail)")
-        #expect(await processor.stop() == 0)
         var byReason: [String: Int] = [:]
         for reason in reasons { byReason[reason, default: 0] += 1 }
+        // Each reason is counted by the dead-letter metric.
+        let (status, metrics) = try await processor.get("/metrics")
+        #expect(status == 200)
+        for (reason, count) in byReason {
+            #expect(metrics.contains("telemetry_processor_dead_letters_total{reason=\"\(reason)\"} \(count)\n"), "no metric for \(reason) = \(count)")
+        }
+        #expect(metrics.contains("telemetry_processor_dead_letters_total{reason=\"retries_exhausted\"} 0\n"))
+        #expect(await processor.stop() == 0)
         print("drill barrage: \(bad.count) bad inputs dead-lettered \(byReason.sorted { $0.key < $1.key }), \(good) good samples stored")
     }
 

@@ -105,6 +105,7 @@ final class Daemon {
         var env = ProcessInfo.processInfo.environment
         env["REDIS_HOST"] = TestServers.redisHost
         env["REDIS_PORT"] = String(TestServers.redisPort)
+        env["HTTP_PORT"] = "0"  // any free port; read it back with httpPort()
         for (key, value) in environment { env[key] = value }
         process.environment = env
         logPath = "\(TestServers.logDirectory)/\(name).log"
@@ -116,6 +117,28 @@ final class Daemon {
     }
 
     var isRunning: Bool { process.isRunning }
+
+    /// The HTTP port the daemon logged once listening.
+    func httpPort(timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let range = log.range(of: "http_port=") {
+                let digits = log[range.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits) { return port }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw HarnessError("\(name) did not report its HTTP port:\n\(tail)")
+    }
+
+    /// `GET path` on the daemon's HTTP port with curl: (status, body).
+    func get(_ path: String) async throws -> (Int, String) {
+        let port = try await httpPort()
+        let (_, output) = try await runTool("/usr/bin/curl", ["-s", "-m", "10", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
 
     /// Sends `signal` and waits for the exit; returns the exit status (nil on timeout).
     @discardableResult
@@ -187,7 +210,7 @@ struct Deployment {
 /// Runs a command-line tool from the build to completion; returns its exit status and output.
 func runTool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (Int32, String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "\(TestServers.binDirectory)/\(executable)")
+    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(TestServers.binDirectory)/\(executable)")
     process.arguments = arguments
     let output = Pipe()
     process.standardOutput = output

@@ -17,7 +17,14 @@ struct OutageDrillTests {
         #expect(try await eventually(timeout: .seconds(60)) { try postgres.scalar("SELECT count(*) FROM samples") > expected / 5 })
         try postgres.stop()
         let stoppedAt = ContinuousClock.now
-        try await Task.sleep(for: .seconds(20))
+        try await Task.sleep(for: .seconds(5))
+        // Readiness reports the outage: the processor is not ready, the hub still accepts data.
+        let (processorReady, processorBody) = try await processor.get("/ready")
+        #expect(processorReady == 503 && processorBody.contains(#""postgres":"unreachable""#), "\(processorBody)")
+        let (hubReady, _) = try await hub.get("/ready")
+        #expect(hubReady == 200)
+        #expect(try await processor.get("/health").0 == 200)
+        try await Task.sleep(for: .seconds(15))
         #expect(processor.isRunning && hub.isRunning, "a service died during the outage")
         try postgres.start()
         let complete = try await eventually(timeout: .seconds(90)) { try postgres.scalar("SELECT count(*) FROM samples") >= expected }
@@ -29,6 +36,12 @@ struct OutageDrillTests {
         let log = (try? String(contentsOfFile: processor.logPath, encoding: .utf8)) ?? ""
         #expect(log.contains("postgres unavailable, pausing"))
         #expect(!log.contains("will retry"), "an outage must not spend retry attempts")
+        var readyAgain = false
+        for _ in 0..<50 where !readyAgain {
+            readyAgain = try await processor.get("/ready").0 == 200
+            if !readyAgain { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(readyAgain, "the processor did not report ready after the outage")
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)

@@ -1,0 +1,76 @@
+public import Configuration
+import Foundation
+public import Hummingbird
+public import Logging
+import NIOCore
+import TelemetryConfiguration
+
+/// What `/ready` reports: whether the service can do its work, and why not.
+public struct Readiness: Sendable {
+    public var ready: Bool
+    /// Dependency name → state, e.g. `["redis": "reachable", "postgres": "unreachable"]`.
+    public var checks: [String: String]
+
+    public init(ready: Bool, checks: [String: String]) {
+        self.ready = ready
+        self.checks = checks
+    }
+}
+
+/// Where the HTTP endpoints listen: `http.host` (`HTTP_HOST`, default 127.0.0.1) and `http.port`
+/// (`HTTP_PORT`; 0 picks a free port, which is logged).
+public struct HTTPConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+
+    public init(reader config: ConfigReader, defaultPort: Int) throws(ConfigurationError) {
+        host = try config.strictString("http.host", default: "127.0.0.1")
+        port = try config.strictInt("http.port", default: defaultPort, in: 0...65535)
+    }
+}
+
+/// `GET /health` (alive), `GET /ready` (200 or 503 with the checks as JSON) and `GET /metrics`
+/// (Prometheus text), served by Hummingbird as a service of the daemon's service group.
+///
+/// ```swift
+/// let http = HTTPEndpoints.application(configuration: http, metrics: exporter, logger: logger,
+///                                      collect: { exporter in … }, readiness: { … })
+/// ```
+public enum HTTPEndpoints {
+    public static func application(
+        configuration: HTTPConfiguration,
+        metrics: MetricsExporter,
+        logger: Logger,
+        collect: @escaping @Sendable (MetricsExporter) async -> Void,
+        readiness: @escaping @Sendable () async -> Readiness
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("health") { _, _ in
+            jsonResponse(.ok, ["status": "alive"])
+        }
+        router.get("ready") { _, _ in
+            let state = await readiness()
+            var body: [String: Any] = ["ready": state.ready]
+            body["checks"] = state.checks
+            return jsonResponse(state.ready ? .ok : .serviceUnavailable, body)
+        }
+        router.get("metrics") { _, _ in
+            await collect(metrics)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("http listening", metadata: ["http_port": "\(port)", "http_host": "\(configuration.host)"])
+            },
+            logger: logger)
+    }
+
+    static func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

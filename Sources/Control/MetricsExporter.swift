@@ -1,0 +1,42 @@
+public import Prometheus
+import Synchronization
+
+/// Prometheus exposition of a service's counters. The services count with atomics on their hot
+/// paths; at each scrape the exporter mirrors them into a `PrometheusCollectorRegistry`
+/// (counters advance by the difference since the last scrape) and renders the text format.
+public final class MetricsExporter: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let counters = Mutex<[String: (Counter, Int)]>([:])
+    private let gauges = Mutex<[String: Gauge]>([:])
+
+    public init() {}
+
+    /// Mirrors a monotonically growing count.
+    public func counter(_ name: String, labels: [(String, String)] = [], help: String, value: Int) {
+        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        counters.withLock { mirrors in
+            let (counter, last) = mirrors[key] ?? (registry.makeCounter(name: name, labels: labels, help: help), 0)
+            if value > last { counter.increment(by: Int64(value - last)) }
+            mirrors[key] = (counter, max(last, value))
+        }
+    }
+
+    /// Sets a current value.
+    public func gauge(_ name: String, labels: [(String, String)] = [], help: String, value: Double) {
+        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let gauge = gauges.withLock { gauges in
+            if let existing = gauges[key] { return existing }
+            let made = registry.makeGauge(name: name, labels: labels, help: help)
+            gauges[key] = made
+            return made
+        }
+        gauge.set(value)
+    }
+
+    /// The Prometheus text format of everything registered.
+    public func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,19 @@
+import Control
+import Hub
+
+/// The hub's metrics, mirrored from its counters at each scrape.
+enum HubMetrics {
+    static func collect(_ c: HubCounters, into e: MetricsExporter) {
+        e.counter("telemetry_hub_samples_read_total", help: "Samples read from the buses", value: c.samplesRead.load(ordering: .relaxed))
+        e.counter("telemetry_hub_ring_full_waits_total", help: "Times a bus waited for room in its ring", value: c.ringFullWaits.load(ordering: .relaxed))
+        e.counter("telemetry_hub_batches_published_total", help: "Batches written to Redis", value: c.batchesPublished.load(ordering: .relaxed))
+        e.counter("telemetry_hub_samples_published_total", help: "Samples written to Redis", value: c.samplesPublished.load(ordering: .relaxed))
+        e.counter("telemetry_hub_samples_dropped_total", help: "Samples dropped by the drop_oldest buffer policy", value: c.samplesDropped.load(ordering: .relaxed))
+        e.counter("telemetry_hub_publish_errors_total", help: "Failed Redis round trips", value: c.publishErrors.load(ordering: .relaxed))
+        e.counter("telemetry_hub_batches_spooled_total", help: "Batches written to the on-disk spool", value: c.batchesSpooled.load(ordering: .relaxed))
+        e.counter("telemetry_hub_batches_replayed_total", help: "Spooled batches replayed to Redis", value: c.batchesReplayed.load(ordering: .relaxed))
+        e.counter("telemetry_hub_spool_dropped_samples_total", help: "Samples dropped by the drop_oldest spool policy", value: c.spoolDroppedSamples.load(ordering: .relaxed))
+        e.gauge("telemetry_hub_spool_records", help: "Batches waiting in the spool", value: Double(c.spoolRecords.load(ordering: .relaxed)))
+        e.gauge("telemetry_hub_breaker_open", help: "1 while the Redis circuit breaker is open", value: Double(c.breakerOpen.load(ordering: .relaxed)))
+    }
+}
