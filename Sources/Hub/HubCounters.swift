@@ -19,6 +19,8 @@ public final class HubCounters: Sendable {
     public let breakerOpen = Atomic<Int>(0)
     /// 1 while the spool has no room for the next batches.
     public let spoolFull = Atomic<Int>(0)
+    /// 1 when Redis was found without `appendonly yes` / `noeviction`.
+    public let redisMisconfigured = Atomic<Int>(0)
     /// 1 once the hub accepts data.
     public let started = Atomic<Int>(0)
 

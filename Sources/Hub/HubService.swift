@@ -109,7 +109,9 @@ public final class HubService: Service {
     /// here (batches are spooled until it is back).
     private func checkRedis(_ redis: RedisClient) async {
         do {
-            for problem in try await redis.durabilityProblems() {
+            let problems = try await redis.durabilityProblems()
+            counters.redisMisconfigured.store(problems.isEmpty ? 0 : 1, ordering: .relaxed)
+            for problem in problems {
                 logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
             }
         } catch {

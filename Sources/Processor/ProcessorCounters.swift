@@ -16,6 +16,8 @@ public final class ProcessorCounters: Sendable {
     /// 1 while the last probe reached Redis / PostgreSQL.
     public let redisReachable = Atomic<Int>(0)
     public let postgresReachable = Atomic<Int>(0)
+    /// 1 when Redis was found without `appendonly yes` / `noeviction`.
+    public let redisMisconfigured = Atomic<Int>(0)
     /// 1 once start-up (migrations, consumer groups) is done.
     public let started = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])

@@ -145,7 +145,9 @@ public final class ProcessorService: Service {
             if !redisReady {
                 do {
                     try await consumer.createGroups()
-                    for problem in try await control.durabilityProblems() {
+                    let problems = try await control.durabilityProblems()
+                    counters.redisMisconfigured.store(problems.isEmpty ? 0 : 1, ordering: .relaxed)
+                    for problem in problems {
                         logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
                     }
                     redisReady = true

@@ -15,5 +15,6 @@ enum HubMetrics {
         e.counter("telemetry_hub_spool_dropped_samples_total", help: "Samples dropped by the drop_oldest spool policy", value: c.spoolDroppedSamples.load(ordering: .relaxed))
         e.gauge("telemetry_hub_spool_records", help: "Batches waiting in the spool", value: Double(c.spoolRecords.load(ordering: .relaxed)))
         e.gauge("telemetry_hub_breaker_open", help: "1 while the Redis circuit breaker is open", value: Double(c.breakerOpen.load(ordering: .relaxed)))
+        e.gauge("telemetry_hub_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))
     }
 }

@@ -23,5 +23,6 @@ enum ProcessorMetrics {
         }
         e.gauge("telemetry_processor_redis_up", help: "1 when the last probe reached Redis", value: Double(c.redisReachable.load(ordering: .relaxed)))
         e.gauge("telemetry_processor_postgres_up", help: "1 when the last probe reached PostgreSQL", value: Double(c.postgresReachable.load(ordering: .relaxed)))
+        e.gauge("telemetry_processor_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))
     }
 }
