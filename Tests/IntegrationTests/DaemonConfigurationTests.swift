@@ -45,3 +45,25 @@ struct DaemonConfigurationTests {
         #expect(missingOutput.contains("/nonexistent/hub.yaml"))
     }
 }
+
+@Suite("Redis durability check")
+struct RedisDurabilityCheckTests {
+    @Test("both daemons report a Redis without AOF and noeviction in their log and metrics, and keep working")
+    func misconfiguredRedis() async throws {
+        let redis = try RedisServer(durable: false)
+        let deployment = try Deployment()
+        let port = ["REDIS_PORT": String(redis.port)]
+        let processor = try Daemon("telemetry-processor", name: "durability-processor", environment: deployment.processorEnvironment(extra: port))
+        let hub = try Daemon("telemetry-hub", name: "durability-hub", environment: deployment.hubEnvironment(sensors: 2, readings: 5, rate: 10, extra: port))
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.database.scalar("SELECT count(*) FROM samples") == 30 })
+        for (daemon, name) in [(hub, "hub"), (processor, "processor")] {
+            let (_, metrics) = try await daemon.get("/metrics")
+            #expect(metrics.contains("telemetry_\(name)_redis_misconfigured 1"), "\(name) metrics")
+            let log = (try? String(contentsOfFile: daemon.logPath, encoding: .utf8)) ?? ""
+            #expect(log.contains("appendonly is no") && log.contains("maxmemory-policy is allkeys-lru"), "\(name) log")
+        }
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+        await redis.stop()
+    }
+}

@@ -263,9 +263,12 @@ func freePort() throws -> Int {
 final class RedisServer {
     let port: Int
     let directory: String
+    let durable: Bool
     private var process: Process?
 
-    init() throws {
+    /// - Parameter durable: false runs Redis the way DESIGN §4 forbids (no AOF, LRU eviction).
+    init(durable: Bool = true) throws {
+        self.durable = durable
         port = try freePort()
         directory = "\(TestServers.logDirectory)/../redis-\(port)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -275,8 +278,9 @@ final class RedisServer {
     func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
-                             "--appendfsync", "no", "--save", "", "--maxmemory-policy", "noeviction", "--logfile", "\(directory)/redis.log"]
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", durable ? "yes" : "no",
+                             "--appendfsync", "no", "--save", "", "--maxmemory-policy", durable ? "noeviction" : "allkeys-lru",
+                             "--logfile", "\(directory)/redis.log"]
         try process.run()
         self.process = process
         for _ in 0..<100 {
