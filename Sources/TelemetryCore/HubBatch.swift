@@ -33,22 +33,28 @@ public struct HubBatch: Sendable, Equatable {
 ///
 /// ```
 /// "TB" version:u8 reserved:u8 created:i64 id:str shard:u16
-/// ndevices:u16 str* nmetrics:u16 str* nsamples:u32 (device:u32 metric:u16 ts:i64 value:f64)*
+/// ndevices:u16 str* nmetrics:u16 str* nsamples:u32 samples
 /// str = length:u16 utf8-bytes
+/// v1 samples: (device:u32 metric:u16 ts:i64 value:f64)*                      22 bytes each
+/// v2 samples: base_ts:i64 (device:varint metric:varint Δts:zigzag-varint value:f64)*   ~12 bytes each
 /// ```
-/// Version 1 is current; the decoder also accepts every version listed in ``supportedVersions``.
+/// Version 2 is current (timestamps as deltas from the previous sample, LEB128 varints). The
+/// decoder also accepts version 1, so a processor upgraded before its hubs, or a hub upgraded with
+/// batches still in the streams and spool, loses nothing during a rolling upgrade.
 public enum HubBatchCodec {
-    public static let currentVersion: UInt8 = 1
-    public static let supportedVersions: ClosedRange<UInt8> = 1...1
-    static let sampleSize = 22
+    public static let currentVersion: UInt8 = 2
+    public static let supportedVersions: ClosedRange<UInt8> = 1...2
+    static let v1SampleSize = 22
 
-    /// Encodes `batch` in the current version.
-    public static func encode(_ batch: HubBatch) -> [UInt8] {
+    /// Encodes `batch` in `version` (the current one unless asked otherwise).
+    public static func encode(_ batch: HubBatch, version: UInt8 = currentVersion) -> [UInt8] {
+        precondition(supportedVersions.contains(version), "cannot encode version \(version)")
         var out: [UInt8] = []
-        out.reserveCapacity(32 + batch.id.utf8.count + (batch.devices.count + batch.metrics.count) * 24 + batch.samples.count * sampleSize)
+        out.reserveCapacity(40 + batch.id.utf8.count + (batch.devices.count + batch.metrics.count) * 24
+                            + batch.samples.count * (version == 1 ? v1SampleSize : 14))
         out.append(UInt8(ascii: "T"))
         out.append(UInt8(ascii: "B"))
-        out.append(currentVersion)
+        out.append(version)
         out.append(0)
         append(&out, batch.createdMicros)
         appendString(&out, batch.id)
@@ -58,17 +64,31 @@ public enum HubBatchCodec {
         append(&out, UInt16(batch.metrics.count))
         for metric in batch.metrics { appendString(&out, metric) }
         append(&out, UInt32(batch.samples.count))
+        if version == 1 {
+            for sample in batch.samples {
+                append(&out, sample.deviceIndex)
+                append(&out, sample.metricIndex)
+                append(&out, sample.timestampMicros)
+                append(&out, sample.value.bitPattern)
+            }
+            return out
+        }
+        var previous = batch.samples.first?.timestampMicros ?? 0
+        append(&out, previous)
         for sample in batch.samples {
-            append(&out, sample.deviceIndex)
-            append(&out, sample.metricIndex)
-            append(&out, sample.timestampMicros)
+            appendVarint(&out, UInt64(sample.deviceIndex))
+            appendVarint(&out, UInt64(sample.metricIndex))
+            let delta = sample.timestampMicros &- previous
+            appendVarint(&out, UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
+            previous = sample.timestampMicros
             append(&out, sample.value.bitPattern)
         }
         return out
     }
 
-    /// Decodes a batch, validating every length and index. Throws ``TelemetryError`` with
-    /// `unsupported_version`, `invalid_utf8` or `invalid_field` (truncated or inconsistent data).
+    /// Decodes a batch of any supported version, validating every length and index. Throws
+    /// ``TelemetryError`` with `unsupported_version`, `invalid_utf8` or `invalid_field`
+    /// (truncated or inconsistent data).
     public static func decode(_ bytes: [UInt8]) throws(TelemetryError) -> HubBatch {
         var reader = ByteReader(bytes: bytes)
         guard bytes.count >= 4, bytes[0] == UInt8(ascii: "T"), bytes[1] == UInt8(ascii: "B") else {
@@ -91,22 +111,48 @@ public enum HubBatchCodec {
         metrics.reserveCapacity(Int(metricCount))
         for _ in 0..<metricCount { metrics.append(try reader.readString()) }
         let sampleCount: UInt32 = try reader.read()
-        guard reader.remaining == Int(sampleCount) * sampleSize else {
+        // Each sample takes at least 11 bytes in v2 and exactly 22 in v1: refuse impossible counts
+        // before reserving memory for them.
+        let minimum = version == 1 ? v1SampleSize : 11
+        guard reader.remaining >= Int(sampleCount) * minimum else {
             throw TelemetryError(.invalidField, "batch announces \(sampleCount) samples but carries \(reader.remaining) bytes of them")
         }
         var samples: [Sample] = []
         samples.reserveCapacity(Int(sampleCount))
+        var previous: Int64 = version == 1 ? 0 : try reader.read()
         for _ in 0..<sampleCount {
-            let device: UInt32 = try reader.read()
-            let metric: UInt16 = try reader.read()
-            let ts: Int64 = try reader.read()
+            let device: UInt64, metric: UInt64, ts: Int64
+            if version == 1 {
+                device = UInt64(try reader.read() as UInt32)
+                metric = UInt64(try reader.read() as UInt16)
+                ts = try reader.read()
+            } else {
+                device = try reader.readVarint()
+                metric = try reader.readVarint()
+                let zigzag = try reader.readVarint()
+                ts = previous &+ (Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
+                previous = ts
+            }
             let bits: UInt64 = try reader.read()
             guard device < devices.count, metric < metrics.count else {
                 throw TelemetryError(.invalidField, "sample refers to device \(device) / metric \(metric) outside the batch tables")
             }
-            samples.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: ts, value: Double(bitPattern: bits)))
+            samples.append(Sample(deviceIndex: UInt32(device), metricIndex: UInt16(metric), timestampMicros: ts, value: Double(bitPattern: bits)))
+        }
+        guard reader.remaining == 0 else {
+            throw TelemetryError(.invalidField, "batch carries \(reader.remaining) bytes after its last sample")
         }
         return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples)
+    }
+
+    @inline(__always)
+    static func appendVarint(_ out: inout [UInt8], _ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
     }
 
     @inline(__always)
@@ -132,6 +178,20 @@ struct ByteReader {
         let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
         offset += size
         return T(littleEndian: value)
+    }
+
+    mutating func readVarint() throws(TelemetryError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < bytes.count else { throw TelemetryError(.invalidField, "batch payload truncated at byte \(offset)") }
+            let byte = bytes[offset]
+            offset += 1
+            guard shift < 64 else { throw TelemetryError(.invalidField, "varint too long at byte \(offset)") }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { return value }
+            shift += 7
+        }
     }
 
     mutating func readString() throws(TelemetryError) -> String {

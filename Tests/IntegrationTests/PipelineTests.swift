@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Redis
+import TelemetryCore
 import Testing
 
 /// End to end on real servers: simulated sensors → hub → Redis → processor → PostgreSQL.
@@ -62,5 +63,30 @@ struct PipelineTests {
         #expect(await processor.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)
         print("resume: stopped at \(atStop) of \(expected) samples, completed after restart")
+    }
+
+    @Test("rolling upgrade: batches an older hub wrote in the previous format (v1) are stored like current ones")
+    func previousBatchVersion() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let now = wallClockMicros() - 10_000_000
+        var commands: [RedisCommand] = []
+        for version in [UInt8(1), 2] {
+            let device = "\(deployment.prefix)_v\(version)"
+            let batch = HubBatch(id: "old-hub-\(version)", shard: ShardRouter(shards: 8).shard(of: device), createdMicros: now,
+                                 devices: [device], metrics: ["temperature", "humidity"],
+                                 samples: (0..<10).map { Sample(deviceIndex: 0, metricIndex: UInt16($0 % 2), timestampMicros: now + Int64($0), value: 20 + Double($0)) })
+            var command = RedisCommand(["XADD", "\(deployment.prefix):stream:\(batch.shard)", "*", "v", String(version), "id", batch.id])
+            command.append("d")
+            command.append(bytes: HubBatchCodec.encode(batch, version: version))
+            commands.append(command)
+        }
+        _ = try redis.pipeline(commands)
+        let processor = try Daemon("telemetry-processor", name: "batch-versions-processor", environment: deployment.processorEnvironment())
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 20 }, "\(processor.tail)")
+        #expect(try db.scalar("SELECT count(DISTINCT device_id) FROM samples") == 2)
+        #expect(try deployment.deadLetters().isEmpty)
+        #expect(await processor.stop() == 0)
     }
 }

@@ -13,17 +13,31 @@ struct HubBatchCodecTests {
                  ])
     }
 
-    @Test("round-trips")
-    func roundTrip() throws {
+    @Test("round-trips in the current and the previous version", arguments: [UInt8(1), 2])
+    func roundTrip(version: UInt8) throws {
         let batch = Self.sample()
-        #expect(try HubBatchCodec.decode(HubBatchCodec.encode(batch)) == batch)
+        let bytes = HubBatchCodec.encode(batch, version: version)
+        #expect(bytes[2] == version)
+        #expect(try HubBatchCodec.decode(bytes) == batch)
         let empty = HubBatch(id: "e", shard: 0, createdMicros: 0)
-        #expect(try HubBatchCodec.decode(HubBatchCodec.encode(empty)) == empty)
+        #expect(try HubBatchCodec.decode(HubBatchCodec.encode(empty, version: version)) == empty)
     }
 
-    @Test("every truncation is a typed error, never a crash")
-    func truncation() {
-        let bytes = HubBatchCodec.encode(Self.sample())
+    @Test("version 2 is current and about half the size of version 1 for a typical batch")
+    func compact() {
+        var samples: [Sample] = []
+        for i in 0..<1000 {
+            let ts: Int64 = 1_766_745_000_000_000 + Int64(i / 3) * 100_000
+            samples.append(Sample(deviceIndex: UInt32(i % 3), metricIndex: UInt16(i % 3), timestampMicros: ts, value: 20 + Double(i) / 7))
+        }
+        let batch = HubBatch(id: "h-1", shard: 0, createdMicros: 0, devices: ["a", "b", "c"], metrics: ["t", "h", "p"], samples: samples)
+        #expect(HubBatchCodec.currentVersion == 2)
+        #expect(HubBatchCodec.encode(batch).count * 10 < HubBatchCodec.encode(batch, version: 1).count * 6)
+    }
+
+    @Test("every truncation is a typed error, never a crash", arguments: [UInt8(1), 2])
+    func truncation(version: UInt8) {
+        let bytes = HubBatchCodec.encode(Self.sample(), version: version)
         for length in 0..<bytes.count {
             #expect(throws: TelemetryError.self) { try HubBatchCodec.decode(Array(bytes[0..<length])) }
         }

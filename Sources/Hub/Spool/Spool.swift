@@ -18,7 +18,7 @@ public actor Spool {
 
     /// Appends the batches if they fit; false (nothing written) when the spool is full.
     public func append(_ batches: [HubBatch]) throws(SpoolError) -> Bool {
-        let payloads = batches.map(HubBatchCodec.encode)
+        let payloads = batches.map { HubBatchCodec.encode($0) }
         guard store.hasRoom(for: payloads) else { return false }
         try store.append(payloads)
         return true
