@@ -42,9 +42,9 @@ public final class HubService: Service {
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID)
         let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
-        let spool = try Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
-                              maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
-        let recovery = await spool.recovery
+        let spool = Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
+                          maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
+        let recovery = try await spool.open()
         if recovery.badRanges > 0 {
             logger.error("spool damage found and quarantined; good records will be replayed", metadata: [
                 "good_records": "\(recovery.records)", "bad_ranges": "\(recovery.badRanges)",

@@ -1,23 +1,44 @@
 public import TelemetryCore
 
-/// The spool as an actor on a thread of its own (its file writes and fsyncs block).
+/// The spool as an actor on a thread of its own: its file reads, writes and fsyncs block, so
+/// they never run on the cooperative pool — recovery included, which is why ``open()`` is a
+/// method of the actor and not part of its initializer.
 public actor Spool {
     private nonisolated let executor = ThreadExecutor(name: "spool")
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-    private let store: SpoolStore
+    private let directory: String
+    private let segmentBytes: Int
+    private let maxBytes: Int
+    private let fsync: Bool
+    private var store: SpoolStore?
 
-    /// Opens the spool and recovers it (see ``SpoolStore``).
-    public init(directory: String, segmentBytes: Int, maxBytes: Int, fsync: Bool) throws(SpoolError) {
-        store = try SpoolStore(directory: directory, segmentBytes: segmentBytes, maxBytes: maxBytes, fsync: fsync)
+    public init(directory: String, segmentBytes: Int, maxBytes: Int, fsync: Bool) {
+        self.directory = directory
+        self.segmentBytes = segmentBytes
+        self.maxBytes = maxBytes
+        self.fsync = fsync
     }
 
-    public var recovery: SpoolStore.Recovery { store.recovery }
-    public var count: Int { store.count }
-    public var bytes: Int { store.bytes }
-    public var isEmpty: Bool { store.isEmpty }
+    /// Opens and recovers the spool (see ``SpoolStore``); returns what recovery found.
+    @discardableResult
+    public func open() throws(SpoolError) -> SpoolStore.Recovery {
+        let opened = try SpoolStore(directory: directory, segmentBytes: segmentBytes, maxBytes: maxBytes, fsync: fsync)
+        store = opened
+        return opened.recovery
+    }
+
+    private func opened() throws(SpoolError) -> SpoolStore {
+        guard let store else { throw SpoolError("the spool is not open") }
+        return store
+    }
+
+    public var count: Int { store?.count ?? 0 }
+    public var bytes: Int { store?.bytes ?? 0 }
+    public var isEmpty: Bool { store?.isEmpty ?? true }
 
     /// Appends the batches if they fit; false (nothing written) when the spool is full.
     public func append(_ batches: [HubBatch]) throws(SpoolError) -> Bool {
+        let store = try opened()
         let payloads = batches.map { HubBatchCodec.encode($0) }
         guard store.hasRoom(for: payloads) else { return false }
         try store.append(payloads)
@@ -27,10 +48,10 @@ public actor Spool {
     /// The oldest `max` batches; an undecodable record (impossible once its checksum passed) is
     /// returned as nil so the caller can drop it.
     public func peek(max: Int) throws(SpoolError) -> [HubBatch?] {
-        try store.peek(max: max).map { try? HubBatchCodec.decode($0) }
+        try opened().peek(max: max).map { try? HubBatchCodec.decode($0) }
     }
 
     public func consume(_ count: Int) throws(SpoolError) {
-        try store.consume(count)
+        try opened().consume(count)
     }
 }
