@@ -32,19 +32,11 @@ public struct DeadLetterWriter: Sendable {
             command.append("payload_truncated_from")
             command.append(String(payload.count))
         }
-        var backoff = Duration.milliseconds(100)
-        while true {
-            do {
-                try await redis.send(command)
-                counters.countDeadLetter(reason: error.code)
-                logger.warning("dead-lettered", metadata: ["reason": "\(error.code)", "message": "\(error.message)",
-                                                            "source": "\(source)", "source_id": "\(sourceID ?? "")"])
-                return
-            } catch {
-                logger.warning("cannot write dead letter, retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
-            }
+        _ = await redis.sendRetrying(command) { error, _ in
+            logger.warning("cannot write dead letter, retrying", metadata: ["error": "\(error)"])
         }
+        counters.countDeadLetter(reason: error.code)
+        logger.warning("dead-lettered", metadata: ["reason": "\(error.code)", "message": "\(error.message)",
+                                                    "source": "\(source)", "source_id": "\(sourceID ?? "")"])
     }
 }

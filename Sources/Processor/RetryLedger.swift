@@ -40,13 +40,8 @@ public struct RetryLedger: Sendable {
 
     /// Retries through a Redis outage: losing retry state would break the guarantee.
     private func untilDone(_ command: RedisCommand) async -> RESPValue {
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do { return try await redis.send(command) } catch {
-                logger.warning("retry ledger unavailable, waiting", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
-            }
+        await redis.sendRetrying(command) { error, _ in
+            logger.warning("retry ledger unavailable, waiting", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -29,16 +29,8 @@ public struct Acknowledger: Sendable {
             c.append(bytes: raw)
             command = c
         }
-        var backoff = Duration.milliseconds(50)
-        while true {
-            do {
-                try await redis.send(command)
-                return
-            } catch {
-                logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
-            }
+        _ = await redis.sendRetrying(command) { error, _ in
+            logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)"])
         }
     }
 }

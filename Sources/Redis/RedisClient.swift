@@ -86,3 +86,21 @@ extension RedisClient {
         return problems
     }
 }
+
+extension RedisClient {
+    /// Sends `command` until Redis accepts it, waiting with exponential backoff (50 ms to 5 s)
+    /// through connection failures and error replies; `onFailure` reports each failed try.
+    /// For writes that must not be lost (acknowledgements, dead letters, retry state).
+    public nonisolated func sendRetrying(_ command: RedisCommand, onFailure: (RedisError, Duration) -> Void) async -> RESPValue {
+        var backoff = Duration.milliseconds(50)
+        while true {
+            do {
+                return try await send(command)
+            } catch {
+                onFailure(error, backoff)
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}

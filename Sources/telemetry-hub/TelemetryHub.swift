@@ -1,30 +1,16 @@
 import Control
-import Foundation
 import Hub
 import Logging
-import ServiceLifecycle
 import Systemd
-import TelemetryConfiguration
 
 /// telemetry-hub: reads sensors and publishes batches to Redis. See Docs/ and Configuration/hub.yaml.
 @main
 struct TelemetryHub {
     static func main() async {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
-            return handler
-        }
+        DaemonRuntime.bootstrapLogging()
         let logger = Logger(label: "telemetry-hub")
-        let configuration: HubConfiguration
-        let http: HTTPConfiguration
-        do {
-            let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
-            configuration = try HubConfiguration(reader: reader)
-            http = try HTTPConfiguration(reader: reader, defaultPort: 8080)
-        } catch {
-            FileHandle.standardError.write(Data("telemetry-hub: \(error)\n".utf8))
-            exit(2)
+        let (configuration, http) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
+            (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080))
         }
         let notifier = SystemdNotifier()
         let hub = HubService(configuration: configuration, logger: logger,
@@ -43,16 +29,6 @@ struct TelemetryHub {
                     "redis": breakerOpen ? "unreachable (spooling)" : "reachable",
                     "spool": spoolFull ? "full" : "has room", "startup": started ? "done" : "in progress"])
             })
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: endpoints), .init(service: hub)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
-            .withMaximumGracefulShutdown(seconds: configuration.shutdownTimeoutSeconds))
-        do {
-            try await group.run()
-        } catch {
-            logger.critical("hub failed", metadata: ["error": "\(error)"])
-            exit(1)
-        }
+        await DaemonRuntime.run([endpoints, hub], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
     }
 }

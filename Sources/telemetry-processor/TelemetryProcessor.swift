@@ -1,30 +1,16 @@
 import Control
-import Foundation
 import Logging
 import Processor
-import ServiceLifecycle
 import Systemd
-import TelemetryConfiguration
 
 /// telemetry-processor: consumes the hub's streams and compatibility tasks into PostgreSQL.
 @main
 struct TelemetryProcessor {
     static func main() async {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
-            return handler
-        }
+        DaemonRuntime.bootstrapLogging()
         let logger = Logger(label: "telemetry-processor")
-        let configuration: ProcessorConfiguration
-        let http: HTTPConfiguration
-        do {
-            let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
-            configuration = try ProcessorConfiguration(reader: reader)
-            http = try HTTPConfiguration(reader: reader, defaultPort: 8081)
-        } catch {
-            FileHandle.standardError.write(Data("telemetry-processor: \(error)\n".utf8))
-            exit(2)
+        let (configuration, http) = await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
+            (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081))
         }
         let notifier = SystemdNotifier()
         let processor = ProcessorService(configuration: configuration, logger: logger,
@@ -42,16 +28,6 @@ struct TelemetryProcessor {
                     "redis": redis ? "reachable" : "unreachable", "postgres": postgres ? "reachable" : "unreachable",
                     "startup": started ? "done" : "in progress"])
             })
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: endpoints), .init(service: processor)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
-            .withMaximumGracefulShutdown(seconds: configuration.shutdownTimeoutSeconds))
-        do {
-            try await group.run()
-        } catch {
-            logger.critical("processor failed", metadata: ["error": "\(error)"])
-            exit(1)
-        }
+        await DaemonRuntime.run([endpoints, processor], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
     }
 }
