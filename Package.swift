@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
-                "TelemetryConfiguration",
+                "TelemetryConfiguration", "Systemd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -132,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
     ]

@@ -2,17 +2,27 @@ public import Configuration
 import Foundation
 public import Logging
 public import ServiceLifecycle
+import Systemd
 import TelemetryConfiguration
 
 /// What the two daemons' entry points share: logging set-up, configuration loading that stops
 /// start-up with exit status 2 and a message naming the key, and the service group run with
 /// graceful shutdown on SIGTERM/SIGINT.
 public enum DaemonRuntime {
-    /// One line per record on stderr, at `LOG_LEVEL` (default info).
-    public static func bootstrapLogging() {
+    /// Structured records to journald when systemd connected stderr to the journal (or when
+    /// `LOG_JOURNAL=true`), else one line per record on stderr; at `LOG_LEVEL` (default info).
+    public static func bootstrapLogging(identifier: String) {
+        let environment = ProcessInfo.processInfo.environment
+        let level = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
+        let journal = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
         LoggingSystem.bootstrap { label in
+            if journal {
+                var handler = JournaldLogHandler(label: label, identifier: identifier)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info") ?? .info
+            handler.logLevel = level
             return handler
         }
     }

@@ -7,7 +7,7 @@ import Systemd
 @main
 struct TelemetryHub {
     static func main() async {
-        DaemonRuntime.bootstrapLogging()
+        DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
         let (configuration, http) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
             (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080))

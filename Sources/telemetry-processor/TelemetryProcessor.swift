@@ -7,7 +7,7 @@ import Systemd
 @main
 struct TelemetryProcessor {
     static func main() async {
-        DaemonRuntime.bootstrapLogging()
+        DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")
         let (configuration, http) = await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
             (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081))
