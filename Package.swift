@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ", "TelemetryCore"], swiftSettings: swiftSettings),
         .target(
             name: "Systemd",
-            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSystemd", "TelemetryCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
 

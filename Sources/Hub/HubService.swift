@@ -20,10 +20,13 @@ public final class HubService: Service {
     private let logger: Logger
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
+    private let heartbeat: @Sendable (String) -> StageHeartbeat
 
     public init(configuration: HubConfiguration, logger: Logger,
                 onReady: @escaping @Sendable (String) -> Void = { _ in },
-                onStopping: @escaping @Sendable () -> Void = {}) {
+                onStopping: @escaping @Sendable () -> Void = {},
+                heartbeat: @escaping @Sendable (String) -> StageHeartbeat = { StageHeartbeat(name: $0) }) {
+        self.heartbeat = heartbeat
         self.configuration = configuration
         self.logger = logger
         self.onReady = onReady
@@ -40,7 +43,7 @@ public final class HubService: Service {
         let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
-                                 hubID: configuration.hubID)
+                                 hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
         let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
         let spool = Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
                           maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
@@ -57,7 +60,7 @@ public final class HubService: Service {
                                        spoolFullPolicy: configuration.spoolFullPolicy,
                                        breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breakerProbeMillis),
                                                                maxProbeIntervalMillis: Int64(configuration.breakerMaxProbeMillis)),
-                                       logger: logger)
+                                       logger: logger, heartbeat: heartbeat("publisher"))
 
         await checkRedis(redis)
         let summary = "\(devices.count) bus(es), \(configuration.shards) shards, redis \(configuration.redis)"

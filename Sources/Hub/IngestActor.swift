@@ -22,9 +22,11 @@ public actor IngestActor {
     private var stopRequested = false
     private var ready: [HubBatch] = []
     private var idleRounds = 0
+    private let heartbeat: StageHeartbeat
 
     public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<HubBatch>, counters: HubCounters,
-                batchSize: Int, flushIntervalMillis: Int, hubID: String) {
+                batchSize: Int, flushIntervalMillis: Int, hubID: String, heartbeat: StageHeartbeat = StageHeartbeat(name: "ingest")) {
+        self.heartbeat = heartbeat
         self.rings = rings
         self.catalog = catalog
         self.buffer = buffer
@@ -42,6 +44,7 @@ public actor IngestActor {
     /// Runs until ``requestStop()`` and every ring is empty.
     public func run() async {
         while true {
+            heartbeat.beat()
             let stopping = stopRequested
             var drained = 0
             for ring in rings {

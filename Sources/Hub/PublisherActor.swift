@@ -24,9 +24,12 @@ public actor PublisherActor {
     /// Batches taken from the buffer that the spool had no room for yet.
     private var pending: [HubBatch] = []
     private var spooled = 0
+    private let heartbeat: StageHeartbeat
 
     public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
-                pipeline: Int, retentionDays: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger) {
+                pipeline: Int, retentionDays: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
+                heartbeat: StageHeartbeat = StageHeartbeat(name: "publisher")) {
+        self.heartbeat = heartbeat
         self.redis = redis
         self.buffer = buffer
         self.spool = spool
@@ -48,8 +51,11 @@ public actor PublisherActor {
         spooled = await spool.count
         counters.spoolRecords.store(spooled, ordering: .relaxed)
         while true {
+            heartbeat.beat()
             if spooled == 0 && pending.isEmpty && breaker.state == .closed {
+                heartbeat.idle()  // waiting for batches is idle by design
                 guard let batches = await buffer.next(max: pipeline) else { return }
+                heartbeat.beat()
                 if await send(batches) {
                     breaker.recordSuccess()
                     counters.breakerOpen.store(0, ordering: .relaxed)

@@ -41,8 +41,14 @@ public actor ConsumerActor {
         return #items
         """
 
+    private let heartbeat: StageHeartbeat
+    private let faults: FaultSwitches
+
     public init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
-                configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger) {
+                configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger,
+                heartbeat: StageHeartbeat = StageHeartbeat(name: "consumer"), faults: FaultSwitches = FaultSwitches()) {
+        self.heartbeat = heartbeat
+        self.faults = faults
         self.reader = reader
         self.control = control
         self.queues = queues
@@ -69,6 +75,12 @@ public actor ConsumerActor {
         await recoverOwnTasks()
         var backoff = Duration.milliseconds(100)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            if faults.stallRequested {
+                // Test-only: make no progress (no heartbeat), but still honour shutdown.
+                try? await Task.sleep(for: .milliseconds(100))
+                continue
+            }
+            heartbeat.beat()
             do {
                 let moved = try await pullCompatTasks()
                 if owned.isEmpty {

@@ -4,13 +4,21 @@ import Synchronization
 /// Test-only fault injection for the fault drills, off unless its environment variable is set:
 /// `TELEMETRY_FAULT_EXIT_AFTER_COMMITS=N` ends the process abruptly (as `kill -9` would) right after
 /// the N-th committed batch, before it is acknowledged — the redelivery-after-commit drill.
+///
+/// `TELEMETRY_FAULT_STALL_FILE=PATH`: once PATH exists, the consumer loop stops making progress
+/// (it still honours shutdown) — the watchdog drill.
 public final class FaultSwitches: Sendable {
     private let exitAfterCommits: Int?
+    private let stallFile: String?
     private let commits = Atomic<Int>(0)
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         exitAfterCommits = environment["TELEMETRY_FAULT_EXIT_AFTER_COMMITS"].flatMap(Int.init)
+        stallFile = environment["TELEMETRY_FAULT_STALL_FILE"]
     }
+
+    /// True once the stall file exists.
+    var stallRequested: Bool { stallFile.map { FileManager.default.fileExists(atPath: $0) } ?? false }
 
     /// Called after each COMMIT, before the acknowledgement.
     func committed() {

@@ -20,14 +20,17 @@ public final class ProcessorService: Service {
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
     private let clock: @Sendable () -> Int64
+    private let heartbeat: @Sendable (String) -> StageHeartbeat
 
     public init(configuration: ProcessorConfiguration, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = wallClockMicros,
+                heartbeat: @escaping @Sendable (String) -> StageHeartbeat = { StageHeartbeat(name: $0) },
                 onReady: @escaping @Sendable (String) -> Void = { _ in },
                 onStopping: @escaping @Sendable () -> Void = {}) {
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.heartbeat = heartbeat
         self.onReady = onReady
         self.onStopping = onStopping
     }
@@ -43,8 +46,9 @@ public final class ProcessorService: Service {
         let queues = (0..<configuration.workers).map { _ in
             BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block)
         }
+        let faults = FaultSwitches()
         let consumer = ConsumerActor(reader: reader, control: control, queues: queues, configuration: configuration,
-                                     counters: counters, logger: logger)
+                                     counters: counters, logger: logger, heartbeat: heartbeat("consumer"), faults: faults)
 
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {
@@ -76,7 +80,7 @@ public final class ProcessorService: Service {
         let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName)
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
         let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
-        let faults = FaultSwitches()
+        let workerHeartbeats = (0..<configuration.workers).map { heartbeat("worker-\($0)") }
         let onStopping = self.onStopping
 
         await withTaskGroup(of: Void.self) { background in
@@ -109,7 +113,8 @@ public final class ProcessorService: Service {
                     for index in 0..<configuration.workers {
                         pool.addTask {
                             var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
-                                                deadLetters: deadLetters, retries: retries, faults: faults, counters: counters,
+                                                deadLetters: deadLetters, retries: retries, faults: faults,
+                                                heartbeat: workerHeartbeats[index], counters: counters,
                                                 configuration: configuration, logger: logger)
                             await worker.run()
                         }

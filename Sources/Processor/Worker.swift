@@ -47,14 +47,16 @@ struct Worker {
     let deadLetters: DeadLetterWriter
     let retries: RetryLedger
     let faults: FaultSwitches
+    let heartbeat: StageHeartbeat
     let counters: ProcessorCounters
     let configuration: ProcessorConfiguration
     let logger: Logger
     var analyzer: Analyzer
 
     init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
-         deadLetters: DeadLetterWriter, retries: RetryLedger, faults: FaultSwitches, counters: ProcessorCounters,
-         configuration: ProcessorConfiguration, logger: Logger) {
+         deadLetters: DeadLetterWriter, retries: RetryLedger, faults: FaultSwitches, heartbeat: StageHeartbeat,
+         counters: ProcessorCounters, configuration: ProcessorConfiguration, logger: Logger) {
+        self.heartbeat = heartbeat
         self.retries = retries
         self.faults = faults
         self.index = index
@@ -70,8 +72,11 @@ struct Worker {
 
     /// Processes items until the queue is finished and drained.
     mutating func run() async {
+        heartbeat.idle()
         while let items = await queue.next(max: 1) {
+            heartbeat.beat()
             for item in items { await process(item) }
+            heartbeat.idle()
         }
     }
 
@@ -186,6 +191,7 @@ struct Worker {
         var state = await retries.load(ledgerKey)
         var outageBackoff = Duration.milliseconds(100)
         while true {
+            heartbeat.beat()
             let now = wallClockMicros() / 1000
             if state.nextAttemptMillis > now {
                 try? await Task.sleep(for: .milliseconds(state.nextAttemptMillis - now))

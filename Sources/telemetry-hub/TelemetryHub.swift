@@ -13,9 +13,11 @@ struct TelemetryHub {
             (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080))
         }
         let notifier = SystemdNotifier()
+        let watchdog = Watchdog(notifier: notifier, logger: logger)
         let hub = HubService(configuration: configuration, logger: logger,
                              onReady: { notifier.ready(status: $0) },
-                             onStopping: { notifier.stopping(status: "draining") })
+                             onStopping: { notifier.stopping(status: "draining") },
+                             heartbeat: { watchdog.register($0) })
         let counters = hub.counters
         let endpoints = HTTPEndpoints.application(
             configuration: http, metrics: MetricsExporter(), logger: logger,
@@ -29,6 +31,7 @@ struct TelemetryHub {
                     "redis": breakerOpen ? "unreachable (spooling)" : "reachable",
                     "spool": spoolFull ? "full" : "has room", "startup": started ? "done" : "in progress"])
             })
-        await DaemonRuntime.run([endpoints, hub], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
+        let watchdogService = WatchdogService(watchdog: watchdog, status: { counters.summary })
+        await DaemonRuntime.run([endpoints, watchdogService, hub], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
     }
 }

@@ -13,7 +13,9 @@ struct TelemetryProcessor {
             (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081))
         }
         let notifier = SystemdNotifier()
+        let watchdog = Watchdog(notifier: notifier, logger: logger)
         let processor = ProcessorService(configuration: configuration, logger: logger,
+                                         heartbeat: { watchdog.register($0) },
                                          onReady: { notifier.ready(status: $0) },
                                          onStopping: { notifier.stopping(status: "finishing in-flight work") })
         let counters = processor.counters
@@ -28,6 +30,7 @@ struct TelemetryProcessor {
                     "redis": redis ? "reachable" : "unreachable", "postgres": postgres ? "reachable" : "unreachable",
                     "startup": started ? "done" : "in progress"])
             })
-        await DaemonRuntime.run([endpoints, processor], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
+        let watchdogService = WatchdogService(watchdog: watchdog, status: { counters.summary })
+        await DaemonRuntime.run([endpoints, watchdogService, processor], shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, logger: logger)
     }
 }

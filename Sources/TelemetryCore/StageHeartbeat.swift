@@ -1,0 +1,31 @@
+import Foundation
+import Synchronization
+
+/// Progress of one long-running stage, for the watchdog: the stage beats on every round of its
+/// loop, and marks itself idle while it waits for work by design (an empty queue is not a hang).
+public final class StageHeartbeat: Sendable {
+    public let name: String
+    /// Monotonic nanoseconds of the last beat; 0 while idle.
+    private let last = Atomic<Int64>(0)
+
+    /// Starts idle: a stage that has not started yet is not stalled.
+    public init(name: String) {
+        self.name = name
+    }
+
+    public func beat() { last.store(Self.now(), ordering: .relaxed) }
+    public func idle() { last.store(0, ordering: .relaxed) }
+
+    /// True when the stage is idle or beat within `limitNanos`.
+    public func isHealthy(now: Int64, limitNanos: Int64) -> Bool {
+        let value = last.load(ordering: .relaxed)
+        return value == 0 || now - value < limitNanos
+    }
+
+    public static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+}
+
