@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config
+APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config \
+	python3 curl util-linux systemd
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
