@@ -149,6 +149,10 @@ public actor PublisherActor {
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 throw RedisError(.server, "XADD failed: \(failure)")
             }
+            for (batch, reply) in zip(batches, replies) {
+                logger.debug("batch published", metadata: ["batch_id": "\(batch.id)", "shard": "\(batch.shard)",
+                                                           "entry_id": "\(reply.string ?? "")", "samples": "\(batch.samples.count)"])
+            }
             counters.batchesPublished.add(batches.count, ordering: .relaxed)
             counters.samplesPublished.add(batches.reduce(0) { $0 + $1.samples.count }, ordering: .relaxed)
             return true

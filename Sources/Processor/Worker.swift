@@ -50,7 +50,8 @@ struct Worker {
     let heartbeat: StageHeartbeat
     let counters: ProcessorCounters
     let configuration: ProcessorConfiguration
-    let logger: Logger
+    /// Carries the current item's `batch_id` / `task_id` and `shard`, so its log lines can be followed.
+    var logger: Logger
     var analyzer: Analyzer
 
     init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
@@ -81,6 +82,21 @@ struct Worker {
     }
 
     mutating func process(_ item: WorkItem) async {
+        logger[metadataKey: "batch_id"] = nil
+        logger[metadataKey: "task_id"] = nil
+        switch (item.source, item.payload) {
+        case (.stream(let shard, let entryID), _):
+            logger[metadataKey: "shard"] = "\(shard)"
+            logger[metadataKey: "entry_id"] = "\(entryID)"
+        case (.compat, .task(let task)):
+            logger[metadataKey: "shard"] = nil
+            logger[metadataKey: "entry_id"] = nil
+            logger[metadataKey: "task_id"] = "\(task.id)"
+            logger[metadataKey: "device_id"] = "\(task.deviceID)"
+        case (.compat, _):
+            logger[metadataKey: "shard"] = nil
+            logger[metadataKey: "entry_id"] = nil
+        }
         let prepared: Prepared
         switch prepare(item) {
         case .success(let p): prepared = p
@@ -91,6 +107,8 @@ struct Worker {
             return
         }
         var batch = prepared.batch
+        if case .stream = item.source { logger[metadataKey: "batch_id"] = "\(batch.id)" }
+        logger.debug("processing", metadata: ["samples": "\(batch.samples.count)"])
         if let rejection = prepared.rejection {
             await deadLetter(item, error: rejection.error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rejection.payload)
         }

@@ -89,4 +89,23 @@ struct PipelineTests {
         #expect(try deployment.deadLetters().isEmpty)
         #expect(await processor.stop() == 0)
     }
+
+    @Test("a batch id travels with its batch: the same BATCH_ID appears in the hub's and the processor's logs")
+    func batchIDInBothLogs() async throws {
+        let deployment = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "trace-processor", environment: deployment.processorEnvironment(extra: ["LOG_LEVEL": "debug"]))
+        let hub = try Daemon("telemetry-hub", name: "trace-hub",
+                             environment: deployment.hubEnvironment(sensors: 2, readings: 3, rate: 10, extra: ["LOG_LEVEL": "debug"]))
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.database.scalar("SELECT count(*) FROM samples") == 18 })
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+        let hubLog = (try? String(contentsOfFile: hub.logPath, encoding: .utf8)) ?? ""
+        let processorLog = (try? String(contentsOfFile: processor.logPath, encoding: .utf8)) ?? ""
+        let published = hubLog.split(separator: "\n").filter { $0.contains("batch published") }
+        #expect(!published.isEmpty)
+        for line in published {
+            let id = try #require(line.split(separator: " ").first { $0.hasPrefix("batch_id=") })
+            #expect(processorLog.split(separator: "\n").contains { $0.contains("processing") && $0.contains(id) }, "\(id) not in the processor log")
+        }
+    }
 }
