@@ -22,7 +22,7 @@ public actor PublisherActor {
     private let logger: Logger
     private var breaker: CircuitBreaker
     /// Batches taken from the buffer that the spool had no room for yet.
-    private var pending: [HubBatch] = []
+    private var pending: [EncodedBatch] = []
     private var spooled = 0
     private let heartbeat: StageHeartbeat
 
@@ -54,7 +54,8 @@ public actor PublisherActor {
             heartbeat.beat()
             if spooled == 0 && pending.isEmpty && breaker.state == .closed {
                 heartbeat.idle()  // waiting for batches is idle by design
-                guard let batches = await buffer.next(max: pipeline) else { return }
+                guard let taken = await buffer.next(max: pipeline) else { return }
+                let batches = taken.map(EncodedBatch.init)
                 heartbeat.beat()
                 if await send(batches) {
                     breaker.recordSuccess()
@@ -70,7 +71,7 @@ public actor PublisherActor {
             // Degraded: everything goes through the spool, which is replayed when Redis answers.
             var progressed = await spoolPending()
             if pending.isEmpty, let batches = buffer.tryNext(max: pipeline) {
-                pending = batches
+                pending = batches.map(EncodedBatch.init)
                 progressed = await spoolPending() || progressed
             }
             if breaker.allowsAttempt(nowMillis: wallClockMicros() / 1000), spooled > 0 {
@@ -97,7 +98,7 @@ public actor PublisherActor {
                 try await spool.consume(1)
                 spooled -= 1
                 counters.spoolDroppedBatches.add(1, ordering: .relaxed)
-                counters.spoolDroppedSamples.add(oldest.first??.samples.count ?? 0, ordering: .relaxed)
+                counters.spoolDroppedSamples.add(oldest.first??.sampleCount ?? 0, ordering: .relaxed)
             }
             spooled += pending.count
             counters.batchesSpooled.add(pending.count, ordering: .relaxed)
@@ -135,13 +136,13 @@ public actor PublisherActor {
     }
 
     /// One pipelined round trip; false on any failure (connection or error reply).
-    private func send(_ batches: [HubBatch]) async -> Bool {
+    private func send(_ batches: [EncodedBatch]) async -> Bool {
         let minID = String(wallClockMicros() / 1000 - retentionMillis)
         let commands = batches.map { batch -> RedisCommand in
             var command: RedisCommand = ["XADD", keys.stream(batch.shard), "MINID", "~", minID, "*",
-                                         "v", String(HubBatchCodec.currentVersion), "id", batch.id]
+                                         "v", String(batch.version), "id", batch.id]
             command.append("d")
-            command.append(bytes: HubBatchCodec.encode(batch))
+            command.append(bytes: batch.bytes)
             return command
         }
         do {
@@ -151,10 +152,10 @@ public actor PublisherActor {
             }
             for (batch, reply) in zip(batches, replies) {
                 logger.debug("batch published", metadata: ["batch_id": "\(batch.id)", "shard": "\(batch.shard)",
-                                                           "entry_id": "\(reply.string ?? "")", "samples": "\(batch.samples.count)"])
+                                                           "entry_id": "\(reply.string ?? "")", "samples": "\(batch.sampleCount)"])
             }
             counters.batchesPublished.add(batches.count, ordering: .relaxed)
-            counters.samplesPublished.add(batches.reduce(0) { $0 + $1.samples.count }, ordering: .relaxed)
+            counters.samplesPublished.add(batches.reduce(0) { $0 + $1.sampleCount }, ordering: .relaxed)
             return true
         } catch {
             counters.publishErrors.add(1, ordering: .relaxed)

@@ -9,11 +9,6 @@ public struct PostgresRows: Sendable {
     public let rows: [[String?]]
     /// Rows affected by INSERT/UPDATE/DELETE/COPY.
     public let affected: Int
-
-    public subscript(row: Int, column: String) -> String? {
-        guard let index = columns.firstIndex(of: column) else { return nil }
-        return rows[row][index]
-    }
 }
 
 /// One synchronous libpq connection. Every call blocks its thread: use it only from an actor

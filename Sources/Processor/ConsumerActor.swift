@@ -265,9 +265,6 @@ public actor ConsumerActor {
         }
     }
 
-    /// Shards this consumer reads now.
-    public var ownedShards: [Int] { owned.sorted() }
-
     /// Gives up every lease and the heartbeat (after the workers drained), so survivors take over at once.
     public func releaseAll() async {
         let keys = configuration.keys

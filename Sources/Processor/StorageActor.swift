@@ -38,11 +38,6 @@ public actor StorageActor {
         (try? live().execute("SELECT 1")) != nil
     }
 
-    /// Runs `body` on the storage thread with the live connection (tests, maintenance).
-    public func withConnection<T: Sendable>(_ body: (PostgresConnection) throws(PostgresError) -> T) throws(PostgresError) -> T {
-        try body(try live())
-    }
-
     /// Writes `batch` in one transaction (see the type's documentation).
     public func write(_ batch: StorageBatch) throws(PostgresError) -> StorageOutcome {
         let pg = try live()

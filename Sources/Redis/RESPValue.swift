@@ -33,8 +33,6 @@ public enum RESPValue: Sendable, Equatable {
         if case .bulk(let b) = self { return b }
         return nil
     }
-
-    public var isNull: Bool { self == .null }
 }
 
 /// One command: its arguments as bytes, encoded once into RESP.

@@ -43,18 +43,6 @@ public actor RedisClient {
         return reply
     }
 
-    /// Runs `body` with the raw connection on this client's thread (for call sequences that must
-    /// not interleave with other callers).
-    public func withConnection<T>(_ body: (RedisConnection) throws(RedisError) -> T) throws(RedisError) -> T {
-        let connection = try connected()
-        do {
-            return try body(connection)
-        } catch {
-            if !connection.isUsable { self.connection = nil }
-            throw error
-        }
-    }
-
     /// Drops the connection (the next call reconnects).
     public func disconnect() {
         connection?.close()

@@ -29,6 +29,35 @@ public struct HubBatch: Sendable, Equatable {
     }
 }
 
+/// A batch encoded once, with the header fields needed to route it (stream key and `id` field),
+/// so the publisher's direct path, its spool and its replay never encode or decode it again.
+public struct EncodedBatch: Sendable, Equatable {
+    public let id: String
+    public let shard: Int
+    public let version: UInt8
+    public let sampleCount: Int
+    public let bytes: [UInt8]
+
+    /// Encodes `batch` in the current version.
+    public init(_ batch: HubBatch) {
+        id = batch.id
+        shard = batch.shard
+        version = HubBatchCodec.currentVersion
+        sampleCount = batch.samples.count
+        bytes = HubBatchCodec.encode(batch)
+    }
+
+    /// Reads only the header of already encoded bytes (a spooled record).
+    public init(bytes: [UInt8]) throws(TelemetryError) {
+        let header = try HubBatchCodec.header(bytes)
+        id = header.id
+        shard = header.shard
+        version = bytes[2]
+        sampleCount = header.sampleCount
+        self.bytes = bytes
+    }
+}
+
 /// The binary wire format of ``HubBatch`` (little endian):
 ///
 /// ```
@@ -143,6 +172,25 @@ public enum HubBatchCodec {
             throw TelemetryError(.invalidField, "batch carries \(reader.remaining) bytes after its last sample")
         }
         return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples)
+    }
+
+    /// The id, shard and sample count of an encoded batch, without decoding its samples.
+    public static func header(_ bytes: [UInt8]) throws(TelemetryError) -> (id: String, shard: Int, sampleCount: Int) {
+        guard bytes.count >= 4, bytes[0] == UInt8(ascii: "T"), bytes[1] == UInt8(ascii: "B") else {
+            throw TelemetryError(.invalidField, "batch payload does not start with the TB magic")
+        }
+        guard supportedVersions.contains(bytes[2]) else {
+            throw TelemetryError(.unsupportedVersion, "batch format version \(bytes[2]) is not supported (supported: \(supportedVersions))")
+        }
+        var reader = ByteReader(bytes: bytes)
+        reader.offset = 4
+        let _: Int64 = try reader.read()
+        let id = try reader.readString()
+        let shard: UInt16 = try reader.read()
+        for _ in 0..<(try reader.read() as UInt16) { _ = try reader.readString() }
+        for _ in 0..<(try reader.read() as UInt16) { _ = try reader.readString() }
+        let count: UInt32 = try reader.read()
+        return (id, Int(shard), Int(count))
     }
 
     @inline(__always)

@@ -23,6 +23,14 @@ struct HubBatchCodecTests {
         #expect(try HubBatchCodec.decode(HubBatchCodec.encode(empty, version: version)) == empty)
     }
 
+    @Test("the header of an encoded batch gives its id, shard and sample count without decoding the samples", arguments: [UInt8(1), 2])
+    func header(version: UInt8) throws {
+        let batch = Self.sample()
+        let encoded = try EncodedBatch(bytes: HubBatchCodec.encode(batch, version: version))
+        #expect(encoded.id == batch.id && encoded.shard == batch.shard && encoded.sampleCount == 3 && encoded.version == version)
+        #expect(EncodedBatch(batch).bytes == HubBatchCodec.encode(batch))
+    }
+
     @Test("version 2 is current and about half the size of version 1 for a typical batch")
     func compact() {
         var samples: [Sample] = []

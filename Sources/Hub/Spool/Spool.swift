@@ -37,18 +37,18 @@ public actor Spool {
     public var isEmpty: Bool { store?.isEmpty ?? true }
 
     /// Appends the batches if they fit; false (nothing written) when the spool is full.
-    public func append(_ batches: [HubBatch]) throws(SpoolError) -> Bool {
+    public func append(_ batches: [EncodedBatch]) throws(SpoolError) -> Bool {
         let store = try opened()
-        let payloads = batches.map { HubBatchCodec.encode($0) }
+        let payloads = batches.map(\.bytes)
         guard store.hasRoom(for: payloads) else { return false }
         try store.append(payloads)
         return true
     }
 
-    /// The oldest `max` batches; an undecodable record (impossible once its checksum passed) is
-    /// returned as nil so the caller can drop it.
-    public func peek(max: Int) throws(SpoolError) -> [HubBatch?] {
-        try opened().peek(max: max).map { try? HubBatchCodec.decode($0) }
+    /// The oldest `max` batches, as stored (only their headers are read); a record whose header
+    /// does not parse (impossible once its checksum passed) is returned as nil so the caller can drop it.
+    public func peek(max: Int) throws(SpoolError) -> [EncodedBatch?] {
+        try opened().peek(max: max).map { try? EncodedBatch(bytes: $0) }
     }
 
     public func consume(_ count: Int) throws(SpoolError) {
