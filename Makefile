@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config \
-	python3 curl util-linux systemd
+	python3 curl util-linux systemd prometheus yamllint shellcheck
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
@@ -13,7 +13,7 @@ TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug
 
-.PHONY: help deps build release run test services-test services-run stop clean
+.PHONY: help deps build release run test lint container-test services-test services-run stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ services-test: deps ## Start Redis (:26379) and PostgreSQL (:25432) for the test
 run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
 	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)
 
-test: services-test ## Build and run every test against the local Redis and PostgreSQL
+lint: deps ## yamllint, shellcheck, promtool check rules/config and JSON checks on Deploy/ and the scripts
+	Deploy/lint.sh
+
+test: services-test lint ## Build and run every test against the local Redis and PostgreSQL
 	swift build --build-tests
 	@# Unit tests in parallel; the integration tests one at a time (each runs daemons and servers of
 	@# its own, and two cores are no place for several such drills at once).
@@ -53,3 +56,6 @@ stop: ## Stop the servers started by `make run` and `make test`
 
 clean: stop ## Remove build products and server data
 	rm -rf .build .run
+
+container-test: ## Build the hub's runtime image with podman (Debian 12 base from debootstrap) and run it against the test Redis
+	REDIS_PORT=$(TEST_REDIS_PORT) Deploy/container/test.sh

@@ -36,8 +36,17 @@ let package = Package(
         // Wrappers: the only places with Unsafe code for their C library.
         .target(name: "TelemetryCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
         .target(
+            name: "Supervision",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TelemetryConfiguration",
             dependencies: [
+                "Supervision",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -61,7 +70,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -72,7 +81,7 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration",
+                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -83,13 +92,14 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
-                "TelemetryConfiguration", "Systemd",
+                "TelemetryConfiguration", "Systemd", "Supervision", "TelemetryCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -124,6 +134,7 @@ let package = Package(
 
         .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"], swiftSettings: swiftSettings),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProcessorTests",

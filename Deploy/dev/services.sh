@@ -10,7 +10,7 @@ cmd=${1:?usage: services.sh start|stop NAME [REDIS_PORT PG_PORT]}
 name=${2:?name}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.run/$name"
-pgbin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+pgbin="$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)"
 # DURABLE=0 (make test) keeps every server feature but skips fsync: tests drill process crashes,
 # not power loss, and parallel test databases on a shared disk otherwise stall for seconds.
 durable=${DURABLE:-1}

@@ -3,39 +3,67 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Systemd
+public import Supervision
 import TelemetryConfiguration
 
 /// What the two daemons' entry points share: logging set-up, configuration loading that stops
 /// start-up with exit status 2 and a message naming the key, and the service group run with
 /// graceful shutdown on SIGTERM/SIGINT.
 public enum DaemonRuntime {
-    /// Structured records to journald when systemd connected stderr to the journal (or when
-    /// `LOG_JOURNAL=true`), else one line per record on stderr; at `LOG_LEVEL` (default info).
-    public static func bootstrapLogging(identifier: String) {
-        let environment = ProcessInfo.processInfo.environment
-        let level = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
-        let journal = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
-        LoggingSystem.bootstrap { label in
-            if journal {
-                var handler = JournaldLogHandler(label: label, identifier: identifier)
-                handler.logLevel = level
-                return handler
-            }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+    /// `ProcessInfo.systemUptime` when the process started, for the status's uptime.
+    public static let startUptime = ProcessInfo.processInfo.systemUptime
+    /// Wall-clock start time (seconds since the epoch), for `telemetry_process_start_time_seconds`.
+    public static let startTime = Date().timeIntervalSince1970
+
+    /// The supervisor's children as status JSON.
+    public static func childrenJSON(_ children: [ChildStatus]) -> [[String: any Sendable]] {
+        children.map { child in
+            var entry: [String: any Sendable] = ["name": child.name, "state": child.state.rawValue, "restarts": child.restarts]
+            if let error = child.lastError { entry["last_error"] = error }
+            if let at = child.lastErrorAtMillis { entry["last_error_at_ms"] = Int(at) }
+            return entry
         }
     }
 
-    /// Reads the configuration with `build`, or exits with status 2 and the reason on stderr.
+    /// Structured records to journald when systemd connected stderr to the journal (or when
+    /// `LOG_JOURNAL=true`), else one line per record on stderr; at `LOG_LEVEL` (default info).
+    /// The level starts from `LOG_LEVEL` and follows `log.level` once the configuration is read
+    /// (and at every reload).
+    public static func bootstrapLogging(identifier: String) {
+        _ = (startUptime, startTime)  // pinned at start-up
+        let environment = ProcessInfo.processInfo.environment
+        LogLevelControl.level = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
+        let journal = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
+        LoggingSystem.bootstrap { label in
+            if journal {
+                return DynamicLevelLogHandler(wrapped: JournaldLogHandler(label: label, identifier: identifier))
+            }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .trace
+            return DynamicLevelLogHandler(wrapped: handler)
+        }
+    }
+
+    /// Reads the configuration with `build` (and `log.level`), or exits with status 2 and the
+    /// reason on stderr.
     public static func loadConfiguration<T: Sendable>(_ name: String, _ build: @Sendable (ConfigReader) throws -> T) async -> T {
         do {
-            let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
-            return try build(reader)
+            return try await readConfiguration(build)
         } catch {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
             exit(2)
         }
+    }
+
+    /// Reads the configuration afresh (flags, environment, the `--config` file) and applies its
+    /// `log.level` (`LOG_LEVEL`); throws without changing anything when a value is invalid.
+    public static func readConfiguration<T: Sendable>(_ build: @Sendable (ConfigReader) throws -> T) async throws -> T {
+        let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
+        let built = try build(reader)
+        let levelName = try reader.strictString("log.level", default: "info",
+                                                choices: Logger.Level.allCases.map(\.rawValue))
+        LogLevelControl.level = Logger.Level(rawValue: levelName) ?? .info
+        return built
     }
 
     /// Runs `services` until they finish or a signal stops them; exits 1 if one fails.

@@ -1,5 +1,6 @@
 public import Prometheus
 import Synchronization
+public import TelemetryCore
 
 /// Prometheus exposition of a service's counters. The services count with atomics on their hot
 /// paths; at each scrape the exporter mirrors them into a `PrometheusCollectorRegistry`
@@ -8,6 +9,7 @@ public final class MetricsExporter: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let counters = Mutex<[String: (Counter, Int)]>([:])
     private let gauges = Mutex<[String: Gauge]>([:])
+    private let histograms = Mutex<[(name: String, help: String, histogram: BucketHistogram)]>([])
 
     public init() {}
 
@@ -33,10 +35,33 @@ public final class MetricsExporter: Sendable {
         gauge.set(value)
     }
 
+    /// Exposes a histogram the service fills itself (once per name).
+    public func histogram(_ name: String, help: String, _ histogram: BucketHistogram) {
+        histograms.withLock { list in
+            if !list.contains(where: { $0.name == name }) { list.append((name, help, histogram)) }
+        }
+    }
+
     /// The Prometheus text format of everything registered.
     public func render() -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
+        for (name, help, histogram) in histograms.withLock({ $0 }) {
+            buffer.append(contentsOf: Self.text(name: name, help: help, histogram).utf8)
+        }
         return buffer
+    }
+
+    /// A histogram in the text exposition format: cumulative `_bucket{le}`, `_sum`, `_count`.
+    static func text(name: String, help: String, _ histogram: BucketHistogram) -> String {
+        let snapshot = histogram.snapshot
+        var text = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        var cumulative = 0
+        for (i, bound) in histogram.bounds.enumerated() {
+            cumulative += snapshot.counts[i]
+            text += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        text += "\(name)_bucket{le=\"+Inf\"} \(snapshot.count)\n\(name)_sum \(snapshot.sum)\n\(name)_count \(snapshot.count)\n"
+        return text
     }
 }

@@ -14,12 +14,22 @@ public actor DeviceActor {
     private let deviceIndexes: [UInt32]
     private let metricIndexes: (UInt16, UInt16, UInt16)
     private let counters: HubCounters
+    /// This bus's own counters (the hub's are totals).
+    public nonisolated let busCounters = BusCounters()
     private var sequence: UInt64 = 0
+    /// Readings taken so far; kept across restarts of ``run()`` so a readings limit holds.
+    private var readingsTaken = 0
+    /// Readings per sensor per second; a reload can change it.
+    private var rateHz: Double
+
+    /// Applies a reloaded rate from the next reading on.
+    public func setRate(_ hz: Double) { rateHz = hz }
     private var lastTimestamp: Int64 = 0
 
     public init(simulated configuration: SimulatedBusConfiguration, catalog: DeviceCatalog, ringCapacity: Int, counters: HubCounters) {
         name = "simulated"
         bus = SimulatedBus(configuration: configuration)
+        rateHz = configuration.rateHz
         ring = SampleRing(capacity: ringCapacity)
         deviceIndexes = bus.deviceNames.map { catalog.device($0) }
         metricIndexes = (
@@ -33,11 +43,9 @@ public actor DeviceActor {
     /// the task is cancelled.
     public func run() async throws {
         let configuration = bus.configuration
-        let interval = Duration.nanoseconds(Int64(1e9 / configuration.rateHz))
         let clock = ContinuousClock()
         var deadline = clock.now
-        var reading = 0
-        while configuration.readings == 0 || reading < configuration.readings {
+        while configuration.readings == 0 || readingsTaken < configuration.readings {
             try Task.checkCancellation()
             var timestamp = wallClockMicros()
             if timestamp <= lastTimestamp { timestamp = lastTimestamp + 1 }
@@ -50,8 +58,10 @@ public actor DeviceActor {
                 try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.2, timestampMicros: timestamp, value: p))
             }
             counters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
-            reading += 1
-            deadline += interval
+            busCounters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
+            readingsTaken += 1
+            let interval = Duration.nanoseconds(Int64(1e9 / rateHz))
+            deadline = max(deadline + interval, clock.now - interval)
             try await Task.sleep(until: deadline, clock: clock)
         }
     }
@@ -61,6 +71,7 @@ public actor DeviceActor {
         sequence &+= 1
         while !ring.push(sample, sequence: sequence) {
             counters.ringFullWaits.add(1, ordering: .relaxed)
+            busCounters.ringFullWaits.add(1, ordering: .relaxed)
             try await Task.sleep(for: .milliseconds(1))
         }
     }

@@ -2,6 +2,7 @@ public import Configuration
 public import TelemetryCore
 import Redis
 import TelemetryConfiguration
+public import Supervision
 import Foundation
 
 /// Everything the hub reads from configuration.
@@ -22,6 +23,8 @@ import Foundation
 ///   `simulated.device_prefix` sim, `simulated.seed` 1
 /// - `hub.id` a random id per start (prefix of every batch id)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
+/// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
+///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
 public struct HubConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
@@ -43,6 +46,8 @@ public struct HubConfiguration: Sendable {
     public var simulated: SimulatedBusConfiguration?
     public var hubID: String
     public var shutdownTimeoutSeconds: Int
+    /// How the supervisor restarts failed stages (`supervisor.*`).
+    public var restartPolicy: RestartPolicy
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
@@ -73,6 +78,7 @@ public struct HubConfiguration: Sendable {
         let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         hubID = try config.strictString("hub.id", default: defaultID)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
+        restartPolicy = try RestartPolicy(reader: config)
     }
 }
 

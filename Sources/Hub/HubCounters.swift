@@ -15,6 +15,7 @@ public final class HubCounters: Sendable {
     public let spoolDroppedBatches = Atomic<Int>(0)
     public let spoolDroppedSamples = Atomic<Int>(0)
     public let spoolRecords = Atomic<Int>(0)
+    public let spoolBytes = Atomic<Int>(0)
     /// 1 while the Redis circuit breaker is not closed.
     public let breakerOpen = Atomic<Int>(0)
     /// 1 while the spool has no room for the next batches.
@@ -34,4 +35,12 @@ public final class HubCounters: Sendable {
             "spooled=\(batchesSpooled.load(ordering: .relaxed)) replayed=\(batchesReplayed.load(ordering: .relaxed)) " +
             "spool_records=\(spoolRecords.load(ordering: .relaxed)) spool_dropped_samples=\(spoolDroppedSamples.load(ordering: .relaxed))"
     }
+}
+
+/// Counters of one bus.
+public final class BusCounters: Sendable {
+    public let samplesRead = Atomic<Int>(0)
+    public let ringFullWaits = Atomic<Int>(0)
+
+    public init() {}
 }

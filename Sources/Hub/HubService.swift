@@ -2,6 +2,8 @@ public import Logging
 import Redis
 public import ServiceLifecycle
 public import TelemetryCore
+public import Supervision
+import Synchronization
 import TelemetryRing
 
 /// The hub: device actors → rings → ingest → bounded buffer → publisher → Redis.
@@ -17,6 +19,47 @@ import TelemetryRing
 public final class HubService: Service {
     public let configuration: HubConfiguration
     public let counters = HubCounters()
+    /// Owns the buses, the ingest actor and the publisher; its children are in `status`.
+    public let supervisor: Supervisor
+    private struct Runtime: Sendable {
+        var devices: [DeviceActor] = []
+        var buffer: BoundedBuffer<HubBatch>?
+    }
+    private let runtime = Mutex(Runtime())
+    private let appliedRate: Mutex<Double?>
+
+    /// One bus as seen by status and metrics.
+    public struct BusStatus: Sendable {
+        public var name: String
+        public var samplesRead: Int
+        public var ringFullWaits: Int
+        public var ringOccupancy: Int
+        public var ringCapacity: Int
+    }
+
+    /// Every bus's counters and ring occupancy.
+    public var buses: [BusStatus] {
+        runtime.withLock { $0.devices }.map { device in
+            BusStatus(name: device.name, samplesRead: device.busCounters.samplesRead.load(ordering: .relaxed),
+                      ringFullWaits: device.busCounters.ringFullWaits.load(ordering: .relaxed),
+                      ringOccupancy: device.ring.count, ringCapacity: device.ring.capacity)
+        }
+    }
+
+    /// Applies what a reload may change (the simulated bus rate); returns what changed.
+    public func reload(_ new: HubConfiguration) async -> [String] {
+        guard let rate = new.simulated?.rateHz else { return [] }
+        let previous = appliedRate.withLock { old in
+            defer { old = rate }
+            return old
+        }
+        guard previous != rate else { return [] }
+        for device in runtime.withLock({ $0.devices }) { await device.setRate(rate) }
+        return ["simulated.rate_hz"]
+    }
+
+    /// Batches waiting between the ingest actor and the publisher.
+    public var bufferDepth: Int { runtime.withLock { $0.buffer }?.count ?? 0 }
     private let logger: Logger
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
@@ -31,6 +74,8 @@ public final class HubService: Service {
         self.logger = logger
         self.onReady = onReady
         self.onStopping = onStopping
+        supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
+        appliedRate = Mutex(configuration.simulated?.rateHz)
     }
 
     public func run() async throws {
@@ -41,6 +86,7 @@ public final class HubService: Service {
             devices.append(DeviceActor(simulated: simulated, catalog: catalog, ringCapacity: configuration.ringCapacity, counters: counters))
         }
         let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
+        runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer) }
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
@@ -68,42 +114,42 @@ public final class HubService: Service {
         counters.started.store(1, ordering: .relaxed)
         onReady(summary)
 
-        let devicesTask = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for device in devices {
-                    group.addTask {
-                        do { try await device.run() } catch is CancellationError {} catch {
-                            self.logger.error("device bus failed", metadata: ["bus": "\(device.name)", "error": "\(error)"])
-                        }
-                    }
-                }
-            }
-        }
+        // Shutdown order: buses stop (cancelled at graceful shutdown), then the ingest actor
+        // drains the rings and flushes, then the publisher empties the buffer.
         let logger = self.logger
         let counters = self.counters
         let onStopping = self.onStopping
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await ingest.run() }
-                group.addTask { await publisher.run() }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(10))
-                        logger.info("hub progress", metadata: ["counters": "\(counters.summary)"])
-                    }
-                }
-                await group.next()
-                await group.next()
-                group.cancelAll()
+        let busesRunning = Atomic<Int>(devices.count)
+        let stopping = Atomic<Bool>(false)
+        let stopIngestIfDrained: @Sendable () async -> Void = {
+            if stopping.load(ordering: .sequentiallyConsistent) && busesRunning.load(ordering: .sequentiallyConsistent) == 0 {
+                await ingest.requestStop()
             }
+        }
+        var children: [Supervisor.Child] = devices.map { device in
+            .init(name: "bus-\(device.name)", restart: .transient, onFinished: {
+                busesRunning.subtract(1, ordering: .sequentiallyConsistent)
+                await stopIngestIfDrained()
+            }) {
+                try await cancelWhenGracefulShutdown { try await device.run() }
+            }
+        }
+        children.append(.init(name: "ingest") { await ingest.run() })
+        children.append(.init(name: "publisher") { await publisher.run() })
+        children.append(.init(name: "progress", role: .maintenance) {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                logger.info("hub progress", metadata: ["counters": "\(counters.summary)"])
+            }
+        })
+        let supervisor = self.supervisor
+        try await withGracefulShutdownHandler {
+            try await supervisor.run(children)
         } onGracefulShutdown: {
             onStopping()
             logger.info("hub stopping: draining rings and buffer")
-            devicesTask.cancel()
-            Task {
-                await devicesTask.value
-                await ingest.requestStop()
-            }
+            stopping.store(true, ordering: .sequentiallyConsistent)
+            Task { await stopIngestIfDrained() }
         }
         logger.info("hub stopped", metadata: ["counters": "\(counters.summary)"])
     }

@@ -94,7 +94,7 @@ public actor IngestActor {
     }
 
     private func publish(_ batch: HubBatch) async {
-        switch await buffer.push(batch) {
+        switch await heartbeat.waiting({ await buffer.push(batch) }) {
         case .enqueued, .finished:
             break
         case .enqueuedDropping(let dropped):

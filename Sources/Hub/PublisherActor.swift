@@ -49,7 +49,7 @@ public actor PublisherActor {
     /// the spool (what Redis does not take stays on disk for the next start).
     public func run() async {
         spooled = await spool.count
-        counters.spoolRecords.store(spooled, ordering: .relaxed)
+        await publishSpoolGauges()
         while true {
             heartbeat.beat()
             if spooled == 0 && pending.isEmpty && breaker.state == .closed {
@@ -88,6 +88,11 @@ public actor PublisherActor {
         }
     }
 
+    private func publishSpoolGauges() async {
+        counters.spoolRecords.store(spooled, ordering: .relaxed)
+        counters.spoolBytes.store(await spool.bytes, ordering: .relaxed)
+    }
+
     /// Moves ``pending`` into the spool if it has room (or makes room under `drop_oldest`).
     private func spoolPending() async -> Bool {
         guard !pending.isEmpty else { return false }
@@ -102,7 +107,7 @@ public actor PublisherActor {
             }
             spooled += pending.count
             counters.batchesSpooled.add(pending.count, ordering: .relaxed)
-            counters.spoolRecords.store(spooled, ordering: .relaxed)
+            await publishSpoolGauges()
             pending = []
             return true
         } catch {
@@ -126,7 +131,7 @@ public actor PublisherActor {
             try await spool.consume(records.count)
             spooled -= records.count
             counters.batchesReplayed.add(batches.count, ordering: .relaxed)
-            counters.spoolRecords.store(spooled, ordering: .relaxed)
+            await publishSpoolGauges()
             if spooled == 0 { logger.info("spool replayed: publishing directly again") }
             return true
         } catch {

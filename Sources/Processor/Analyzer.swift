@@ -24,6 +24,19 @@ public struct AnalysisPlan: Sendable, Equatable {
     }
 }
 
+/// The analysis rules a SIGHUP reload can change: thresholds and the z-score detector.
+public struct AnalysisSettings: Sendable, Equatable {
+    public var thresholds: [String: ThresholdRule]
+    public var zScore: Double
+    public var minSamples: Int
+
+    public init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
+        self.thresholds = thresholds
+        self.zScore = zScore
+        self.minSamples = minSamples
+    }
+}
+
 /// Per-batch statistics of one (device, metric) series.
 public struct SeriesStatistics: Sendable, Equatable {
     public var count = 0
@@ -77,15 +90,26 @@ public struct Analyzer: Sendable {
         var updates: [SeriesKey: SeriesState] = [:]
     }
 
-    public let thresholds: [String: ThresholdRule]
-    public let zScore: Double
-    public let minSamples: Int
+    public private(set) var thresholds: [String: ThresholdRule]
+    public private(set) var zScore: Double
+    public private(set) var minSamples: Int
     public private(set) var series: [SeriesKey: SeriesState] = [:]
 
     public init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
         self.thresholds = thresholds
         self.zScore = zScore
         self.minSamples = minSamples
+    }
+
+    public init(settings: AnalysisSettings) {
+        self.init(thresholds: settings.thresholds, zScore: settings.zScore, minSamples: settings.minSamples)
+    }
+
+    /// Takes reloaded rules; the series' state (baselines, breaches) is kept.
+    public mutating func apply(_ settings: AnalysisSettings) {
+        thresholds = settings.thresholds
+        zScore = settings.zScore
+        minSamples = settings.minSamples
     }
 
     /// Analyses `samples` (in time order per series) without changing the analyzer's state.

@@ -69,9 +69,8 @@ public actor ConsumerActor {
         }
     }
 
-    /// Reads and dispatches until graceful shutdown, then finishes the worker queues.
+    /// Reads and dispatches until graceful shutdown (the service then finishes the worker queues).
     public func run() async {
-        defer { for queue in queues { queue.finish() } }
         await recoverOwnTasks()
         var backoff = Duration.milliseconds(100)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -149,7 +148,7 @@ public actor ConsumerActor {
             }
         }
         items.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.order < $1.order }
-        for entry in items { await queues[entry.worker].push(entry.item) }
+        for entry in items { await heartbeat.waiting { await queues[entry.worker].push(entry.item) } }
     }
 
     /// One `XREADGROUP` over the owned shards; returns the number of entries dispatched.
@@ -206,7 +205,7 @@ public actor ConsumerActor {
             } else {
                 item = WorkItem(source: source, payload: .undecodable(TelemetryError(.missingField, "stream entry has no d field"), raw: [], sourceID: id))
             }
-            await queues[shard % queues.count].push(item)
+            await heartbeat.waiting { await queues[shard % queues.count].push(item) }
         }
         return dispatched
     }
@@ -300,5 +299,26 @@ public actor ConsumerActor {
             keys += (parts[1].array ?? []).compactMap(\.string)
         } while cursor != "0"
         return keys
+    }
+}
+
+extension ConsumerActor {
+    /// Length, consumer-group lag and pending entries of every shard stream, and the length of the
+    /// dead-letter stream: one pipelined round trip on the control connection.
+    public func streamState() async throws(RedisError) -> (shards: [Int: ProcessorCounters.ShardState], deadLetters: Int) {
+        let keys = configuration.keys
+        var commands: [RedisCommand] = []
+        for shard in 0..<configuration.shards {
+            commands.append(["XLEN", keys.stream(shard)])
+            commands.append(["XINFO", "GROUPS", keys.stream(shard)])
+        }
+        commands.append(["XLEN", keys.deadLetters])
+        let replies = try await control.pipeline(commands)
+        var shards: [Int: ProcessorCounters.ShardState] = [:]
+        for shard in 0..<configuration.shards {
+            let info = StreamGroupInfo.find(configuration.group, in: replies[shard * 2 + 1])
+            shards[shard] = ProcessorCounters.ShardState(length: replies[shard * 2].int ?? 0, lag: info?.lag ?? 0, pending: info?.pending ?? 0)
+        }
+        return (shards, replies[configuration.shards * 2].int ?? 0)
     }
 }

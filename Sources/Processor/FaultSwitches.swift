@@ -7,14 +7,33 @@ import Synchronization
 ///
 /// `TELEMETRY_FAULT_STALL_FILE=PATH`: once PATH exists, the consumer loop stops making progress
 /// (it still honours shutdown) — the watchdog drill.
+///
+/// `TELEMETRY_FAULT_WORKER_THROWS=N`: the first N items committed by the workers make their worker
+/// throw right after the COMMIT, before the acknowledgement — the supervisor drill.
 public final class FaultSwitches: Sendable {
     private let exitAfterCommits: Int?
     private let stallFile: String?
     private let commits = Atomic<Int>(0)
+    private let workerThrows: Int
+    private let workerThrown = Atomic<Int>(0)
+
+    /// The error a worker throws when its fault switch fires.
+    struct InjectedFault: Error, CustomStringConvertible {
+        let number: Int
+        var description: String { "injected worker fault \(number) (TELEMETRY_FAULT_WORKER_THROWS)" }
+    }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         exitAfterCommits = environment["TELEMETRY_FAULT_EXIT_AFTER_COMMITS"].flatMap(Int.init)
         stallFile = environment["TELEMETRY_FAULT_STALL_FILE"]
+        workerThrows = environment["TELEMETRY_FAULT_WORKER_THROWS"].flatMap(Int.init) ?? 0
+    }
+
+    /// Throws while injected worker faults remain.
+    func workerCheckpoint() throws {
+        guard workerThrows > 0 else { return }
+        let n = workerThrown.add(1, ordering: .relaxed).newValue
+        if n <= workerThrows { throw InjectedFault(number: n) }
     }
 
     /// True once the stall file exists.

@@ -3,6 +3,7 @@ import Foundation
 public import Redis
 public import TelemetryCore
 import TelemetryConfiguration
+public import Supervision
 
 /// An alert threshold on one metric.
 public struct ThresholdRule: Sendable, Equatable {
@@ -39,6 +40,8 @@ public struct ThresholdRule: Sendable, Equatable {
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
 ///   `partitions.interval_s` 3600
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
+/// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
+///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
 public struct ProcessorConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
@@ -65,6 +68,12 @@ public struct ProcessorConfiguration: Sendable {
     public var aggregateRetentionDays: Int
     public var partitionIntervalSeconds: Int
     public var shutdownTimeoutSeconds: Int
+    /// The rules a reload can change.
+    public var analysis: AnalysisSettings {
+        AnalysisSettings(thresholds: thresholds, zScore: zScore, minSamples: anomalyMinSamples)
+    }
+    /// How the supervisor restarts failed stages (`supervisor.*`).
+    public var restartPolicy: RestartPolicy
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
@@ -117,6 +126,7 @@ public struct ProcessorConfiguration: Sendable {
         aggregateRetentionDays = try config.strictInt("partitions.aggregate_retention_days", default: 400, in: 1...36_500)
         partitionIntervalSeconds = try config.strictInt("partitions.interval_s", default: 3600, in: 1...86_400)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
+        restartPolicy = try RestartPolicy(reader: config)
         validation.maxAgeMicros = Int64(retentionDays) * 86_400 * 1_000_000
         self.validation = validation
     }

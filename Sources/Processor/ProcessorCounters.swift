@@ -21,6 +21,38 @@ public final class ProcessorCounters: Sendable {
     /// 1 once start-up (migrations, consumer groups) is done.
     public let started = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])
+    private let tasks = Mutex<[String: TaskCounts]>([:])
+    private let streams = Mutex<StreamState>(StreamState())
+    /// Rows inserted by COPY (or its conflict fallback).
+    public let copyRows = Atomic<Int>(0)
+    /// Seconds per storage transaction (batch-id record, COPY, aggregates, latest, alerts, COMMIT).
+    public let copyDuration = BucketHistogram(bounds: BucketHistogram.exponentialBounds(start: 0.000_5, factor: 2, count: 14))
+    /// Seconds from a sample's own timestamp to the COMMIT that stored it.
+    public let endToEndLatency = BucketHistogram(bounds: BucketHistogram.exponentialBounds(start: 0.005, factor: 2, count: 16))
+    /// Items waiting in the worker queues (sampled every probe).
+    public let workerQueueDepth = Atomic<Int>(0)
+    /// Entries in the dead-letter stream (sampled every probe).
+    public let deadLetterStreamLength = Atomic<Int>(0)
+
+    /// Finished, dead-lettered and retried items per task type (`hub_batch` for stream entries).
+    public struct TaskCounts: Sendable, Equatable {
+        public var processed = 0
+        public var failed = 0
+        public var retried = 0
+
+        public init() {}
+    }
+
+    /// The consumer group's view of one shard stream.
+    public struct ShardState: Sendable, Equatable {
+        public var length = 0
+        public var lag = 0
+        public var pending = 0
+    }
+
+    struct StreamState: Sendable {
+        var shards: [Int: ShardState] = [:]
+    }
     private let metricStatistics = Mutex<[String: SeriesStatistics]>([:])
 
     public init() {}
@@ -28,6 +60,20 @@ public final class ProcessorCounters: Sendable {
     public func countDeadLetter(reason: TelemetryError.Code) {
         deadLetters.withLock { $0[reason.description, default: 0] += 1 }
     }
+
+    public func countTask(_ type: String, _ update: (inout TaskCounts) -> Void) {
+        tasks.withLock { update(&$0[type, default: TaskCounts()]) }
+    }
+
+    /// Per task type: processed, failed (dead-lettered) and retried.
+    public var tasksByType: [String: TaskCounts] { tasks.withLock { $0 } }
+
+    public func updateShards(_ shards: [Int: ShardState]) {
+        streams.withLock { $0.shards = shards }
+    }
+
+    /// Length, lag and pending entries of each shard stream, as last probed.
+    public var shards: [Int: ShardState] { streams.withLock { $0.shards } }
 
     /// Dead letters written so far, by reason code.
     public var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }

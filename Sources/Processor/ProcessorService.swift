@@ -3,6 +3,7 @@ import Postgres
 import Redis
 public import ServiceLifecycle
 public import TelemetryCore
+public import Supervision
 
 /// The processor: consumer → worker pool (TaskGroup) → storage → acknowledgement.
 ///
@@ -16,6 +17,10 @@ public import TelemetryCore
 public final class ProcessorService: Service {
     public let configuration: ProcessorConfiguration
     public let counters = ProcessorCounters()
+    /// Owns the consumer, the workers and the maintenance tasks; its children are in `status`.
+    public let supervisor: Supervisor
+    /// Thresholds and anomaly rules, replaced by ``reload(_:)``.
+    public let analysisSettings: Reloadable<AnalysisSettings>
     private let logger: Logger
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
@@ -33,6 +38,23 @@ public final class ProcessorService: Service {
         self.heartbeat = heartbeat
         self.onReady = onReady
         self.onStopping = onStopping
+        supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
+        analysisSettings = Reloadable(configuration.analysis)
+    }
+
+    /// Applies what a reload may change (thresholds, anomaly rules); returns what changed.
+    public func reload(_ new: ProcessorConfiguration) -> [String] {
+        let old = analysisSettings.value
+        guard new.analysis != old else { return [] }
+        analysisSettings.update(new.analysis)
+        var changed: [String] = []
+        for metric in Set(old.thresholds.keys).union(new.analysis.thresholds.keys).sorted()
+        where old.thresholds[metric] != new.analysis.thresholds[metric] {
+            changed.append("thresholds.\(metric)")
+        }
+        if old.zScore != new.zScore { changed.append("anomaly.zscore") }
+        if old.minSamples != new.anomalyMinSamples { changed.append("anomaly.min_samples") }
+        return changed
     }
 
     public func run() async throws {
@@ -56,6 +78,11 @@ public final class ProcessorService: Service {
                 counters.postgresReachable.store(await storage.ping() ? 1 : 0, ordering: .relaxed)
                 let redisUp = (try? await control.send(["PING"])) != nil
                 counters.redisReachable.store(redisUp ? 1 : 0, ordering: .relaxed)
+                counters.workerQueueDepth.store(queues.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+                if redisUp, let shards = try? await consumer.streamState() {
+                    counters.updateShards(shards.shards)
+                    counters.deadLetterStreamLength.store(shards.deadLetters, ordering: .relaxed)
+                }
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -81,52 +108,58 @@ public final class ProcessorService: Service {
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
         let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
         let workerHeartbeats = (0..<configuration.workers).map { heartbeat("worker-\($0)") }
+        let slots = (0..<configuration.workers).map { _ in WorkerSlot() }
         let onStopping = self.onStopping
+        let analysisSettings = self.analysisSettings
 
-        await withTaskGroup(of: Void.self) { background in
-            background.addTask {
+        var children: [Supervisor.Child] = [
+            .init(name: "consumer") {
+                await consumer.run()
+                // Only a consumer that stopped for shutdown closes the queues; one that stopped
+                // unexpectedly is restarted and keeps feeding them.
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    for queue in queues { queue.finish() }
+                }
+            },
+            .init(name: "leases", role: .maintenance) {
                 while !Task.isCancelled {
                     do {
                         try await consumer.maintain()
                     } catch {
                         logger.warning("lease maintenance failed", metadata: ["error": "\(error)"])
                     }
-                    try? await Task.sleep(for: .milliseconds(configuration.leaseRenewMillis))
+                    try await Task.sleep(for: .milliseconds(configuration.leaseRenewMillis))
                 }
-            }
-            background.addTask {
+            },
+            .init(name: "partitions", role: .maintenance) {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(configuration.partitionIntervalSeconds))
-                    if Task.isCancelled { break }
+                    try await Task.sleep(for: .seconds(configuration.partitionIntervalSeconds))
                     await maintainPartitions()
                 }
-            }
-            background.addTask {
+            },
+            .init(name: "progress", role: .maintenance) {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(10))
-                    if Task.isCancelled { break }
+                    try await Task.sleep(for: .seconds(10))
                     logger.info("processor progress", metadata: ["counters": "\(counters.summary)"])
                 }
-            }
-            await withGracefulShutdownHandler {
-                await withTaskGroup(of: Void.self) { pool in
-                    for index in 0..<configuration.workers {
-                        pool.addTask {
-                            var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
-                                                deadLetters: deadLetters, retries: retries, faults: faults,
-                                                heartbeat: workerHeartbeats[index], counters: counters,
-                                                configuration: configuration, logger: logger)
-                            await worker.run()
-                        }
-                    }
-                    pool.addTask { await consumer.run() }
-                }
-                await consumer.releaseAll()
-            } onGracefulShutdown: {
-                onStopping()
-                logger.info("processor stopping: finishing in-flight work")
-            }
-            background.cancelAll()
+            },
+        ]
+        for index in 0..<configuration.workers {
+            children.append(.init(name: "worker-\(index)") {
+                var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
+                                    deadLetters: deadLetters, retries: retries, faults: faults,
+                                    heartbeat: workerHeartbeats[index], counters: counters,
+                                    configuration: configuration, slot: slots[index], settings: analysisSettings, logger: logger)
+                try await worker.run()
+            })
+        }
+        let supervisor = self.supervisor
+        try await withGracefulShutdownHandler {
+            try await supervisor.run(children)
+            await consumer.releaseAll()
+        } onGracefulShutdown: {
+            onStopping()
+            logger.info("processor stopping: finishing in-flight work")
         }
         logger.info("processor stopped", metadata: ["counters": "\(counters.summary)"])
     }

@@ -1,4 +1,5 @@
 public import TelemetryCore
+import Synchronization
 
 /// One unit of work for a worker: a stream entry from the hub or a compatibility task.
 public struct WorkItem: Sendable {
@@ -40,5 +41,45 @@ public struct WorkItem: Sendable {
         case .stream(let shard, _): "stream:\(shard)"
         case .compat: "compat"
         }
+    }
+
+    /// The metrics' `type` label: the task type, `hub_batch` for stream entries, `unknown` for a
+    /// task that could not be decoded.
+    public var typeName: String {
+        switch (source, payload) {
+        case (.stream, _): "hub_batch"
+        case (_, .task(let task)): task.kind.rawValue
+        case (.compat, _): "unknown"
+        }
+    }
+}
+
+/// What one worker keeps across restarts of its task: the item it was processing (still pending
+/// in Redis, re-processed first by the restarted worker) and its analysis state.
+final class WorkerSlot: Sendable {
+    private struct State: Sendable {
+        var held: WorkItem?
+        var analyzer: Analyzer?
+    }
+
+    private let state = Mutex(State())
+
+    /// The item being processed, or nil between items.
+    var held: WorkItem? { state.withLock { $0.held } }
+
+    func hold(_ item: WorkItem?) {
+        state.withLock { $0.held = item }
+    }
+
+    /// Hands the analysis state over to the (re)started worker; nil on first start.
+    func takeAnalyzer() -> Analyzer? {
+        state.withLock { s in
+            defer { s.analyzer = nil }
+            return s.analyzer
+        }
+    }
+
+    func keep(_ analyzer: Analyzer) {
+        state.withLock { $0.analyzer = analyzer }
     }
 }

@@ -50,13 +50,19 @@ struct Worker {
     let heartbeat: StageHeartbeat
     let counters: ProcessorCounters
     let configuration: ProcessorConfiguration
+    let slot: WorkerSlot
+    let settings: Reloadable<AnalysisSettings>
+    var settingsGeneration: Int
     /// Carries the current item's `batch_id` / `task_id` and `shard`, so its log lines can be followed.
     var logger: Logger
     var analyzer: Analyzer
 
     init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
          deadLetters: DeadLetterWriter, retries: RetryLedger, faults: FaultSwitches, heartbeat: StageHeartbeat,
-         counters: ProcessorCounters, configuration: ProcessorConfiguration, logger: Logger) {
+         counters: ProcessorCounters, configuration: ProcessorConfiguration, slot: WorkerSlot, settings: Reloadable<AnalysisSettings>, logger: Logger) {
+        self.slot = slot
+        self.settings = settings
+        settingsGeneration = settings.generation
         self.heartbeat = heartbeat
         self.retries = retries
         self.faults = faults
@@ -68,20 +74,41 @@ struct Worker {
         self.counters = counters
         self.configuration = configuration
         self.logger = logger
-        analyzer = Analyzer(thresholds: configuration.thresholds, zScore: configuration.zScore, minSamples: configuration.anomalyMinSamples)
+        analyzer = slot.takeAnalyzer() ?? Analyzer(settings: settings.value)
+        analyzer.apply(settings.value)
     }
 
-    /// Processes items until the queue is finished and drained.
-    mutating func run() async {
+    /// Processes items until the queue is finished and drained. A restarted worker first
+    /// re-processes the item its predecessor held (it is still pending in Redis; storage is
+    /// idempotent by batch id, so a batch committed before the failure is only acknowledged).
+    mutating func run() async throws {
+        defer { slot.keep(analyzer) }
         heartbeat.idle()
+        if let held = slot.held {
+            logger.warning("re-processing the item held when this worker failed", metadata: ["source": "\(held.sourceName)"])
+            heartbeat.beat()
+            try await process(held)
+            heartbeat.idle()
+        }
         while let items = await queue.next(max: 1) {
             heartbeat.beat()
-            for item in items { await process(item) }
+            for item in items { try await process(item) }
             heartbeat.idle()
         }
     }
 
-    mutating func process(_ item: WorkItem) async {
+    /// Processes one item; it stays in the slot until it is acknowledged.
+    mutating func process(_ item: WorkItem) async throws {
+        if settings.generation != settingsGeneration {
+            settingsGeneration = settings.generation
+            analyzer.apply(settings.value)
+        }
+        slot.hold(item)
+        try await handle(item)
+        slot.hold(nil)
+    }
+
+    private mutating func handle(_ item: WorkItem) async throws {
         logger[metadataKey: "batch_id"] = nil
         logger[metadataKey: "task_id"] = nil
         switch (item.source, item.payload) {
@@ -102,7 +129,8 @@ struct Worker {
         case .success(let p): prepared = p
         case .failure(let error):
             await deadLetter(item, error: error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rawPayload(item))
-            await acknowledger.acknowledge(item.source, logger: logger)
+            await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
+            counters.countTask(item.typeName) { $0.failed += 1 }
             counters.itemsCompleted.add(1, ordering: .relaxed)
             return
         }
@@ -116,13 +144,16 @@ struct Worker {
             let analysis = analyzer.analyze(batch.samples, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan)
             batch.alerts = analysis.alerts
             guard await store(batch, item: item, maxRetries: prepared.maxRetries) else {
+                counters.countTask(item.typeName) { $0.failed += 1 }
                 counters.itemsCompleted.add(1, ordering: .relaxed)
                 return
             }
+            try faults.workerCheckpoint()
             analyzer.commit(analysis)
             counters.record(statistics: analysis.statistics)
         }
-        await acknowledger.acknowledge(item.source, logger: logger)
+        await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
+        counters.countTask(item.typeName) { $0.processed += 1 }
         counters.itemsCompleted.add(1, ordering: .relaxed)
     }
 
@@ -206,7 +237,7 @@ struct Worker {
     /// (and acknowledged).
     func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async -> Bool {
         let ledgerKey = item.retryKey(batchID: batch.id)
-        var state = await retries.load(ledgerKey)
+        var state = await heartbeat.waiting { await retries.load(ledgerKey) }
         var outageBackoff = Duration.milliseconds(100)
         while true {
             heartbeat.beat()
@@ -215,7 +246,15 @@ struct Worker {
                 try? await Task.sleep(for: .milliseconds(state.nextAttemptMillis - now))
             }
             do {
+                let started = ContinuousClock.now
                 let outcome = try await storage.write(batch)
+                let elapsed = ContinuousClock.now - started
+                counters.copyDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                counters.copyRows.add(outcome.inserted, ordering: .relaxed)
+                if outcome.inserted > 0 {
+                    let committedAt = wallClockMicros()
+                    counters.endToEndLatency.observe(batch.samples.lazy.map { Double(committedAt - $0.timestampMicros) * 1e-6 })
+                }
                 if outcome.duplicateBatch {
                     counters.duplicateBatches.add(1, ordering: .relaxed)
                     logger.info("batch already committed, acknowledging again", metadata: ["batch_id": "\(batch.id)"])
@@ -224,7 +263,7 @@ struct Worker {
                 counters.duplicateSamples.add(outcome.duplicates, ordering: .relaxed)
                 counters.conflictingValues.add(outcome.conflictingValues, ordering: .relaxed)
                 counters.alerts.add(outcome.alertsInserted, ordering: .relaxed)
-                if state.failures > 0 { await retries.clear(ledgerKey) }
+                if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
                 faults.committed()
                 return true
             } catch where error.isConnectionError {
@@ -239,14 +278,15 @@ struct Worker {
                 if state.failures > maxRetries {
                     await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: state.failures,
                                      firstFailure: state.firstFailureMillis, payload: rawPayload(item))
-                    await retries.clear(ledgerKey)
-                    await acknowledger.acknowledge(item.source, logger: logger)
+                    await heartbeat.waiting { await retries.clear(ledgerKey) }
+                    await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
                     return false
                 }
                 counters.retries.add(1, ordering: .relaxed)
+                counters.countTask(item.typeName) { $0.retried += 1 }
                 let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(state.failures - 1))
                 state.nextAttemptMillis = failedAt + Int64(Double.random(in: 0...cap))
-                await retries.save(ledgerKey, state)
+                await heartbeat.waiting { await retries.save(ledgerKey, state) }
                 logger.warning("write failed, will retry", metadata: [
                     "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
                     "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
@@ -273,7 +313,7 @@ struct Worker {
         case (.stream(_, let entryID), _): sourceID = entryID
         default: sourceID = nil
         }
-        await deadLetters.write(error: error, attempts: attempts, firstFailureMillis: firstFailure, source: item.sourceName,
-                                sourceID: sourceID, payload: payload)
+        await heartbeat.waiting { await deadLetters.write(error: error, attempts: attempts, firstFailureMillis: firstFailure, source: item.sourceName,
+                                sourceID: sourceID, payload: payload) }
     }
 }

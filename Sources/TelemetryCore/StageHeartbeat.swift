@@ -16,6 +16,16 @@ public final class StageHeartbeat: Sendable {
     public func beat() { last.store(Self.now(), ordering: .relaxed) }
     public func idle() { last.store(0, ordering: .relaxed) }
 
+    /// Runs `body` as a wait by design (backpressure from a full queue, an outage being waited
+    /// out with retries): idle meanwhile, then beats. The stage that causes the wait keeps its
+    /// own heartbeat, so a real hang is still seen there.
+    public func waiting<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async -> T) async -> T {
+        idle()
+        let result = await body()
+        beat()
+        return result
+    }
+
     /// True when the stage is idle or beat within `limitNanos`.
     public func isHealthy(now: Int64, limitNanos: Int64) -> Bool {
         let value = last.load(ordering: .relaxed)

@@ -1,11 +1,18 @@
 import Control
 import Hub
 
-/// The hub's metrics, mirrored from its counters at each scrape.
+/// The hub's metrics, mirrored from its counters at each scrape. Labels are low-cardinality.
 enum HubMetrics {
-    static func collect(_ c: HubCounters, into e: MetricsExporter) {
-        e.counter("telemetry_hub_samples_read_total", help: "Samples read from the buses", value: c.samplesRead.load(ordering: .relaxed))
-        e.counter("telemetry_hub_ring_full_waits_total", help: "Times a bus waited for room in its ring", value: c.ringFullWaits.load(ordering: .relaxed))
+    static func collect(_ hub: HubService, into e: MetricsExporter) {
+        let c = hub.counters
+        for bus in hub.buses {
+            let labels = [("bus", bus.name)]
+            e.counter("telemetry_hub_samples_read_total", labels: labels, help: "Samples read from a bus", value: bus.samplesRead)
+            e.counter("telemetry_hub_ring_full_waits_total", labels: labels, help: "Times a bus waited for room in its ring", value: bus.ringFullWaits)
+            e.gauge("telemetry_hub_ring_occupancy", labels: labels, help: "Samples waiting in a bus's ring", value: Double(bus.ringOccupancy))
+            e.gauge("telemetry_hub_ring_capacity", labels: labels, help: "Capacity of a bus's ring, in samples", value: Double(bus.ringCapacity))
+        }
+        e.gauge("telemetry_hub_buffer_batches", help: "Batches waiting between ingest and the publisher", value: Double(hub.bufferDepth))
         e.counter("telemetry_hub_batches_published_total", help: "Batches written to Redis", value: c.batchesPublished.load(ordering: .relaxed))
         e.counter("telemetry_hub_samples_published_total", help: "Samples written to Redis", value: c.samplesPublished.load(ordering: .relaxed))
         e.counter("telemetry_hub_samples_dropped_total", help: "Samples dropped by the drop_oldest buffer policy", value: c.samplesDropped.load(ordering: .relaxed))
@@ -14,6 +21,8 @@ enum HubMetrics {
         e.counter("telemetry_hub_batches_replayed_total", help: "Spooled batches replayed to Redis", value: c.batchesReplayed.load(ordering: .relaxed))
         e.counter("telemetry_hub_spool_dropped_samples_total", help: "Samples dropped by the drop_oldest spool policy", value: c.spoolDroppedSamples.load(ordering: .relaxed))
         e.gauge("telemetry_hub_spool_records", help: "Batches waiting in the spool", value: Double(c.spoolRecords.load(ordering: .relaxed)))
+        e.gauge("telemetry_hub_spool_bytes", help: "Bytes used by the spool", value: Double(c.spoolBytes.load(ordering: .relaxed)))
+        e.gauge("telemetry_hub_spool_max_bytes", help: "Spool size limit in bytes", value: Double(hub.configuration.spoolMaxBytes))
         e.gauge("telemetry_hub_breaker_open", help: "1 while the Redis circuit breaker is open", value: Double(c.breakerOpen.load(ordering: .relaxed)))
         e.gauge("telemetry_hub_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))
     }

@@ -14,13 +14,31 @@ enum ProcessorMetrics {
         e.counter("telemetry_processor_duplicate_samples_total", help: "Samples skipped because already stored", value: c.duplicateSamples.load(ordering: .relaxed))
         e.counter("telemetry_processor_conflicting_values_total", help: "Re-sent samples whose value differed (first kept)", value: c.conflictingValues.load(ordering: .relaxed))
         e.counter("telemetry_processor_alerts_total", help: "Alerts recorded", value: c.alerts.load(ordering: .relaxed))
-        e.counter("telemetry_processor_retries_total", help: "Task retries scheduled", value: c.retries.load(ordering: .relaxed))
         e.counter("telemetry_processor_outage_waits_total", help: "Waits for an unreachable PostgreSQL", value: c.outageWaits.load(ordering: .relaxed))
         let byReason = c.deadLettersByReason
         for code in TelemetryError.Code.all {
             e.counter("telemetry_processor_dead_letters_total", labels: [("reason", code.description)],
                       help: "Items moved to the dead-letter stream, by reason", value: byReason[code.description] ?? 0)
         }
+        let types = c.tasksByType
+        for type in ["hub_batch"] + TelemetryTask.Kind.allCases.map(\.rawValue) {
+            let counts = types[type] ?? .init()
+            let labels = [("type", type)]
+            e.counter("telemetry_processor_tasks_processed_total", labels: labels, help: "Items stored and acknowledged, by type", value: counts.processed)
+            e.counter("telemetry_processor_tasks_failed_total", labels: labels, help: "Items that ended in the dead letters, by type", value: counts.failed)
+            e.counter("telemetry_processor_tasks_retried_total", labels: labels, help: "Retries scheduled after a failed write, by type", value: counts.retried)
+        }
+        for (shard, state) in c.shards.sorted(by: { $0.key < $1.key }) {
+            let labels = [("shard", String(shard))]
+            e.gauge("telemetry_processor_stream_length", labels: labels, help: "Entries in a shard stream", value: Double(state.length))
+            e.gauge("telemetry_processor_consumer_lag", labels: labels, help: "Entries of a shard stream not yet delivered to the consumer group", value: Double(state.lag))
+            e.gauge("telemetry_processor_pending_entries", labels: labels, help: "Entries delivered but not yet acknowledged", value: Double(state.pending))
+        }
+        e.gauge("telemetry_processor_dead_letter_stream_length", help: "Entries in the dead-letter stream", value: Double(c.deadLetterStreamLength.load(ordering: .relaxed)))
+        e.gauge("telemetry_processor_worker_queue_depth", help: "Items waiting in the worker queues", value: Double(c.workerQueueDepth.load(ordering: .relaxed)))
+        e.counter("telemetry_processor_copy_rows_total", help: "Rows inserted into samples", value: c.copyRows.load(ordering: .relaxed))
+        e.histogram("telemetry_processor_copy_duration_seconds", help: "Duration of one storage transaction (COPY, aggregates, latest values, alerts, COMMIT)", c.copyDuration)
+        e.histogram("telemetry_processor_end_to_end_latency_seconds", help: "Time from a sample's timestamp to the COMMIT that stored it", c.endToEndLatency)
         e.gauge("telemetry_processor_redis_up", help: "1 when the last probe reached Redis", value: Double(c.redisReachable.load(ordering: .relaxed)))
         e.gauge("telemetry_processor_postgres_up", help: "1 when the last probe reached PostgreSQL", value: Double(c.postgresReachable.load(ordering: .relaxed)))
         e.gauge("telemetry_processor_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))

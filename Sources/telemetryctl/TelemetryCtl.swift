@@ -9,7 +9,7 @@ struct TelemetryCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "telemetryctl",
         abstract: "Inspect and operate the telemetry pipeline.",
-        subcommands: [Status.self, DeadLetters.self])
+        subcommands: [Status.self, Queues.self, DeadLetters.self])
 }
 
 struct RedisOptions: ParsableArguments {
@@ -33,8 +33,8 @@ struct RedisOptions: ParsableArguments {
 
 /// Pipeline state as seen in Redis: stream lengths, consumer-group lag and pending entries,
 /// compatibility queue and dead letters.
-struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show queue depths, lag, pending work and dead letters.")
+struct Queues: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show stream lengths, lag, pending entries and dead letters, read from Redis.")
 
     @OptionGroup var redis: RedisOptions
     @Flag(help: "Print JSON.") var json = false
@@ -58,16 +58,8 @@ struct Status: AsyncParsableCommand {
         var shards: [[String: Int]] = []
         for shard in 0..<redis.shards {
             let length = replies[shard * 2].int ?? 0
-            var pending = 0, lag = 0
-            for group in replies[shard * 2 + 1].array ?? [] {
-                let fields = group.array ?? []
-                var values: [String: RESPValue] = [:]
-                var i = 0
-                while i + 1 < fields.count { if let k = fields[i].string { values[k] = fields[i + 1] }; i += 2 }
-                guard values["name"]?.string == redis.group else { continue }
-                pending = values["pending"]?.int ?? 0
-                lag = values["lag"]?.int ?? 0
-            }
+            let info = StreamGroupInfo.find(redis.group, in: replies[shard * 2 + 1])
+            let pending = info?.pending ?? 0, lag = info?.lag ?? 0
             shards.append(["shard": shard, "length": length, "pending": pending, "lag": lag])
         }
         let tasks = replies[redis.shards * 2].int ?? 0

@@ -93,6 +93,10 @@ final class Daemon {
     let name: String
     let process = Process()
     let logPath: String
+    /// `$RUNTIME_DIRECTORY` of this daemon: its control socket lives there.
+    let runtimeDirectory: String
+    /// `hub.sock` or `processor.sock` in ``runtimeDirectory``.
+    var controlSocket: String { "\(runtimeDirectory)/\(name.contains("hub") ? "hub" : "processor").sock" }
 
     init(_ executable: String, name: String, environment: [String: String], arguments: [String] = []) throws {
         self.name = name
@@ -106,6 +110,8 @@ final class Daemon {
         env["REDIS_HOST"] = TestServers.redisHost
         env["REDIS_PORT"] = String(TestServers.redisPort)
         env["HTTP_PORT"] = "0"  // any free port; read it back with httpPort()
+        runtimeDirectory = "\(TestServers.logDirectory)/../rt/\(name)-\(UUID().uuidString.prefix(6))"
+        env["RUNTIME_DIRECTORY"] = runtimeDirectory
         for (key, value) in environment { env[key] = value }
         process.environment = env
         logPath = "\(TestServers.logDirectory)/\(name).log"
@@ -163,6 +169,60 @@ final class Daemon {
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
 
+/// sd_notify as systemd would see it: binds the `NOTIFY_SOCKET` datagram socket itself and
+/// records every datagram (a line per assignment, with its arrival time and datagram number).
+final class NotifyCapture {
+    static let script = #"""
+        import os, socket, sys, time
+        path, out = sys.argv[1], sys.argv[2]
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(60)
+        n = 0
+        with open(out, "w") as f:
+            f.write("%d\t0\tLISTENING\n" % int(time.time() * 1000)); f.flush()
+            try:
+                while True:
+                    data = sock.recv(65536).decode("utf-8", "replace")
+                    n += 1
+                    for line in data.split("\n"):
+                        if line:
+                            f.write("%d\t%d\t%s\n" % (int(time.time() * 1000), n, line)); f.flush()
+            except socket.timeout:
+                pass
+        """#
+
+    struct Message { let millis: Int64; let datagram: Int; let text: String }
+
+    let directory: String
+    var socketPath: String { "\(directory)/notify.sock" }
+    private let listener = Process()
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.script.write(toFile: "\(directory)/capture.py", atomically: true, encoding: .utf8)
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        listener.arguments = ["\(directory)/capture.py", socketPath, "\(directory)/messages.txt"]
+        try listener.run()
+        guard try await eventually(timeout: .seconds(10), every: .milliseconds(20), { self.messages.contains { $0.text == "LISTENING" } }) else {
+            throw HarnessError("the NOTIFY_SOCKET capture did not start")
+        }
+    }
+
+    var messages: [Message] {
+        ((try? String(contentsOfFile: "\(directory)/messages.txt", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: "\t", maxSplits: 2)
+            guard parts.count == 3, let millis = Int64(parts[0]), let datagram = Int(parts[1]) else { return nil }
+            return Message(millis: millis, datagram: datagram, text: String(parts[2]))
+        }
+    }
+
+    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    deinit { if listener.isRunning { kill(listener.processIdentifier, SIGKILL) } }
+}
+
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 func eventually(timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(200), _ condition: () throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
@@ -208,10 +268,13 @@ struct Deployment {
 }
 
 /// Runs a command-line tool from the build to completion; returns its exit status and output.
-func runTool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> (Int32, String) {
+func runTool(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> (Int32, String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(TestServers.binDirectory)/\(executable)")
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output

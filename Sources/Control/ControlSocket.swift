@@ -1,0 +1,122 @@
+public import Configuration
+import Foundation
+public import Hummingbird
+public import Logging
+public import ServiceLifecycle
+import NIOCore
+import TelemetryConfiguration
+
+/// Where the control socket lives: `control.socket` (`CONTROL_SOCKET`) if set, else
+/// `<name>.sock` in `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else in
+/// `$XDG_RUNTIME_DIR/telemetry`, else in `/run/telemetry` (DESIGN §6). `control.group`
+/// (`CONTROL_GROUP`, default `telemetry`) owns it when that group exists; its mode is 0660.
+public struct ControlSocketConfiguration: Sendable {
+    public var path: String
+    public var group: String
+
+    public init(reader config: ConfigReader, name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        let explicit = try config.strictString("control.socket", default: "")
+        path = explicit.isEmpty ? "\(Self.defaultDirectory(environment: environment))/\(name).sock" : explicit
+        group = try config.strictString("control.group", default: "telemetry")
+    }
+
+    /// The socket directory when none is configured; also where `telemetryctl` looks.
+    public static func defaultDirectory(environment: [String: String]) -> String {
+        if let runtime = environment["RUNTIME_DIRECTORY"], !runtime.isEmpty {
+            // systemd passes a colon-separated list when a unit has several.
+            return String(runtime.split(separator: ":").first ?? Substring(runtime))
+        }
+        if let xdg = environment["XDG_RUNTIME_DIR"], !xdg.isEmpty { return "\(xdg)/telemetry" }
+        return "/run/telemetry"
+    }
+}
+
+/// Why the control socket could not be set up.
+public struct ControlSocketError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The daemon's control socket: HTTP/1.1 on a Unix socket, `GET /v1/status` → the status JSON
+/// that `telemetryctl status` prints (`curl --unix-socket PATH http://localhost/v1/status`).
+public enum ControlSocket {
+    /// The control socket as a service of the daemon's group, with `sample` called every second
+    /// to feed the status rates.
+    public static func service(
+        configuration: ControlSocketConfiguration,
+        logger: Logger,
+        status: @escaping @Sendable () async -> [String: any Sendable],
+        sample: @escaping @Sendable () -> Void
+    ) throws -> any Service {
+        ControlService(application: try application(configuration: configuration, logger: logger, status: status), sample: sample)
+    }
+
+    /// Prepares the directory, refuses a socket another live instance is serving, and returns the
+    /// application.
+    static func application(
+        configuration: ControlSocketConfiguration,
+        logger: Logger,
+        status: @escaping @Sendable () async -> [String: any Sendable]
+    ) throws -> some ApplicationProtocol {
+        let path = configuration.path
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw ControlSocketError(description: "cannot create the control socket directory \(directory): \(error)")
+        }
+        if isServed(path) {
+            throw ControlSocketError(description: "control socket \(path) is served by another running instance; set control.socket (CONTROL_SOCKET) to another path")
+        }
+        let router = Router()
+        router.get("v1/status") { _, _ in
+            var body = await status()
+            body["socket"] = path
+            let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .unixDomainSocket(path: path)),
+            onServerRunning: { _ in
+                restrict(path, group: configuration.group, logger: logger)
+                logger.info("control socket listening", metadata: ["control_socket": "\(path)"])
+            },
+            logger: logger)
+    }
+
+    /// Mode 0660 and, when the group exists, group ownership, so operators in it can connect.
+    static func restrict(_ path: String, group: String, logger: Logger) {
+        if chmod(path, 0o660) != 0 {
+            logger.error("cannot set the control socket's mode", metadata: ["errno": "\(errno)"])
+        }
+        guard let entry = getgrnam(group) else {
+            logger.debug("control socket group does not exist; keeping the process group", metadata: ["group": "\(group)"])
+            return
+        }
+        if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
+            logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "errno": "\(errno)"])
+        }
+    }
+
+    /// True when something accepts connections on `path`.
+    static func isServed(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import Systemd
+import UnixSignals
+
+/// Reloads the configuration on SIGHUP, the systemd way: `RELOADING=1` with `MONOTONIC_USEC=`,
+/// then `READY=1` once done. A reload that fails (an invalid file) keeps the running
+/// configuration, logs why and shows it in `STATUS=`.
+public struct ReloadService: Service {
+    let notifier: SystemdNotifier
+    let logger: Logger
+    let reload: @Sendable () async throws -> [String]
+
+    /// `reload` reads and applies the configuration, returning the keys that changed.
+    public init(notifier: SystemdNotifier, logger: Logger, reload: @escaping @Sendable () async throws -> [String]) {
+        self.notifier = notifier
+        self.logger = logger
+        self.reload = reload
+    }
+
+    public func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicros())")
+            logger.info("SIGHUP: reloading the configuration")
+            do {
+                let changed = try await reload()
+                logger.info("configuration reloaded", metadata: [
+                    "changed": "\(changed.isEmpty ? "nothing reloadable" : changed.joined(separator: ","))",
+                    "log_level": "\(LogLevelControl.level)"])
+                notifier.notify("READY=1\nSTATUS=configuration reloaded")
+            } catch {
+                logger.error("configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+                notifier.notify("READY=1\nSTATUS=reload failed, running configuration kept: \(error)")
+            }
+        }
+    }
+
+    static func monotonicMicros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+public import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The restart intensity was exceeded: the service should exit with a non-zero status so that
+/// its own supervisor (systemd, Kubernetes) restarts the whole process.
+public struct SupervisorEscalation: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "supervisor gave up: \(reason)" }
+}
+
+/// Owns a service's stage tasks as children and applies the ``SupervisorStateMachine``'s
+/// decisions: restarts a child that throws or stops unexpectedly after its backoff, and throws
+/// ``SupervisorEscalation`` (cancelling the other children) past the intensity limit.
+///
+/// Children keep what they hold outside the task that runs them (actors, queues, per-worker
+/// slots), so a restarted child picks up where the failed one stopped.
+///
+/// ```swift
+/// let supervisor = Supervisor(policy: RestartPolicy(), logger: logger)
+/// try await supervisor.run([
+///     .init(name: "consumer") { try await consumer.run() },
+///     .init(name: "leases", role: .maintenance) { try await leases.run() },
+/// ])
+/// ```
+public final class Supervisor: Sendable {
+    public struct Child: Sendable {
+        /// `stage` children carry the data; `maintenance` children (lease renewal, partition
+        /// upkeep) are cancelled once every stage child has finished.
+        public enum Role: Sendable { case stage, maintenance }
+
+        public let name: String
+        public let restart: ChildRestart
+        public let role: Role
+        public let run: @Sendable () async throws -> Void
+        /// Called once when the child is finished for good (not between restarts).
+        public let onFinished: @Sendable () async -> Void
+
+        public init(name: String, restart: ChildRestart = .permanent, role: Role = .stage,
+                    onFinished: @escaping @Sendable () async -> Void = {},
+                    run: @escaping @Sendable () async throws -> Void) {
+            self.name = name
+            self.restart = restart
+            self.role = role
+            self.run = run
+            self.onFinished = onFinished
+        }
+    }
+
+    private let machine: Mutex<SupervisorStateMachine>
+    private let logger: Logger
+
+    public init(policy: RestartPolicy, logger: Logger) {
+        machine = Mutex(SupervisorStateMachine(policy: policy))
+        self.logger = logger
+    }
+
+    /// Every child's state, restarts and last error.
+    public var children: [ChildStatus] { machine.withLock { $0.children } }
+
+    /// Total restarts per child, for the metrics.
+    public var restarts: [(child: String, count: Int)] { children.map { ($0.name, $0.restarts) } }
+
+    /// Runs `children` until every stage child has finished (then cancels the maintenance ones);
+    /// throws ``SupervisorEscalation`` when the restart intensity is exceeded.
+    public func run(_ children: [Child]) async throws {
+        machine.withLock { machine in
+            for child in children { machine.add(child.name, restart: child.restart) }
+        }
+        let stageCount = children.filter { $0.role == .stage }.count
+        try await withThrowingTaskGroup(of: Child.Role.self) { group in
+            for child in children {
+                group.addTask {
+                    try await self.supervise(child)
+                    return child.role
+                }
+            }
+            var stagesFinished = 0
+            while let role = try await group.next() {
+                if role == .stage {
+                    stagesFinished += 1
+                    if stagesFinished == stageCount { group.cancelAll() }
+                }
+            }
+        }
+    }
+
+    private func supervise(_ child: Child) async throws {
+        var logger = self.logger
+        logger[metadataKey: "child"] = "\(child.name)"
+        while true {
+            machine.withLock { $0.started(child.name, nowMillis: Self.monotonicMillis()) }
+            let exit: ChildExit
+            do {
+                try await child.run()
+                exit = Task.isCancelled ? .cancelled : .returned
+            } catch is CancellationError {
+                exit = .cancelled
+            } catch {
+                exit = Task.isCancelled ? .cancelled : .threw(String(describing: error))
+            }
+            let shuttingDown = Task.isShuttingDownGracefully
+            let decision = machine.withLock { machine in
+                if shuttingDown { machine.beginShutdown() }
+                return machine.exited(child.name, exit: exit, nowMillis: Self.monotonicMillis(), wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+            }
+            switch decision {
+            case .finished:
+                await child.onFinished()
+                return
+            case .restart(let millis):
+                let error: String = if case .threw(let message) = exit { message } else { "stopped unexpectedly" }
+                logger.error("child failed; restarting after backoff", metadata: ["error": "\(error)", "backoff_ms": "\(millis)"])
+                do {
+                    try await Task.sleep(for: .milliseconds(millis))
+                } catch {
+                    await child.onFinished()
+                    return
+                }
+            case .escalate(let reason):
+                logger.critical("restart intensity exceeded; stopping the service", metadata: ["reason": "\(reason)"])
+                throw SupervisorEscalation(reason: reason)
+            }
+        }
+    }
+
+    static func monotonicMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

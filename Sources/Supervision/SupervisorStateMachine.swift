@@ -1,0 +1,146 @@
+/// How a supervisor restarts its children: exponential backoff per child, and an intensity limit
+/// over all of them (more than `maxRestarts` restarts within `periodMillis` escalates).
+public struct RestartPolicy: Sendable, Equatable {
+    public var initialBackoffMillis: Int64
+    public var maxBackoffMillis: Int64
+    public var maxRestarts: Int
+    public var periodMillis: Int64
+
+    public init(initialBackoffMillis: Int64 = 100, maxBackoffMillis: Int64 = 10_000, maxRestarts: Int = 5, periodMillis: Int64 = 60_000) {
+        self.initialBackoffMillis = initialBackoffMillis
+        self.maxBackoffMillis = max(initialBackoffMillis, maxBackoffMillis)
+        self.maxRestarts = maxRestarts
+        self.periodMillis = periodMillis
+    }
+}
+
+/// Whether a child that returns normally is restarted: `permanent` children are meant to run
+/// until shutdown, `transient` ones (a bus with a readings limit) may finish on their own. Both
+/// are restarted when they throw.
+public enum ChildRestart: Sendable {
+    case permanent
+    case transient
+}
+
+/// How a child's run ended.
+public enum ChildExit: Sendable, Equatable {
+    case returned
+    case threw(String)
+    case cancelled
+}
+
+/// What the supervisor does about a child that ended.
+public enum SupervisorDecision: Sendable, Equatable {
+    /// Run it again after the backoff.
+    case restart(afterMillis: Int64)
+    /// It is done for good (normal completion, shutdown, cancellation).
+    case finished
+    /// The intensity limit is exceeded: stop the service with a non-zero status.
+    case escalate(reason: String)
+}
+
+/// A child's state as `telemetryctl status` shows it.
+public enum ChildState: String, Sendable, Codable {
+    case starting, running, backingOff = "backing_off", stopped, failed
+}
+
+/// One child as seen from outside.
+public struct ChildStatus: Sendable, Equatable, Codable {
+    public var name: String
+    public var state: ChildState
+    public var restarts: Int
+    public var lastError: String?
+    /// Wall-clock milliseconds of the last failure.
+    public var lastErrorAtMillis: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, restarts
+        case lastError = "last_error"
+        case lastErrorAtMillis = "last_error_at_ms"
+    }
+}
+
+/// The supervisor's decisions, as a pure state machine over injected times (milliseconds from
+/// any monotonic origin): which child to restart, after how long, and when to give up.
+///
+/// * A child that throws, or a `permanent` child that returns before shutdown, is restarted after
+///   `initial × 2^(n-1)` (capped), where `n` counts its consecutive failures; a child that ran for
+///   at least the intensity period before failing starts again from the initial backoff.
+/// * More than `maxRestarts` restarts (over all children) within `periodMillis` escalates.
+/// * During shutdown a child that returns or is cancelled is finished; one that throws is still
+///   restarted, so a worker can drain its queue.
+public struct SupervisorStateMachine: Sendable {
+    struct Record: Sendable {
+        var status: ChildStatus
+        var restart: ChildRestart
+        var startedAtMillis: Int64 = 0
+        var consecutiveFailures = 0
+    }
+
+    public let policy: RestartPolicy
+    private var records: [Record] = []
+    private var recentRestarts: [Int64] = []
+    public private(set) var shuttingDown = false
+
+    public init(policy: RestartPolicy) {
+        self.policy = policy
+    }
+
+    public mutating func add(_ name: String, restart: ChildRestart) {
+        precondition(index(of: name) == nil, "child \(name) added twice")
+        records.append(Record(status: ChildStatus(name: name, state: .starting, restarts: 0), restart: restart))
+    }
+
+    public mutating func started(_ name: String, nowMillis: Int64) {
+        guard let i = index(of: name) else { return }
+        records[i].status.state = .running
+        records[i].startedAtMillis = nowMillis
+    }
+
+    public mutating func beginShutdown() {
+        shuttingDown = true
+    }
+
+    /// Decides what happens to `name` after it ended with `exit`. `wallMillis` only stamps the
+    /// error for display.
+    public mutating func exited(_ name: String, exit: ChildExit, nowMillis: Int64, wallMillis: Int64 = 0) -> SupervisorDecision {
+        guard let i = index(of: name) else { return .finished }
+        let error: String
+        switch exit {
+        case .cancelled:
+            records[i].status.state = .stopped
+            return .finished
+        case .returned where shuttingDown || records[i].restart == .transient:
+            records[i].status.state = .stopped
+            return .finished
+        case .returned:
+            error = "stopped unexpectedly"
+        case .threw(let message):
+            error = message
+        }
+        records[i].status.lastError = error
+        records[i].status.lastErrorAtMillis = wallMillis
+        if nowMillis - records[i].startedAtMillis >= policy.periodMillis {
+            records[i].consecutiveFailures = 0
+        }
+        records[i].consecutiveFailures += 1
+        recentRestarts.removeAll { nowMillis - $0 >= policy.periodMillis }
+        if recentRestarts.count >= policy.maxRestarts {
+            records[i].status.state = .failed
+            return .escalate(reason: "more than \(policy.maxRestarts) restarts within \(policy.periodMillis / 1000) s; last: \(name): \(error)")
+        }
+        recentRestarts.append(nowMillis)
+        records[i].status.restarts += 1
+        records[i].status.state = .backingOff
+        let exponent = min(records[i].consecutiveFailures - 1, 30)
+        let backoff = min(policy.maxBackoffMillis, policy.initialBackoffMillis.multipliedReportingOverflow(by: 1 << Int64(exponent)).partialValue)
+        return .restart(afterMillis: backoff < 0 ? policy.maxBackoffMillis : backoff)
+    }
+
+    /// Every child, in the order added.
+    public var children: [ChildStatus] { records.map(\.status) }
+
+    private func index(of name: String) -> Int? {
+        records.firstIndex { $0.status.name == name }
+    }
+}

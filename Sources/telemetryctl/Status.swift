@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+
+/// `telemetryctl status`: each daemon's own view, read from its control socket — children with
+/// their state, restarts and last error; dependencies; queue depths; rates; spool; consumer lag.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show each daemon's children, dependencies, queues, rates, spool and lag.",
+        discussion: """
+            Without --socket, looks for hub.sock and processor.sock in $RUNTIME_DIRECTORY, \
+            $XDG_RUNTIME_DIR/telemetry and /run/telemetry (the first found of each name). \
+            --json prints a JSON array with one object per daemon, each the document that \
+            `curl --unix-socket PATH http://localhost/v1/status` returns.
+            """)
+
+    @Option(name: .long, help: "A daemon's control socket (repeatable).") var socket: [String] = []
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let sockets = socket.isEmpty ? Self.discover(environment: ProcessInfo.processInfo.environment) : socket
+        guard !sockets.isEmpty else {
+            throw ValidationError("no control socket found in \(Self.directories(environment: ProcessInfo.processInfo.environment).joined(separator: ", ")); is a daemon running? Use --socket PATH.")
+        }
+        var documents: [[String: Any]] = []
+        var failures: [String] = []
+        for path in sockets {
+            do {
+                let body = try UnixHTTPClient.get(socket: path, path: "/v1/status")
+                guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                    throw UnixHTTPClient.Failure("\(path): the status is not a JSON object")
+                }
+                documents.append(object)
+            } catch {
+                failures.append("\(error)")
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: documents, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(documents.map(StatusScreen.render).joined(separator: "\n"), terminator: "")
+        }
+        for failure in failures { FileHandle.standardError.write(Data("telemetryctl: \(failure)\n".utf8)) }
+        if !failures.isEmpty { throw ExitCode(1) }
+    }
+
+    static func directories(environment: [String: String]) -> [String] {
+        var directories: [String] = []
+        if let runtime = environment["RUNTIME_DIRECTORY"], !runtime.isEmpty { directories.append(runtime) }
+        if let xdg = environment["XDG_RUNTIME_DIR"], !xdg.isEmpty { directories.append("\(xdg)/telemetry") }
+        directories.append("/run/telemetry")
+        return directories
+    }
+
+    static func discover(environment: [String: String]) -> [String] {
+        let directories = directories(environment: environment)
+        return ["hub.sock", "processor.sock"].compactMap { name in
+            directories.map { "\($0)/\(name)" }.first { FileManager.default.fileExists(atPath: $0) }
+        }
+    }
+}
+
+/// The human-readable status of one daemon.
+enum StatusScreen {
+    static func render(_ d: [String: Any]) -> String {
+        var lines: [String] = []
+        let service = d["service"] as? String ?? "?"
+        var identity = ["pid \(int(d["pid"]))", "up \(duration(int(d["uptime_s"])))"]
+        if let consumer = d["consumer"] as? String { identity.insert("consumer \(consumer)", at: 0) }
+        if let hub = d["hub_id"] as? String { identity.insert("hub \(hub)", at: 0) }
+        lines.append("\(service) (\(identity.joined(separator: ", "))): \((d["ready"] as? Bool) == true ? "ready" : "NOT READY")")
+        if let socket = d["socket"] as? String { lines.append("  socket        \(socket)") }
+        if let summary = d["summary"] as? String { lines.append("  summary       \(summary)") }
+        if let dependencies = d["dependencies"] as? [String: Any] {
+            lines.append("  dependencies  " + dependencies.keys.sorted().map { "\($0) \(dependencies[$0]!)" }.joined(separator: ", "))
+        }
+        if let rates = d["rates"] as? [String: Any] {
+            lines.append("  rates         " + rates.keys.sorted().map { "\($0.replacingOccurrences(of: "_per_s", with: "")) \(String(format: "%.1f", double(rates[$0])))/s" }.joined(separator: ", "))
+        }
+        if let queues = d["queues"] as? [String: Any] {
+            lines.append("  queues        " + queues.keys.sorted().map { "\($0) \(int(queues[$0]))" }.joined(separator: ", "))
+        }
+        if let spool = d["spool"] as? [String: Any] {
+            lines.append("  spool         \(int(spool["records"])) batches, \(bytes(int(spool["bytes"]))) of \(bytes(int(spool["max_bytes"]))) (\(spool["directory"] ?? ""))")
+        }
+        if let breaker = d["breaker"] as? String { lines.append("  breaker       \(breaker)") }
+        if d["consumer_lag"] != nil {
+            lines.append("  consumer      lag \(int(d["consumer_lag"])), pending \(int(d["pending"]))")
+        }
+        if let stalled = d["stalled_stages"] as? [String], !stalled.isEmpty {
+            lines.append("  STALLED       \(stalled.joined(separator: ", "))")
+        }
+        let children = d["children"] as? [[String: Any]] ?? []
+        let width = max(12, children.map { ($0["name"] as? String ?? "").count }.max() ?? 0)
+        lines.append("  " + pad("CHILD", width) + "  " + pad("STATE", 12) + "  RESTARTS  LAST ERROR")
+        let now = Date().timeIntervalSince1970 * 1000
+        for child in children {
+            var error = child["last_error"] as? String ?? "-"
+            if let at = child["last_error_at_ms"] as? Double ?? (child["last_error_at_ms"] as? Int).map(Double.init) {
+                error += " (\(duration(Int((now - at) / 1000))) ago)"
+            }
+            lines.append("  " + pad(child["name"] as? String ?? "?", width) + "  " + pad(child["state"] as? String ?? "?", 12)
+                         + "  " + pad(String(int(child["restarts"])), 8, right: true) + "  " + error)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func int(_ value: Any?) -> Int { (value as? Int) ?? (value as? Double).map { Int($0) } ?? 0 }
+    static func double(_ value: Any?) -> Double { (value as? Double) ?? (value as? Int).map(Double.init) ?? 0 }
+
+    static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return right ? fill + s : s + fill
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        if seconds < 60 { return "\(seconds)s" }
+        if seconds < 3600 { return "\(seconds / 60)m\(seconds % 60)s" }
+        if seconds < 86_400 { return "\(seconds / 3600)h\(seconds % 3600 / 60)m" }
+        return "\(seconds / 86_400)d\(seconds % 86_400 / 3600)h"
+    }
+
+    static func bytes(_ n: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(n)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// A minimal blocking HTTP/1.1 GET over a Unix socket (the CLI runs no event loop).
+enum UnixHTTPClient {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func get(socket path: String, path target: String, timeoutSeconds: Int = 5) throws -> Data {
+        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket(): errno \(errno)") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure("\(path): path too long for a Unix socket") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = errno == EACCES ? "permission denied (are you in the socket's group, usually telemetry?)" : String(cString: strerror(errno))
+            throw Failure("\(path): cannot connect: \(reason)")
+        }
+        let request = Array("GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n\r\n".utf8)
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw Failure("\(path): write failed: errno \(errno)") }
+            sent += n
+        }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            guard n > 0 else { throw Failure("\(path): read failed: \(String(cString: strerror(errno)))") }
+            response += chunk[0..<n]
+        }
+        return try body(of: response, from: path)
+    }
+
+    /// The body of a complete response (Content-Length, chunked, or until close).
+    static func body(of response: [UInt8], from path: String) throws -> Data {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = (0..<max(0, response.count - 3)).first(where: { Array(response[$0..<$0 + 4]) == separator }) else {
+            throw Failure("\(path): incomplete HTTP response")
+        }
+        let head = String(decoding: response[0..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        let statusParts = head.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, let code = Int(statusParts[1]) else { throw Failure("\(path): malformed status line") }
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        var body = Array(response[(end + 4)...])
+        if headers["transfer-encoding"]?.lowercased() == "chunked" {
+            var decoded: [UInt8] = []
+            var index = 0
+            while let lineEnd = (index..<max(index, body.count - 1)).first(where: { body[$0] == 13 && body[$0 + 1] == 10 }),
+                  let size = Int(String(decoding: body[index..<lineEnd], as: UTF8.self).split(separator: ";").first ?? "", radix: 16),
+                  size > 0, lineEnd + 2 + size <= body.count {
+                decoded += body[(lineEnd + 2)..<(lineEnd + 2 + size)]
+                index = lineEnd + 2 + size + 2
+            }
+            body = decoded
+        } else if let length = headers["content-length"].flatMap(Int.init), length <= body.count {
+            body = Array(body[0..<length])
+        }
+        guard code == 200 else { throw Failure("\(path): HTTP \(code): \(String(decoding: body, as: UTF8.self))") }
+        return Data(body)
+    }
+}
