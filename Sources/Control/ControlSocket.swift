@@ -94,6 +94,9 @@ public enum ControlSocket {
             logger.debug("control socket group does not exist; keeping the process group", metadata: ["group": "\(group)"])
             return
         }
+        var info = stat()
+        // Under the units the process group already is `telemetry` (and chown is filtered there).
+        if stat(path, &info) == 0, info.st_gid == entry.pointee.gr_gid { return }
         if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
             logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "errno": "\(errno)"])
         }

@@ -34,13 +34,17 @@ public final class Watchdog: Sendable {
         return stages.withLock { $0.filter { !$0.isHealthy(now: now, limitNanos: intervalMicros * 1000) }.map(\.name) }
     }
 
-    /// Pings until cancelled; `status` gives the `STATUS=` line, refreshed every 5 s.
+    /// Pings until cancelled (every half `WATCHDOG_USEC`); `status` gives the `STATUS=` line,
+    /// refreshed every 5 s whatever the watchdog interval.
     public func run(status: @Sendable () -> String) async {
         let period = intervalMicros.map { Duration.microseconds($0 / 2) } ?? .seconds(5)
+        let tick = min(period, .seconds(1))
+        var lastPing = ContinuousClock.now - period
         var lastStatus = ContinuousClock.now - .seconds(10)
         var reportedStall = false
         while !Task.isCancelled {
-            if intervalMicros != nil {
+            if intervalMicros != nil, ContinuousClock.now - lastPing >= period - .milliseconds(5) {
+                lastPing = .now
                 let stalled = stalledStages()
                 if stalled.isEmpty {
                     notifier.notify("WATCHDOG=1")
@@ -54,7 +58,7 @@ public final class Watchdog: Sendable {
                 notifier.status(status())
                 lastStatus = .now
             }
-            try? await Task.sleep(for: period)
+            try? await Task.sleep(for: tick)
         }
     }
 }
