@@ -134,7 +134,11 @@ let package = Package(
 
         .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "SupervisionTests", dependencies: ["Supervision"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SupervisionTests",
+            dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "HubTests", dependencies: ["Hub", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProcessorTests",

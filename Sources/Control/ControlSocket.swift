@@ -1,5 +1,8 @@
 public import Configuration
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
@@ -13,11 +16,22 @@ import TelemetryConfiguration
 public struct ControlSocketConfiguration: Sendable {
     public var path: String
     public var group: String
+    /// The group's id, resolved once at start (nil when the group does not exist).
+    public var groupID: gid_t?
 
     public init(reader config: ConfigReader, name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         let explicit = try config.strictString("control.socket", default: "")
         path = explicit.isEmpty ? "\(Self.defaultDirectory(environment: environment))/\(name).sock" : explicit
         group = try config.strictString("control.group", default: "telemetry")
+        groupID = Self.lookupGroup(group)
+    }
+
+    static func lookupGroup(_ name: String) -> gid_t? {
+        var entry = Glibc.group()
+        var result: UnsafeMutablePointer<Glibc.group>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
     }
 
     /// The socket directory when none is configured; also where `telemetryctl` looks.
@@ -79,25 +93,25 @@ public enum ControlSocket {
             router: router,
             configuration: .init(address: .unixDomainSocket(path: path)),
             onServerRunning: { _ in
-                restrict(path, group: configuration.group, logger: logger)
+                restrict(path, group: configuration.group, groupID: configuration.groupID, logger: logger)
                 logger.info("control socket listening", metadata: ["control_socket": "\(path)"])
             },
             logger: logger)
     }
 
     /// Mode 0660 and, when the group exists, group ownership, so operators in it can connect.
-    static func restrict(_ path: String, group: String, logger: Logger) {
+    static func restrict(_ path: String, group: String, groupID: gid_t?, logger: Logger) {
         if chmod(path, 0o660) != 0 {
             logger.error("cannot set the control socket's mode", metadata: ["errno": "\(errno)"])
         }
-        guard let entry = getgrnam(group) else {
+        guard let groupID else {
             logger.debug("control socket group does not exist; keeping the process group", metadata: ["group": "\(group)"])
             return
         }
         var info = stat()
         // Under the units the process group already is `telemetry` (and chown is filtered there).
-        if stat(path, &info) == 0, info.st_gid == entry.pointee.gr_gid { return }
-        if chown(path, uid_t.max, entry.pointee.gr_gid) != 0 {
+        if stat(path, &info) == 0, info.st_gid == groupID { return }
+        if chown(path, uid_t.max, groupID) != 0 {
             logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "errno": "\(errno)"])
         }
     }

@@ -11,28 +11,34 @@ public struct ReloadService: Service {
     let notifier: SystemdNotifier
     let logger: Logger
     let reload: @Sendable () async throws -> [String]
+    let isReady: @Sendable () -> Bool
 
-    /// `reload` reads and applies the configuration, returning the keys that changed.
-    public init(notifier: SystemdNotifier, logger: Logger, reload: @escaping @Sendable () async throws -> [String]) {
+    /// `reload` reads and applies the configuration, returning the keys that changed. Before the
+    /// service reported `READY=1` (`isReady` false) a reload still happens but tells systemd
+    /// nothing: a `READY=1` then would claim dependencies that are not up yet.
+    public init(notifier: SystemdNotifier, logger: Logger, isReady: @escaping @Sendable () -> Bool,
+                reload: @escaping @Sendable () async throws -> [String]) {
         self.notifier = notifier
         self.logger = logger
+        self.isReady = isReady
         self.reload = reload
     }
 
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicros())")
+            let announce = isReady()
+            if announce { notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicros())") }
             logger.info("SIGHUP: reloading the configuration")
             do {
                 let changed = try await reload()
                 logger.info("configuration reloaded", metadata: [
                     "changed": "\(changed.isEmpty ? "nothing reloadable" : changed.joined(separator: ","))",
                     "log_level": "\(LogLevelControl.level)"])
-                notifier.notify("READY=1\nSTATUS=configuration reloaded")
+                if announce { notifier.notify("READY=1\nSTATUS=configuration reloaded") }
             } catch {
                 logger.error("configuration reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
-                notifier.notify("READY=1\nSTATUS=reload failed, running configuration kept: \(error)")
+                if announce { notifier.notify("READY=1\nSTATUS=reload failed, running configuration kept: \(error)") }
             }
         }
     }

@@ -45,7 +45,8 @@ public actor IngestActor {
     public func run() async {
         while true {
             heartbeat.beat()
-            let stopping = stopRequested
+            // Cancellation (the supervisor escalating) ends the loop like a stop request.
+            let stopping = stopRequested || Task.isCancelled
             var drained = 0
             for ring in rings {
                 while true {

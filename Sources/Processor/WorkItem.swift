@@ -60,6 +60,7 @@ final class WorkerSlot: Sendable {
     private struct State: Sendable {
         var held: WorkItem?
         var analyzer: Analyzer?
+        var rejectionWritten = false
     }
 
     private let state = Mutex(State())
@@ -67,8 +68,16 @@ final class WorkerSlot: Sendable {
     /// The item being processed, or nil between items.
     var held: WorkItem? { state.withLock { $0.held } }
 
+    /// Holds `item` (nil between items); a new item starts with no rejection written.
     func hold(_ item: WorkItem?) {
-        state.withLock { $0.held = item }
+        state.withLock { $0.held = item; $0.rejectionWritten = false }
+    }
+
+    /// True once the held item's rejected samples went to the dead letters.
+    var rejectionWritten: Bool { state.withLock { $0.rejectionWritten } }
+
+    func markRejectionWritten() {
+        state.withLock { $0.rejectionWritten = true }
     }
 
     /// Hands the analysis state over to the (re)started worker; nil on first start.

@@ -87,7 +87,8 @@ struct Worker {
         if let held = slot.held {
             logger.warning("re-processing the item held when this worker failed", metadata: ["source": "\(held.sourceName)"])
             heartbeat.beat()
-            try await process(held)
+            try await handle(held)  // still held: a second failure keeps it, and its rejection state
+            slot.hold(nil)
             heartbeat.idle()
         }
         while let items = await queue.next(max: 1) {
@@ -137,13 +138,15 @@ struct Worker {
         var batch = prepared.batch
         if case .stream = item.source { logger[metadataKey: "batch_id"] = "\(batch.id)" }
         logger.debug("processing", metadata: ["samples": "\(batch.samples.count)"])
-        if let rejection = prepared.rejection {
+        if let rejection = prepared.rejection, !slot.rejectionWritten {
             await deadLetter(item, error: rejection.error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rejection.payload)
+            // A restarted worker re-processing this item does not write the rejection twice.
+            slot.markRejectionWritten()
         }
         if !batch.samples.isEmpty {
             let analysis = analyzer.analyze(batch.samples, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan)
             batch.alerts = analysis.alerts
-            guard await store(batch, item: item, maxRetries: prepared.maxRetries) else {
+            guard try await store(batch, item: item, maxRetries: prepared.maxRetries) else {
                 counters.countTask(item.typeName) { $0.failed += 1 }
                 counters.itemsCompleted.add(1, ordering: .relaxed)
                 return
@@ -235,11 +238,13 @@ struct Worker {
     /// jitter, then dead-lettered. The retry state is kept in the ``RetryLedger`` so a restart
     /// neither resets the count nor retries early. Returns false when the item was dead-lettered
     /// (and acknowledged).
-    func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async -> Bool {
+    func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async throws -> Bool {
         let ledgerKey = item.retryKey(batchID: batch.id)
         var state = await heartbeat.waiting { await retries.load(ledgerKey) }
         var outageBackoff = Duration.milliseconds(100)
         while true {
+            // Cancelled (the supervisor escalating): stop; the item stays pending in Redis.
+            try Task.checkCancellation()
             heartbeat.beat()
             let now = wallClockMicros() / 1000
             if state.nextAttemptMillis > now {

@@ -24,19 +24,26 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
         case enqueued
         /// Enqueued after dropping `dropped` (policy `drop_oldest`).
         case enqueuedDropping(Element)
-        /// The buffer was finished; the element was not taken.
+        /// The buffer was finished, or the waiting producer's task was cancelled; the element
+        /// was not taken.
         case finished
     }
 
     private enum PushStep { case done(PushResult, CheckedContinuation<Void, Never>?), wait }
     private enum NextStep { case take([Element], [CheckedContinuation<Void, Never>]), end, wait }
 
+    struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Void, Never>
+    }
+
     struct State {
         var elements: Deque<Element> = []
-        var consumer: CheckedContinuation<Void, Never>?
-        var producers: Deque<CheckedContinuation<Void, Never>> = []
+        var consumer: Waiter?
+        var producers: Deque<Waiter> = []
         var finished = false
         var dropped = 0
+        var nextWaiterID: UInt64 = 0
     }
 
     public let capacity: Int
@@ -55,6 +62,7 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
     public var droppedCount: Int { state.withLock { $0.dropped } }
 
     /// Adds `element`, waiting for room under `block`, dropping the oldest under `drop_oldest`.
+    /// A cancelled task stops waiting and gets `.finished` (the element is not taken).
     @discardableResult
     public func push(_ element: Element) async -> PushResult {
         while true {
@@ -62,7 +70,7 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 if state.finished { return .done(.finished, nil) }
                 if state.elements.count < capacity {
                     state.elements.append(element)
-                    let consumer = state.consumer
+                    let consumer = state.consumer?.continuation
                     state.consumer = nil
                     return .done(.enqueued, consumer)
                 }
@@ -71,7 +79,7 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                     let old = state.elements.removeFirst()
                     state.elements.append(element)
                     state.dropped += 1
-                    let consumer = state.consumer
+                    let consumer = state.consumer?.continuation
                     state.consumer = nil
                     return .done(.enqueuedDropping(old), consumer)
                 case .block:
@@ -83,19 +91,34 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 consumer?.resume()
                 return result
             case .wait:
-                await withCheckedContinuation { continuation in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.finished || state.elements.count < capacity { return true }
-                        state.producers.append(continuation)
-                        return false
+                if Task.isCancelled { return .finished }
+                let id = state.withLock { state in
+                    state.nextWaiterID &+= 1
+                    return state.nextWaiterID
+                }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = state.withLock { state -> Bool in
+                            // Checked under the lock: a cancellation after this finds the waiter.
+                            if state.finished || state.elements.count < capacity || Task.isCancelled { return true }
+                            state.producers.append(Waiter(id: id, continuation: continuation))
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
                     }
-                    if resumeNow { continuation.resume() }
+                } onCancel: {
+                    let waiter = state.withLock { state -> Waiter? in
+                        guard let index = state.producers.firstIndex(where: { $0.id == id }) else { return nil }
+                        return state.producers.remove(at: index)
+                    }
+                    waiter?.continuation.resume()
                 }
             }
         }
     }
 
-    /// Takes up to `max` elements, waiting while empty; nil once finished and drained.
+    /// Takes up to `max` elements, waiting while empty; nil once finished and drained, or when the
+    /// waiting task is cancelled.
     public func next(max: Int) async -> [Element]? {
         while true {
             let step: NextStep = state.withLock { state in
@@ -103,7 +126,7 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                     let n = Swift.min(max, state.elements.count)
                     let taken = Array(state.elements.prefix(n))
                     state.elements.removeFirst(n)
-                    let woken = Array(state.producers.prefix(n))
+                    let woken = state.producers.prefix(n).map(\.continuation)
                     state.producers.removeFirst(woken.count)
                     return .take(taken, woken)
                 }
@@ -116,13 +139,27 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
             case .end:
                 return nil
             case .wait:
-                await withCheckedContinuation { continuation in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.finished || !state.elements.isEmpty { return true }
-                        state.consumer = continuation
-                        return false
+                if Task.isCancelled { return nil }
+                let id = state.withLock { state in
+                    state.nextWaiterID &+= 1
+                    return state.nextWaiterID
+                }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let resumeNow = state.withLock { state -> Bool in
+                            if state.finished || !state.elements.isEmpty || Task.isCancelled { return true }
+                            state.consumer = Waiter(id: id, continuation: continuation)
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
                     }
-                    if resumeNow { continuation.resume() }
+                } onCancel: {
+                    let waiter = state.withLock { state -> Waiter? in
+                        guard state.consumer?.id == id else { return nil }
+                        defer { state.consumer = nil }
+                        return state.consumer
+                    }
+                    waiter?.continuation.resume()
                 }
             }
         }
@@ -135,7 +172,7 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
             guard n > 0 else { return ([], []) }
             let taken = Array(state.elements.prefix(n))
             state.elements.removeFirst(n)
-            let woken = Array(state.producers.prefix(n))
+            let woken = state.producers.prefix(n).map(\.continuation)
             state.producers.removeFirst(woken.count)
             return (taken, woken)
         }
@@ -150,9 +187,9 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
     public func finish() {
         let (consumer, producers) = state.withLock { state in
             state.finished = true
-            let c = state.consumer
+            let c = state.consumer?.continuation
             state.consumer = nil
-            let p = Array(state.producers)
+            let p = state.producers.map(\.continuation)
             state.producers.removeAll()
             return (c, p)
         }

@@ -61,7 +61,7 @@ struct TelemetryHub {
             FileHandle.standardError.write(Data("telemetry-hub: \(error)\n".utf8))
             exit(2)
         }
-        let reload = ReloadService(notifier: notifier, logger: logger) {
+        let reload = ReloadService(notifier: notifier, logger: logger, isReady: { counters.started.load(ordering: .relaxed) == 1 }) {
             let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
             return await hub.reload(fresh)
         }

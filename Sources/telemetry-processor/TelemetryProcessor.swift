@@ -63,7 +63,7 @@ struct TelemetryProcessor {
             FileHandle.standardError.write(Data("telemetry-processor: \(error)\n".utf8))
             exit(2)
         }
-        let reload = ReloadService(notifier: notifier, logger: logger) {
+        let reload = ReloadService(notifier: notifier, logger: logger, isReady: { counters.started.load(ordering: .relaxed) == 1 }) {
             let fresh = try await DaemonRuntime.readConfiguration { try ProcessorConfiguration(reader: $0) }
             return processor.reload(fresh)
         }

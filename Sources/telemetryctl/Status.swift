@@ -46,7 +46,9 @@ struct Status: ParsableCommand {
 
     static func directories(environment: [String: String]) -> [String] {
         var directories: [String] = []
-        if let runtime = environment["RUNTIME_DIRECTORY"], !runtime.isEmpty { directories.append(runtime) }
+        if let runtime = environment["RUNTIME_DIRECTORY"], !runtime.isEmpty {
+            directories += runtime.split(separator: ":").map(String.init)
+        }
         if let xdg = environment["XDG_RUNTIME_DIR"], !xdg.isEmpty { directories.append("\(xdg)/telemetry") }
         directories.append("/run/telemetry")
         return directories
@@ -161,7 +163,7 @@ enum UnixHTTPClient {
         let request = Array("GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n\r\n".utf8)
         var sent = 0
         while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw Failure("\(path): write failed: errno \(errno)") }
             sent += n
         }
@@ -200,8 +202,12 @@ enum UnixHTTPClient {
                 decoded += body[(lineEnd + 2)..<(lineEnd + 2 + size)]
                 index = lineEnd + 2 + size + 2
             }
+            guard index < body.count, body[index] == UInt8(ascii: "0") else {
+                throw Failure("\(path): the chunked response was cut short")
+            }
             body = decoded
-        } else if let length = headers["content-length"].flatMap(Int.init), length <= body.count {
+        } else if let length = headers["content-length"].flatMap(Int.init) {
+            guard length <= body.count else { throw Failure("\(path): the response was cut short (\(body.count) of \(length) bytes)") }
             body = Array(body[0..<length])
         }
         guard code == 200 else { throw Failure("\(path): HTTP \(code): \(String(decoding: body, as: UTF8.self))") }

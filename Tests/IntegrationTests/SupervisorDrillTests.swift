@@ -31,6 +31,9 @@ struct SupervisorDrillTests {
         #expect(workers.reduce(0) { $0 + (($1["restarts"] as? Int) ?? 0) } == 3, "\(children)")
         #expect(workers.contains { ($0["last_error"] as? String)?.contains("injected worker fault") == true })
         #expect(workers.allSatisfy { $0["state"] as? String == "running" })
+        // Each restarted worker re-processed the item it held: already committed, so only acknowledged.
+        let totals = documents.first?["totals"] as? [String: Any] ?? [:]
+        #expect(totals["duplicate_batches"] as? Int == 3, "\(totals)")
 
         let (_, metrics) = try await processor.get("/metrics")
         let restarts = metrics.split(separator: "\n").filter { $0.hasPrefix("telemetry_supervisor_restarts_total{") }
@@ -49,12 +52,15 @@ struct SupervisorDrillTests {
     func intensityEscalates() async throws {
         let deployment = try Deployment()
         let db = deployment.database
-        let sensors = 6, readings = 40
+        let sensors = 12, readings = 40
         let expected = sensors * readings * 3
         let hub = try Daemon("telemetry-hub", name: "intensity-hub", environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 50))
         let failing = try Daemon("telemetry-processor", name: "intensity-processor-1", environment: deployment.processorEnvironment(extra: [
             "TELEMETRY_FAULT_WORKER_THROWS": "1000", "SUPERVISOR_BACKOFF_INITIAL_MS": "20", "SUPERVISOR_MAX_RESTARTS": "3",
-            "SUPERVISOR_PERIOD_S": "60"]))
+            "SUPERVISOR_PERIOD_S": "60",
+            // Tiny queues: the consumer is blocked pushing into a failing worker's full queue when
+            // the supervisor gives up, and must still be cancelled.
+            "WORKER_QUEUE_DEPTH": "1", "NUM_WORKERS": "2"]))
         let exited = try await eventually(timeout: .seconds(60)) { !failing.isRunning }
         #expect(exited, "\(failing.tail)")
         let status = await failing.stop()
