@@ -87,6 +87,10 @@ public final class HubService: Service {
         }
         let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer) }
+        // A reload that arrived before the buses existed still applies.
+        if let rate = appliedRate.withLock({ $0 }), rate != configuration.simulated?.rateHz {
+            for device in devices { await device.setRate(rate) }
+        }
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))

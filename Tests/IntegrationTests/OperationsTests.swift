@@ -13,7 +13,11 @@ struct OperationsTests {
     func statusOverControlSocket() async throws {
         let deployment = try Deployment()
         let db = deployment.database
-        let processor = try Daemon("telemetry-processor", name: "status-processor", environment: deployment.processorEnvironment())
+        // The processor's socket goes to an existing group other than the test's own (the units use
+        // `telemetry`, which is the process group there already).
+        let postgresGroup = try #require(getgrnam("postgres")).pointee.gr_gid
+        let processor = try Daemon("telemetry-processor", name: "status-processor",
+                                   environment: deployment.processorEnvironment(extra: ["CONTROL_GROUP": "postgres"]))
         let hub = try Daemon("telemetry-hub", name: "status-hub", environment: deployment.hubEnvironment(sensors: 4, readings: 0, rate: 20))
         #expect(try await eventually(timeout: .seconds(60)) { try db.scalar("SELECT count(*) FROM samples") > 100 }, "\(processor.tail)")
         try await Task.sleep(for: .seconds(2))  // two rate samples
@@ -24,6 +28,8 @@ struct OperationsTests {
             #expect(info.st_mode & S_IFMT == S_IFSOCK)
             #expect(info.st_mode & 0o777 == 0o660, "mode \(String(info.st_mode & 0o777, radix: 8))")
         }
+        var processorSocket = stat()
+        #expect(stat(processor.controlSocket, &processorSocket) == 0 && processorSocket.st_gid == postgresGroup)
 
         // Discovery through $RUNTIME_DIRECTORY (one per daemon here, so point at each in turn).
         let (hubCode, hubScreen) = try await runTool("telemetryctl", ["status"], environment: ["RUNTIME_DIRECTORY": hub.runtimeDirectory])
