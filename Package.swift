@@ -38,6 +38,7 @@ let package = Package(
         .target(
             name: "Supervision",
             dependencies: [
+                "TelemetryCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

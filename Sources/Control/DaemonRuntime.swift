@@ -3,7 +3,6 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Systemd
-public import Supervision
 import TelemetryConfiguration
 
 /// What the two daemons' entry points share: logging set-up, configuration loading that stops
@@ -14,16 +13,6 @@ public enum DaemonRuntime {
     public static let startUptime = ProcessInfo.processInfo.systemUptime
     /// Wall-clock start time (seconds since the epoch), for `telemetry_process_start_time_seconds`.
     public static let startTime = Date().timeIntervalSince1970
-
-    /// The supervisor's children as status JSON.
-    public static func childrenJSON(_ children: [ChildStatus]) -> [[String: any Sendable]] {
-        children.map { child in
-            var entry: [String: any Sendable] = ["name": child.name, "state": child.state.rawValue, "restarts": child.restarts]
-            if let error = child.lastError { entry["last_error"] = error }
-            if let at = child.lastErrorAtMillis { entry["last_error_at_ms"] = Int(at) }
-            return entry
-        }
-    }
 
     /// Structured records to journald when systemd connected stderr to the journal (or when
     /// `LOG_JOURNAL=true`), else one line per record on stderr; at `LOG_LEVEL` (default info).

@@ -1,7 +1,7 @@
-import Foundation
 public import Logging
 public import ServiceLifecycle
 public import Systemd
+import TelemetryCore
 import UnixSignals
 
 /// Reloads the configuration on SIGHUP, the systemd way: `RELOADING=1` with `MONOTONIC_USEC=`,
@@ -28,7 +28,7 @@ public struct ReloadService: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             let announce = isReady()
-            if announce { notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicros())") }
+            if announce { notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(monotonicNanos() / 1000)") }
             logger.info("SIGHUP: reloading the configuration")
             do {
                 let changed = try await reload()
@@ -43,9 +43,4 @@ public struct ReloadService: Service {
         }
     }
 
-    static func monotonicMicros() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
-    }
 }

@@ -6,9 +6,9 @@ public import Systemd
 /// view) and the process start time (its changes count restarts by systemd or Kubernetes).
 public enum ServiceMetrics {
     public static func collect(supervisor: Supervisor, watchdog: Watchdog, into e: MetricsExporter) {
-        for (child, count) in supervisor.restarts {
-            e.counter("telemetry_supervisor_restarts_total", labels: [("child", child)],
-                      help: "Restarts of a supervised child after it failed", value: count)
+        for child in supervisor.children {
+            e.counter("telemetry_supervisor_restarts_total", labels: [("child", child.name)],
+                      help: "Restarts of a supervised child after it failed", value: child.restarts)
         }
         e.gauge("telemetry_watchdog_stalled_stages", help: "Stages that made no progress within the watchdog interval",
                 value: Double(watchdog.stalledStages().count))

@@ -19,17 +19,15 @@ public actor DeviceActor {
     private var sequence: UInt64 = 0
     /// Readings taken so far; kept across restarts of ``run()`` so a readings limit holds.
     private var readingsTaken = 0
-    /// Readings per sensor per second; a reload can change it.
-    private var rateHz: Double
-
-    /// Applies a reloaded rate from the next reading on.
-    public func setRate(_ hz: Double) { rateHz = hz }
+    /// Readings per sensor per second, read at every reading: a reload applies from the next one.
+    private let rateHz: Reloadable<Double>
     private var lastTimestamp: Int64 = 0
 
-    public init(simulated configuration: SimulatedBusConfiguration, catalog: DeviceCatalog, ringCapacity: Int, counters: HubCounters) {
+    public init(simulated configuration: SimulatedBusConfiguration, rateHz: Reloadable<Double>, catalog: DeviceCatalog,
+                ringCapacity: Int, counters: HubCounters) {
         name = "simulated"
         bus = SimulatedBus(configuration: configuration)
-        rateHz = configuration.rateHz
+        self.rateHz = rateHz
         ring = SampleRing(capacity: ringCapacity)
         deviceIndexes = bus.deviceNames.map { catalog.device($0) }
         metricIndexes = (
@@ -60,7 +58,7 @@ public actor DeviceActor {
             counters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
             busCounters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
             readingsTaken += 1
-            let interval = Duration.nanoseconds(Int64(1e9 / rateHz))
+            let interval = Duration.nanoseconds(Int64(1e9 / rateHz.value))
             deadline = max(deadline + interval, clock.now - interval)
             try await Task.sleep(until: deadline, clock: clock)
         }

@@ -26,7 +26,8 @@ public final class HubService: Service {
         var buffer: BoundedBuffer<HubBatch>?
     }
     private let runtime = Mutex(Runtime())
-    private let appliedRate: Mutex<Double?>
+    /// The simulated bus's rate, replaced by ``reload(_:)``.
+    private let simulatedRate: Reloadable<Double>
 
     /// One bus as seen by status and metrics.
     public struct BusStatus: Sendable {
@@ -47,14 +48,9 @@ public final class HubService: Service {
     }
 
     /// Applies what a reload may change (the simulated bus rate); returns what changed.
-    public func reload(_ new: HubConfiguration) async -> [String] {
-        guard let rate = new.simulated?.rateHz else { return [] }
-        let previous = appliedRate.withLock { old in
-            defer { old = rate }
-            return old
-        }
-        guard previous != rate else { return [] }
-        for device in runtime.withLock({ $0.devices }) { await device.setRate(rate) }
+    public func reload(_ new: HubConfiguration) -> [String] {
+        guard let rate = new.simulated?.rateHz, rate != simulatedRate.value else { return [] }
+        simulatedRate.update(rate)
         return ["simulated.rate_hz"]
     }
 
@@ -75,7 +71,7 @@ public final class HubService: Service {
         self.onReady = onReady
         self.onStopping = onStopping
         supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
-        appliedRate = Mutex(configuration.simulated?.rateHz)
+        simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
     }
 
     public func run() async throws {
@@ -83,14 +79,10 @@ public final class HubService: Service {
         let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.shards))
         var devices: [DeviceActor] = []
         if let simulated = configuration.simulated {
-            devices.append(DeviceActor(simulated: simulated, catalog: catalog, ringCapacity: configuration.ringCapacity, counters: counters))
+            devices.append(DeviceActor(simulated: simulated, rateHz: simulatedRate, catalog: catalog, ringCapacity: configuration.ringCapacity, counters: counters))
         }
         let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer) }
-        // A reload that arrived before the buses existed still applies.
-        if let rate = appliedRate.withLock({ $0 }), rate != configuration.simulated?.rateHz {
-            for device in devices { await device.setRate(rate) }
-        }
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))

@@ -148,7 +148,12 @@ public actor ConsumerActor {
             }
         }
         items.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.order < $1.order }
-        for entry in items { await heartbeat.waiting { await queues[entry.worker].push(entry.item) } }
+        for entry in items { await deliver(entry.item, to: entry.worker) }
+    }
+
+    /// Queues `item` for `worker`; waiting on a full queue is backpressure, not a stall.
+    private func deliver(_ item: WorkItem, to worker: Int) async {
+        await heartbeat.waiting { await queues[worker].push(item) }
     }
 
     /// One `XREADGROUP` over the owned shards; returns the number of entries dispatched.
@@ -205,7 +210,7 @@ public actor ConsumerActor {
             } else {
                 item = WorkItem(source: source, payload: .undecodable(TelemetryError(.missingField, "stream entry has no d field"), raw: [], sourceID: id))
             }
-            await heartbeat.waiting { await queues[shard % queues.count].push(item) }
+            await deliver(item, to: shard % queues.count)
         }
         return dispatched
     }
@@ -303,22 +308,8 @@ public actor ConsumerActor {
 }
 
 extension ConsumerActor {
-    /// Length, consumer-group lag and pending entries of every shard stream, and the length of the
-    /// dead-letter stream: one pipelined round trip on the control connection.
-    public func streamState() async throws(RedisError) -> (shards: [Int: ProcessorCounters.ShardState], deadLetters: Int) {
-        let keys = configuration.keys
-        var commands: [RedisCommand] = []
-        for shard in 0..<configuration.shards {
-            commands.append(["XLEN", keys.stream(shard)])
-            commands.append(["XINFO", "GROUPS", keys.stream(shard)])
-        }
-        commands.append(["XLEN", keys.deadLetters])
-        let replies = try await control.pipeline(commands)
-        var shards: [Int: ProcessorCounters.ShardState] = [:]
-        for shard in 0..<configuration.shards {
-            let info = StreamGroupInfo.find(configuration.group, in: replies[shard * 2 + 1])
-            shards[shard] = ProcessorCounters.ShardState(length: replies[shard * 2].int ?? 0, lag: info?.lag ?? 0, pending: info?.pending ?? 0)
-        }
-        return (shards, replies[configuration.shards * 2].int ?? 0)
+    /// The queues as Redis holds them, read on the control connection.
+    public func queueState() async throws(RedisError) -> QueueState {
+        try await control.queueState(keys: configuration.keys, shards: configuration.shards, group: configuration.group)
     }
 }

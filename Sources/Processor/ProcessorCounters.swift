@@ -1,5 +1,6 @@
 import Synchronization
 public import TelemetryCore
+public import Redis
 
 /// Counters of the processor's stages, read by logs and status (and by metrics later).
 public final class ProcessorCounters: Sendable {
@@ -22,7 +23,7 @@ public final class ProcessorCounters: Sendable {
     public let started = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])
     private let tasks = Mutex<[String: TaskCounts]>([:])
-    private let streams = Mutex<StreamState>(StreamState())
+    private let queues = Mutex<[QueueState.Shard]>([])
     /// Rows inserted by COPY (or its conflict fallback).
     public let copyRows = Atomic<Int>(0)
     /// Seconds per storage transaction (batch-id record, COPY, aggregates, latest, alerts, COMMIT).
@@ -43,16 +44,6 @@ public final class ProcessorCounters: Sendable {
         public init() {}
     }
 
-    /// The consumer group's view of one shard stream.
-    public struct ShardState: Sendable, Equatable {
-        public var length = 0
-        public var lag = 0
-        public var pending = 0
-    }
-
-    struct StreamState: Sendable {
-        var shards: [Int: ShardState] = [:]
-    }
     private let metricStatistics = Mutex<[String: SeriesStatistics]>([:])
 
     public init() {}
@@ -68,12 +59,14 @@ public final class ProcessorCounters: Sendable {
     /// Per task type: processed, failed (dead-lettered) and retried.
     public var tasksByType: [String: TaskCounts] { tasks.withLock { $0 } }
 
-    public func updateShards(_ shards: [Int: ShardState]) {
-        streams.withLock { $0.shards = shards }
+    /// Records a probe of the queues in Redis.
+    public func updateQueues(_ state: QueueState) {
+        queues.withLock { $0 = state.shards }
+        deadLetterStreamLength.store(state.deadLetters, ordering: .relaxed)
     }
 
-    /// Length, lag and pending entries of each shard stream, as last probed.
-    public var shards: [Int: ShardState] { streams.withLock { $0.shards } }
+    /// Length, lag and pending entries of each shard stream (indexed by shard), as last probed.
+    public var shards: [QueueState.Shard] { queues.withLock { $0 } }
 
     /// Dead letters written so far, by reason code.
     public var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }

@@ -79,9 +79,8 @@ public final class ProcessorService: Service {
                 let redisUp = (try? await control.send(["PING"])) != nil
                 counters.redisReachable.store(redisUp ? 1 : 0, ordering: .relaxed)
                 counters.workerQueueDepth.store(queues.reduce(0) { $0 + $1.count }, ordering: .relaxed)
-                if redisUp, let shards = try? await consumer.streamState() {
-                    counters.updateShards(shards.shards)
-                    counters.deadLetterStreamLength.store(shards.deadLetters, ordering: .relaxed)
+                if redisUp, let queues = try? await consumer.queueState() {
+                    counters.updateQueues(queues)
                 }
                 try? await Task.sleep(for: .seconds(1))
             }

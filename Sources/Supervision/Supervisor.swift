@@ -1,7 +1,7 @@
-import Foundation
 public import Logging
 import ServiceLifecycle
 import Synchronization
+import TelemetryCore
 
 /// The restart intensity was exceeded: the service should exit with a non-zero status so that
 /// its own supervisor (systemd, Kubernetes) restarts the whole process.
@@ -59,9 +59,6 @@ public final class Supervisor: Sendable {
     /// Every child's state, restarts and last error.
     public var children: [ChildStatus] { machine.withLock { $0.children } }
 
-    /// Total restarts per child, for the metrics.
-    public var restarts: [(child: String, count: Int)] { children.map { ($0.name, $0.restarts) } }
-
     /// Runs `children` until every stage child has finished (then cancels the maintenance ones);
     /// throws ``SupervisorEscalation`` when the restart intensity is exceeded.
     public func run(_ children: [Child]) async throws {
@@ -90,7 +87,7 @@ public final class Supervisor: Sendable {
         var logger = self.logger
         logger[metadataKey: "child"] = "\(child.name)"
         while true {
-            machine.withLock { $0.started(child.name, nowMillis: Self.monotonicMillis()) }
+            machine.withLock { $0.started(child.name, nowMillis: monotonicNanos() / 1_000_000) }
             let exit: ChildExit
             do {
                 try await child.run()
@@ -103,7 +100,7 @@ public final class Supervisor: Sendable {
             let shuttingDown = Task.isShuttingDownGracefully
             let decision = machine.withLock { machine in
                 if shuttingDown { machine.beginShutdown() }
-                return machine.exited(child.name, exit: exit, nowMillis: Self.monotonicMillis(), wallMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                return machine.exited(child.name, exit: exit, nowMillis: monotonicNanos() / 1_000_000, wallMillis: wallClockMicros() / 1000)
             }
             switch decision {
             case .finished:
@@ -123,11 +120,5 @@ public final class Supervisor: Sendable {
                 throw SupervisorEscalation(reason: reason)
             }
         }
-    }
-
-    static func monotonicMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -40,24 +40,18 @@ public enum SupervisorDecision: Sendable, Equatable {
 }
 
 /// A child's state as `telemetryctl status` shows it.
-public enum ChildState: String, Sendable, Codable {
+public enum ChildState: String, Sendable {
     case starting, running, backingOff = "backing_off", stopped, failed
 }
 
 /// One child as seen from outside.
-public struct ChildStatus: Sendable, Equatable, Codable {
+public struct ChildStatus: Sendable, Equatable {
     public var name: String
     public var state: ChildState
     public var restarts: Int
     public var lastError: String?
     /// Wall-clock milliseconds of the last failure.
     public var lastErrorAtMillis: Int64?
-
-    enum CodingKeys: String, CodingKey {
-        case name, state, restarts
-        case lastError = "last_error"
-        case lastErrorAtMillis = "last_error_at_ms"
-    }
 }
 
 /// The supervisor's decisions, as a pure state machine over injected times (milliseconds from

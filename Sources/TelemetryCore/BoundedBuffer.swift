@@ -92,26 +92,12 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 return result
             case .wait:
                 if Task.isCancelled { return .finished }
-                let id = state.withLock { state in
-                    state.nextWaiterID &+= 1
-                    return state.nextWaiterID
-                }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let resumeNow = state.withLock { state -> Bool in
-                            // Checked under the lock: a cancellation after this finds the waiter.
-                            if state.finished || state.elements.count < capacity || Task.isCancelled { return true }
-                            state.producers.append(Waiter(id: id, continuation: continuation))
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let waiter = state.withLock { state -> Waiter? in
-                        guard let index = state.producers.firstIndex(where: { $0.id == id }) else { return nil }
-                        return state.producers.remove(at: index)
-                    }
-                    waiter?.continuation.resume()
+                await suspend { state, waiter in
+                    if state.finished || state.elements.count < capacity { return false }
+                    state.producers.append(waiter)
+                    return true
+                } cancel: { state, id in
+                    state.producers.firstIndex { $0.id == id }.map { state.producers.remove(at: $0) }
                 }
             }
         }
@@ -140,28 +126,37 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 return nil
             case .wait:
                 if Task.isCancelled { return nil }
-                let id = state.withLock { state in
-                    state.nextWaiterID &+= 1
-                    return state.nextWaiterID
-                }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let resumeNow = state.withLock { state -> Bool in
-                            if state.finished || !state.elements.isEmpty || Task.isCancelled { return true }
-                            state.consumer = Waiter(id: id, continuation: continuation)
-                            return false
-                        }
-                        if resumeNow { continuation.resume() }
-                    }
-                } onCancel: {
-                    let waiter = state.withLock { state -> Waiter? in
-                        guard state.consumer?.id == id else { return nil }
-                        defer { state.consumer = nil }
-                        return state.consumer
-                    }
-                    waiter?.continuation.resume()
+                await suspend { state, waiter in
+                    if state.finished || !state.elements.isEmpty { return false }
+                    state.consumer = waiter
+                    return true
+                } cancel: { state, id in
+                    guard state.consumer?.id == id else { return nil }
+                    defer { state.consumer = nil }
+                    return state.consumer
                 }
             }
+        }
+    }
+
+    /// Waits until the other side resumes the waiter `register` parks (it returns false when there
+    /// is no need to wait), or until the task is cancelled: then `cancel` unparks the waiter.
+    private func suspend(register: (inout State, Waiter) -> Bool,
+                         cancel: @escaping @Sendable (inout State, UInt64) -> Waiter?) async {
+        let id = state.withLock { state in
+            state.nextWaiterID &+= 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let parked = state.withLock { state in
+                    // Checked under the lock: a cancellation after this finds the waiter parked.
+                    !Task.isCancelled && register(&state, Waiter(id: id, continuation: continuation))
+                }
+                if !parked { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { cancel(&$0, id) }?.continuation.resume()
         }
     }
 

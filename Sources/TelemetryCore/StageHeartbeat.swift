@@ -32,10 +32,6 @@ public final class StageHeartbeat: Sendable {
         return value == 0 || now - value < limitNanos
     }
 
-    public static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    public static func now() -> Int64 { monotonicNanos() }
 }
 

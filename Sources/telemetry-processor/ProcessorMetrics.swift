@@ -28,7 +28,7 @@ enum ProcessorMetrics {
             e.counter("telemetry_processor_tasks_failed_total", labels: labels, help: "Items that ended in the dead letters, by type", value: counts.failed)
             e.counter("telemetry_processor_tasks_retried_total", labels: labels, help: "Retries scheduled after a failed write, by type", value: counts.retried)
         }
-        for (shard, state) in c.shards.sorted(by: { $0.key < $1.key }) {
+        for (shard, state) in c.shards.enumerated() {
             let labels = [("shard", String(shard))]
             e.gauge("telemetry_processor_stream_length", labels: labels, help: "Entries in a shard stream", value: Double(state.length))
             e.gauge("telemetry_processor_consumer_lag", labels: labels, help: "Entries of a shard stream not yet delivered to the consumer group", value: Double(state.lag))

@@ -40,30 +40,15 @@ struct Queues: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let keys = RedisKeys(prefix: redis.keyPrefix)
-        let client = redis.client()
-        var commands: [RedisCommand] = []
-        for shard in 0..<redis.shards {
-            commands.append(["XLEN", keys.stream(shard)])
-            commands.append(["XINFO", "GROUPS", keys.stream(shard)])
-        }
-        commands.append(["LLEN", keys.tasks])
-        commands.append(["XLEN", keys.deadLetters])
-        let replies: [RESPValue]
+        let state: QueueState
         do {
-            replies = try await client.pipeline(commands)
+            state = try await redis.client().queueState(keys: redis.keys, shards: redis.shards, group: redis.group)
         } catch {
             throw ValidationError("cannot reach redis at \(redis.redisHost):\(redis.redisPort): \(error)")
         }
-        var shards: [[String: Int]] = []
-        for shard in 0..<redis.shards {
-            let length = replies[shard * 2].int ?? 0
-            let info = StreamGroupInfo.find(redis.group, in: replies[shard * 2 + 1])
-            let pending = info?.pending ?? 0, lag = info?.lag ?? 0
-            shards.append(["shard": shard, "length": length, "pending": pending, "lag": lag])
-        }
-        let tasks = replies[redis.shards * 2].int ?? 0
-        let deadLetters = replies[redis.shards * 2 + 1].int ?? 0
+        let shards = state.shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "pending": $0.element.pending, "lag": $0.element.lag] }
+        let tasks = state.compatTasksQueued
+        let deadLetters = state.deadLetters
         if json {
             let object: [String: Any] = ["shards": shards, "compat_tasks_queued": tasks, "dead_letters": deadLetters]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])

@@ -20,12 +20,7 @@ struct FaultDrillTests {
         let pendingAtKill = try deployment.pendingEntries()
         let start = ContinuousClock.now
         processor = try Daemon("telemetry-processor", name: "kill9-processor-2", environment: deployment.processorEnvironment())
-        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
-        let recovery = ContinuousClock.now - start
-        #expect(complete, "processor:\n\(processor.tail)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
-        #expect(try db.aggregateMismatches() == 0)
+        let recovery = try await db.expectStoredOnce(expected, "processor:\n\(processor.tail)") - start
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)
@@ -57,11 +52,7 @@ struct FaultDrillTests {
         let tookOver = try await eventually(timeout: .seconds(30)) { try owners().allSatisfy { $0 == "p2" } }
         #expect(tookOver, "leases: \((try? owners()) ?? [])")
         let takeover = ContinuousClock.now - killedAt
-        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
-        #expect(complete, "survivor:\n\(second.tail)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
-        #expect(try db.aggregateMismatches() == 0)
+        try await db.expectStoredOnce(expected, "survivor:\n\(second.tail)")
         #expect(await hub.stop() == 0)
         #expect(await second.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)

@@ -48,6 +48,21 @@ struct HarnessError: Error, CustomStringConvertible {
 struct TestDatabase {
     let name: String
 
+    /// Waits up to 90 s for `expected` samples, lets anything extra (there must be none) arrive for
+    /// 500 ms, then expects the count exact and `aggregates_1m` equal to a recount. Returns when the
+    /// count was reached, for recovery times.
+    @discardableResult
+    func expectStoredOnce(_ expected: Int, _ context: @autoclosure () -> String,
+                          sourceLocation: SourceLocation = #_sourceLocation) async throws -> ContinuousClock.Instant {
+        let complete = try await eventually(timeout: .seconds(90)) { try scalar("SELECT count(*) FROM samples") >= expected }
+        let reached = ContinuousClock.now
+        #expect(complete, "\(context())", sourceLocation: sourceLocation)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try scalar("SELECT count(*) FROM samples") == expected, sourceLocation: sourceLocation)
+        #expect(try aggregateMismatches() == 0, sourceLocation: sourceLocation)
+        return reached
+    }
+
     var conninfo: String { "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(name)" }
 
     static func create() throws -> TestDatabase {

@@ -54,11 +54,7 @@ struct PipelineTests {
         #expect(try deployment.pendingEntries() == 0)
         let atStop = try db.scalar("SELECT count(*) FROM samples")
         processor = try Daemon("telemetry-processor", name: "resume-processor-2", environment: deployment.processorEnvironment())
-        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
-        #expect(complete, "stopped at \(atStop); processor:\n\(processor.tail)\nhub:\n\(hub.tail)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
-        #expect(try db.aggregateMismatches() == 0)
+        try await db.expectStoredOnce(expected, "stopped at \(atStop); processor:\n\(processor.tail)\nhub:\n\(hub.tail)")
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)

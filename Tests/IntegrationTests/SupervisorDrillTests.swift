@@ -15,11 +15,7 @@ struct SupervisorDrillTests {
         let processor = try Daemon("telemetry-processor", name: "supervise-processor", environment: deployment.processorEnvironment(extra: [
             "TELEMETRY_FAULT_WORKER_THROWS": "3", "SUPERVISOR_BACKOFF_INITIAL_MS": "200", "SUPERVISOR_MAX_RESTARTS": "10"]))
         let hub = try Daemon("telemetry-hub", name: "supervise-hub", environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 50))
-        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
-        #expect(complete, "processor:\n\(processor.tail)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
-        #expect(try db.aggregateMismatches() == 0)
+        try await db.expectStoredOnce(expected, "processor:\n\(processor.tail)")
         #expect(try await eventually(timeout: .seconds(10)) { try deployment.pendingEntries() == 0 })
         #expect(processor.isRunning)
 
@@ -69,11 +65,7 @@ struct SupervisorDrillTests {
         #expect(log.contains("restart intensity exceeded"), "\(failing.tail)")
 
         let processor = try Daemon("telemetry-processor", name: "intensity-processor-2", environment: deployment.processorEnvironment())
-        let complete = try await eventually(timeout: .seconds(90)) { try db.scalar("SELECT count(*) FROM samples") >= expected }
-        #expect(complete, "processor:\n\(processor.tail)")
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try db.scalar("SELECT count(*) FROM samples") == expected)
-        #expect(try db.aggregateMismatches() == 0)
+        try await db.expectStoredOnce(expected, "processor:\n\(processor.tail)")
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
         #expect(try deployment.pendingEntries() == 0)

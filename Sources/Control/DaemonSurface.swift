@@ -1,0 +1,103 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import Supervision
+public import Systemd
+
+/// What one daemon shows of itself; ``DaemonSurface/serve(service:logger:)`` puts it on the HTTP
+/// endpoints, the control socket, `STATUS=` and the reload path, the same way for both daemons.
+public struct DaemonSurface: Sendable {
+    public var name: String
+    public var http: HTTPConfiguration
+    public var control: ControlSocketConfiguration
+    public var notifier: SystemdNotifier
+    public var watchdog: Watchdog
+    public var supervisor: Supervisor
+    public var shutdownTimeoutSeconds: Int
+    /// Per-second rates over the last 10 s of the counters that ``rateCounters`` samples.
+    public var rates: RateTracker
+    /// The counters sampled every second for ``rates``.
+    public var rateCounters: @Sendable () -> [String: Int]
+    public var readiness: @Sendable () -> Readiness
+    /// True once the service sent `READY=1` (a reload announces itself only then).
+    public var started: @Sendable () -> Bool
+    /// The one-line summary of `STATUS=` and the status document.
+    public var summary: @Sendable () -> String
+    /// The service's own metrics (the supervisor's and the watchdog's are added).
+    public var metrics: @Sendable (MetricsExporter) -> Void
+    /// The service's own fields of `GET /v1/status` (identity, children, readiness are added).
+    public var status: @Sendable () -> [String: any Sendable]
+    /// Reads and applies the configuration again; returns the keys that changed.
+    public var reload: @Sendable () async throws -> [String]
+
+    public init(name: String, http: HTTPConfiguration, control: ControlSocketConfiguration, notifier: SystemdNotifier,
+                watchdog: Watchdog, supervisor: Supervisor, shutdownTimeoutSeconds: Int, rates: RateTracker,
+                rateCounters: @escaping @Sendable () -> [String: Int], readiness: @escaping @Sendable () -> Readiness,
+                started: @escaping @Sendable () -> Bool, summary: @escaping @Sendable () -> String,
+                metrics: @escaping @Sendable (MetricsExporter) -> Void, status: @escaping @Sendable () -> [String: any Sendable],
+                reload: @escaping @Sendable () async throws -> [String]) {
+        self.name = name
+        self.http = http
+        self.control = control
+        self.notifier = notifier
+        self.watchdog = watchdog
+        self.supervisor = supervisor
+        self.shutdownTimeoutSeconds = shutdownTimeoutSeconds
+        self.rates = rates
+        self.rateCounters = rateCounters
+        self.readiness = readiness
+        self.started = started
+        self.summary = summary
+        self.metrics = metrics
+        self.status = status
+        self.reload = reload
+    }
+
+    /// The full status document: the fields every daemon has, then the service's own.
+    public func statusDocument() -> [String: any Sendable] {
+        let readiness = readiness()
+        var document: [String: any Sendable] = [
+            "service": name,
+            "pid": Int(getpid()),
+            "uptime_s": Int(ProcessInfo.processInfo.systemUptime - DaemonRuntime.startUptime),
+            "ready": readiness.ready,
+            "summary": summary(),
+            "dependencies": readiness.checks,
+            "children": supervisor.children.map { child -> [String: any Sendable] in
+                var entry: [String: any Sendable] = ["name": child.name, "state": child.state.rawValue, "restarts": child.restarts]
+                if let error = child.lastError { entry["last_error"] = error }
+                if let at = child.lastErrorAtMillis { entry["last_error_at_ms"] = Int(at) }
+                return entry
+            },
+            "stalled_stages": watchdog.stalledStages(),
+        ]
+        document.merge(status()) { $1 }
+        return document
+    }
+
+    /// Runs `service` with the HTTP endpoints, the control socket, SIGHUP reload and the watchdog
+    /// until it ends; exits 2 when the control socket cannot be set up.
+    public func serve(service: any Service, logger: Logger) async {
+        let surface = self
+        let endpoints = HTTPEndpoints.application(
+            configuration: http, metrics: MetricsExporter(), logger: logger,
+            collect: { exporter in
+                surface.metrics(exporter)
+                ServiceMetrics.collect(supervisor: surface.supervisor, watchdog: surface.watchdog, into: exporter)
+            },
+            readiness: readiness)
+        let controlSocket: any Service
+        do {
+            controlSocket = try ControlSocket.service(configuration: control, logger: logger,
+                                                      status: { surface.statusDocument() },
+                                                      sample: { surface.rates.observe(surface.rateCounters()) })
+        } catch {
+            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
+            exit(2)
+        }
+        let reloadService = ReloadService(notifier: notifier, logger: logger, isReady: started, reload: reload)
+        let watchdogService = WatchdogService(watchdog: watchdog, status: summary)
+        await DaemonRuntime.run([endpoints, controlSocket, reloadService, watchdogService, service],
+                                shutdownTimeoutSeconds: shutdownTimeoutSeconds, logger: logger)
+    }
+}

@@ -1,0 +1,63 @@
+public import TelemetryCore
+
+/// The pipeline's queues as Redis holds them: each shard stream's length, consumer-group lag and
+/// pending entries, the compatibility task list and the dead-letter stream.
+public struct QueueState: Sendable, Equatable {
+    public struct Shard: Sendable, Equatable {
+        public var length = 0
+        /// Entries not yet delivered to the group (Redis ≥ 7; 0 when the server does not say).
+        public var lag = 0
+        /// Entries delivered but not yet acknowledged.
+        public var pending = 0
+
+        public init(length: Int = 0, lag: Int = 0, pending: Int = 0) {
+            self.length = length
+            self.lag = lag
+            self.pending = pending
+        }
+    }
+
+    /// Indexed by shard.
+    public var shards: [Shard]
+    public var compatTasksQueued: Int
+    public var deadLetters: Int
+}
+
+extension RedisClient {
+    /// One pipelined round trip: `XLEN` and `XINFO GROUPS` per shard, `LLEN` of the task list,
+    /// `XLEN` of the dead letters.
+    public func queueState(keys: RedisKeys, shards: Int, group: String) async throws(RedisError) -> QueueState {
+        var commands: [RedisCommand] = []
+        for shard in 0..<shards {
+            commands.append(["XLEN", keys.stream(shard)])
+            commands.append(["XINFO", "GROUPS", keys.stream(shard)])
+        }
+        commands.append(["LLEN", keys.tasks])
+        commands.append(["XLEN", keys.deadLetters])
+        let replies = try await pipeline(commands)
+        let states = (0..<shards).map { shard in
+            var state = QueueState.Shard(length: replies[shard * 2].int ?? 0)
+            if let fields = Self.group(group, in: replies[shard * 2 + 1]) {
+                state.lag = fields["lag"]?.int ?? 0
+                state.pending = fields["pending"]?.int ?? 0
+            }
+            return state
+        }
+        return QueueState(shards: states, compatTasksQueued: replies[shards * 2].int ?? 0, deadLetters: replies[shards * 2 + 1].int ?? 0)
+    }
+
+    /// `group`'s fields in an `XINFO GROUPS` reply (a list of flat field/value lists).
+    static func group(_ group: String, in reply: RESPValue) -> [String: RESPValue]? {
+        for entry in reply.array ?? [] {
+            let fields = entry.array ?? []
+            var values: [String: RESPValue] = [:]
+            var i = 0
+            while i + 1 < fields.count {
+                if let key = fields[i].string { values[key] = fields[i + 1] }
+                i += 2
+            }
+            if values["name"]?.string == group { return values }
+        }
+        return nil
+    }
+}
