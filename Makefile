@@ -8,12 +8,17 @@ RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
 TEST_PG_PORT := 25432
+BENCH_REDIS_PORT := 36379
+BENCH_PG_PORT := 35432
+# Commit timestamps give the bench sample → commit latency; the sizing is what a production
+# server of this size would run with (Docs/performance.md).
+BENCH_PG_OPTIONS := -c track_commit_timestamp=on -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min
 
 TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug
 
-.PHONY: help deps build release run test lint container-test services-test services-run stop clean
+.PHONY: help deps build release run test lint bench microbench container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,9 +55,19 @@ test: services-test lint ## Build and run every test against the local Redis and
 	$(TEST_ENV) timeout --signal=KILL 600 swift test --skip-build --parallel --num-workers 2 --skip IntegrationTests 2>&1 | tee .run/test-unit.log; exit $${PIPESTATUS[0]}
 	$(TEST_ENV) timeout --signal=KILL 1500 swift test --skip-build --no-parallel --filter IntegrationTests 2>&1 | tee .run/test-integration.log; exit $${PIPESTATUS[0]}
 
-stop: ## Stop the servers started by `make run` and `make test`
+services-bench: deps ## Start Redis (:36379) and PostgreSQL (:35432) for `make bench`, data under .run/bench
+	PG_OPTIONS="$(BENCH_PG_OPTIONS)" Deploy/dev/services.sh start bench $(BENCH_REDIS_PORT) $(BENCH_PG_PORT)
+
+bench: services-bench release ## Measure the pipeline against its baselines; writes bench/report.md, .json and .svg
+	.build/release/telemetry-bench --redis-port $(BENCH_REDIS_PORT) --pg-port $(BENCH_PG_PORT) $(BENCH_ARGS)
+
+microbench: deps ## Codec and hub steady-state microbenchmarks with allocation counts (package-benchmark, Benchmarks/)
+	swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark --no-progress
+
+stop: ## Stop the servers started by `make run`, `make test` and `make bench`
 	Deploy/dev/services.sh stop run
 	Deploy/dev/services.sh stop test
+	Deploy/dev/services.sh stop bench
 
 clean: stop ## Remove build products and server data
 	rm -rf .build .run

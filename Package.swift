@@ -14,6 +14,9 @@ let package = Package(
         .executable(name: "telemetry-hub", targets: ["telemetry-hub"]),
         .executable(name: "telemetry-processor", targets: ["telemetry-processor"]),
         .executable(name: "telemetryctl", targets: ["telemetryctl"]),
+        .executable(name: "telemetry-bench", targets: ["telemetry-bench"]),
+        // For the microbenchmarks under Benchmarks/ (a package of their own).
+        .library(name: "TelemetryPipeline", targets: ["TelemetryCore", "TelemetryRing", "Hub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML", "CommandLineArguments"]),
@@ -25,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C at the edge.
@@ -129,6 +133,16 @@ let package = Package(
             dependencies: [
                 "Redis", "TelemetryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "telemetry-bench",
+            dependencies: [
+                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),

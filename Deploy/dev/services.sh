@@ -13,6 +13,7 @@ dir="$root/.run/$name"
 pgbin="$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)"
 # DURABLE=0 (make test) keeps every server feature but skips fsync: tests drill process crashes,
 # not power loss, and parallel test databases on a shared disk otherwise stall for seconds.
+# PG_OPTIONS adds server settings at start (make bench: track_commit_timestamp and sizing).
 durable=${DURABLE:-1}
 if [ "$durable" = 0 ]; then
   redis_fsync=no
@@ -54,7 +55,7 @@ start_postgres() {
     echo "postgres already running on 127.0.0.1:$port"
   else
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200" start >/dev/null
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 ${PG_OPTIONS:-}" start >/dev/null
     echo "postgres on 127.0.0.1:$port"
   fi
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'

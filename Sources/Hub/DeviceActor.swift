@@ -22,6 +22,8 @@ public actor DeviceActor {
     /// Readings per sensor per second, read at every reading: a reload applies from the next one.
     private let rateHz: Reloadable<Double>
     private var lastTimestamp: Int64 = 0
+    /// One reading of every sensor, published to the ring at once.
+    private let staging: RingPushBuffer
 
     public init(simulated configuration: SimulatedBusConfiguration, rateHz: Reloadable<Double>, catalog: DeviceCatalog,
                 ringCapacity: Int, counters: HubCounters) {
@@ -29,6 +31,7 @@ public actor DeviceActor {
         bus = SimulatedBus(configuration: configuration)
         self.rateHz = rateHz
         ring = SampleRing(capacity: ringCapacity)
+        staging = RingPushBuffer(capacity: max(1, configuration.sensors * 3))
         deviceIndexes = bus.deviceNames.map { catalog.device($0) }
         metricIndexes = (
             catalog.metric(StandardMetric.temperature.rawValue),
@@ -43,6 +46,7 @@ public actor DeviceActor {
         let configuration = bus.configuration
         let clock = ContinuousClock()
         var deadline = clock.now
+        try await publish()  // what a cancelled run left staged goes first
         while configuration.readings == 0 || readingsTaken < configuration.readings {
             try Task.checkCancellation()
             var timestamp = wallClockMicros()
@@ -51,10 +55,11 @@ public actor DeviceActor {
             for sensor in deviceIndexes.indices {
                 let (t, h, p) = bus.read(sensor: sensor)
                 let device = deviceIndexes[sensor]
-                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.0, timestampMicros: timestamp, value: t))
-                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.1, timestampMicros: timestamp, value: h))
-                try await push(Sample(deviceIndex: device, metricIndex: metricIndexes.2, timestampMicros: timestamp, value: p))
+                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.0, timestampMicros: timestamp, value: t))
+                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.1, timestampMicros: timestamp, value: h))
+                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.2, timestampMicros: timestamp, value: p))
             }
+            try await publish()
             counters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
             busCounters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
             readingsTaken += 1
@@ -65,9 +70,14 @@ public actor DeviceActor {
     }
 
     @inline(__always)
-    private func push(_ sample: Sample) async throws {
+    private func stage(_ sample: Sample) {
         sequence &+= 1
-        while !ring.push(sample, sequence: sequence) {
+        staging.append(sample, sequence: sequence)
+    }
+
+    /// Publishes the staged reading; while the ring is full, waits (counted) and tries again.
+    private func publish() async throws {
+        while !staging.push(to: ring) {
             counters.ringFullWaits.add(1, ordering: .relaxed)
             busCounters.ringFullWaits.add(1, ordering: .relaxed)
             try await Task.sleep(for: .milliseconds(1))

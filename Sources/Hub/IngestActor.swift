@@ -69,8 +69,9 @@ public actor IngestActor {
                 buffer.finish()
                 return
             }
-            // Poll the rings: every millisecond while data flows, backing off to 8 ms when idle.
-            idleRounds = drained == 0 ? min(idleRounds + 1, 3) : 0
+            // Poll the rings: every millisecond while data flows, backing off to 2 ms when idle
+            // (measured: a longer back-off shows up directly in the p99 at low rates).
+            idleRounds = drained == 0 ? min(idleRounds + 1, 1) : 0
             if drained == 0 { try? await Task.sleep(for: .milliseconds(1 << idleRounds)) }
         }
     }

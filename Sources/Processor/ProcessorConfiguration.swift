@@ -52,6 +52,12 @@ public struct ProcessorConfiguration: Sendable {
     public var blockMillis: Int
     public var workers: Int
     public var workerQueueDepth: Int
+    /// Most queued items a worker takes and commits together.
+    public var workerGroupMax: Int
+    /// PostgreSQL connections (one storage thread each); worker `i` writes through connection `i % n`.
+    public var storageConnections: Int
+    /// Most rows one group commit carries.
+    public var storageGroupRows: Int
     public var postgresURL: String
     public var compatWindow: Int
     public var leaseTTLMillis: Int
@@ -87,8 +93,11 @@ public struct ProcessorConfiguration: Sendable {
         blockMillis = try config.strictInt("consumer.block_ms", default: 200, in: 1...1000)
         redis.timeout = .milliseconds(blockMillis + 5000)
         workers = try config.strictInt("num_workers", default: 8, in: 1...256)
-        workerQueueDepth = try config.strictInt("worker.queue_depth", default: 16, in: 1...100_000)
+        workerQueueDepth = try config.strictInt("worker.queue_depth", default: 64, in: 1...100_000)
+        workerGroupMax = try config.strictInt("worker.group_max", default: 64, in: 1...100_000)
         postgresURL = try config.strictString("postgres.url", default: "")
+        storageConnections = try config.strictInt("storage.connections", default: 2, in: 1...64)
+        storageGroupRows = try config.strictInt("storage.group_rows", default: 20_000, in: 1...1_000_000)
         compatWindow = try config.strictInt("compat.window", default: 64, in: 1...10_000)
         leaseTTLMillis = try config.strictInt("lease.ttl_ms", default: 5000, in: 100...600_000)
         leaseRenewMillis = try config.strictInt("lease.renew_ms", default: 1000, in: 20...600_000)

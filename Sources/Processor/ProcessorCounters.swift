@@ -30,6 +30,9 @@ public final class ProcessorCounters: Sendable {
     public let copyDuration = BucketHistogram(bounds: BucketHistogram.exponentialBounds(start: 0.000_5, factor: 2, count: 14))
     /// Seconds from a sample's own timestamp to the COMMIT that stored it.
     public let endToEndLatency = BucketHistogram(bounds: BucketHistogram.exponentialBounds(start: 0.005, factor: 2, count: 16))
+    /// Storage transactions committed and the batches they carried (group commit; sampled every probe).
+    public let storageTransactions = Atomic<Int>(0)
+    public let storageBatches = Atomic<Int>(0)
     /// Items waiting in the worker queues (sampled every probe).
     public let workerQueueDepth = Atomic<Int>(0)
     /// Entries in the dead-letter stream (sampled every probe).

@@ -61,7 +61,10 @@ public final class ProcessorService: Service {
         let configuration = self.configuration
         let logger = self.logger
         let counters = self.counters
-        let storage = StorageActor(conninfo: configuration.postgresURL, logger: logger)
+        let storages = (0..<configuration.storageConnections).map {
+            StorageActor(conninfo: configuration.postgresURL, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storageGroupRows)
+        }
+        let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis, name: "reader")
         let control = RedisClient(endpoint: configuration.redis, name: "control")
         let acker = RedisClient(endpoint: configuration.redis, name: "acker")
@@ -79,6 +82,8 @@ public final class ProcessorService: Service {
                 let redisUp = (try? await control.send(["PING"])) != nil
                 counters.redisReachable.store(redisUp ? 1 : 0, ordering: .relaxed)
                 counters.workerQueueDepth.store(queues.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+                counters.storageTransactions.store(storages.reduce(0) { $0 + $1.groups.load(ordering: .relaxed) }, ordering: .relaxed)
+                counters.storageBatches.store(storages.reduce(0) { $0 + $1.groupedBatches.load(ordering: .relaxed) }, ordering: .relaxed)
                 if redisUp, let queues = try? await consumer.queueState() {
                     counters.updateQueues(queues)
                 }
@@ -145,7 +150,7 @@ public final class ProcessorService: Service {
         ]
         for index in 0..<configuration.workers {
             children.append(.init(name: "worker-\(index)") {
-                var worker = Worker(index: index, queue: queues[index], storage: storage, acknowledger: acknowledger,
+                var worker = Worker(index: index, queue: queues[index], storage: storages[index % storages.count], acknowledger: acknowledger,
                                     deadLetters: deadLetters, retries: retries, faults: faults,
                                     heartbeat: workerHeartbeats[index], counters: counters,
                                     configuration: configuration, slot: slots[index], settings: analysisSettings, logger: logger)

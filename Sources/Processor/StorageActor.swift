@@ -1,30 +1,51 @@
 import Logging
 public import Postgres
+public import Synchronization
 public import TelemetryCore
 
-/// Owns the processor's PostgreSQL connection and writes batches exactly once.
+/// Owns one PostgreSQL connection of the processor and writes batches exactly once.
 ///
-/// The actor runs on a thread of its own (libpq blocks). One batch is one transaction:
-/// 1. record the batch id in `ingested_batches`; if it is already there, the batch is done;
-/// 2. binary `COPY` straight into `samples` (the fast path); if that hits the unique key (a sample
-///    re-sent inside another batch), fall back to a staging table + `INSERT … ON CONFLICT DO NOTHING`
-///    and count what was skipped (LIMITS.md measures both paths);
-/// 3. add the inserted samples (only those) to `aggregates_1m`, upsert `device_latest`, insert alerts
-///    of inserted samples; 4. commit. The caller acknowledges the entry only after that.
+/// The actor runs on a thread of its own (libpq blocks). Batches are committed in groups: every
+/// ``write(_:)`` that arrives while a transaction is running joins the next one (up to
+/// `maxGroupRows` rows), so under load one transaction and one WAL flush carry many batches,
+/// and an idle pipeline still commits each batch at once. One group is one transaction:
+/// 1. record every batch id in `ingested_batches`; a batch whose id is already there is done;
+/// 2. one binary `COPY` of the new batches' samples straight into `samples` (the fast path); if it
+///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
+///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (LIMITS.md measures both paths);
+/// 3. add the inserted samples (only those) to `aggregates_1m`, upsert `device_latest`, insert
+///    alerts of inserted samples; 4. commit. The caller acknowledges its entry only after that.
+/// A group that fails for any reason but a lost connection is rolled back and its batches are
+/// written one per transaction, so one bad batch fails alone.
 public actor StorageActor {
-    private nonisolated let executor = ThreadExecutor(name: "storage")
+    private nonisolated let executor: ThreadExecutor
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private let conninfo: String
     private let logger: Logger
+    private let maxGroupRows: Int
     private var connection: PostgresConnection?
     private var deviceIDs: [String: Int32] = [:]
     private var metricIDs: [String: Int32] = [:]
     private var knownPartitions: Set<Int> = []
 
-    public init(conninfo: String, logger: Logger) {
+    private struct Request: Sendable {
+        let batches: [StorageBatch]
+        let continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>
+        var rows: Int { batches.reduce(0) { $0 + $1.samples.count } }
+    }
+
+    /// Writes waiting for the next transaction (filled from any thread, emptied by the actor).
+    private nonisolated let intake = Mutex<[Request]>([])
+    /// Transactions committed and the batches they carried, for the metrics.
+    public nonisolated let groups = Atomic<Int>(0)
+    public nonisolated let groupedBatches = Atomic<Int>(0)
+
+    public init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000) {
         self.conninfo = conninfo
         self.logger = logger
+        self.maxGroupRows = maxGroupRows
+        executor = ThreadExecutor(name: name)
     }
 
     /// Connects (if needed) and applies pending migrations; returns the versions applied.
@@ -38,78 +59,177 @@ public actor StorageActor {
         (try? live().execute("SELECT 1")) != nil
     }
 
-    /// Writes `batch` in one transaction (see the type's documentation).
-    public func write(_ batch: StorageBatch) throws(PostgresError) -> StorageOutcome {
-        let pg = try live()
-        do {
-            return try write(batch, pg)
-        } catch {
-            if pg.isUsable { _ = try? pg.execute("ROLLBACK") } else { connection = nil }
-            if error.sqlState == "23514" { knownPartitions.removeAll() }  // no partition for a row
-            throw error
+    /// Writes `batch` in the next transaction (see the type's documentation) and returns once it
+    /// is committed.
+    public nonisolated func write(_ batch: StorageBatch) async throws(PostgresError) -> StorageOutcome {
+        try await write([batch])[0]
+    }
+
+    /// Writes `batches` in the next transaction, all or none: when one of them fails, they all
+    /// fail with its error (the caller then writes them one at a time).
+    public nonisolated func write(_ batches: [StorageBatch]) async throws(PostgresError) -> [StorageOutcome] {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>) in
+            intake.withLock { $0.append(Request(batches: batches, continuation: continuation)) }
+            Task { await self.drainIntake() }
+        }
+        return try result.get()
+    }
+
+    /// Commits what waits in the intake, a group at a time, until it is empty.
+    private func drainIntake() {
+        while true {
+            let requests = intake.withLock { pending -> [Request] in
+                var rows = 0
+                var count = 0
+                while count < pending.count && (count == 0 || rows + pending[count].rows <= maxGroupRows) {
+                    rows += pending[count].rows
+                    count += 1
+                }
+                defer { pending.removeFirst(count) }
+                return Array(pending.prefix(count))
+            }
+            guard !requests.isEmpty else { return }
+            var results = write(group: requests.flatMap(\.batches))[...]
+            for request in requests {
+                let mine = results.prefix(request.batches.count)
+                results = results.dropFirst(request.batches.count)
+                var outcomes: [StorageOutcome] = []
+                var failure: PostgresError?
+                for result in mine {
+                    switch result {
+                    case .success(let outcome): outcomes.append(outcome)
+                    case .failure(let error): failure = failure ?? error
+                    }
+                }
+                request.continuation.resume(returning: failure.map { .failure($0) } ?? .success(outcomes))
+            }
         }
     }
 
-    private func write(_ batch: StorageBatch, _ pg: PostgresConnection) throws(PostgresError) -> StorageOutcome {
-        let devices = try resolve(names: batch.deviceNames, table: "devices", cache: &deviceIDs, pg)
-        let metrics = try resolve(names: batch.metricNames, table: "metrics", cache: &metricIDs, pg).map { Int16($0) }
-        try ensurePartitions(for: batch.samples, pg)
+    /// Writes `batches` in one transaction; on a failure other than a lost connection, one
+    /// transaction per batch instead.
+    private func write(group batches: [StorageBatch]) -> [Result<StorageOutcome, PostgresError>] {
+        do throws(PostgresError) {
+            let pg = try live()
+            do {
+                let outcomes = try write(batches, pg)
+                groups.add(1, ordering: .relaxed)
+                groupedBatches.add(batches.count, ordering: .relaxed)
+                return outcomes.map { .success($0) }
+            } catch {
+                if pg.isUsable { _ = try? pg.execute("ROLLBACK") } else { connection = nil }
+                if error.sqlState == "23514" { knownPartitions.removeAll() }  // no partition for a row
+                throw error
+            }
+        } catch where error.isConnectionError || batches.count == 1 {
+            return batches.map { _ in .failure(error) }
+        } catch {
+            logger.warning("a group of batches failed; writing them one per transaction",
+                           metadata: ["batches": "\(batches.count)", "error": "\(error)"])
+            return batches.flatMap { write(group: [$0]) }
+        }
+    }
+
+    /// One batch of a group with its names resolved to ids, and where its rows start.
+    private struct Resolved {
+        var batch: StorageBatch
+        var devices: [Int32]
+        var metrics: [Int16]
+        var firstRow: Int
+    }
+
+    private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
+        var deviceNames = Set<String>(), metricNames = Set<String>()
+        for batch in batches {
+            deviceNames.formUnion(batch.deviceNames)
+            metricNames.formUnion(batch.metricNames)
+        }
+        try resolve(names: Array(deviceNames), table: "devices", cache: &deviceIDs, pg)
+        try resolve(names: Array(metricNames), table: "metrics", cache: &metricIDs, pg)
+        try ensurePartitions(for: batches, pg)
 
         try pg.execute("BEGIN")
-        let claim = try pg.query("INSERT INTO ingested_batches (batch_id, samples) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                 [batch.id, String(batch.samples.count)])
-        if claim.affected == 0 {
+        let claimed = try pg.query("""
+            INSERT INTO ingested_batches (batch_id, samples) SELECT * FROM unnest($1::text[], $2::int[])
+            ON CONFLICT DO NOTHING RETURNING batch_id
+            """, [PostgresText.array(batches.map(\.id)), PostgresText.array(batches.map { String($0.samples.count) })])
+        var newIDs = Set(claimed.rows.compactMap { $0[0] })
+        var outcomes = batches.map {
+            StorageOutcome(duplicateBatch: true, inserted: 0, duplicates: $0.samples.count, conflictingValues: 0, alertsInserted: 0)
+        }
+        var fresh: [(index: Int, resolved: Resolved)] = []
+        var rows = 0
+        for (index, batch) in batches.enumerated() where newIDs.remove(batch.id) != nil {
+            let resolved = Resolved(batch: batch, devices: batch.deviceNames.map { deviceIDs[$0]! },
+                                    metrics: batch.metricNames.map { Int16(metricIDs[$0]!) }, firstRow: rows)
+            fresh.append((index, resolved))
+            rows += batch.samples.count
+        }
+        guard !fresh.isEmpty else {
             try pg.execute("ROLLBACK")
-            return StorageOutcome(duplicateBatch: true, inserted: 0, duplicates: batch.samples.count, conflictingValues: 0, alertsInserted: 0)
+            return outcomes
         }
-        var copy = BinaryCopyWriter(reservingRows: batch.samples.count, bytesPerRow: 40)
-        for sample in batch.samples {
-            copy.beginRow(fields: 4)
-            copy.int32(devices[Int(sample.deviceIndex)])
-            copy.int16(metrics[Int(sample.metricIndex)])
-            copy.timestamptz(unixMicros: sample.timestampMicros)
-            copy.float8(sample.value)
+        let group = fresh.map(\.resolved)
+        var copy = BinaryCopyWriter(reservingRows: rows, bytesPerRow: 40)
+        for r in group {
+            for sample in r.batch.samples {
+                copy.beginRow(fields: 4)
+                copy.int32(r.devices[Int(sample.deviceIndex)])
+                copy.int16(r.metrics[Int(sample.metricIndex)])
+                copy.timestamptz(unixMicros: sample.timestampMicros)
+                copy.float8(sample.value)
+            }
         }
-        let data = copy.finish()
         try pg.execute("SAVEPOINT bulk")
         var inserted: [Bool]?  // nil: every sample was inserted
-        var conflicting = 0
+        var conflicting: [Bool]?
         do {
-            try pg.copyIn("COPY samples (device_id, metric_id, ts, value) FROM STDIN (FORMAT binary)", data: data)
+            try pg.copyIn("COPY samples (device_id, metric_id, ts, value) FROM STDIN (FORMAT binary)", data: copy.finish())
         } catch where error.isUniqueViolation {
             try pg.execute("ROLLBACK TO SAVEPOINT bulk")
-            (inserted, conflicting) = try insertSkippingDuplicates(batch, devices: devices, metrics: metrics, pg)
+            (inserted, conflicting) = try insertSkippingDuplicates(group, rows: rows, pg)
         }
         try pg.execute("RELEASE SAVEPOINT bulk")
 
-        try upsertAggregates(batch, devices: devices, metrics: metrics, inserted: inserted, pg)
-        try upsertLatest(batch, devices: devices, inserted: inserted, pg)
-        let alerts = try insertAlerts(batch, devices: devices, metrics: metrics, inserted: inserted, pg)
+        try upsertAggregates(group, inserted: inserted, pg)
+        try upsertLatest(group, inserted: inserted, pg)
+        let alerts = try insertAlerts(group, inserted: inserted, pg)
         try pg.execute("COMMIT")
-        let insertedCount = inserted.map { $0.lazy.filter { $0 }.count } ?? batch.samples.count
-        return StorageOutcome(duplicateBatch: false, inserted: insertedCount, duplicates: batch.samples.count - insertedCount,
-                              conflictingValues: conflicting, alertsInserted: alerts)
+        for (position, (index, r)) in fresh.enumerated() {
+            let range = r.firstRow..<(r.firstRow + r.batch.samples.count)
+            let insertedCount = inserted.map { flags in range.reduce(0) { $0 + (flags[$1] ? 1 : 0) } } ?? range.count
+            let conflictCount = conflicting.map { flags in range.reduce(0) { $0 + (flags[$1] ? 1 : 0) } } ?? 0
+            outcomes[index] = StorageOutcome(duplicateBatch: false, inserted: insertedCount, duplicates: range.count - insertedCount,
+                                             conflictingValues: conflictCount, alertsInserted: alerts[position])
+            if conflictCount > 0 {
+                logger.warning("samples with an already stored key and a different value were skipped (first value kept)",
+                               metadata: ["batch_id": "\(r.batch.id)", "conflicting_value": "\(conflictCount)"])
+            }
+        }
+        return outcomes
     }
 
-    /// The slow path: stage, insert what is new, report which samples went in (the first of equal keys).
-    private func insertSkippingDuplicates(_ batch: StorageBatch, devices: [Int32], metrics: [Int16],
-                                          _ pg: PostgresConnection) throws(PostgresError) -> ([Bool], Int) {
+    /// The slow path: stage, insert what is new; returns which rows went in (the first of equal
+    /// keys) and which were skipped carrying a different value than the stored one.
+    private func insertSkippingDuplicates(_ group: [Resolved], rows: Int, _ pg: PostgresConnection) throws(PostgresError) -> ([Bool], [Bool]) {
         try pg.execute("""
             CREATE TEMP TABLE IF NOT EXISTS samples_staging (
                 ord integer, device_id integer, metric_id smallint, ts timestamptz, value double precision
             ) ON COMMIT DELETE ROWS
             """)
-        var copy = BinaryCopyWriter(reservingRows: batch.samples.count, bytesPerRow: 48)
-        for (ord, sample) in batch.samples.enumerated() {
-            copy.beginRow(fields: 5)
-            copy.int32(Int32(ord))
-            copy.int32(devices[Int(sample.deviceIndex)])
-            copy.int16(metrics[Int(sample.metricIndex)])
-            copy.timestamptz(unixMicros: sample.timestampMicros)
-            copy.float8(sample.value)
+        var copy = BinaryCopyWriter(reservingRows: rows, bytesPerRow: 48)
+        for r in group {
+            for (offset, sample) in r.batch.samples.enumerated() {
+                copy.beginRow(fields: 5)
+                copy.int32(Int32(r.firstRow + offset))
+                copy.int32(r.devices[Int(sample.deviceIndex)])
+                copy.int16(r.metrics[Int(sample.metricIndex)])
+                copy.timestamptz(unixMicros: sample.timestampMicros)
+                copy.float8(sample.value)
+            }
         }
         try pg.copyIn("COPY samples_staging (ord, device_id, metric_id, ts, value) FROM STDIN (FORMAT binary)", data: copy.finish())
-        let rows = try pg.execute("""
+        let insertedRows = try pg.execute("""
             WITH firsts AS (
                 SELECT DISTINCT ON (device_id, metric_id, ts) ord, device_id, metric_id, ts, value
                 FROM samples_staging ORDER BY device_id, metric_id, ts, ord),
@@ -119,17 +239,14 @@ public actor StorageActor {
                 ON CONFLICT DO NOTHING RETURNING device_id, metric_id, ts)
             SELECT f.ord FROM firsts f JOIN ins USING (device_id, metric_id, ts)
             """)
-        var inserted = [Bool](repeating: false, count: batch.samples.count)
-        for row in rows.rows { if let ord = row[0].flatMap({ Int($0) }) { inserted[ord] = true } }
+        var inserted = [Bool](repeating: false, count: rows)
+        for row in insertedRows.rows { if let ord = row[0].flatMap({ Int($0) }) { inserted[ord] = true } }
         let conflicts = try pg.execute("""
-            SELECT count(*) FROM samples_staging s JOIN samples t USING (device_id, metric_id, ts)
+            SELECT s.ord FROM samples_staging s JOIN samples t USING (device_id, metric_id, ts)
             WHERE t.value IS DISTINCT FROM s.value
             """)
-        let conflicting = Int(conflicts.rows.first?[0] ?? "0") ?? 0
-        if conflicting > 0 {
-            logger.warning("samples with an already stored key and a different value were skipped (first value kept)",
-                           metadata: ["batch_id": "\(batch.id)", "conflicting_value": "\(conflicting)"])
-        }
+        var conflicting = [Bool](repeating: false, count: rows)
+        for row in conflicts.rows { if let ord = row[0].flatMap({ Int($0) }) { conflicting[ord] = true } }
         return (inserted, conflicting)
     }
 
@@ -146,19 +263,27 @@ public actor StorageActor {
         var max = -Double.infinity
     }
 
-    private func upsertAggregates(_ batch: StorageBatch, devices: [Int32], metrics: [Int16], inserted: [Bool]?,
-                                  _ pg: PostgresConnection) throws(PostgresError) {
+    private func upsertAggregates(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
         var aggregates: [AggregateKey: Aggregate] = [:]
-        for (index, sample) in batch.samples.enumerated() where inserted?[index] ?? true {
-            let seconds = sample.timestampMicros >= 0 ? sample.timestampMicros / 1_000_000 : (sample.timestampMicros - 999_999) / 1_000_000
-            let minute = (seconds >= 0 ? seconds / 60 : (seconds - 59) / 60) * 60
-            let key = AggregateKey(device: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)], minute: minute)
-            var a = aggregates[key, default: Aggregate()]
-            a.count += 1
-            a.sum += sample.value
-            a.min = Swift.min(a.min, sample.value)
-            a.max = Swift.max(a.max, sample.value)
-            aggregates[key] = a
+        for r in group {
+            // Samples come in runs of one minute: look the key up again only when it changes.
+            var lastKey: AggregateKey?
+            var current = Aggregate()
+            for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
+                let seconds = sample.timestampMicros >= 0 ? sample.timestampMicros / 1_000_000 : (sample.timestampMicros - 999_999) / 1_000_000
+                let minute = (seconds >= 0 ? seconds / 60 : (seconds - 59) / 60) * 60
+                let key = AggregateKey(device: r.devices[Int(sample.deviceIndex)], metric: r.metrics[Int(sample.metricIndex)], minute: minute)
+                if key != lastKey {
+                    if let lastKey { aggregates[lastKey] = current }
+                    current = aggregates[key] ?? Aggregate()
+                    lastKey = key
+                }
+                current.count += 1
+                current.sum += sample.value
+                current.min = Swift.min(current.min, sample.value)
+                current.max = Swift.max(current.max, sample.value)
+            }
+            if let lastKey { aggregates[lastKey] = current }
         }
         guard !aggregates.isEmpty else { return }
         var d: [String] = [], m: [String] = [], b: [String] = [], c: [String] = [], s: [String] = [], lo: [String] = [], hi: [String] = []
@@ -178,22 +303,39 @@ public actor StorageActor {
                   PostgresText.array(s), PostgresText.array(lo), PostgresText.array(hi)])
     }
 
-    private func upsertLatest(_ batch: StorageBatch, devices: [Int32], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
-        // Newest sample per (device, metric) of this batch, by sample time.
-        var newest: [Int: [Int: Sample]] = [:]
-        for (index, sample) in batch.samples.enumerated() where inserted?[index] ?? true {
-            let device = Int(sample.deviceIndex), metric = Int(sample.metricIndex)
-            if let current = newest[device]?[metric], current.timestampMicros >= sample.timestampMicros { continue }
-            newest[device, default: [:]][metric] = sample
+    private struct LatestKey: Hashable {
+        var device: Int32
+        var metric: String
+    }
+
+    private func upsertLatest(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
+        // Newest sample per (device, metric) of the group, by sample time.
+        var newest: [LatestKey: (ts: Int64, value: Double)] = [:]
+        for r in group {
+            // Per batch by local indexes first (cheap), then merged by id and name.
+            var local: [Int: (ts: Int64, value: Double)] = [:]
+            let metricCount = r.batch.metricNames.count
+            for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
+                let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
+                if let current = local[slot], current.ts >= sample.timestampMicros { continue }
+                local[slot] = (sample.timestampMicros, sample.value)
+            }
+            for (slot, entry) in local {
+                let key = LatestKey(device: r.devices[slot / metricCount], metric: r.batch.metricNames[slot % metricCount])
+                if let current = newest[key], current.ts >= entry.ts { continue }
+                newest[key] = entry
+            }
         }
         guard !newest.isEmpty else { return }
+        var perDevice: [Int32: [(String, Int64, Double)]] = [:]
+        for (key, entry) in newest { perDevice[key.device, default: []].append((key.metric, entry.ts, entry.value)) }
         var json = "["
-        for (n, (device, perMetric)) in newest.enumerated() {
+        for (n, (device, metrics)) in perDevice.enumerated() {
             if n > 0 { json += "," }
-            json += "{\"d\":\(devices[device]),\"a\":{"
-            for (k, (metric, sample)) in perMetric.enumerated() {
+            json += "{\"d\":\(device),\"a\":{"
+            for (k, (metric, ts, value)) in metrics.enumerated() {
                 if k > 0 { json += "," }
-                json += "\(PostgresText.jsonString(batch.metricNames[metric])):{\"value\":\(sample.value),\"ts\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\"}"
+                json += "\(PostgresText.jsonString(metric)):{\"value\":\(value),\"ts\":\"\(Timestamp.formatRFC3339(micros: ts))\"}"
             }
             json += "}}"
         }
@@ -205,30 +347,44 @@ public actor StorageActor {
             """, [json])
     }
 
-    private func insertAlerts(_ batch: StorageBatch, devices: [Int32], metrics: [Int16], inserted: [Bool]?,
-                              _ pg: PostgresConnection) throws(PostgresError) -> Int {
-        var alerts = batch.alerts
-        if let inserted {
-            // Only alerts of samples that went in: a re-sent sample must not fire again.
-            var insertedKeys = Set<SampleKey>()
-            for (index, sample) in batch.samples.enumerated() where inserted[index] {
-                insertedKeys.insert(SampleKey(device: Int(sample.deviceIndex), metric: Int(sample.metricIndex), ts: sample.timestampMicros))
+    /// Inserts the alerts of inserted samples; returns how many each batch of the group added.
+    private func insertAlerts(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) -> [Int] {
+        var d: [String] = [], m: [String] = [], t: [String] = [], v: [String] = [], rule: [String] = [], severity: [String] = [], owner: [String] = []
+        for (position, r) in group.enumerated() {
+            var alerts = r.batch.alerts
+            if let inserted {
+                // Only alerts of samples that went in: a re-sent sample must not fire again.
+                var insertedKeys = Set<SampleKey>()
+                for (offset, sample) in r.batch.samples.enumerated() where inserted[r.firstRow + offset] {
+                    insertedKeys.insert(SampleKey(device: Int(sample.deviceIndex), metric: Int(sample.metricIndex), ts: sample.timestampMicros))
+                }
+                alerts.removeAll { !insertedKeys.contains(SampleKey(device: $0.device, metric: $0.metric, ts: $0.timestampMicros)) }
             }
-            alerts.removeAll { !insertedKeys.contains(SampleKey(device: $0.device, metric: $0.metric, ts: $0.timestampMicros)) }
+            for alert in alerts {
+                d.append(String(r.devices[alert.device])); m.append(String(r.metrics[alert.metric]))
+                t.append(String(alert.timestampMicros)); v.append("\(alert.value)")
+                rule.append(alert.rule); severity.append(alert.severity); owner.append(String(position))
+            }
         }
-        guard !alerts.isEmpty else { return 0 }
+        var counts = [Int](repeating: 0, count: group.count)
+        guard !d.isEmpty else { return counts }
         let result = try pg.query("""
-            INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity)
-            SELECT d, m, timestamptz 'epoch' + t * interval '1 microsecond', v, r, s
-            FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::float8[], $5::text[], $6::text[]) AS u(d, m, t, v, r, s)
-            ON CONFLICT DO NOTHING
-            """, [PostgresText.array(alerts.map { String(devices[$0.device]) }),
-                  PostgresText.array(alerts.map { String(metrics[$0.metric]) }),
-                  PostgresText.array(alerts.map { String($0.timestampMicros) }),
-                  PostgresText.array(alerts.map { "\($0.value)" }),
-                  PostgresText.array(alerts.map(\.rule)),
-                  PostgresText.array(alerts.map(\.severity))])
-        return result.affected
+            WITH u AS (
+                SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::float8[], $5::text[], $6::text[], $7::int[])
+                    AS u(d, m, t, v, r, s, b)),
+            ins AS (
+                INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity)
+                SELECT d, m, timestamptz 'epoch' + t * interval '1 microsecond', v, r, s FROM u
+                ON CONFLICT DO NOTHING RETURNING device_id, metric_id, ts, rule)
+            SELECT u.b, count(*) FROM u JOIN ins ON ins.device_id = u.d AND ins.metric_id = u.m
+                AND ins.ts = timestamptz 'epoch' + u.t * interval '1 microsecond' AND ins.rule = u.r
+            GROUP BY u.b
+            """, [PostgresText.array(d), PostgresText.array(m), PostgresText.array(t), PostgresText.array(v),
+                  PostgresText.array(rule), PostgresText.array(severity), PostgresText.array(owner)])
+        for row in result.rows {
+            if let b = row[0].flatMap({ Int($0) }), let n = row[1].flatMap({ Int($0) }), b < counts.count { counts[b] = n }
+        }
+        return counts
     }
 
     private struct SampleKey: Hashable {
@@ -238,6 +394,7 @@ public actor StorageActor {
     }
 
     /// Ids of `names` in `table` (`devices` or `metrics`), inserting unknown names.
+    @discardableResult
     private func resolve(names: [String], table: String, cache: inout [String: Int32],
                          _ pg: PostgresConnection) throws(PostgresError) -> [Int32] {
         let missing = names.filter { cache[$0] == nil }
@@ -259,11 +416,15 @@ public actor StorageActor {
         return ids
     }
 
-    private func ensurePartitions(for samples: [Sample], _ pg: PostgresConnection) throws(PostgresError) {
+    private func ensurePartitions(for batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) {
         var days = Set<Int>()
-        for sample in samples {
-            let day = Timestamp.dayNumber(micros: sample.timestampMicros)
-            if !knownPartitions.contains(day) { days.insert(day) }
+        for batch in batches {
+            var last = Int.min
+            for sample in batch.samples {
+                let day = Timestamp.dayNumber(micros: sample.timestampMicros)
+                if day != last && !knownPartitions.contains(day) { days.insert(day) }
+                last = day
+            }
         }
         for day in days.sorted() {
             try pg.query("SELECT telemetry_ensure_partition($1::date)", [PartitionPlanner.date(day: day)])

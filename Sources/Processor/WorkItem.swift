@@ -54,26 +54,26 @@ public struct WorkItem: Sendable {
     }
 }
 
-/// What one worker keeps across restarts of its task: the item it was processing (still pending
+/// What one worker keeps across restarts of its task: the items it was processing (still pending
 /// in Redis, re-processed first by the restarted worker) and its analysis state.
 final class WorkerSlot: Sendable {
     private struct State: Sendable {
-        var held: WorkItem?
+        var held: [WorkItem] = []
         var analyzer: Analyzer?
         var rejectionWritten = false
     }
 
     private let state = Mutex(State())
 
-    /// The item being processed, or nil between items.
-    var held: WorkItem? { state.withLock { $0.held } }
+    /// The items being processed, in order (empty between items).
+    var held: [WorkItem] { state.withLock { $0.held } }
 
-    /// Holds `item` (nil between items); a new item starts with no rejection written.
-    func hold(_ item: WorkItem?) {
-        state.withLock { $0.held = item; $0.rejectionWritten = false }
+    /// Holds `items` (none between items); a new first item starts with no rejection written.
+    func hold(_ items: [WorkItem]) {
+        state.withLock { $0.held = items; $0.rejectionWritten = false }
     }
 
-    /// True once the held item's rejected samples went to the dead letters.
+    /// True once the first held item's rejected samples went to the dead letters.
     var rejectionWritten: Bool { state.withLock { $0.rejectionWritten } }
 
     func markRejectionWritten() {

@@ -2,14 +2,26 @@ import Logging
 import Postgres
 import Redis
 public import TelemetryCore
+import Synchronization
 
 /// Acknowledges finished work: `XACK` for stream entries, `LREM` from the processing list for
 /// compatibility tasks. Runs on its own Redis connection (the reader's blocks in `XREADGROUP`).
-public struct Acknowledger: Sendable {
+///
+/// Acknowledgements that arrive while a round trip is under way are sent together in the next
+/// one (one `XACK` per stream carrying every id, pipelined with any `LREM`s), so the workers
+/// never queue one round trip each behind each other.
+public final class Acknowledger: Sendable {
     let redis: RedisClient
     let keys: RedisKeys
     let group: String
     let consumer: String
+
+    private struct Intake {
+        var waiting: [(sources: [WorkItem.Source], done: CheckedContinuation<Void, Never>)] = []
+        var sending = false
+    }
+
+    private let intake = Mutex(Intake())
 
     public init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String) {
         self.redis = redis
@@ -18,19 +30,64 @@ public struct Acknowledger: Sendable {
         self.consumer = consumer
     }
 
-    /// Acknowledges `source`, retrying through a Redis outage.
+    /// Acknowledges `source`, retrying through a Redis outage; returns once Redis took it.
     public func acknowledge(_ source: WorkItem.Source, logger: Logger) async {
-        let command: RedisCommand
-        switch source {
-        case .stream(let shard, let entryID):
-            command = ["XACK", keys.stream(shard), group, entryID]
-        case .compat(let raw):
-            var c: RedisCommand = ["LREM", keys.processing(consumer), "1"]
-            c.append(bytes: raw)
-            command = c
+        await acknowledge([source], logger: logger)
+    }
+
+    /// Acknowledges `sources` together.
+    public func acknowledge(_ sources: [WorkItem.Source], logger: Logger) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let lead = intake.withLock { state -> Bool in
+                state.waiting.append((sources, done))
+                defer { state.sending = true }
+                return !state.sending
+            }
+            if lead { Task { await self.send(logger: logger) } }
         }
-        _ = await redis.sendRetrying(command) { error, _ in
-            logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)"])
+    }
+
+    /// Sends what waits, round trip after round trip, until nothing is left.
+    private func send(logger: Logger) async {
+        while true {
+            let taken = intake.withLock { state -> [(sources: [WorkItem.Source], done: CheckedContinuation<Void, Never>)] in
+                defer { state.waiting.removeAll(keepingCapacity: true) }
+                if state.waiting.isEmpty { state.sending = false }
+                return state.waiting
+            }
+            guard !taken.isEmpty else { return }
+            var ids: [Int: [String]] = [:]
+            var shardOrder: [Int] = []
+            var commands: [RedisCommand] = []
+            for source in taken.flatMap(\.sources) {
+                switch source {
+                case .stream(let shard, let entryID):
+                    if ids[shard] == nil { shardOrder.append(shard) }
+                    ids[shard, default: []].append(entryID)
+                case .compat(let raw):
+                    var command: RedisCommand = ["LREM", keys.processing(consumer), "1"]
+                    command.append(bytes: raw)
+                    commands.append(command)
+                }
+            }
+            for shard in shardOrder {
+                commands.append(RedisCommand(["XACK", keys.stream(shard), group] + ids[shard]!))
+            }
+            var backoff = Duration.milliseconds(50)
+            while true {
+                do {
+                    let replies = try await redis.pipeline(commands)
+                    if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                        throw RedisError(.server, "acknowledgement refused: \(failure)")
+                    }
+                    break
+                } catch {
+                    logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+            }
+            for (_, done) in taken { done.resume() }
         }
     }
 }
@@ -79,34 +136,154 @@ struct Worker {
     }
 
     /// Processes items until the queue is finished and drained. A restarted worker first
-    /// re-processes the item its predecessor held (it is still pending in Redis; storage is
+    /// re-processes the items its predecessor held (they are still pending in Redis; storage is
     /// idempotent by batch id, so a batch committed before the failure is only acknowledged).
+    ///
+    /// Whatever waits in the queue is taken at once (up to `worker.group_max` items): a run of
+    /// clean batches is analysed in order and committed in one storage request, so under load a
+    /// transaction carries several consecutive batches of the same devices (their aggregates and
+    /// latest values are written once) while an idle pipeline still handles each item at once.
     mutating func run() async throws {
         defer { slot.keep(analyzer) }
         heartbeat.idle()
-        if let held = slot.held {
-            logger.warning("re-processing the item held when this worker failed", metadata: ["source": "\(held.sourceName)"])
+        let held = slot.held
+        if let first = held.first {
+            logger.warning("re-processing the items held when this worker failed",
+                           metadata: ["source": "\(first.sourceName)", "items": "\(held.count)"])
             heartbeat.beat()
-            try await handle(held)  // still held: a second failure keeps it, and its rejection state
-            slot.hold(nil)
+            try await handle(first)  // still held: a second failure keeps it, and its rejection state
+            for (index, item) in held.enumerated().dropFirst() {
+                slot.hold(Array(held[index...]))
+                try await handle(item)
+            }
+            slot.hold([])
             heartbeat.idle()
         }
-        while let items = await queue.next(max: 1) {
+        while let items = await queue.next(max: configuration.workerGroupMax) {
             heartbeat.beat()
-            for item in items { try await process(item) }
+            refreshSettings()
+            slot.hold(items)
+            var next = try await processGroup(items)
+            while next < items.count {
+                slot.hold(Array(items[next...]))
+                try await handle(items[next])
+                next += 1
+            }
+            slot.hold([])
             heartbeat.idle()
         }
     }
 
     /// Processes one item; it stays in the slot until it is acknowledged.
     mutating func process(_ item: WorkItem) async throws {
+        refreshSettings()
+        slot.hold([item])
+        try await handle(item)
+        slot.hold([])
+    }
+
+    private mutating func refreshSettings() {
         if settings.generation != settingsGeneration {
             settingsGeneration = settings.generation
             analyzer.apply(settings.value)
         }
-        slot.hold(item)
-        try await handle(item)
-        slot.hold(nil)
+    }
+
+    /// Commits the leading run of clean items (decodable, every sample valid) of `items` in one
+    /// storage request; returns how many it finished. Returns 0, leaving every item to
+    /// ``handle(_:)`` one at a time, when the run is shorter than two items or the request failed
+    /// for any reason but an outage (the single path then retries and dead-letters per item).
+    private mutating func processGroup(_ items: [WorkItem]) async throws -> Int {
+        guard items.count > 1 else { return 0 }
+        var batches: [StorageBatch] = []
+        var plans: [AnalysisPlan] = []
+        for item in items {
+            guard case .success(let prepared) = prepare(item), prepared.rejection == nil, !prepared.batch.samples.isEmpty else { break }
+            batches.append(prepared.batch)
+            plans.append(prepared.plan)
+        }
+        guard batches.count > 1 else { return 0 }
+        let group = items.prefix(batches.count)
+        // Analyse in order on a copy: the worker's state moves on only once the group is committed.
+        var trial = analyzer
+        var statistics: [[Analyzer.SeriesKey: SeriesStatistics]] = []
+        for index in batches.indices {
+            let analysis = trial.analyze(batches[index].samples, devices: batches[index].deviceNames,
+                                         metrics: batches[index].metricNames, plan: plans[index])
+            batches[index].alerts = analysis.alerts
+            statistics.append(analysis.statistics)
+            trial.commit(analysis)
+        }
+        for (item, batch) in zip(group, batches) {
+            var itemLogger = logger
+            switch item.source {
+            case .stream(let shard, let entryID):
+                itemLogger[metadataKey: "shard"] = "\(shard)"
+                itemLogger[metadataKey: "entry_id"] = "\(entryID)"
+                itemLogger[metadataKey: "batch_id"] = "\(batch.id)"
+            case .compat:
+                itemLogger[metadataKey: "task_id"] = "\(batch.id)"
+            }
+            itemLogger.debug("processing", metadata: ["samples": "\(batch.samples.count)", "group": "\(batches.count)"])
+        }
+        for key in ["shard", "entry_id", "batch_id", "task_id", "device_id"] { logger[metadataKey: key] = nil }
+        guard let outcomes = try await storeGroup(batches) else { return 0 }
+        try faults.workerCheckpoint()
+        analyzer = trial
+        for (index, outcome) in outcomes.enumerated() {
+            record(outcome, batch: batches[index])
+            counters.record(statistics: statistics[index])
+        }
+        await heartbeat.waiting { await acknowledger.acknowledge(group.map(\.source), logger: logger) }
+        for item in group {
+            counters.countTask(item.typeName) { $0.processed += 1 }
+            counters.itemsCompleted.add(1, ordering: .relaxed)
+        }
+        return group.count
+    }
+
+    /// One storage request for the whole group, waiting through outages; nil on any other failure.
+    private func storeGroup(_ batches: [StorageBatch]) async throws -> [StorageOutcome]? {
+        var outageBackoff = Duration.milliseconds(100)
+        while true {
+            try Task.checkCancellation()
+            heartbeat.beat()
+            do {
+                let started = ContinuousClock.now
+                let outcomes = try await storage.write(batches)
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                for _ in batches { counters.copyDuration.observe(seconds) }
+                return outcomes
+            } catch where error.isConnectionError {
+                counters.outageWaits.add(1, ordering: .relaxed)
+                logger.warning("postgres unavailable, pausing", metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
+                try? await Task.sleep(for: outageBackoff)
+                outageBackoff = min(outageBackoff * 2, .seconds(5))
+            } catch {
+                logger.warning("a group write failed; writing its items one at a time",
+                               metadata: ["items": "\(batches.count)", "error": "\(error)"])
+                return nil
+            }
+        }
+    }
+
+    /// Counts what one committed batch did.
+    private func record(_ outcome: StorageOutcome, batch: StorageBatch) {
+        counters.copyRows.add(outcome.inserted, ordering: .relaxed)
+        if outcome.inserted > 0 {
+            let committedAt = wallClockMicros()
+            counters.endToEndLatency.observe(batch.samples.lazy.map { Double(committedAt - $0.timestampMicros) * 1e-6 })
+        }
+        if outcome.duplicateBatch {
+            counters.duplicateBatches.add(1, ordering: .relaxed)
+            logger.info("batch already committed, acknowledging again", metadata: ["batch_id": "\(batch.id)"])
+        }
+        counters.samplesStored.add(outcome.inserted, ordering: .relaxed)
+        counters.duplicateSamples.add(outcome.duplicates, ordering: .relaxed)
+        counters.conflictingValues.add(outcome.conflictingValues, ordering: .relaxed)
+        counters.alerts.add(outcome.alertsInserted, ordering: .relaxed)
+        faults.committed()
     }
 
     private mutating func handle(_ item: WorkItem) async throws {
@@ -255,21 +432,8 @@ struct Worker {
                 let outcome = try await storage.write(batch)
                 let elapsed = ContinuousClock.now - started
                 counters.copyDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-                counters.copyRows.add(outcome.inserted, ordering: .relaxed)
-                if outcome.inserted > 0 {
-                    let committedAt = wallClockMicros()
-                    counters.endToEndLatency.observe(batch.samples.lazy.map { Double(committedAt - $0.timestampMicros) * 1e-6 })
-                }
-                if outcome.duplicateBatch {
-                    counters.duplicateBatches.add(1, ordering: .relaxed)
-                    logger.info("batch already committed, acknowledging again", metadata: ["batch_id": "\(batch.id)"])
-                }
-                counters.samplesStored.add(outcome.inserted, ordering: .relaxed)
-                counters.duplicateSamples.add(outcome.duplicates, ordering: .relaxed)
-                counters.conflictingValues.add(outcome.conflictingValues, ordering: .relaxed)
-                counters.alerts.add(outcome.alertsInserted, ordering: .relaxed)
+                record(outcome, batch: batch)
                 if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
-                faults.committed()
                 return true
             } catch where error.isConnectionError {
                 counters.outageWaits.add(1, ordering: .relaxed)

@@ -14,7 +14,7 @@ public import TelemetryCore
 public final class SampleRing: @unchecked Sendable {
     // @unchecked: the C ring is safe for one producer and one consumer at a time; the roles are
     // fixed by the hub (the owning DeviceActor pushes, the IngestActor drains).
-    private let ring: OpaquePointer
+    @usableFromInline let ring: OpaquePointer
 
     /// Creates a ring of at least `capacity` records (rounded up to a power of two).
     public init(capacity: Int) {
@@ -32,7 +32,7 @@ public final class SampleRing: @unchecked Sendable {
     public var count: Int { telemetry_ring_count(ring) }
 
     /// Pushes one sample; false when the ring is full.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func push(_ sample: Sample, sequence: UInt64 = 0) -> Bool {
         var record = telemetry_record_t(
             timestamp_us: sample.timestampMicros, value: sample.value, sequence: sequence,
@@ -41,21 +41,22 @@ public final class SampleRing: @unchecked Sendable {
     }
 
     /// Pushes as many of `samples` as fit with one publication; returns how many were pushed.
+    @inlinable
     public func push(contentsOf records: UnsafeBufferPointer<telemetry_record_t>) -> Int {
         guard let base = records.baseAddress else { return 0 }
         return telemetry_ring_push_batch(ring, base, records.count)
     }
 
     /// Pops up to `max` records into `buffer` (which must hold `max` records).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func drain(into buffer: UnsafeMutablePointer<telemetry_record_t>, max: Int) -> Int {
         telemetry_ring_pop_batch(ring, buffer, max)
     }
 
     /// Runs the C-only producer/consumer loop over this ring (benchmark baseline). Returns the
     /// number of records received in order.
-    public func runCLoop(total: UInt64, drain: Int) -> UInt64 {
-        telemetry_ring_c_loop(ring, total, drain)
+    public func runCLoop(total: UInt64, drain: Int, publish: Int = 1) -> UInt64 {
+        telemetry_ring_c_loop(ring, total, drain, publish)
     }
 }
 
@@ -73,17 +74,65 @@ public final class RingDrainBuffer: @unchecked Sendable {
     deinit { pointer.deallocate() }
 
     /// The sample at `index` of the last drain.
-    @inline(__always)
+    @inlinable @inline(__always)
     public subscript(index: Int) -> Sample {
         let r = pointer[index]
         return Sample(deviceIndex: r.device_index, metricIndex: r.metric_index, timestampMicros: r.timestamp_us, value: r.value)
     }
 
     /// The producer sequence number of the record at `index`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func sequence(at index: Int) -> UInt64 { pointer[index].sequence }
 
     /// Drains up to ``capacity`` records from `ring`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func drain(_ ring: SampleRing) -> Int { ring.drain(into: pointer, max: capacity) }
+}
+
+/// A producer's staging buffer: samples are appended without touching the ring, then published
+/// with one release store (``push(to:)``), so a bus that reads many sensors at once pays the
+/// ring's synchronisation once per reading, not once per sample.
+public final class RingPushBuffer: @unchecked Sendable {
+    // @unchecked: used by the single producer that owns it. The indexes live in raw memory, not
+    // in stored properties, so the hot path pays no dynamic exclusivity check.
+    @usableFromInline let pointer: UnsafeMutablePointer<telemetry_record_t>
+    @usableFromInline let bounds: UnsafeMutablePointer<Int>  // [start, end)
+    public let capacity: Int
+    /// Samples staged and not yet in the ring.
+    public var count: Int { bounds[1] - bounds[0] }
+
+    public init(capacity: Int) {
+        self.capacity = capacity
+        pointer = .allocate(capacity: capacity)
+        bounds = .allocate(capacity: 2)
+        bounds.initialize(repeating: 0, count: 2)
+    }
+
+    deinit {
+        pointer.deallocate()
+        bounds.deallocate()
+    }
+
+    /// Stages one sample; the buffer must have room (push it to the ring first when full).
+    @inlinable @inline(__always)
+    public func append(_ sample: Sample, sequence: UInt64) {
+        let end = bounds[1]
+        precondition(end < capacity, "RingPushBuffer overflow")
+        pointer[end] = telemetry_record_t(timestamp_us: sample.timestampMicros, value: sample.value, sequence: sequence,
+                                          device_index: sample.deviceIndex, metric_index: sample.metricIndex, flags: 0)
+        bounds[1] = end &+ 1
+    }
+
+    /// Moves as many staged samples as fit into `ring`, in order; true when none is left.
+    @inlinable @inline(__always)
+    public func push(to ring: SampleRing) -> Bool {
+        let start = bounds[0] + ring.push(contentsOf: UnsafeBufferPointer(start: pointer + bounds[0], count: bounds[1] - bounds[0]))
+        if start == bounds[1] {
+            bounds[0] = 0
+            bounds[1] = 0
+            return true
+        }
+        bounds[0] = start
+        return false
+    }
 }

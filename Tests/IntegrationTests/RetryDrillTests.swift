@@ -1,4 +1,5 @@
 import Foundation
+import Processor
 import Redis
 import TelemetryCore
 import Testing
@@ -19,7 +20,7 @@ struct RetryDrillTests {
         let redis = try TestServers.redis()
         let environment = deployment.processorEnvironment(extra: ["RETRY_BASE_MS": "3000", "RETRY_MAX_MS": "3000"])
         var processor = try Daemon("telemetry-processor", name: "retry-processor-1", environment: environment)
-        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM schema_migrations") == 1 })
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM schema_migrations") == Schema.migrations.count })
         try db.connect().execute("""
             CREATE SEQUENCE flaky_attempts;
             CREATE FUNCTION fail_on_purpose() RETURNS trigger LANGUAGE plpgsql AS $$

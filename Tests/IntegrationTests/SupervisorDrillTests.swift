@@ -27,9 +27,10 @@ struct SupervisorDrillTests {
         #expect(workers.reduce(0) { $0 + (($1["restarts"] as? Int) ?? 0) } == 3, "\(children)")
         #expect(workers.contains { ($0["last_error"] as? String)?.contains("injected worker fault") == true })
         #expect(workers.allSatisfy { $0["state"] as? String == "running" })
-        // Each restarted worker re-processed the item it held: already committed, so only acknowledged.
+        // Each restarted worker re-processed the items it held (one, or the group it committed
+        // together): already committed, so only acknowledged.
         let totals = documents.first?["totals"] as? [String: Any] ?? [:]
-        #expect(totals["duplicate_batches"] as? Int == 3, "\(totals)")
+        #expect((totals["duplicate_batches"] as? Int ?? 0) >= 3, "\(totals)")
 
         let (_, metrics) = try await processor.get("/metrics")
         let restarts = metrics.split(separator: "\n").filter { $0.hasPrefix("telemetry_supervisor_restarts_total{") }
@@ -38,7 +39,7 @@ struct SupervisorDrillTests {
 
         let log = try String(contentsOfFile: processor.logPath, encoding: .utf8)
         #expect(log.contains("child failed; restarting after backoff"))
-        #expect(log.contains("re-processing the item held when this worker failed"))
+        #expect(log.contains("re-processing the items held when this worker failed"))
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0, "\(processor.tail)")
         print("drill supervisor: sent \(expected), stored \(expected), 3 worker restarts, 0 pending")

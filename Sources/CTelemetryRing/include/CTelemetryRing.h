@@ -19,9 +19,25 @@ typedef struct telemetry_record {
     uint16_t flags;
 } telemetry_record_t;
 
+#include <stdatomic.h>
+
+#define TELEMETRY_RING_CACHE_LINE 64
+
 /// A bounded single-producer single-consumer ring of records (C11 atomics).
-/// Exactly one thread may push and exactly one thread may pop at any time.
-typedef struct telemetry_ring telemetry_ring_t;
+/// Exactly one thread may push and exactly one thread may pop at any time. The hot functions are
+/// `static inline` so Swift callers inline them just as C callers do (no call per record).
+typedef struct telemetry_ring {
+    /* Producer side: its own index and a cached copy of the consumer's. */
+    _Alignas(TELEMETRY_RING_CACHE_LINE) _Atomic uint64_t head;
+    uint64_t cached_tail;
+    /* Consumer side. */
+    _Alignas(TELEMETRY_RING_CACHE_LINE) _Atomic uint64_t tail;
+    uint64_t cached_head;
+    /* Read-only after creation. */
+    _Alignas(TELEMETRY_RING_CACHE_LINE) uint64_t mask;
+    uint32_t capacity;
+    telemetry_record_t *slots;
+} telemetry_ring_t;
 
 /// Creates a ring holding `capacity` records, rounded up to a power of two (at least 2).
 /// Returns NULL when memory cannot be allocated.
@@ -30,18 +46,52 @@ void telemetry_ring_destroy(telemetry_ring_t *ring);
 uint32_t telemetry_ring_capacity(const telemetry_ring_t *ring);
 
 /// Pushes one record; false when the ring is full (nothing is written).
-bool telemetry_ring_push(telemetry_ring_t *ring, const telemetry_record_t *record);
+static inline bool telemetry_ring_push(telemetry_ring_t *ring, const telemetry_record_t *record) {
+    uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    if (head - ring->cached_tail >= ring->capacity) {
+        ring->cached_tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+        if (head - ring->cached_tail >= ring->capacity) return false;
+    }
+    ring->slots[head & ring->mask] = *record;
+    atomic_store_explicit(&ring->head, head + 1, memory_order_release);
+    return true;
+}
+
 /// Pushes up to `count` records, publishing them with one release store; returns how many fit.
-size_t telemetry_ring_push_batch(telemetry_ring_t *ring, const telemetry_record_t *records, size_t count);
+static inline size_t telemetry_ring_push_batch(telemetry_ring_t *ring, const telemetry_record_t *records, size_t count) {
+    uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    uint64_t free_slots = ring->capacity - (head - ring->cached_tail);
+    if (free_slots < count) {
+        ring->cached_tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+        free_slots = ring->capacity - (head - ring->cached_tail);
+    }
+    size_t n = count < free_slots ? count : (size_t)free_slots;
+    for (size_t i = 0; i < n; i++) ring->slots[(head + i) & ring->mask] = records[i];
+    if (n) atomic_store_explicit(&ring->head, head + n, memory_order_release);
+    return n;
+}
+
 /// Pops up to `max` records into `out` in FIFO order; returns how many were popped.
-size_t telemetry_ring_pop_batch(telemetry_ring_t *ring, telemetry_record_t *out, size_t max);
+static inline size_t telemetry_ring_pop_batch(telemetry_ring_t *ring, telemetry_record_t *out, size_t max) {
+    uint64_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    uint64_t available = ring->cached_head - tail;
+    if (available < max) {
+        ring->cached_head = atomic_load_explicit(&ring->head, memory_order_acquire);
+        available = ring->cached_head - tail;
+    }
+    size_t n = max < available ? max : (size_t)available;
+    for (size_t i = 0; i < n; i++) out[i] = ring->slots[(tail + i) & ring->mask];
+    if (n) atomic_store_explicit(&ring->tail, tail + n, memory_order_release);
+    return n;
+}
 /// Records currently queued (a snapshot; exact only when both sides are quiet).
 size_t telemetry_ring_count(const telemetry_ring_t *ring);
 
 /// Benchmark helper: moves `total` records through `ring` with a C producer thread and a C
-/// consumer draining up to `drain` records at a time. Returns the number of records received
-/// in order (equal to `total` on success).
-uint64_t telemetry_ring_c_loop(telemetry_ring_t *ring, uint64_t total, size_t drain);
+/// consumer draining up to `drain` records at a time. The producer pushes one record at a time
+/// (`publish` ≤ 1) or stages `publish` records and pushes them with one publication. Returns the
+/// number of records received in order (equal to `total` on success).
+uint64_t telemetry_ring_c_loop(telemetry_ring_t *ring, uint64_t total, size_t drain, size_t publish);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,230 @@
+import ArgumentParser
+import Foundation
+
+/// `make bench`: measures the pipeline against the physical limits of the machine it runs on and
+/// writes `bench/report.md`, `bench/report.json` and `bench/report.svg`.
+@main
+struct TelemetryBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "telemetry-bench",
+        abstract: "Benchmark the telemetry pipeline against baselines measured in the same run.",
+        discussion: """
+            Needs the bench's Redis and PostgreSQL (make bench starts them: Redis on 127.0.0.1:36379, PostgreSQL \
+            on 127.0.0.1:35432 with track_commit_timestamp=on) and release builds of the daemons.
+            """)
+
+    enum Section: String, ExpressibleByArgument, CaseIterable {
+        case ring, storage, e2e, latency, scaling
+    }
+
+    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling); all by default.")
+    var only: [Section] = Section.allCases
+
+    @Option(help: "Seconds of the sustained end-to-end measurement.")
+    var seconds: Double = 20
+
+    @Option(help: "Seconds of each scaling and latency measurement.")
+    var shortSeconds: Double = 10
+
+    @Option(help: "Redis port of the bench's server.")
+    var redisPort: Int = 36379
+
+    @Option(help: "PostgreSQL port of the bench's server.")
+    var pgPort: Int = 35432
+
+    @Option(help: "Directory of the release daemons.")
+    var binDir: String = ".build/release"
+
+    @Option(help: "Where the servers keep their data (pid files are read for CPU figures).")
+    var runDir: String = ".run/bench"
+
+    @Option(help: "PostgreSQL connections of each processor's storage (and of the COPY baseline).")
+    var storageConnections: Int = 2
+
+    @Option(help: "Where the report goes.")
+    var out: String = "bench"
+
+    func run() async throws {
+        let servers = BenchServers(redisPort: redisPort, pgPort: pgPort, runDirectory: absolute(runDir))
+        if only.contains(where: { $0 != .ring }) { try servers.check() }
+        let sections = Set(only)
+        var plan = 0.0
+        if sections.contains(.ring) { plan += 20 }
+        if sections.contains(.storage) { plan += 2 * shortSeconds + 2 }
+        if sections.contains(.e2e) { plan += seconds + 2 * shortSeconds + 20 }
+        if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
+        if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
+        let progress = Progress(totalSeconds: plan)
+        var report = Report(date: ISO8601DateFormatter().string(from: Date()), commit: Self.commit(), machine: Self.machine(),
+                            settings: sections == [.ring] ? [:] : (try servers.settings()))
+        report.settings["processor.storage_connections"] = String(storageConnections)
+        let pipeline = PipelineBench(servers: servers, binDirectory: absolute(binDir), progress: progress)
+        defer { progress.finish() }
+
+        if sections.contains(.ring) {
+            try await ringSection(&report, progress)
+        }
+        var copyCeiling: Double?
+        var seed: Double?
+        if sections.contains(.storage) || sections.contains(.e2e) {
+            let baselines = StorageBaselines(servers: servers)
+            progress.advance(1, label: "storage: raw binary COPY ceiling (1 000 rows per transaction, \(storageConnections) connections)")
+            let copy = try baselines.copyCeiling(batchRows: 1000, connections: storageConnections, seconds: shortSeconds, devices: 1000)
+            progress.advance(shortSeconds, label: "storage: seed per-sample path (RPUSH/BLPOP JSON, one INSERT per sample)")
+            progress.note("raw COPY ceiling: \(Report.format(copy.perSecond)) rows/s")
+            let seedPath = try baselines.seedPerSample(seconds: shortSeconds, devices: 100)
+            progress.advance(shortSeconds, label: "storage: done")
+            progress.note("seed per-sample path: \(Report.format(seedPath.perSecond)) rows/s")
+            copyCeiling = copy.perSecond
+            seed = seedPath.perSecond
+            report.copyCeiling = copy.perSecond
+            report.copyCeilingConnections = storageConnections
+            report.copyTransactionMillis = copy.transactionMillis
+            report.seedPerSample = seedPath.perSecond
+        }
+        let processorSettings = ["STORAGE_CONNECTIONS": String(storageConnections)]
+        var e2e: PipelineBench.Outcome?
+        var calibration: PipelineBench.Outcome?
+        if sections.contains(.e2e) || sections.contains(.scaling) {
+            // Capacity first (sensors faster than the pipeline), then a sustained run offered a
+            // little more than that, so the hub does not spend CPU on samples nobody can store.
+            calibration = try await pipeline.run(.init(name: "capacity, 1 processor, 8 shards", seconds: shortSeconds,
+                                                       extraProcessor: processorSettings))
+            progress.note("capacity: \(Report.format(calibration!.committedPerSecond)) samples/s committed")
+        }
+        if sections.contains(.e2e), let calibration, let copyCeiling, let seed {
+            let offered = max(10_000, (calibration.committedPerSecond * 1.1).rounded())
+            var run = try await pipeline.run(.init(name: "sustained e2e", sensors: 1000, rateHz: offered / 3000, seconds: seconds,
+                                                   extraProcessor: processorSettings))
+            run.name = "sustained e2e (\(Int(seconds)) s)"
+            e2e = run
+            report.runs.append(calibration)
+            report.runs.append(run)
+            progress.note("sustained: \(Report.format(run.committedPerSecond)) samples/s committed, \(Int(run.meanTransactionRows)) rows per transaction")
+            // The pipeline commits several hub batches per transaction under load: measure the
+            // ceiling at its own transaction size too, so the ratio is not flattered.
+            let rows = max(1000, Int(run.meanTransactionRows.rounded()))
+            let same = try StorageBaselines(servers: servers).copyCeiling(batchRows: rows, connections: storageConnections,
+                                                                           seconds: shortSeconds, devices: 1000)
+            progress.advance(shortSeconds, label: "storage: COPY ceiling at \(rows) rows per transaction")
+            report.add("end to end", "sustained samples/s, simulated sensors → committed rows", value: run.committedPerSecond, unit: "/s",
+                       baseline: "raw binary COPY, same schema, \(rows) rows/txn (the pipeline's mean), \(storageConnections) conn",
+                       baselineValue: same.perSecond, target: "≥ 0.60", met: run.committedPerSecond >= 0.6 * same.perSecond)
+            report.add("end to end", "sustained samples/s, simulated sensors → committed rows", value: run.committedPerSecond, unit: "/s",
+                       baseline: "raw binary COPY, same schema, 1 000 rows/txn (the hub's batch size), \(storageConnections) conn", baselineValue: copyCeiling,
+                       target: "≥ 0.60", met: run.committedPerSecond >= 0.6 * copyCeiling)
+            report.add("end to end", "sustained samples/s, simulated sensors → committed rows", value: run.committedPerSecond, unit: "/s",
+                       baseline: "seed per-sample path (JSON, RPUSH/BLPOP, INSERT)", baselineValue: seed,
+                       target: "≥ 20", met: run.committedPerSecond >= 20 * seed)
+            for daemon in ["hub", "processor"] {
+                report.add("memory", "peak RSS of the \(daemon), sustained run", value: run.peakRSSMiB[daemon] ?? 0, unit: "MiB",
+                           baseline: "same daemon, capacity run", baselineValue: calibration.peakRSSMiB[daemon] ?? 0)
+            }
+        }
+        if sections.contains(.latency) {
+            for (rate, sensors) in [(10_000.0, 100), (100_000.0, 1000)] {
+                let hz = rate / Double(sensors * 3)
+                let readings = Int(hz * (2 + shortSeconds))
+                let run = try await pipeline.run(.init(name: "latency at \(Int(rate / 1000)) k/s", sensors: sensors, rateHz: hz,
+                                                       readings: readings, warmupSeconds: 2, seconds: shortSeconds,
+                                                       extraProcessor: processorSettings))
+                report.runs.append(run)
+                if let l = run.latencyMillis {
+                    progress.note("latency at \(Int(rate)) /s: p50 \(l.p50) ms, p99 \(l.p99) ms, p99.9 \(l.p999) ms; lost \(run.lost ?? 0)")
+                    let floor = report.copyTransactionMillis?.p99 ?? 0
+                    report.add("latency", "p99 sample → commit at \(Int(rate / 1000)) k samples/s offered (lost \(run.lost ?? 0))",
+                               value: l.p99, unit: "ms", baseline: "p99 of one raw COPY transaction", baselineValue: floor,
+                               target: rate == 10_000 ? "< 25 ms, 0 lost" : "stated",
+                               met: rate == 10_000 ? (l.p99 < 25 && run.lost == 0) : run.lost == 0)
+                    report.add("latency", "p99.9 sample → commit at \(Int(rate / 1000)) k samples/s offered", value: l.p999, unit: "ms",
+                               baseline: "p99.9 of one raw COPY transaction", baselineValue: report.copyTransactionMillis?.p999 ?? 0)
+                }
+            }
+        }
+        if sections.contains(.scaling), let calibration {
+            var base = calibration
+            base.name = "1 processor, 8 shards"
+            for processors in [2, 4] {
+                let run = try await pipeline.run(.init(name: "\(processors) processors, 8 shards", processors: processors,
+                                                       workers: 8 / processors, seconds: shortSeconds, extraProcessor: processorSettings))
+                report.runs.append(run)
+                report.add("scaling", "\(processors) processors in one group, 8 shards", value: run.committedPerSecond, unit: "/s",
+                           baseline: "1 processor, 8 shards", baselineValue: base.committedPerSecond)
+            }
+            for shards in [1, 4, 16] {
+                let run = try await pipeline.run(.init(name: "1 processor, \(shards) shards", shards: shards, workers: min(8, shards),
+                                                       seconds: shortSeconds, extraProcessor: processorSettings))
+                report.runs.append(run)
+                report.add("scaling", "1 processor, \(shards) shard\(shards == 1 ? "" : "s")", value: run.committedPerSecond, unit: "/s",
+                           baseline: "1 processor, 8 shards", baselineValue: base.committedPerSecond)
+            }
+            if e2e == nil { report.runs.insert(calibration, at: 0) }
+        }
+        for run in report.runs where (run.lost ?? 0) != 0 || run.duplicates != 0 {
+            report.notes.append("\(run.name): \(run.lost ?? 0) samples lost, \(run.duplicates) duplicates")
+        }
+        progress.finish()
+        let directory = absolute(out)
+        try report.write(to: directory)
+        print(report.markdown())
+        print("report: \(directory)/report.md, report.json, report.svg")
+    }
+
+    private func ringSection(_ report: inout Report, _ progress: Progress) async throws {
+        progress.advance(0, label: "ring: C-only loops")
+        let c = try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000) }
+        let cStaged = try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000, staged: true) }
+        progress.advance(4, label: "ring: Swift nonisolated push")
+        let swift = try RingBench.median(3) { try RingBench.swiftRing(total: 100_000_000) }
+        let swiftStaged = try RingBench.median(3) { try RingBench.swiftStaged(total: 100_000_000) }
+        progress.advance(4, label: "ring: Mutex-guarded Deque")
+        let mutex = try RingBench.median(3) { try RingBench.mutexDeque(total: 10_000_000) }
+        progress.advance(6, label: "ring: AsyncStream per sample")
+        var streams: [RingBench.Result] = []
+        for _ in 0..<3 { streams.append(try await RingBench.asyncStream(total: 2_000_000)) }
+        let stream = streams.sorted { $0.perSecond < $1.perSecond }[1]
+        progress.advance(6, label: "ring: done")
+        for r in [swift, c, swiftStaged, cStaged, mutex, stream] { report.ring.append(.init(name: r.name, samplesPerSecond: r.perSecond)) }
+        progress.note("ring: Swift \(Report.format(swift.perSecond))/s (staged \(Report.format(swiftStaged.perSecond))/s), C \(Report.format(c.perSecond))/s (staged \(Report.format(cStaged.perSecond))/s), mutex Deque \(Report.format(mutex.perSecond))/s, AsyncStream \(Report.format(stream.perSecond))/s")
+        report.add("ring", "samples/s, Swift nonisolated push per sample, drain 256", value: swift.perSecond, unit: "/s",
+                   baseline: "same ring, C-only loop, push per record", baselineValue: c.perSecond, target: "≥ 0.5", met: swift.perSecond >= 0.5 * c.perSecond)
+        report.add("ring", "samples/s, Swift staged push (DeviceActor's pattern), drain 256", value: swiftStaged.perSecond, unit: "/s",
+                   baseline: "same ring, C-only loop, same staging", baselineValue: cStaged.perSecond, target: "≥ 0.5", met: swiftStaged.perSecond >= 0.5 * cStaged.perSecond)
+        report.add("ring", "samples/s, Swift staged push (DeviceActor's pattern), drain 256", value: swiftStaged.perSecond, unit: "/s",
+                   baseline: "Mutex-guarded Deque, lock per sample", baselineValue: mutex.perSecond, target: "≥ 10", met: swiftStaged.perSecond >= 10 * mutex.perSecond)
+        report.add("ring", "samples/s, Swift nonisolated push per sample, drain 256", value: swift.perSecond, unit: "/s",
+                   baseline: "Mutex-guarded Deque, lock per sample", baselineValue: mutex.perSecond)
+        report.add("ring", "samples/s, Swift nonisolated push per sample, drain 256", value: swift.perSecond, unit: "/s",
+                   baseline: "AsyncStream, one yield per sample", baselineValue: stream.perSecond)
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    static func commit() -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["rev-parse", "--short", "HEAD"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return "unknown" }
+        process.waitUntilExit()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func machine() -> [String: String] {
+        var out: [String: String] = ["cores": String(ProcessInfo.processInfo.activeProcessorCount)]
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("model name") }) {
+            out["cpu"] = line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if let release = try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8) {
+            out["kernel"] = "Linux " + release.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        out["memory_gib"] = String(ProcessInfo.processInfo.physicalMemory >> 30)
+        return out
+    }
+}
