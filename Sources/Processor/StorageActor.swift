@@ -1,7 +1,7 @@
 import Logging
 public import Postgres
 public import Synchronization
-public import TelemetryCore
+import TelemetryCore
 
 /// Owns one PostgreSQL connection of the processor and writes batches exactly once.
 ///

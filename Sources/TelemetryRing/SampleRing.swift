@@ -103,14 +103,18 @@ public final class RingPushBuffer: @unchecked Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        pointer = .allocate(capacity: capacity)
-        bounds = .allocate(capacity: 2)
+        // Cache-line aligned and padded: the producer writes `bounds` at every append, and a line
+        // shared with anything the consumer touches would bounce between the cores (measured:
+        // 4× slower in some runs, depending on where the allocator put it).
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<telemetry_record_t>.stride + 64, alignment: 64)
+            .bindMemory(to: telemetry_record_t.self, capacity: capacity)
+        bounds = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64).bindMemory(to: Int.self, capacity: 2)
         bounds.initialize(repeating: 0, count: 2)
     }
 
     deinit {
-        pointer.deallocate()
-        bounds.deallocate()
+        UnsafeMutableRawPointer(pointer).deallocate()
+        UnsafeMutableRawPointer(bounds).deallocate()
     }
 
     /// Stages one sample; the buffer must have room (push it to the ring first when full).
