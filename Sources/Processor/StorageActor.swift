@@ -65,8 +65,8 @@ public actor StorageActor {
         try await write([batch])[0]
     }
 
-    /// Writes `batches` in the next transaction, all or none: when one of them fails, they all
-    /// fail with its error (the caller then writes them one at a time).
+    /// Writes `batches` in the next transaction, all or none: when one of them fails, none is
+    /// committed and they all fail with its error (the caller then writes them one at a time).
     public nonisolated func write(_ batches: [StorageBatch]) async throws(PostgresError) -> [StorageOutcome] {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>) in
             intake.withLock { $0.append(Request(batches: batches, continuation: continuation)) }
@@ -89,44 +89,37 @@ public actor StorageActor {
                 return Array(pending.prefix(count))
             }
             guard !requests.isEmpty else { return }
-            var results = write(group: requests.flatMap(\.batches))[...]
-            for request in requests {
-                let mine = results.prefix(request.batches.count)
-                results = results.dropFirst(request.batches.count)
-                var outcomes: [StorageOutcome] = []
-                var failure: PostgresError?
-                for result in mine {
-                    switch result {
-                    case .success(let outcome): outcomes.append(outcome)
-                    case .failure(let error): failure = failure ?? error
-                    }
-                }
-                request.continuation.resume(returning: failure.map { .failure($0) } ?? .success(outcomes))
+            for (request, result) in zip(requests, commit(requests.map(\.batches))) {
+                request.continuation.resume(returning: result)
             }
         }
     }
 
-    /// Writes `batches` in one transaction; on a failure other than a lost connection, one
-    /// transaction per batch instead.
-    private func write(group batches: [StorageBatch]) -> [Result<StorageOutcome, PostgresError>] {
+    /// Commits the batches of all `requests` in one transaction. On a failure other than a lost
+    /// connection, each request gets a transaction of its own, so one bad request fails alone and
+    /// a request is still all or none.
+    private func commit(_ requests: [[StorageBatch]]) -> [Result<[StorageOutcome], PostgresError>] {
         do throws(PostgresError) {
             let pg = try live()
             do {
-                let outcomes = try write(batches, pg)
+                var outcomes = try write(requests.flatMap { $0 }, pg)[...]
                 groups.add(1, ordering: .relaxed)
-                groupedBatches.add(batches.count, ordering: .relaxed)
-                return outcomes.map { .success($0) }
+                groupedBatches.add(outcomes.count, ordering: .relaxed)
+                return requests.map { request in
+                    defer { outcomes = outcomes.dropFirst(request.count) }
+                    return .success(Array(outcomes.prefix(request.count)))
+                }
             } catch {
                 if pg.isUsable { _ = try? pg.execute("ROLLBACK") } else { connection = nil }
                 if error.sqlState == "23514" { knownPartitions.removeAll() }  // no partition for a row
                 throw error
             }
-        } catch where error.isConnectionError || batches.count == 1 {
-            return batches.map { _ in .failure(error) }
+        } catch where error.isConnectionError || requests.count == 1 {
+            return requests.map { _ in .failure(error) }
         } catch {
-            logger.warning("a group of batches failed; writing them one per transaction",
-                           metadata: ["batches": "\(batches.count)", "error": "\(error)"])
-            return batches.flatMap { write(group: [$0]) }
+            logger.warning("a group of batches failed; writing each request in its own transaction",
+                           metadata: ["requests": "\(requests.count)", "error": "\(error)"])
+            return requests.flatMap { commit([$0]) }
         }
     }
 
@@ -139,13 +132,10 @@ public actor StorageActor {
     }
 
     private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
-        var deviceNames = Set<String>(), metricNames = Set<String>()
-        for batch in batches {
-            deviceNames.formUnion(batch.deviceNames)
-            metricNames.formUnion(batch.metricNames)
+        let ids = try batches.map { batch throws(PostgresError) in
+            (devices: try resolve(names: batch.deviceNames, table: "devices", cache: &deviceIDs, pg),
+             metrics: try resolve(names: batch.metricNames, table: "metrics", cache: &metricIDs, pg).map { Int16($0) })
         }
-        try resolve(names: Array(deviceNames), table: "devices", cache: &deviceIDs, pg)
-        try resolve(names: Array(metricNames), table: "metrics", cache: &metricIDs, pg)
         try ensurePartitions(for: batches, pg)
 
         try pg.execute("BEGIN")
@@ -160,8 +150,7 @@ public actor StorageActor {
         var fresh: [(index: Int, resolved: Resolved)] = []
         var rows = 0
         for (index, batch) in batches.enumerated() where newIDs.remove(batch.id) != nil {
-            let resolved = Resolved(batch: batch, devices: batch.deviceNames.map { deviceIDs[$0]! },
-                                    metrics: batch.metricNames.map { Int16(metricIDs[$0]!) }, firstRow: rows)
+            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows)
             fresh.append((index, resolved))
             rows += batch.samples.count
         }
@@ -394,7 +383,6 @@ public actor StorageActor {
     }
 
     /// Ids of `names` in `table` (`devices` or `metrics`), inserting unknown names.
-    @discardableResult
     private func resolve(names: [String], table: String, cache: inout [String: Int32],
                          _ pg: PostgresConnection) throws(PostgresError) -> [Int32] {
         let missing = names.filter { cache[$0] == nil }

@@ -112,6 +112,8 @@ struct Worker {
     var settingsGeneration: Int
     /// Carries the current item's `batch_id` / `task_id` and `shard`, so its log lines can be followed.
     var logger: Logger
+    /// The logger without any item's metadata.
+    let baseLogger: Logger
     var analyzer: Analyzer
 
     init(index: Int, queue: BoundedBuffer<WorkItem>, storage: StorageActor, acknowledger: Acknowledger,
@@ -131,6 +133,7 @@ struct Worker {
         self.counters = counters
         self.configuration = configuration
         self.logger = logger
+        baseLogger = logger
         analyzer = slot.takeAnalyzer() ?? Analyzer(settings: settings.value)
         analyzer.apply(settings.value)
     }
@@ -152,33 +155,24 @@ struct Worker {
                            metadata: ["source": "\(first.sourceName)", "items": "\(held.count)"])
             heartbeat.beat()
             try await handle(first)  // still held: a second failure keeps it, and its rejection state
-            for (index, item) in held.enumerated().dropFirst() {
-                slot.hold(Array(held[index...]))
-                try await handle(item)
-            }
-            slot.hold([])
+            try await handleInOrder(held, from: 1)
             heartbeat.idle()
         }
         while let items = await queue.next(max: configuration.workerGroupMax) {
             heartbeat.beat()
             refreshSettings()
             slot.hold(items)
-            var next = try await processGroup(items)
-            while next < items.count {
-                slot.hold(Array(items[next...]))
-                try await handle(items[next])
-                next += 1
-            }
-            slot.hold([])
+            try await handleInOrder(items, from: processGroup(items))
             heartbeat.idle()
         }
     }
 
-    /// Processes one item; it stays in the slot until it is acknowledged.
-    mutating func process(_ item: WorkItem) async throws {
-        refreshSettings()
-        slot.hold([item])
-        try await handle(item)
+    /// Handles `items[start...]` one at a time, each held (with those after it) until acknowledged.
+    private mutating func handleInOrder(_ items: [WorkItem], from start: Int) async throws {
+        for index in items.indices.dropFirst(start) {
+            slot.hold(Array(items[index...]))
+            try await handle(items[index])
+        }
         slot.hold([])
     }
 
@@ -214,19 +208,12 @@ struct Worker {
             statistics.append(analysis.statistics)
             trial.commit(analysis)
         }
-        for (item, batch) in zip(group, batches) {
-            var itemLogger = logger
-            switch item.source {
-            case .stream(let shard, let entryID):
-                itemLogger[metadataKey: "shard"] = "\(shard)"
-                itemLogger[metadataKey: "entry_id"] = "\(entryID)"
-                itemLogger[metadataKey: "batch_id"] = "\(batch.id)"
-            case .compat:
-                itemLogger[metadataKey: "task_id"] = "\(batch.id)"
+        if logger.logLevel <= .debug {
+            for (item, batch) in zip(group, batches) {
+                itemLogger(item, batchID: batch.id).debug("processing", metadata: ["samples": "\(batch.samples.count)", "group": "\(batches.count)"])
             }
-            itemLogger.debug("processing", metadata: ["samples": "\(batch.samples.count)", "group": "\(batches.count)"])
         }
-        for key in ["shard", "entry_id", "batch_id", "task_id", "device_id"] { logger[metadataKey: key] = nil }
+        logger = baseLogger  // the group's lines name no single item
         guard let outcomes = try await storeGroup(batches) else { return 0 }
         try faults.workerCheckpoint()
         analyzer = trial
@@ -244,26 +231,37 @@ struct Worker {
 
     /// One storage request for the whole group, waiting through outages; nil on any other failure.
     private func storeGroup(_ batches: [StorageBatch]) async throws -> [StorageOutcome]? {
+        switch try await writeThroughOutages(batches: batches.count, { () async throws(PostgresError) in try await storage.write(batches) }) {
+        case .success(let outcomes):
+            return outcomes
+        case .failure(let error):
+            logger.warning("a group write failed; writing its items one at a time",
+                           metadata: ["items": "\(batches.count)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Runs one storage write, waiting through PostgreSQL outages (connection errors spend no
+    /// attempt) and observing the time each of its `batches` spent in storage; returns any other
+    /// failure. Cancellation (the supervisor escalating) stops it: the items stay pending in Redis.
+    private func writeThroughOutages<T>(batches: Int, _ write: () async throws(PostgresError) -> T) async throws -> Result<T, PostgresError> {
         var outageBackoff = Duration.milliseconds(100)
         while true {
             try Task.checkCancellation()
             heartbeat.beat()
             do {
                 let started = ContinuousClock.now
-                let outcomes = try await storage.write(batches)
-                let elapsed = ContinuousClock.now - started
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-                for _ in batches { counters.copyDuration.observe(seconds) }
-                return outcomes
+                let value = try await write()
+                let seconds = (ContinuousClock.now - started).totalSeconds
+                for _ in 0..<batches { counters.copyDuration.observe(seconds) }
+                return .success(value)
             } catch where error.isConnectionError {
                 counters.outageWaits.add(1, ordering: .relaxed)
                 logger.warning("postgres unavailable, pausing", metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
                 try? await Task.sleep(for: outageBackoff)
                 outageBackoff = min(outageBackoff * 2, .seconds(5))
             } catch {
-                logger.warning("a group write failed; writing its items one at a time",
-                               metadata: ["items": "\(batches.count)", "error": "\(error)"])
-                return nil
+                return .failure(error)
             }
         }
     }
@@ -286,22 +284,25 @@ struct Worker {
         faults.committed()
     }
 
-    private mutating func handle(_ item: WorkItem) async throws {
-        logger[metadataKey: "batch_id"] = nil
-        logger[metadataKey: "task_id"] = nil
+    /// The worker's logger with `item`'s metadata: shard, entry and batch id, or task and device id.
+    private func itemLogger(_ item: WorkItem, batchID: String? = nil) -> Logger {
+        var logger = baseLogger
         switch (item.source, item.payload) {
         case (.stream(let shard, let entryID), _):
             logger[metadataKey: "shard"] = "\(shard)"
             logger[metadataKey: "entry_id"] = "\(entryID)"
+            if let batchID { logger[metadataKey: "batch_id"] = "\(batchID)" }
         case (.compat, .task(let task)):
-            logger[metadataKey: "shard"] = nil
-            logger[metadataKey: "entry_id"] = nil
             logger[metadataKey: "task_id"] = "\(task.id)"
             logger[metadataKey: "device_id"] = "\(task.deviceID)"
         case (.compat, _):
-            logger[metadataKey: "shard"] = nil
-            logger[metadataKey: "entry_id"] = nil
+            break
         }
+        return logger
+    }
+
+    private mutating func handle(_ item: WorkItem) async throws {
+        logger = itemLogger(item)
         let prepared: Prepared
         switch prepare(item) {
         case .success(let p): prepared = p
@@ -418,7 +419,6 @@ struct Worker {
     func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async throws -> Bool {
         let ledgerKey = item.retryKey(batchID: batch.id)
         var state = await heartbeat.waiting { await retries.load(ledgerKey) }
-        var outageBackoff = Duration.milliseconds(100)
         while true {
             // Cancelled (the supervisor escalating): stop; the item stays pending in Redis.
             try Task.checkCancellation()
@@ -427,20 +427,12 @@ struct Worker {
             if state.nextAttemptMillis > now {
                 try? await Task.sleep(for: .milliseconds(state.nextAttemptMillis - now))
             }
-            do {
-                let started = ContinuousClock.now
-                let outcome = try await storage.write(batch)
-                let elapsed = ContinuousClock.now - started
-                counters.copyDuration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            switch try await writeThroughOutages(batches: 1, { () async throws(PostgresError) in try await storage.write(batch) }) {
+            case .success(let outcome):
                 record(outcome, batch: batch)
                 if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
                 return true
-            } catch where error.isConnectionError {
-                counters.outageWaits.add(1, ordering: .relaxed)
-                logger.warning("postgres unavailable, pausing", metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
-                try? await Task.sleep(for: outageBackoff)
-                outageBackoff = min(outageBackoff * 2, .seconds(5))
-            } catch {
+            case .failure(let error):
                 let failedAt = wallClockMicros() / 1000
                 state.failures += 1
                 if state.firstFailureMillis == 0 { state.firstFailureMillis = failedAt }

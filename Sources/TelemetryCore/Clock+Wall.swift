@@ -15,3 +15,8 @@ public func monotonicNanos() -> Int64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }
+
+extension Duration {
+    /// The duration in seconds, for histograms and rates.
+    public var totalSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -36,9 +36,11 @@ struct BenchServers: Sendable {
     /// around now, so a measurement starts from an empty, migrated database.
     @discardableResult
     func freshDatabase(_ name: String, migrate: Bool = true) throws -> String {
-        let admin = try PostgresConnection(conninfo: conninfo("telemetry"))
+        // As the superuser: dropping WITH (FORCE) must also end an autovacuum worker, which the
+        // telemetry role may not signal; the database still belongs to telemetry.
+        let admin = try PostgresConnection(conninfo: "host=127.0.0.1 port=\(pgPort) user=postgres dbname=postgres")
         try admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-        try admin.execute("CREATE DATABASE \(name)")
+        try admin.execute("CREATE DATABASE \(name) OWNER \(pgUser)")
         admin.close()
         guard migrate else { return name }
         let pg = try PostgresConnection(conninfo: conninfo(name))

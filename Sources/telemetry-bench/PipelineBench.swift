@@ -60,10 +60,12 @@ struct PipelineBench {
 
     func run(_ run: Run) async throws -> Outcome {
         let tag = run.name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }.reduce(into: "") { $0.append($1) }
-        let database = try servers.freshDatabase("bench_\(tag)", migrate: false)
+        let servers = self.servers
+        let database = try await blocking {
+            _ = try RedisConnection(endpoint: servers.redis).send(["FLUSHALL"])
+            return try servers.freshDatabase("bench_\(tag)", migrate: false)
+        }
         let prefix = "bench_\(tag)"
-        let redis = try RedisConnection(endpoint: servers.redis)
-        _ = try redis.send(["FLUSHALL"])
         let workDir = "\(servers.runDirectory)/runs/\(tag)"
         try? FileManager.default.removeItem(atPath: workDir)
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
@@ -88,7 +90,7 @@ struct PipelineBench {
             processors.append(try Daemon.start(binary: "\(binDirectory)/telemetry-processor", name: "processor-\(index)",
                                                config: config, directory: workDir, environment: run.extraProcessor))
         }
-        try await waitForLeases(redis: redis, prefix: prefix, shards: run.shards, processors: run.processors, daemons: processors)
+        try await waitForLeases(prefix: prefix, shards: run.shards, processors: run.processors, daemons: processors)
 
         let hubConfig = """
             redis: { host: 127.0.0.1, port: \(servers.redisPort), key_prefix: \(prefix) }
@@ -100,7 +102,6 @@ struct PipelineBench {
             http: { port: 0 }
             log: { level: warning }
             """
-        let started = ContinuousClock.now
         let startMicros = wallClockMicros()
         hub = try Daemon.start(binary: "\(binDirectory)/telemetry-hub", name: "hub", config: hubConfig, directory: workDir, environment: run.extraHub)
         try await progress.sleep(run.warmupSeconds, label: "\(run.name): warming up")
@@ -116,34 +117,36 @@ struct PipelineBench {
         // fixed-count run, then stop them too (they commit and acknowledge what they read).
         try await hub!.stop(timeout: 60)
         peak["hub"] = max(peak["hub"] ?? 0, hub!.lastPeakRSSMiB)
-        let pg = try PostgresConnection(conninfo: servers.conninfo(database))
         let expected = run.readings > 0 ? run.sensors * 3 * run.readings : nil
         if let expected {
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
-                if try scalar(pg, "SELECT coalesce(sum(samples), 0) FROM ingested_batches") >= expected { break }
+                let batched = try await blocking {
+                    try scalar(PostgresConnection(conninfo: servers.conninfo(database)), "SELECT coalesce(sum(samples), 0) FROM ingested_batches")
+                }
+                if batched >= expected { break }
                 try await progress.sleep(0.5, label: "\(run.name): draining")
             }
         }
-        let backlog = try lag(redis: redis, prefix: prefix, shards: run.shards)
+        let backlog = try await blocking { try lag(prefix: prefix, shards: run.shards) }
         for p in processors {
             try await p.stop(timeout: 60)
             peak["processor"] = max(peak["processor"] ?? 0, p.lastPeakRSSMiB)
         }
-        _ = started
 
-        let committed = try scalar(pg, """
-            SELECT coalesce(sum(samples), 0) FROM ingested_batches
-            WHERE committed_at >= timestamptz 'epoch' + \(windowStart) * interval '1 microsecond'
-              AND committed_at < timestamptz 'epoch' + \(windowEnd) * interval '1 microsecond'
-            """)
-        let stored = try scalar(pg, "SELECT count(*) FROM samples")
-        let batchSamples = try scalar(pg, "SELECT coalesce(sum(samples), 0) FROM ingested_batches")
-        // Batches of one transaction share its start time (now()): one group per committed_at.
-        let transactions = try scalar(pg, "SELECT count(DISTINCT committed_at) FROM ingested_batches")
-        var latency: LatencySummary?
-        if run.readings > 0 {
-            latency = try latencies(pg, from: startMicros + Int64(run.warmupSeconds * 1e6))
+        let measureLatency = run.readings > 0
+        let (committed, stored, batchSamples, transactions, latency) = try await blocking {
+            let pg = try PostgresConnection(conninfo: servers.conninfo(database))
+            return (try scalar(pg, """
+                        SELECT coalesce(sum(samples), 0) FROM ingested_batches
+                        WHERE committed_at >= timestamptz 'epoch' + \(windowStart) * interval '1 microsecond'
+                          AND committed_at < timestamptz 'epoch' + \(windowEnd) * interval '1 microsecond'
+                        """),
+                    try scalar(pg, "SELECT count(*) FROM samples"),
+                    try scalar(pg, "SELECT coalesce(sum(samples), 0) FROM ingested_batches"),
+                    // Batches of one transaction share its start time (now()): one group per committed_at.
+                    try scalar(pg, "SELECT count(DISTINCT committed_at) FROM ingested_batches"),
+                    measureLatency ? try latencies(pg, from: startMicros + Int64(run.warmupSeconds * 1e6)) : nil)
         }
         let window = Double(windowEnd - windowStart) / 1e6
         var cpu: [String: Double] = [:]
@@ -178,14 +181,17 @@ struct PipelineBench {
     }
 
     /// Waits until every shard has a lease holder and the shards are spread over the processors.
-    private func waitForLeases(redis: RedisConnection, prefix: String, shards: Int, processors: Int, daemons: [Daemon]) async throws {
+    private func waitForLeases(prefix: String, shards: Int, processors: Int, daemons: [Daemon]) async throws {
         let keys = RedisKeys(prefix: prefix)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             for daemon in daemons where !daemon.isRunning {
                 throw BenchError("\(daemon.name) exited during start-up; see \(daemon.logPath)")
             }
-            let owners = try redis.send(RedisCommand(["MGET"] + (0..<shards).map(keys.lease))).array?.compactMap(\.string) ?? []
+            let endpoint = servers.redis
+            let owners = try await blocking {
+                try RedisConnection(endpoint: endpoint).send(RedisCommand(["MGET"] + (0..<shards).map(keys.lease))).array?.compactMap(\.string) ?? []
+            }
             if owners.count == shards && Set(owners).count == min(processors, shards) { return }
             try await progress.sleep(0.2, label: "waiting for \(processors) processor(s) to lease \(shards) shards")
         }
@@ -193,7 +199,8 @@ struct PipelineBench {
     }
 
     /// Entries not yet acknowledged over all shards (consumer-group lag + pending).
-    private func lag(redis: RedisConnection, prefix: String, shards: Int) throws -> Int {
+    private func lag(prefix: String, shards: Int) throws -> Int {
+        let redis = try RedisConnection(endpoint: servers.redis)
         let keys = RedisKeys(prefix: prefix)
         var total = 0
         for shard in 0..<shards {
@@ -230,6 +237,20 @@ struct PipelineBench {
         }
         return out
     }
+}
+
+/// Runs the bench's blocking calls (libpq, hiredis, thread joins) on a thread of its own, so they
+/// never hold one of the cooperative pool's threads.
+actor BlockingIO {
+    static let shared = BlockingIO()
+    private nonisolated let executor = ThreadExecutor(name: "bench-io")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    func run<T: Sendable>(_ body: @Sendable () throws -> T) throws -> T { try body() }
+}
+
+func blocking<T: Sendable>(_ body: @Sendable () throws -> T) async throws -> T {
+    try await BlockingIO.shared.run(body)
 }
 
 /// A daemon started by the bench, its output in a log file of the run's directory.

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TelemetryCore
 
 /// A progress bar on stderr (a line per step when stderr is not a terminal): the bench knows how
 /// many seconds its plan takes and advances by the seconds each step waited or worked.
@@ -23,7 +24,7 @@ final class Progress: Sendable {
         let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let startDone = state.withLock { $0.done }
         while ContinuousClock.now < end {
-            let left = (end - ContinuousClock.now).seconds
+            let left = (end - ContinuousClock.now).totalSeconds
             state.withLock { $0.done = min($0.total, startDone + seconds - left) }
             draw(label)
             try await Task.sleep(for: .milliseconds(Int(min(250, max(1, left * 1000)))))
@@ -61,7 +62,7 @@ final class Progress: Sendable {
             return (s.done, s.total, changed)
         }
         let fraction = min(1, done / total)
-        let elapsed = Int((ContinuousClock.now - started).seconds)
+        let elapsed = Int((ContinuousClock.now - started).totalSeconds)
         if terminal {
             let width = 30
             let filled = Int(fraction * Double(width))

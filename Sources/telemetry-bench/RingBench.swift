@@ -1,7 +1,6 @@
 import CTelemetryRing
 import DequeModule
 import Foundation
-import Synchronization
 import TelemetryCore
 import TelemetryRing
 
@@ -38,7 +37,7 @@ enum RingBench {
         let ring = SampleRing(capacity: capacity)
         let started = ContinuousClock.now
         let inOrder = ring.runCLoop(total: total, drain: drain, publish: staged ? publish : 1)
-        let seconds = (ContinuousClock.now - started).seconds
+        let seconds = (ContinuousClock.now - started).totalSeconds
         guard inOrder == total else { throw BenchError("C ring loop delivered \(inOrder) of \(total) records in order") }
         return Result(name: staged ? "C ring, C-only loop, \(publish) per publish" : "C ring, C-only loop, push per record",
                       samples: total, seconds: seconds)
@@ -96,13 +95,13 @@ enum RingBench {
 
     /// A `Mutex<Deque<Sample>>` bounded at the ring's capacity, drained in the same batches.
     static func mutexDeque(total: UInt64) throws -> Result {
-        let queue = LockedDeque(capacity: capacity)
+        let queue = Shared(Deque<Sample>(minimumCapacity: capacity))
         let seconds = try runPair(
             producer: {
                 var i: UInt64 = 0
                 while i < total {
                     let sample = Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: Int64(i), value: 1)
-                    let pushed = queue.lock.withLock { q -> Bool in
+                    let pushed = queue.withLock { q -> Bool in
                         guard q.count < capacity else { return false }
                         q.append(sample)
                         return true
@@ -116,7 +115,7 @@ enum RingBench {
                 var local: [Sample] = []
                 local.reserveCapacity(drain)
                 while received < total {
-                    queue.lock.withLock { q in
+                    queue.withLock { q in
                         let n = Swift.min(drain, q.count)
                         for _ in 0..<n { local.append(q.removeFirst()) }
                     }
@@ -147,7 +146,7 @@ enum RingBench {
             if sample.timestampMicros == Int64(received) { inOrder &+= 1 }
             received &+= 1
         }
-        let seconds = (ContinuousClock.now - started).seconds
+        let seconds = (ContinuousClock.now - started).totalSeconds
         guard inOrder == total else { throw BenchError("AsyncStream delivered \(inOrder) of \(total) samples in order") }
         return Result(name: "AsyncStream, one yield per sample", samples: total, seconds: seconds)
     }
@@ -156,10 +155,11 @@ enum RingBench {
     private static func runPair(producer: @escaping @Sendable () -> Void, consumer: @escaping @Sendable () -> UInt64,
                                 total: UInt64) throws -> Double {
         let done = DispatchSemaphore(value: 0)
-        let inOrder = Counter()
+        let inOrder = Shared<UInt64>(0)
         let started = ContinuousClock.now
         let consumerThread = Thread {
-            inOrder.value.store(consumer(), ordering: .releasing)
+            let delivered = consumer()
+            inOrder.withLock { $0 = delivered }
             done.signal()
         }
         let producerThread = Thread {
@@ -170,28 +170,14 @@ enum RingBench {
         producerThread.start()
         done.wait()
         done.wait()
-        let seconds = (ContinuousClock.now - started).seconds
-        let delivered = inOrder.value.load(ordering: .acquiring)
+        let seconds = (ContinuousClock.now - started).totalSeconds
+        let delivered = inOrder.value
         guard delivered == total else { throw BenchError("queue delivered \(delivered) of \(total) samples in order") }
         return seconds
     }
 }
 
-/// A `Mutex<Deque>` the two threads share (a class: closures cannot capture a `Mutex` itself).
-final class LockedDeque: Sendable {
-    let lock: Mutex<Deque<Sample>>
-    init(capacity: Int) { lock = Mutex(Deque(minimumCapacity: capacity)) }
-}
-
-final class Counter: Sendable {
-    let value = Atomic<UInt64>(0)
-}
-
 struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -38,7 +38,7 @@ struct StorageBaselines {
                 var device = 0, metric = 0
                 let firstDevice = Int32(index * devices + 1)
                 var local = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-                defer { transactions.update { $0.add(local) } }
+                defer { transactions.withLock { $0.add(local) } }
                 while ContinuousClock.now < deadline {
                     var copy = BinaryCopyWriter(reservingRows: batchRows, bytesPerRow: 40)
                     for _ in 0..<batchRows {
@@ -55,14 +55,14 @@ struct StorageBaselines {
                     try pg.execute("BEGIN")
                     try pg.copyIn("COPY samples (device_id, metric_id, ts, value) FROM STDIN (FORMAT binary)", data: copy.finish())
                     try pg.execute("COMMIT")
-                    _ = local.record(UInt64((ContinuousClock.now - began).seconds * 1e6))
-                    rows.update { $0 += batchRows }
+                    _ = local.record(UInt64((ContinuousClock.now - began).totalSeconds * 1e6))
+                    rows.withLock { $0 += batchRows }
                 }
             } catch {
-                errors.update { $0.append("\(error)") }
+                errors.withLock { $0.append("\(error)") }
             }
         }
-        let elapsed = (ContinuousClock.now - started).seconds
+        let elapsed = (ContinuousClock.now - started).totalSeconds
         if let first = errors.value.first { throw BenchError("COPY baseline failed: \(first)") }
         let h = transactions.value
         let summary = PipelineBench.LatencySummary(samples: h.totalCount, p50: Double(h.valueAtPercentile(50)) / 1000,
@@ -117,16 +117,16 @@ struct StorageBaselines {
                     for metric in task.metrics {
                         try pg.query("INSERT INTO samples (device_id, metric_id, ts, value) VALUES ($1, $2, timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4)",
                                      [device, metricID, String(task.timestampMicros), "\(metric.value)"])
-                        stored.update { $0 += 1 }
+                        stored.withLock { $0 += 1 }
                     }
                 }
-                stop.update { $0 = true }
+                stop.withLock { $0 = true }
             } catch {
-                errors.update { $0.append("\(error)") }
-                stop.update { $0 = true }
+                errors.withLock { $0.append("\(error)") }
+                stop.withLock { $0 = true }
             }
         }
-        let elapsed = (ContinuousClock.now - started).seconds
+        let elapsed = (ContinuousClock.now - started).totalSeconds
         _ = try? setup.send(["DEL", key])
         if let first = errors.value.first { throw BenchError("seed path failed: \(first)") }
         return Throughput(rows: stored.value, seconds: elapsed)
@@ -146,10 +146,11 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     for _ in 0..<count { done.wait() }
 }
 
-/// A value shared by the bench's threads behind a lock.
+/// A value shared by the bench's threads behind a lock (a class: closures cannot capture a
+/// `Mutex` itself).
 final class Shared<Value: Sendable>: Sendable {
     private let lock: Mutex<Value>
     init(_ value: Value) { lock = Mutex(value) }
     var value: Value { lock.withLock { $0 } }
-    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&$0) } }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&$0) } }
 }

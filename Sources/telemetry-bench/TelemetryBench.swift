@@ -46,7 +46,7 @@ struct TelemetryBench: AsyncParsableCommand {
 
     func run() async throws {
         let servers = BenchServers(redisPort: redisPort, pgPort: pgPort, runDirectory: absolute(runDir))
-        if only.contains(where: { $0 != .ring }) { try servers.check() }
+        if only.contains(where: { $0 != .ring }) { try await blocking { try servers.check() } }
         let sections = Set(only)
         var plan = 0.0
         if sections.contains(.ring) { plan += 20 }
@@ -56,7 +56,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         let progress = Progress(totalSeconds: plan)
         var report = Report(date: ISO8601DateFormatter().string(from: Date()), commit: Self.commit(), machine: Self.machine(),
-                            settings: sections == [.ring] ? [:] : (try servers.settings()))
+                            settings: sections == [.ring] ? [:] : (try await blocking { try servers.settings() }))
         report.settings["processor.storage_connections"] = String(storageConnections)
         let pipeline = PipelineBench(servers: servers, binDirectory: absolute(binDir), progress: progress)
         defer { progress.finish() }
@@ -64,19 +64,16 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.ring) {
             try await ringSection(&report, progress)
         }
-        var copyCeiling: Double?
-        var seed: Double?
         if sections.contains(.storage) || sections.contains(.e2e) {
             let baselines = StorageBaselines(servers: servers)
             progress.advance(1, label: "storage: raw binary COPY ceiling (1 000 rows per transaction, \(storageConnections) connections)")
-            let copy = try baselines.copyCeiling(batchRows: 1000, connections: storageConnections, seconds: shortSeconds, devices: 1000)
+            let (connections, seconds) = (storageConnections, shortSeconds)
+            let copy = try await blocking { try baselines.copyCeiling(batchRows: 1000, connections: connections, seconds: seconds, devices: 1000) }
             progress.advance(shortSeconds, label: "storage: seed per-sample path (RPUSH/BLPOP JSON, one INSERT per sample)")
             progress.note("raw COPY ceiling: \(Report.format(copy.perSecond)) rows/s")
-            let seedPath = try baselines.seedPerSample(seconds: shortSeconds, devices: 100)
+            let seedPath = try await blocking { try baselines.seedPerSample(seconds: seconds, devices: 100) }
             progress.advance(shortSeconds, label: "storage: done")
             progress.note("seed per-sample path: \(Report.format(seedPath.perSecond)) rows/s")
-            copyCeiling = copy.perSecond
-            seed = seedPath.perSecond
             report.copyCeiling = copy.perSecond
             report.copyCeilingConnections = storageConnections
             report.copyTransactionMillis = copy.transactionMillis
@@ -92,7 +89,7 @@ struct TelemetryBench: AsyncParsableCommand {
                                                        extraProcessor: processorSettings))
             progress.note("capacity: \(Report.format(calibration!.committedPerSecond)) samples/s committed")
         }
-        if sections.contains(.e2e), let calibration, let copyCeiling, let seed {
+        if sections.contains(.e2e), let calibration, let copyCeiling = report.copyCeiling, let seed = report.seedPerSample {
             let offered = max(10_000, (calibration.committedPerSecond * 1.1).rounded())
             var run = try await pipeline.run(.init(name: "sustained e2e", sensors: 1000, rateHz: offered / 3000, seconds: seconds,
                                                    extraProcessor: processorSettings))
@@ -104,8 +101,10 @@ struct TelemetryBench: AsyncParsableCommand {
             // The pipeline commits several hub batches per transaction under load: measure the
             // ceiling at its own transaction size too, so the ratio is not flattered.
             let rows = max(1000, Int(run.meanTransactionRows.rounded()))
-            let same = try StorageBaselines(servers: servers).copyCeiling(batchRows: rows, connections: storageConnections,
-                                                                           seconds: shortSeconds, devices: 1000)
+            let (connections, seconds) = (storageConnections, shortSeconds)
+            let same = try await blocking {
+                try StorageBaselines(servers: servers).copyCeiling(batchRows: rows, connections: connections, seconds: seconds, devices: 1000)
+            }
             progress.advance(shortSeconds, label: "storage: COPY ceiling at \(rows) rows per transaction")
             report.add("end to end", "sustained samples/s, simulated sensors → committed rows", value: run.committedPerSecond, unit: "/s",
                        baseline: "raw binary COPY, same schema, \(rows) rows/txn (the pipeline's mean), \(storageConnections) conn",
@@ -172,13 +171,13 @@ struct TelemetryBench: AsyncParsableCommand {
 
     private func ringSection(_ report: inout Report, _ progress: Progress) async throws {
         progress.advance(0, label: "ring: C-only loops")
-        let c = try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000) }
-        let cStaged = try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000, staged: true) }
+        let c = try await blocking { try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000) } }
+        let cStaged = try await blocking { try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000, staged: true) } }
         progress.advance(4, label: "ring: Swift nonisolated push")
-        let swift = try RingBench.median(3) { try RingBench.swiftRing(total: 100_000_000) }
-        let swiftStaged = try RingBench.median(3) { try RingBench.swiftStaged(total: 100_000_000) }
+        let swift = try await blocking { try RingBench.median(3) { try RingBench.swiftRing(total: 100_000_000) } }
+        let swiftStaged = try await blocking { try RingBench.median(3) { try RingBench.swiftStaged(total: 100_000_000) } }
         progress.advance(4, label: "ring: Mutex-guarded Deque")
-        let mutex = try RingBench.median(3) { try RingBench.mutexDeque(total: 10_000_000) }
+        let mutex = try await blocking { try RingBench.median(3) { try RingBench.mutexDeque(total: 10_000_000) } }
         progress.advance(6, label: "ring: AsyncStream per sample")
         var streams: [RingBench.Result] = []
         for _ in 0..<3 { streams.append(try await RingBench.asyncStream(total: 2_000_000)) }
