@@ -26,48 +26,58 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // The hub's steady state: a reading staged and published into the ring (DeviceActor), drained
-    // into per-shard batches (IngestActor) and encoded once (PublisherActor). 10 000 samples per
-    // iteration, so allocations per sample = mallocs / 10 000.
-    Benchmark("hub steady state, 10 000 samples: ring → batches → encoded",
-              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
-        let catalog = DeviceCatalog(router: ShardRouter(shards: 8))
-        let devices = (0..<1000).map { catalog.device("sensor_\($0)") }
-        let metric = catalog.metric("temperature")
-        let ring = SampleRing(capacity: 65_536)
-        let staging = RingPushBuffer(capacity: 3000)
-        let buffer = BoundedBuffer<HubBatch>(capacity: 4096, policy: .block)
-        let ingest = IngestActor(rings: [ring], catalog: catalog, buffer: buffer, counters: HubCounters(),
-                                 batchSize: 1000, flushIntervalMillis: 5, hubID: "bench")
-        let running = Task { await ingest.run() }
-        var sequence: UInt64 = 0
-        var timestamp: Int64 = 1_700_000_000_000_000
-        // Warm up once outside the measurement: the builders and tables reach their steady size.
-        func roundTrip(_ total: Int) async {
-            var published = 0
-            while published < total {
-                for device in devices.prefix(min(1000, total - published)) {
-                    sequence &+= 1
-                    staging.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestamp, value: 21.5), sequence: sequence)
-                }
-                published += min(1000, total - published)
-                while !staging.push(to: ring) { await Task.yield() }
-                timestamp += 1000
+    // into per-shard batches (IngestActor) and encoded once (PublisherActor). Run twice, with the
+    // samples per iteration and the batch size both doubled: the same number of batches carries
+    // twice the samples, so if no allocation happens per sample the malloc count stays the same.
+    for (samples, batchSize) in [(10_000, 1000), (20_000, 2000)] {
+        Benchmark("hub steady state, \(samples) samples in batches of \(batchSize): ring → batches → encoded",
+                  configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3))) { benchmark in
+            await steadyState(benchmark, samples: samples, batchSize: batchSize)
+        }
+    }
+}
+
+/// Stages, publishes, drains and encodes `samples` samples of 1 000 devices per iteration.
+func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) async {
+    // One shard, so every iteration closes exactly total / batchSize batches.
+    let catalog = DeviceCatalog(router: ShardRouter(shards: 1))
+    let devices = (0..<1000).map { catalog.device("sensor_\($0)") }
+    let metric = catalog.metric("temperature")
+    let ring = SampleRing(capacity: 65_536)
+    let staging = RingPushBuffer(capacity: 1000)
+    let buffer = BoundedBuffer<HubBatch>(capacity: 4096, policy: .block)
+    // A long flush interval: batches close on size only, so their number is fixed per iteration.
+    let ingest = IngestActor(rings: [ring], catalog: catalog, buffer: buffer, counters: HubCounters(),
+                             batchSize: batchSize, flushIntervalMillis: 60_000, hubID: "bench")
+    let running = Task { await ingest.run() }
+    var sequence: UInt64 = 0
+    var timestamp: Int64 = 1_700_000_000_000_000
+    func roundTrip() async {
+        var published = 0
+        while published < total {
+            for device in devices {
+                sequence &+= 1
+                staging.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestamp, value: 21.5), sequence: sequence)
             }
-            var received = 0
-            while received < total, let batches = await buffer.next(max: 64) {
-                for b in batches {
-                    received += b.samples.count
-                    blackHole(EncodedBatch(b))
-                }
+            published += devices.count
+            while !staging.push(to: ring) { await Task.yield() }
+            timestamp += 1000
+        }
+        var received = 0
+        while received < total, let batches = await buffer.next(max: 64) {
+            for b in batches {
+                received += b.samples.count
+                blackHole(EncodedBatch(b))
             }
         }
-        await roundTrip(10_000)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations { await roundTrip(10_000) }
-        benchmark.stopMeasurement()
-        await ingest.requestStop()
-        running.cancel()
     }
+    // Warm up outside the measurement until the builders and tables reach their steady size.
+    for _ in 0..<3 { await roundTrip() }
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations { await roundTrip() }
+    benchmark.stopMeasurement()
+    await ingest.requestStop()
+    running.cancel()
 }
 
 func sampleBatch(samples: Int) -> HubBatch {
