@@ -33,6 +33,7 @@ let package = Package(
     targets: [
         // C at the edge.
         .target(name: "CTelemetryRing", cSettings: [.unsafeFlags(["-std=c11", "-O3"])]),
+        .target(name: "CDeviceBus"),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -59,6 +60,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "TelemetryRing", dependencies: ["CTelemetryRing", "TelemetryCore"], swiftSettings: swiftSettings),
+        // Device buses: termios, i2c-dev and spidev wrappers, the line protocol, Modbus RTU, BME280.
+        .target(name: "Buses", dependencies: ["CDeviceBus", "TelemetryCore"], swiftSettings: swiftSettings),
         .target(
             name: "Redis",
             dependencies: ["CHiredis", "TelemetryCore", .product(name: "DequeModule", package: "swift-collections")],
@@ -75,7 +78,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -154,7 +157,16 @@ let package = Package(
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "HubTests", dependencies: ["Hub", "TelemetryCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HubTests",
+            dependencies: [
+                "Hub", "TelemetryCore", "Buses", "TelemetryConfiguration",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "BusesTests", dependencies: ["Buses", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProcessorTests",
             dependencies: ["Processor", "TelemetryCore", "TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],

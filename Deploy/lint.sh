@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make lint`: static checks of everything under Deploy/ (and the repository's YAML and shell):
 #   - yamllint -s with .yamllint on Deploy/, Configuration/ and .yamllint itself
-#   - shellcheck on every *.sh outside .build*/.run/.git, and on .ci/run
+#   - shellcheck on every *.sh outside any .build*/ (Benchmarks/.build too), .run/ and .git/, and on .ci/run
 #   - promtool check rules, check config (offline) and test rules (Deploy/prometheus/alerts_test.yml)
 #   - python3 -m json.tool on the Grafana dashboard
 # and, when the tools happen to be installed (nothing is installed for them):
@@ -46,7 +46,7 @@ fi
 # Prometheus server on :9090); promtool is all this script uses.
 
 # --- files ---------------------------------------------------------------------------------------------
-prune=(\( -path ./.build -o -path ./.run -o -path ./.git -o -name '.build-*' -o -name '.build_*' -o -name node_modules \) -prune)
+prune=(\( -name .build -o -path ./.run -o -path ./.git -o -name '.build-*' -o -name '.build_*' -o -name node_modules \) -prune)
 mapfile -t yaml_files < <(find ./Deploy ./Configuration -type f \( -name '*.yaml' -o -name '*.yml' \) | sort)
 yaml_files+=(./.yamllint)
 mapfile -t shell_files < <(find . "${prune[@]}" -o -type f -name '*.sh' -print | sort)

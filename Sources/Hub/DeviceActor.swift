@@ -1,86 +1,98 @@
+public import Buses
+public import Logging
 public import TelemetryCore
 public import TelemetryRing
 
-/// Reads one bus and pushes every reading into the bus's own ring.
+/// Reads one bus on a thread of its own and pushes every reading into the bus's own ring.
 ///
-/// The push is a `nonisolated` call on the C ring: no actor hop, no allocation, no lock. When the
-/// ring is full the actor waits (backpressure from the ingest side) and counts the wait; nothing
-/// is dropped. This version drives the simulated bus.
+/// The push is a `nonisolated` call on the C ring: no actor hop, no allocation, no lock. The
+/// actor runs on its own ``ThreadExecutor``, so a driver's blocking reads and ioctls never hold a
+/// thread of the cooperative pool. When the ring is full the bus waits (backpressure from the
+/// ingest side) and counts the wait; nothing is dropped. A device that cannot be opened, or goes
+/// away, is opened again with a capped exponential backoff and reported; it is never fatal.
 public actor DeviceActor {
+    private nonisolated let executor: ThreadExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public nonisolated let name: String
+    public nonisolated let kind: String
     /// The bus's ring; the ingest actor is its only consumer.
     public nonisolated let ring: SampleRing
-    private var bus: SimulatedBus
-    private let deviceIndexes: [UInt32]
-    private let metricIndexes: (UInt16, UInt16, UInt16)
-    private let counters: HubCounters
     /// This bus's own counters (the hub's are totals).
     public nonisolated let busCounters = BusCounters()
-    private var sequence: UInt64 = 0
-    /// Readings taken so far; kept across restarts of ``run()`` so a readings limit holds.
-    private var readingsTaken = 0
-    /// Readings per sensor per second, read at every reading: a reload applies from the next one.
-    private let rateHz: Reloadable<Double>
-    private var lastTimestamp: Int64 = 0
-    /// One reading of every sensor, published to the ring at once.
-    private let staging: RingPushBuffer
+    private var driver: any BusDriver
+    private let output: BusOutput
+    private let logger: Logger
+    private var connected = false
+    /// Longest wait between two attempts to open a device.
+    private let maxBackoffMillis: Int
 
-    public init(simulated configuration: SimulatedBusConfiguration, rateHz: Reloadable<Double>, catalog: DeviceCatalog,
-                ringCapacity: Int, counters: HubCounters) {
-        name = "simulated"
-        bus = SimulatedBus(configuration: configuration)
-        self.rateHz = rateHz
+    /// `makeDriver` is called once, here: the driver (with its open files) belongs to the actor.
+    public init(name: String, makeDriver: @Sendable () -> any BusDriver, ringCapacity: Int, stagingCapacity: Int, catalog: DeviceCatalog,
+                counters: HubCounters, deadLetters: HubDeadLetters, logger: Logger, maxBackoffMillis: Int = 30_000) {
+        self.name = name
+        let driver = makeDriver()
+        kind = driver.kind
+        executor = ThreadExecutor(name: "bus-\(name)")
         ring = SampleRing(capacity: ringCapacity)
-        staging = RingPushBuffer(capacity: max(1, configuration.sensors * 3))
-        deviceIndexes = bus.deviceNames.map { catalog.device($0) }
-        metricIndexes = (
-            catalog.metric(StandardMetric.temperature.rawValue),
-            catalog.metric(StandardMetric.humidity.rawValue),
-            catalog.metric(StandardMetric.pressure.rawValue))
-        self.counters = counters
+        self.driver = driver
+        var logger = logger
+        logger[metadataKey: "bus"] = "\(name)"
+        self.logger = logger
+        self.maxBackoffMillis = maxBackoffMillis
+        output = BusOutput(busName: name, ring: ring, stagingCapacity: stagingCapacity, catalog: catalog, counters: busCounters,
+                           hubCounters: counters, deadLetters: deadLetters, logger: logger)
     }
 
-    /// Reads until the configured number of readings per sensor is reached (forever when 0) or
-    /// the task is cancelled.
+    /// Reads until the driver is finished or the task is cancelled.
     public func run() async throws {
-        let configuration = bus.configuration
-        let clock = ContinuousClock()
-        var deadline = clock.now
-        try await publish()  // what a cancelled run left staged goes first
-        while configuration.readings == 0 || readingsTaken < configuration.readings {
-            try Task.checkCancellation()
-            var timestamp = wallClockMicros()
-            if timestamp <= lastTimestamp { timestamp = lastTimestamp + 1 }
-            lastTimestamp = timestamp
-            for sensor in deviceIndexes.indices {
-                let (t, h, p) = bus.read(sensor: sensor)
-                let device = deviceIndexes[sensor]
-                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.0, timestampMicros: timestamp, value: t))
-                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.1, timestampMicros: timestamp, value: h))
-                stage(Sample(deviceIndex: device, metricIndex: metricIndexes.2, timestampMicros: timestamp, value: p))
-            }
-            try await publish()
-            counters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
-            busCounters.samplesRead.add(deviceIndexes.count * 3, ordering: .relaxed)
-            readingsTaken += 1
-            let interval = Duration.nanoseconds(Int64(1e9 / rateHz.value))
-            deadline = max(deadline + interval, clock.now - interval)
-            try await Task.sleep(until: deadline, clock: clock)
+        output.publish()  // what a cancelled run left staged goes first
+        var failures = 0
+        defer {
+            if connected { driver.disconnect(output) }
+            connected = false
+            busCounters.connected.store(false, ordering: .relaxed)
+            output.publish()
         }
-    }
-
-    @inline(__always)
-    private func stage(_ sample: Sample) {
-        sequence &+= 1
-        staging.append(sample, sequence: sequence)
-    }
-
-    /// Publishes the staged reading; while the ring is full, waits (counted) and tries again.
-    private func publish() async throws {
-        while !staging.push(to: ring) {
-            counters.ringFullWaits.add(1, ordering: .relaxed)
-            busCounters.ringFullWaits.add(1, ordering: .relaxed)
-            try await Task.sleep(for: .milliseconds(1))
+        while !driver.isFinished {
+            try Task.checkCancellation()
+            if !connected {
+                do throws(BusError) {
+                    try driver.connect(output)
+                    connected = true
+                    busCounters.connected.store(true, ordering: .relaxed)
+                    if failures > 0 {
+                        busCounters.reconnects.add(1, ordering: .relaxed)
+                        logger.notice("bus device back", metadata: ["after_attempts": "\(failures)"])
+                    }
+                    failures = 0
+                } catch {
+                    failures += 1
+                    busCounters.countError(error)
+                    // Reported on the first failure and then every tenth, not at every retry.
+                    if failures == 1 || failures % 10 == 0 {
+                        logger.warning("bus device unavailable; retrying", metadata: [
+                            "error": "\(error.message)", "error_kind": "\(error.kind)", "attempts": "\(failures)"])
+                    }
+                    let backoff = min(maxBackoffMillis, 100 << min(failures - 1, 16))
+                    try await Task.sleep(for: .milliseconds(backoff))
+                    continue
+                }
+            }
+            do {
+                try await driver.poll(output, isolation: self)
+            } catch let error as BusError {
+                busCounters.countError(error)
+                if error.reconnect {
+                    logger.warning("bus device failed; reopening it", metadata: ["error": "\(error.message)", "error_kind": "\(error.kind)"])
+                    driver.disconnect(output)
+                    connected = false
+                    busCounters.connected.store(false, ordering: .relaxed)
+                    failures = 1
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            busCounters.detail = driver.detail
+            output.publish()
         }
     }
 }

@@ -24,16 +24,35 @@ public final class DeviceCatalog: Sendable {
 
     private let state = Mutex(State())
     public let router: ShardRouter
+    /// Most distinct names the tables take from input the hub does not control (device lines,
+    /// HTTP): beyond them a reading is rejected, so a flood of made-up names cannot exhaust memory
+    /// or the 16-bit metric index.
+    public static let maxDevices = 1_000_000
+    public static let maxMetrics = 4096
 
     public init(router: ShardRouter) {
         self.router = router
         for metric in StandardMetric.allCases { _ = self.metric(metric.rawValue) }
     }
 
-    /// The index of `name`, registering it on first use.
+    /// The index of `name`, registering it on first use (for configured names: the table must
+    /// have room).
     public func device(_ name: String) -> UInt32 {
+        guard let index = deviceIfRoom(name) else { preconditionFailure("more than \(Self.maxDevices) configured devices") }
+        return index
+    }
+
+    /// The index of metric `name`, registering it on first use (configured names).
+    public func metric(_ name: String) -> UInt16 {
+        guard let index = metricIfRoom(name) else { preconditionFailure("more than \(Self.maxMetrics) configured metrics") }
+        return index
+    }
+
+    /// The index of device `name`, registering it if the table has room; nil when full.
+    public func deviceIfRoom(_ name: String) -> UInt32? {
         state.withLock { state in
             if let index = state.deviceIndex[name] { return index }
+            guard state.devices.count < Self.maxDevices else { return nil }
             let index = UInt32(state.devices.count)
             state.devices.append(name)
             state.deviceIndex[name] = index
@@ -42,10 +61,11 @@ public final class DeviceCatalog: Sendable {
         }
     }
 
-    /// The index of metric `name`, registering it on first use.
-    public func metric(_ name: String) -> UInt16 {
+    /// The index of metric `name`, registering it if the table has room; nil when full.
+    public func metricIfRoom(_ name: String) -> UInt16? {
         state.withLock { state in
             if let index = state.metricIndex[name] { return index }
+            guard state.metrics.count < Self.maxMetrics else { return nil }
             let index = UInt16(state.metrics.count)
             state.metrics.append(name)
             state.metricIndex[name] = index

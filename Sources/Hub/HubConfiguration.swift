@@ -21,6 +21,9 @@ import Foundation
 /// - `simulated.enabled` true, `simulated.sensors` 24, `simulated.rate_hz` 1 (readings per sensor
 ///   per second), `simulated.readings` 0 (per sensor; 0 = unlimited), `simulated.spike_probability` 0,
 ///   `simulated.device_prefix` sim, `simulated.seed` 1
+/// - `buses.names` [] and `buses.<name>.*`: UART line protocol, Modbus RTU and BME280 buses
+///   (``BusConfiguration``; Docs/buses.md)
+/// - `dead_letters.buffer` 10000: unreadable device input waiting for Redis (oldest dropped, counted)
 /// - `hub.id` a random id per start (prefix of every batch id)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
@@ -44,6 +47,10 @@ public struct HubConfiguration: Sendable {
     public var breakerProbeMillis: Int
     public var breakerMaxProbeMillis: Int
     public var simulated: SimulatedBusConfiguration?
+    /// The device buses (`buses.names`, then `buses.<name>.*`).
+    public var buses: [BusConfiguration]
+    /// Dead letters waiting for Redis (`dead_letters.buffer`).
+    public var deadLetterBuffer: Int
     public var hubID: String
     public var shutdownTimeoutSeconds: Int
     /// How the supervisor restarts failed stages (`supervisor.*`).
@@ -75,6 +82,8 @@ public struct HubConfiguration: Sendable {
         if try config.strictBool("simulated.enabled", default: true) {
             simulated = try SimulatedBusConfiguration(reader: config, prefix: "simulated")
         }
+        buses = try BusConfiguration.all(reader: config)
+        deadLetterBuffer = try config.strictInt("dead_letters.buffer", default: 10_000, in: 1...10_000_000)
         let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         hubID = try config.strictString("hub.id", default: defaultID)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)

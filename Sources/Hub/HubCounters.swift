@@ -36,11 +36,3 @@ public final class HubCounters: Sendable {
             "spool_records=\(spoolRecords.load(ordering: .relaxed)) spool_dropped_samples=\(spoolDroppedSamples.load(ordering: .relaxed))"
     }
 }
-
-/// Counters of one bus.
-public final class BusCounters: Sendable {
-    public let samplesRead = Atomic<Int>(0)
-    public let ringFullWaits = Atomic<Int>(0)
-
-    public init() {}
-}

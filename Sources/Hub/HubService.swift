@@ -32,8 +32,8 @@ public final class HubService: Service {
     /// One bus as seen by status and metrics.
     public struct BusStatus: Sendable {
         public var name: String
-        public var samplesRead: Int
-        public var ringFullWaits: Int
+        public var kind: String
+        public var counters: BusCounters
         public var ringOccupancy: Int
         public var ringCapacity: Int
     }
@@ -41,11 +41,13 @@ public final class HubService: Service {
     /// Every bus's counters and ring occupancy.
     public var buses: [BusStatus] {
         runtime.withLock { $0.devices }.map { device in
-            BusStatus(name: device.name, samplesRead: device.busCounters.samplesRead.load(ordering: .relaxed),
-                      ringFullWaits: device.busCounters.ringFullWaits.load(ordering: .relaxed),
+            BusStatus(name: device.name, kind: device.kind, counters: device.busCounters,
                       ringOccupancy: device.ring.count, ringCapacity: device.ring.capacity)
         }
     }
+
+    /// Unreadable device input on its way to the dead-letter stream.
+    public let deadLetters: HubDeadLetters
 
     /// Applies what a reload may change (the simulated bus rate); returns what changed.
     public func reload(_ new: HubConfiguration) -> [String] {
@@ -72,6 +74,7 @@ public final class HubService: Service {
         self.onStopping = onStopping
         supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
         simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
+        deadLetters = HubDeadLetters(capacity: configuration.deadLetterBuffer)
     }
 
     public func run() async throws {
@@ -79,7 +82,22 @@ public final class HubService: Service {
         let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.shards))
         var devices: [DeviceActor] = []
         if let simulated = configuration.simulated {
-            devices.append(DeviceActor(simulated: simulated, rateHz: simulatedRate, catalog: catalog, ringCapacity: configuration.ringCapacity, counters: counters))
+            let rate = simulatedRate
+            devices.append(DeviceActor(name: "simulated", makeDriver: { SimulatedDriver(configuration: simulated, rateHz: rate, catalog: catalog) },
+                                       ringCapacity: configuration.ringCapacity,
+                                       stagingCapacity: simulated.sensors * 3, catalog: catalog, counters: counters,
+                                       deadLetters: deadLetters, logger: logger))
+        }
+        for bus in configuration.buses {
+            let makeDriver: @Sendable () -> any BusDriver = {
+                switch bus.kind {
+                case .uartLines(let c): UARTLineDriver(configuration: c)
+                case .modbusRTU(let c): ModbusDriver(configuration: c)
+                case .bme280(let c): BME280Driver(configuration: c)
+                }
+            }
+            devices.append(DeviceActor(name: bus.name, makeDriver: makeDriver, ringCapacity: bus.ringCapacity ?? configuration.ringCapacity,
+                                       stagingCapacity: 1024, catalog: catalog, counters: counters, deadLetters: deadLetters, logger: logger))
         }
         let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer) }
@@ -132,6 +150,13 @@ public final class HubService: Service {
         }
         children.append(.init(name: "ingest") { await ingest.run() })
         children.append(.init(name: "publisher") { await publisher.run() })
+        let deadLetters = self.deadLetters
+        let deadLetterRedis = RedisClient(endpoint: configuration.redis, name: "dead-letters")
+        let deadLetterHeartbeat = heartbeat("dead-letters")
+        let keys = configuration.keys
+        children.append(.init(name: "dead-letters", role: .maintenance) {
+            await deadLetters.run(redis: deadLetterRedis, keys: keys, logger: logger, heartbeat: deadLetterHeartbeat)
+        })
         children.append(.init(name: "progress", role: .maintenance) {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(10))

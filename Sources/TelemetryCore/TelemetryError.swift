@@ -18,6 +18,7 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
             case tooLarge = "too_large"
             case unsupportedVersion = "unsupported_version"
             case retriesExhausted = "retries_exhausted"
+            case malformedLine = "malformed_line"
         }
         let base: Base
         public static let malformedJSON = Code(base: .malformedJSON)
@@ -32,6 +33,8 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
         public static let tooLarge = Code(base: .tooLarge)
         public static let unsupportedVersion = Code(base: .unsupportedVersion)
         public static let retriesExhausted = Code(base: .retriesExhausted)
+        /// A line from a device (UART line protocol) that does not parse.
+        public static let malformedLine = Code(base: .malformedLine)
 
         /// Every reason code, for metrics that pre-register one series per reason.
         public static var all: [Code] { Base.allCases.map(Code.init(base:)) }

@@ -6,12 +6,29 @@ enum HubMetrics {
     static func collect(_ hub: HubService, into e: MetricsExporter) {
         let c = hub.counters
         for bus in hub.buses {
+            let b = bus.counters
             let labels = [("bus", bus.name)]
-            e.counter("telemetry_hub_samples_read_total", labels: labels, help: "Samples read from a bus", value: bus.samplesRead)
-            e.counter("telemetry_hub_ring_full_waits_total", labels: labels, help: "Times a bus waited for room in its ring", value: bus.ringFullWaits)
+            let kindLabels = [("bus", bus.name), ("kind", bus.kind)]
+            e.counter("telemetry_hub_samples_read_total", labels: labels, help: "Samples read from a bus", value: b.samplesRead.load(ordering: .relaxed))
+            e.counter("telemetry_hub_bus_readings_total", labels: kindLabels, help: "Readings taken on a bus (lines, Modbus polls, measurements)",
+                      value: b.readings.load(ordering: .relaxed))
+            for (kind, count) in b.errorsByKind.sorted(by: { $0.key < $1.key }) {
+                e.counter("telemetry_hub_bus_errors_total", labels: [("bus", bus.name), ("error", kind)], help: "Bus errors by kind", value: count)
+            }
+            e.counter("telemetry_hub_bus_reconnects_total", labels: labels, help: "Times a bus device was opened again after failing",
+                      value: b.reconnects.load(ordering: .relaxed))
+            e.gauge("telemetry_hub_bus_connected", labels: labels, help: "1 while a bus device is open",
+                    value: b.connected.load(ordering: .relaxed) ? 1 : 0)
+            e.counter("telemetry_hub_ring_full_waits_total", labels: labels, help: "Times a bus waited for room in its ring", value: b.ringFullWaits.load(ordering: .relaxed))
             e.gauge("telemetry_hub_ring_occupancy", labels: labels, help: "Samples waiting in a bus's ring", value: Double(bus.ringOccupancy))
             e.gauge("telemetry_hub_ring_capacity", labels: labels, help: "Capacity of a bus's ring, in samples", value: Double(bus.ringCapacity))
         }
+        for (reason, count) in hub.deadLetters.reasons.sorted(by: { $0.key < $1.key }) {
+            e.counter("telemetry_hub_dead_letters_total", labels: [("reason", reason)], help: "Unreadable device input sent to the dead letters", value: count)
+        }
+        e.counter("telemetry_hub_dead_letters_dropped_total", help: "Dead letters dropped because their buffer was full while Redis was unreachable",
+                  value: hub.deadLetters.dropped.load(ordering: .relaxed))
+        e.gauge("telemetry_hub_dead_letters_queued", help: "Dead letters waiting for Redis", value: Double(hub.deadLetters.count))
         e.gauge("telemetry_hub_buffer_batches", help: "Batches waiting between ingest and the publisher", value: Double(hub.bufferDepth))
         e.counter("telemetry_hub_batches_published_total", help: "Batches written to Redis", value: c.batchesPublished.load(ordering: .relaxed))
         e.counter("telemetry_hub_samples_published_total", help: "Samples written to Redis", value: c.samplesPublished.load(ordering: .relaxed))

@@ -59,8 +59,24 @@ struct TelemetryHub {
         let r = rates.rates
         var queues: [String: any Sendable] = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
         for bus in hub.buses { queues["ring.\(bus.name)"] = bus.ringOccupancy }
+        let buses = hub.buses.map { bus -> [String: any Sendable] in
+            let b = bus.counters
+            var entry: [String: any Sendable] = [
+                "name": bus.name, "kind": bus.kind, "connected": b.connected.load(ordering: .relaxed),
+                "readings": b.readings.load(ordering: .relaxed), "samples": b.samplesRead.load(ordering: .relaxed),
+                "reconnects": b.reconnects.load(ordering: .relaxed), "dead_letters": b.deadLetters.load(ordering: .relaxed),
+                "errors": b.errorsByKind.filter { $0.value > 0 },
+            ]
+            if let detail = b.detail { entry["detail"] = detail }
+            if let last = b.lastError {
+                entry["last_error"] = last.message
+                entry["last_error_at_ms"] = Int(last.atMillis)
+            }
+            return entry
+        }
         return [
             "hub_id": hub.configuration.hubID,
+            "buses": buses,
             "queues": queues,
             "rates": ["samples_read_per_s": r["read"] ?? 0, "samples_published_per_s": r["published"] ?? 0,
                       "batches_published_per_s": r["batches"] ?? 0],

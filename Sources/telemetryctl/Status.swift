@@ -86,6 +86,18 @@ enum StatusScreen {
             lines.append("  spool         \(int(spool["records"])) batches, \(bytes(int(spool["bytes"]))) of \(bytes(int(spool["max_bytes"]))) (\(spool["directory"] ?? ""))")
         }
         if let breaker = d["breaker"] as? String { lines.append("  breaker       \(breaker)") }
+        for bus in d["buses"] as? [[String: Any]] ?? [] {
+            var line = "  bus           \(bus["name"] as? String ?? "?") (\(bus["kind"] as? String ?? "?")): "
+                + ((bus["connected"] as? Bool) == true ? "open" : "NOT OPEN")
+                + ", \(int(bus["readings"])) readings, \(int(bus["samples"])) samples, \(int(bus["reconnects"])) reconnects"
+            if let errors = bus["errors"] as? [String: Any], !errors.isEmpty {
+                line += ", errors " + errors.keys.sorted().map { "\($0) \(int(errors[$0]))" }.joined(separator: " ")
+            }
+            if int(bus["dead_letters"]) > 0 { line += ", \(int(bus["dead_letters"])) dead letters" }
+            lines.append(line)
+            if let detail = bus["detail"] as? String { lines.append("                \(detail)") }
+            if let error = bus["last_error"] as? String { lines.append("                last error: \(error)") }
+        }
         if d["consumer_lag"] != nil {
             lines.append("  consumer      lag \(int(d["consumer_lag"])), pending \(int(d["pending"]))")
         }

@@ -1,0 +1,177 @@
+/// Modbus RTU framing (Modbus over serial line, V1.02): CRC-16, read requests for holding (0x03)
+/// and input (0x04) registers, and the parsing of their answers and exceptions.
+public enum ModbusRTU {
+    public enum Table: String, Sendable, CaseIterable {
+        case holding, input
+        public var function: UInt8 { self == .holding ? 0x03 : 0x04 }
+    }
+
+    /// Most registers one read may ask for.
+    public static let maxRegistersPerRead = 125
+
+    /// CRC-16/MODBUS (polynomial 0xA001 reflected, initial 0xFFFF); sent low byte first.
+    public static func crc16(_ bytes: some Sequence<UInt8>) -> UInt16 {
+        var crc: UInt16 = 0xFFFF
+        for byte in bytes {
+            crc ^= UInt16(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xA001 : crc >> 1 }
+        }
+        return crc
+    }
+
+    /// `bytes` followed by their CRC.
+    public static func framed(_ bytes: [UInt8]) -> [UInt8] {
+        let crc = crc16(bytes)
+        return bytes + [UInt8(crc & 0xFF), UInt8(crc >> 8)]
+    }
+
+    /// A read of `count` registers from `address` of `table` on `slave` (1…247).
+    public static func readRequest(slave: UInt8, table: Table, address: UInt16, count: UInt16) -> [UInt8] {
+        framed([slave, table.function, UInt8(address >> 8), UInt8(address & 0xFF), UInt8(count >> 8), UInt8(count & 0xFF)])
+    }
+
+    /// How long the answer starting with `prefix` is, once enough of it is known (nil: read more).
+    public static func expectedLength(ofAnswer prefix: ArraySlice<UInt8>) -> Int? {
+        guard prefix.count >= 3 else { return nil }
+        let function = prefix[prefix.startIndex + 1]
+        if function & 0x80 != 0 { return 5 }  // slave, function | 0x80, exception code, CRC
+        return 5 + Int(prefix[prefix.startIndex + 2])  // slave, function, byte count, data, CRC
+    }
+
+    /// The registers of an answer to ``readRequest(slave:table:address:count:)``.
+    public static func parseReadAnswer(_ frame: [UInt8], slave: UInt8, table: Table, count: Int) throws(BusError) -> [UInt16] {
+        guard frame.count >= 5 else { throw BusError(.frame, "answer of \(frame.count) bytes is too short") }
+        let body = frame.dropLast(2)
+        let crc = UInt16(frame[frame.count - 2]) | UInt16(frame[frame.count - 1]) << 8
+        guard crc16(body) == crc else { throw BusError(.crc, "CRC mismatch in the answer of slave \(slave)") }
+        guard frame[0] == slave else { throw BusError(.frame, "answer from slave \(frame[0]), expected \(slave)") }
+        if frame[1] == table.function | 0x80 {
+            throw BusError(.exception, "slave \(slave) answered exception \(frame[2]) (\(exceptionName(frame[2])))")
+        }
+        guard frame[1] == table.function else { throw BusError(.frame, "answer to function \(frame[1]), expected \(table.function)") }
+        guard Int(frame[2]) == count * 2, frame.count == 5 + count * 2 else {
+            throw BusError(.frame, "answer carries \(frame[2]) bytes, expected \(count * 2)")
+        }
+        return (0..<count).map { i in UInt16(frame[3 + 2 * i]) << 8 | UInt16(frame[4 + 2 * i]) }
+    }
+
+    public static func exceptionName(_ code: UInt8) -> String {
+        switch code {
+        case 1: "illegal function"
+        case 2: "illegal data address"
+        case 3: "illegal data value"
+        case 4: "slave device failure"
+        case 5: "acknowledge"
+        case 6: "slave device busy"
+        case 10: "gateway path unavailable"
+        case 11: "gateway target failed to respond"
+        default: "unknown"
+        }
+    }
+
+    /// The silent interval that separates frames: 3.5 character times, fixed at 1.75 ms above
+    /// 19 200 baud (the specification's recommendation).
+    public static func interFrameMicros(_ settings: SerialSettings) -> Int {
+        settings.baud > 19_200 ? 1750 : (35 * settings.bitsPerCharacter * 1_000_000 / settings.baud + 9) / 10
+    }
+}
+
+/// One value a Modbus slave exposes, and how it becomes a sample.
+public struct ModbusPoint: Sendable, Equatable {
+    public enum ValueType: String, Sendable, CaseIterable {
+        case uint16, int16, uint32, int32, float32
+        public var registers: Int { self == .uint16 || self == .int16 ? 1 : 2 }
+    }
+
+    public enum WordOrder: String, Sendable, CaseIterable {
+        /// High word in the lower register (the Modbus convention, "ABCD").
+        case big
+        /// Low word first ("CDAB"), as many PLCs store 32-bit values.
+        case little
+    }
+
+    public var name: String
+    public var device: String
+    public var metric: String
+    public var slave: UInt8
+    public var table: ModbusRTU.Table
+    public var address: UInt16
+    public var type: ValueType
+    public var wordOrder: WordOrder
+    public var scale: Double
+    public var offset: Double
+
+    public init(name: String, device: String, metric: String, slave: UInt8, table: ModbusRTU.Table, address: UInt16,
+                type: ValueType = .uint16, wordOrder: WordOrder = .big, scale: Double = 1, offset: Double = 0) {
+        self.name = name
+        self.device = device
+        self.metric = metric
+        self.slave = slave
+        self.table = table
+        self.address = address
+        self.type = type
+        self.wordOrder = wordOrder
+        self.scale = scale
+        self.offset = offset
+    }
+
+    /// The engineering value of the point's registers: raw × scale + offset.
+    public func value(_ registers: ArraySlice<UInt16>) -> Double {
+        let r = Array(registers.prefix(type.registers))
+        let raw: Double
+        switch type {
+        case .uint16: raw = Double(r[0])
+        case .int16: raw = Double(Int16(bitPattern: r[0]))
+        case .uint32, .int32, .float32:
+            let (high, low) = wordOrder == .big ? (r[0], r[1]) : (r[1], r[0])
+            let bits = UInt32(high) << 16 | UInt32(low)
+            raw = type == .uint32 ? Double(bits) : type == .int32 ? Double(Int32(bitPattern: bits)) : Double(Float(bitPattern: bits))
+        }
+        return raw * scale + offset
+    }
+}
+
+/// The reads that cover a set of points: per slave and table, consecutive registers merged into
+/// one request of at most 125 registers (gaps up to `maxGap` registers are read and ignored).
+public struct ModbusReadPlan: Sendable, Equatable {
+    public struct Read: Sendable, Equatable {
+        public var slave: UInt8
+        public var table: ModbusRTU.Table
+        public var address: UInt16
+        public var count: Int
+        /// Indexes into the plan's points, with each one's offset in this read.
+        public var points: [(index: Int, offset: Int)]
+
+        public static func == (a: Read, b: Read) -> Bool {
+            a.slave == b.slave && a.table == b.table && a.address == b.address && a.count == b.count
+                && a.points.map(\.index) == b.points.map(\.index) && a.points.map(\.offset) == b.points.map(\.offset)
+        }
+    }
+
+    public let points: [ModbusPoint]
+    public let reads: [Read]
+
+    public init(points: [ModbusPoint], maxGap: Int = 0) {
+        self.points = points
+        var reads: [Read] = []
+        let order = points.indices.sorted { a, b in
+            let (p, q) = (points[a], points[b])
+            return (p.slave, p.table.function, p.address) < (q.slave, q.table.function, q.address)
+        }
+        for index in order {
+            let point = points[index]
+            let end = Int(point.address) + point.type.registers
+            if var last = reads.last, last.slave == point.slave, last.table == point.table,
+               Int(point.address) <= Int(last.address) + last.count + maxGap,
+               max(end, Int(last.address) + last.count) - Int(last.address) <= ModbusRTU.maxRegistersPerRead {
+                last.points.append((index, Int(point.address) - Int(last.address)))
+                last.count = max(last.count, end - Int(last.address))
+                reads[reads.count - 1] = last
+            } else {
+                reads.append(Read(slave: point.slave, table: point.table, address: point.address, count: point.type.registers,
+                                  points: [(index, 0)]))
+            }
+        }
+        self.reads = reads
+    }
+}
