@@ -32,8 +32,7 @@ public struct BME280Driver: BusDriver {
     public let configuration: Configuration
     private var sensor: BME280<AnyRegisterBus>?
     private var indexes: (device: UInt32, temperature: UInt16, humidity: UInt16, pressure: UInt16)?
-    private let clock = ContinuousClock()
-    private var nextPoll: ContinuousClock.Instant?
+    private var timer = PollTimer()
     private let makeBus: (Transport) throws(BusError) -> AnyRegisterBus
 
     /// `makeBus` opens the transport; tests pass their own register maps.
@@ -74,13 +73,7 @@ public struct BME280Driver: BusDriver {
     }
 
     public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
-        let interval = Duration.milliseconds(configuration.pollIntervalMillis)
-        if let nextPoll {
-            try await Task.sleep(until: nextPoll, clock: clock)
-            self.nextPoll = max(nextPoll + interval, clock.now)
-        } else {
-            nextPoll = clock.now + interval
-        }
+        try await timer.wait(interval: .milliseconds(configuration.pollIntervalMillis))
         guard var sensor, let indexes else { throw BusError(.io, "the BME280 is not configured", reconnect: true) }
         let reading: BME280Reading
         do throws(BusError) {

@@ -149,3 +149,19 @@ public final class BusOutput {
             "bus": "\(busName)", "reason": "\(error.code)", "message": "\(error.message)", "source_id": "\(sourceID)"])
     }
 }
+
+/// Paces a polling driver: the first poll at once, then one every `interval`; a poll that ran
+/// late does not cause a burst of catch-up polls.
+struct PollTimer {
+    private let clock = ContinuousClock()
+    private var next: ContinuousClock.Instant?
+
+    mutating func wait(interval: Duration, isolation: isolated (any Actor)? = #isolation) async throws {
+        if let next {
+            try await Task.sleep(until: next, clock: clock)
+            self.next = max(next + interval, clock.now)
+        } else {
+            next = clock.now + interval
+        }
+    }
+}

@@ -37,7 +37,7 @@ public struct ModbusDriver: BusDriver {
     private var port: SerialPort?
     private var indexes: [(device: UInt32, metric: UInt16)] = []
     private let clock = ContinuousClock()
-    private var nextPoll: ContinuousClock.Instant?
+    private var timer = PollTimer()
     /// When the line was last busy (a byte sent or received), for the 3.5-character silence.
     private var lastActivity = ContinuousClock().now
     /// Slaves not answering, with the time they stopped (wall clock, ms).
@@ -72,13 +72,7 @@ public struct ModbusDriver: BusDriver {
 
     public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
         guard let port else { throw BusError(.io, "\(configuration.device) is not open", reconnect: true) }
-        let interval = Duration.milliseconds(configuration.pollIntervalMillis)
-        if let nextPoll {
-            try await Task.sleep(until: nextPoll, clock: clock)
-            self.nextPoll = max(nextPoll + interval, clock.now)
-        } else {
-            nextPoll = clock.now + interval
-        }
+        try await timer.wait(interval: .milliseconds(configuration.pollIntervalMillis))
         var staged = 0
         for read in plan.reads {
             try Task.checkCancellation()
