@@ -37,12 +37,7 @@ public struct BME280<Bus: RegisterBus> {
         }
         try bus.write(register: BME280Register.reset, value: Self.resetCommand)
         // After a reset the chip copies its NVM; im_update (status bit 0) is set while it does.
-        var waited = 0.0
-        while try bus.read(register: BME280Register.status, count: 1)[0] & 0x01 != 0 {
-            guard waited < 100 else { throw BusError(.timeout, "BME280 did not finish its reset within 100 ms") }
-            sleep(2)
-            waited += 2
-        }
+        try waitWhileStatus(0x01, step: 2, what: "its reset")
         let block1 = try bus.read(register: BME280Register.calibration1, count: 26)
         let block2 = try bus.read(register: BME280Register.calibration2, count: 7)
         calibration = BME280Calibration(block1: block1, block2: block2)
@@ -52,6 +47,17 @@ public struct BME280<Bus: RegisterBus> {
         try bus.write(register: BME280Register.controlHumidity, value: BME280Settings.oversamplingCodes[s.humidityOversampling]!)
         try bus.write(register: BME280Register.config, value: BME280Settings.standbyCodes[s.standbyMillis]! << 5 | BME280Settings.filterCodes[s.filter]! << 2)
         try bus.write(register: BME280Register.controlMeasurement, value: controlMeasurement(mode: s.mode == .normal ? .normal : nil))
+    }
+
+    /// Polls the status register every `step` ms while a bit of `mask` is set (0x01: NVM copy
+    /// after reset, 0x08: measuring); a timeout after 100 ms.
+    private mutating func waitWhileStatus(_ mask: UInt8, step: Double, what: String) throws(BusError) {
+        var waited = 0.0
+        while try bus.read(register: BME280Register.status, count: 1)[0] & mask != 0 {
+            guard waited < 100 else { throw BusError(.timeout, "BME280 did not finish \(what) within 100 ms") }
+            sleep(step)
+            waited += step
+        }
     }
 
     private func controlMeasurement(mode: BME280Mode?) -> UInt8 {
@@ -65,12 +71,7 @@ public struct BME280<Bus: RegisterBus> {
         if settings.mode == .forced {
             try bus.write(register: BME280Register.controlMeasurement, value: controlMeasurement(mode: .forced))
             sleep(settings.maxMeasurementMillis)
-            var waited = 0.0
-            while try bus.read(register: BME280Register.status, count: 1)[0] & 0x08 != 0 {
-                guard waited < 100 else { throw BusError(.timeout, "BME280 measurement did not finish within 100 ms") }
-                sleep(1)
-                waited += 1
-            }
+            try waitWhileStatus(0x08, step: 1, what: "the measurement")
         }
         let d = try bus.read(register: BME280Register.data, count: 8)
         let adcP = Int32(d[0]) << 12 | Int32(d[1]) << 4 | Int32(d[2] >> 4)

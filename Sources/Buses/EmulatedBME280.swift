@@ -4,8 +4,7 @@
 ///
 /// The driver is tested against it over both transports (`make test`), and a hub can use it as a
 /// bus (`transport: emulated`) to try a configuration without the hardware.
-public final class EmulatedBME280: I2CTransport, SPITransport, @unchecked Sendable {
-    // @unchecked: used by one bus thread at a time (or one test).
+public final class EmulatedBME280: I2CTransport, SPITransport {
     public var registers = [UInt8](repeating: 0, count: 256)
     /// The 7-bit I2C address it answers to (0x76 with SDO low, 0x77 high).
     public let address: UInt8

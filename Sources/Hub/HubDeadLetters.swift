@@ -95,14 +95,9 @@ public final class HubDeadLetters: Sendable {
     private func writeSome(redis: RedisClient, keys: RedisKeys) async throws {
         let batch = queue.withLock { Array($0.entries.prefix(64)) }
         guard let last = batch.last?.number else { return }
-        let commands = batch.map { entry -> RedisCommand in
-            var command: RedisCommand = ["XADD", keys.deadLetters, "MAXLEN", "~", "1000000", "*",
-                                         "reason", entry.error.code.description, "message", entry.error.message,
-                                         "attempts", "1", "first_failure_ms", String(entry.atMillis),
-                                         "last_failure_ms", String(entry.atMillis), "source", entry.source, "source_id", entry.sourceID]
-            command.append("payload")
-            command.append(bytes: entry.payload)
-            return command
+        let commands = batch.map { entry in
+            RedisCommand.deadLetter(keys: keys, error: entry.error, attempts: 1, firstFailureMillis: entry.atMillis,
+                                    lastFailureMillis: entry.atMillis, source: entry.source, sourceID: entry.sourceID, payload: entry.payload)
         }
         let replies = try await redis.pipeline(commands)
         if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {

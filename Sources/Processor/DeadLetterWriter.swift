@@ -8,9 +8,6 @@ public struct DeadLetterWriter: Sendable {
     let keys: RedisKeys
     let counters: ProcessorCounters
     let logger: Logger
-    /// Largest payload kept in a dead letter (1 MiB).
-    public static let maxPayloadBytes = 1 << 20
-
     public init(redis: RedisClient, keys: RedisKeys, counters: ProcessorCounters, logger: Logger) {
         self.redis = redis
         self.keys = keys
@@ -20,18 +17,9 @@ public struct DeadLetterWriter: Sendable {
 
     /// Appends one dead letter; retries through a Redis outage until it is written.
     public func write(error: TelemetryError, attempts: Int, firstFailureMillis: Int64, source: String, sourceID: String?, payload: [UInt8]) async {
-        let now = wallClockMicros() / 1000
-        var command: RedisCommand = ["XADD", keys.deadLetters, "MAXLEN", "~", "1000000", "*",
-                                     "reason", error.code.description, "message", error.message,
-                                     "attempts", String(attempts), "first_failure_ms", String(firstFailureMillis),
-                                     "last_failure_ms", String(now), "source", source, "source_id", sourceID ?? ""]
-        command.append("payload")
-        // The original payload is kept up to a cap, so a flood of huge inputs cannot exhaust Redis.
-        command.append(bytes: payload.count > Self.maxPayloadBytes ? Array(payload.prefix(Self.maxPayloadBytes)) : payload)
-        if payload.count > Self.maxPayloadBytes {
-            command.append("payload_truncated_from")
-            command.append(String(payload.count))
-        }
+        let command = RedisCommand.deadLetter(keys: keys, error: error, attempts: attempts, firstFailureMillis: firstFailureMillis,
+                                              lastFailureMillis: wallClockMicros() / 1000, source: source, sourceID: sourceID ?? "",
+                                              payload: payload)
         _ = await redis.sendRetrying(command) { error, _ in
             logger.warning("cannot write dead letter, retrying", metadata: ["error": "\(error)"])
         }

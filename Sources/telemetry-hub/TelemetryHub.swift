@@ -57,9 +57,10 @@ struct TelemetryHub {
     static func status(hub: HubService, rates: RateTracker) -> [String: any Sendable] {
         let c = hub.counters
         let r = rates.rates
+        let busStatus = hub.buses
         var queues: [String: any Sendable] = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
-        for bus in hub.buses { queues["ring.\(bus.name)"] = bus.ringOccupancy }
-        let buses = hub.buses.map { bus -> [String: any Sendable] in
+        for bus in busStatus { queues["ring.\(bus.name)"] = bus.ringOccupancy }
+        let buses = busStatus.map { bus -> [String: any Sendable] in
             let b = bus.counters
             var entry: [String: any Sendable] = [
                 "name": bus.name, "kind": bus.kind, "connected": b.connected.load(ordering: .relaxed),
