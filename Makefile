@@ -3,7 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config \
-	python3 curl util-linux systemd prometheus yamllint shellcheck
+	python3 python3-venv socat curl util-linux systemd prometheus yamllint shellcheck
+# A real Modbus RTU slave for the bus tests (pymodbus from PyPI, in a virtual environment under .run/).
+PYTHON_VENV := .run/venv
+PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
@@ -16,18 +19,23 @@ BENCH_PG_OPTIONS := -c track_commit_timestamp=on -c shared_buffers=1GB -c max_wa
 
 TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
-	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug
+	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
 .PHONY: help deps build release run test lint bench microbench container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install the Debian packages the build and the local servers need (when missing)
+deps: ## Install the Debian packages the build and the local servers need, and the test's pymodbus venv (when missing)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus; sys.exit(pymodbus.__version__ != "3.16.1")' 2>/dev/null; then \
+		echo "installing $(PYTHON_PACKAGES) into $(PYTHON_VENV)"; \
+		/usr/bin/python3 -m venv $(PYTHON_VENV) && \
+		$(PYTHON_VENV)/bin/pip install -q --disable-pip-version-check $(PYTHON_PACKAGES); \
 	fi
 
 build: deps ## Debug build of every target

@@ -44,7 +44,11 @@ static void *c_loop_producer(void *arg) {
     telemetry_record_t rec = {0};
     if (a->publish <= 1) {
         for (uint64_t i = 0; i < a->total;) {
+            /* The same fields the Swift producers write, so both sides do the same work. */
             rec.sequence = i;
+            rec.timestamp_us = (int64_t)i;
+            rec.value = 1;
+            rec.device_index = (uint32_t)(i & 1023);
             if (telemetry_ring_push(a->ring, &rec)) i++;
             else sched_yield();
         }
@@ -53,7 +57,12 @@ static void *c_loop_producer(void *arg) {
     telemetry_record_t *staged = calloc(a->publish, sizeof(telemetry_record_t));
     for (uint64_t i = 0; i < a->total;) {
         size_t n = a->total - i < a->publish ? (size_t)(a->total - i) : a->publish;
-        for (size_t k = 0; k < n; k++) staged[k].sequence = i + k;
+        for (size_t k = 0; k < n; k++) {
+            staged[k].sequence = i + k;
+            staged[k].timestamp_us = (int64_t)(i + k);
+            staged[k].value = 1;
+            staged[k].device_index = (uint32_t)k;
+        }
         size_t done = 0;
         while (done < n) {
             size_t pushed = telemetry_ring_push_batch(a->ring, staged + done, n - done);

@@ -68,7 +68,7 @@ struct Report: Codable {
             }
         }
         if !ring.isEmpty {
-            md += "\n## In-process queues (samples/s, median of 3)\n\n| queue | samples/s |\n|---|--:|\n"
+            md += "\n## In-process queues (samples/s, median of \(RingBench.repeats))\n\n| queue | samples/s |\n|---|--:|\n"
             for r in ring { md += "| \(r.name) | \(Self.format(r.samplesPerSecond)) |\n" }
         }
         md += "\n## Settings\n\n"

@@ -12,6 +12,8 @@ import TelemetryRing
 enum RingBench {
     static let capacity = 65_536
     static let drain = 256
+    /// Runs per figure; the median is reported (the machines are shared and noisy).
+    static let repeats = 5
 
     struct Result {
         var name: String

@@ -49,7 +49,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if only.contains(where: { $0 != .ring }) { try await blocking { try servers.check() } }
         let sections = Set(only)
         var plan = 0.0
-        if sections.contains(.ring) { plan += 20 }
+        if sections.contains(.ring) { plan += 30 }
         if sections.contains(.storage) { plan += 2 * shortSeconds + 2 }
         if sections.contains(.e2e) { plan += seconds + 2 * shortSeconds + 20 }
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
@@ -171,17 +171,17 @@ struct TelemetryBench: AsyncParsableCommand {
 
     private func ringSection(_ report: inout Report, _ progress: Progress) async throws {
         progress.advance(0, label: "ring: C-only loops")
-        let c = try await blocking { try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000) } }
-        let cStaged = try await blocking { try RingBench.median(3) { try RingBench.cLoop(total: 100_000_000, staged: true) } }
+        let c = try await blocking { try RingBench.median(RingBench.repeats) { try RingBench.cLoop(total: 100_000_000) } }
+        let cStaged = try await blocking { try RingBench.median(RingBench.repeats) { try RingBench.cLoop(total: 100_000_000, staged: true) } }
         progress.advance(4, label: "ring: Swift nonisolated push")
-        let swift = try await blocking { try RingBench.median(3) { try RingBench.swiftRing(total: 100_000_000) } }
-        let swiftStaged = try await blocking { try RingBench.median(3) { try RingBench.swiftStaged(total: 100_000_000) } }
+        let swift = try await blocking { try RingBench.median(RingBench.repeats) { try RingBench.swiftRing(total: 100_000_000) } }
+        let swiftStaged = try await blocking { try RingBench.median(RingBench.repeats) { try RingBench.swiftStaged(total: 100_000_000) } }
         progress.advance(4, label: "ring: Mutex-guarded Deque")
-        let mutex = try await blocking { try RingBench.median(3) { try RingBench.mutexDeque(total: 10_000_000) } }
+        let mutex = try await blocking { try RingBench.median(RingBench.repeats) { try RingBench.mutexDeque(total: 10_000_000) } }
         progress.advance(6, label: "ring: AsyncStream per sample")
         var streams: [RingBench.Result] = []
-        for _ in 0..<3 { streams.append(try await RingBench.asyncStream(total: 2_000_000)) }
-        let stream = streams.sorted { $0.perSecond < $1.perSecond }[1]
+        for _ in 0..<RingBench.repeats { streams.append(try await RingBench.asyncStream(total: 2_000_000)) }
+        let stream = streams.sorted { $0.perSecond < $1.perSecond }[RingBench.repeats / 2]
         progress.advance(6, label: "ring: done")
         for r in [swift, c, swiftStaged, cStaged, mutex, stream] { report.ring.append(.init(name: r.name, samplesPerSecond: r.perSecond)) }
         progress.note("ring: Swift \(Report.format(swift.perSecond))/s (staged \(Report.format(swiftStaged.perSecond))/s), C \(Report.format(c.perSecond))/s (staged \(Report.format(cStaged.perSecond))/s), mutex Deque \(Report.format(mutex.perSecond))/s, AsyncStream \(Report.format(stream.perSecond))/s")

@@ -40,8 +40,8 @@ public struct ModbusDriver: BusDriver {
     private var timer = PollTimer()
     /// When the line was last busy (a byte sent or received), for the 3.5-character silence.
     private var lastActivity = ContinuousClock().now
-    /// Slaves not answering, with the time they stopped (wall clock, ms).
-    private var silentSince: [UInt8: Int64] = [:]
+    /// Slaves whose last request failed: since when (wall clock, ms) and the error.
+    private var failing: [UInt8: (sinceMillis: Int64, error: BusError)] = [:]
     private var answer: [UInt8] = []
 
     public init(configuration: Configuration) {
@@ -52,7 +52,10 @@ public struct ModbusDriver: BusDriver {
     public var detail: String? {
         let slaves = Set(configuration.points.map(\.slave)).sorted()
         let states = slaves.map { slave in
-            silentSince[slave].map { "slave \(slave) not answering since \(Timestamp.formatRFC3339(micros: $0 * 1000))" } ?? "slave \(slave) answering"
+            guard let (sinceMillis, error) = failing[slave] else { return "slave \(slave) answering" }
+            let since = Timestamp.formatRFC3339(micros: sinceMillis * 1000)
+            // A timeout is silence; anything else (an exception, a bad CRC) is an answer that is wrong.
+            return error.kind == .timeout ? "slave \(slave) not answering since \(since)" : "slave \(slave) failing since \(since): \(error.message)"
         }
         return "\(configuration.device) \(port == nil ? "closed" : "open"); " + states.joined(separator: ", ")
     }
@@ -82,16 +85,18 @@ public struct ModbusDriver: BusDriver {
             } catch {
                 if error.reconnect { throw error }
                 output.counters.countError(error)
-                if silentSince[read.slave] == nil {
-                    silentSince[read.slave] = wallClockMicros() / 1000
-                    output.logger.warning("modbus slave not answering", metadata: [
+                if let previous = failing[read.slave] {
+                    failing[read.slave] = (previous.sinceMillis, error)
+                } else {
+                    failing[read.slave] = (wallClockMicros() / 1000, error)
+                    output.logger.warning(error.kind == .timeout ? "modbus slave not answering" : "modbus slave failing", metadata: [
                         "slave": "\(read.slave)", "error": "\(error.message)", "error_kind": "\(error.kind)"])
                 }
                 continue
             }
-            if let since = silentSince.removeValue(forKey: read.slave) {
+            if let (sinceMillis, _) = failing.removeValue(forKey: read.slave) {
                 output.logger.notice("modbus slave answering again", metadata: [
-                    "slave": "\(read.slave)", "silent_ms": "\(wallClockMicros() / 1000 - since)"])
+                    "slave": "\(read.slave)", "failing_ms": "\(wallClockMicros() / 1000 - sinceMillis)"])
             }
             let timestamp = output.receiveTimestamp()
             for (index, offset) in read.points {
