@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev postgresql postgresql-client pkg-config \
+APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev zlib1g-dev postgresql postgresql-client pkg-config \
 	python3 python3-venv socat curl util-linux systemd prometheus yamllint shellcheck
 # A real Modbus RTU slave for the bus tests (pymodbus from PyPI, in a virtual environment under .run/).
 PYTHON_VENV := .run/venv

@@ -1,4 +1,5 @@
 import Foundation
+public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 public import Supervision
@@ -29,13 +30,17 @@ public struct DaemonSurface: Sendable {
     public var status: @Sendable () -> [String: any Sendable]
     /// Reads and applies the configuration again; returns the keys that changed.
     public var reload: @Sendable () async throws -> [String]
+    /// The service's own HTTP routes (the hub's ingest API), next to /health, /ready and /metrics.
+    public var routes: @Sendable (Router<BasicRequestContext>) -> Void
 
     public init(name: String, http: HTTPConfiguration, control: ControlSocketConfiguration, notifier: SystemdNotifier,
                 watchdog: Watchdog, supervisor: Supervisor, shutdownTimeoutSeconds: Int, rates: RateTracker,
                 rateCounters: @escaping @Sendable () -> [String: Int], readiness: @escaping @Sendable () -> Readiness,
                 started: @escaping @Sendable () -> Bool, summary: @escaping @Sendable () -> String,
                 metrics: @escaping @Sendable (MetricsExporter) -> Void, status: @escaping @Sendable () -> [String: any Sendable],
-                reload: @escaping @Sendable () async throws -> [String]) {
+                reload: @escaping @Sendable () async throws -> [String],
+                routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void = { _ in }) {
+        self.routes = routes
         self.name = name
         self.http = http
         self.control = control
@@ -85,7 +90,7 @@ public struct DaemonSurface: Sendable {
                 surface.metrics(exporter)
                 ServiceMetrics.collect(supervisor: surface.supervisor, watchdog: surface.watchdog, into: exporter)
             },
-            readiness: readiness)
+            readiness: readiness, routes: routes)
         let controlSocket: any Service
         do {
             controlSocket = try ControlSocket.service(configuration: control, logger: logger,

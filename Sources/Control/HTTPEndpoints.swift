@@ -18,14 +18,18 @@ public struct Readiness: Sendable {
 }
 
 /// Where the HTTP endpoints listen: `http.host` (`HTTP_HOST`, default 127.0.0.1) and `http.port`
-/// (`HTTP_PORT`; 0 picks a free port, which is logged).
+/// (`HTTP_PORT`; 0 picks a free port, which is logged). `http.idle_timeout_ms` (default 30 000)
+/// closes a connection that has not completed a request head (a slow-loris client trickling its
+/// headers) or sat idle between requests for that long.
 public struct HTTPConfiguration: Sendable {
     public var host: String
     public var port: Int
+    public var idleTimeoutMillis: Int
 
     public init(reader config: ConfigReader, defaultPort: Int) throws(ConfigurationError) {
         host = try config.strictString("http.host", default: "127.0.0.1")
         port = try config.strictInt("http.port", default: defaultPort, in: 0...65535)
+        idleTimeoutMillis = try config.strictInt("http.idle_timeout_ms", default: 30_000, in: 100...3_600_000)
     }
 }
 
@@ -42,9 +46,11 @@ public enum HTTPEndpoints {
         metrics: MetricsExporter,
         logger: Logger,
         collect: @escaping @Sendable (MetricsExporter) async -> Void,
-        readiness: @escaping @Sendable () async -> Readiness
+        readiness: @escaping @Sendable () async -> Readiness,
+        routes: @Sendable (Router<BasicRequestContext>) -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
+        routes(router)
         router.get("health") { _, _ in
             jsonResponse(.ok, ["status": "alive"])
         }
@@ -61,6 +67,7 @@ public enum HTTPEndpoints {
         }
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeoutMillis)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
@@ -69,7 +76,8 @@ public enum HTTPEndpoints {
             logger: logger)
     }
 
-    static func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+    /// A response with `object` as its JSON body (keys sorted).
+    public static func jsonResponse(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

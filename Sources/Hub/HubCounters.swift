@@ -1,4 +1,4 @@
-import Synchronization
+public import Synchronization
 
 /// Counters of the hub's stages, read by logs and status (and by metrics later).
 public final class HubCounters: Sendable {
@@ -24,6 +24,17 @@ public final class HubCounters: Sendable {
     public let redisMisconfigured = Atomic<Int>(0)
     /// 1 once the hub accepts data.
     public let started = Atomic<Int>(0)
+    /// HTTP ingest: samples (lines) accepted and made durable, their values, lines rejected.
+    public let httpSamplesAccepted = Atomic<Int>(0)
+    public let httpValuesAccepted = Atomic<Int>(0)
+    /// Lines rejected by reason code.
+    public let httpRejected = Mutex<[String: Int]>([:])
+    /// Responses by route and status, e.g. `["/v1/samples", "202"]`.
+    public let httpResponses = Mutex<[[String]: Int]>([:])
+
+    public func countResponse(route: String, status: Int) {
+        httpResponses.withLock { $0[[route, String(status)], default: 0] += 1 }
+    }
 
     public init() {}
 

@@ -24,6 +24,7 @@ public final class HubService: Service {
     private struct Runtime: Sendable {
         var devices: [DeviceActor] = []
         var buffer: BoundedBuffer<HubBatch>?
+        var ingest: IngestActor?
     }
     private let runtime = Mutex(Runtime())
     /// The simulated bus's rate, replaced by ``reload(_:)``.
@@ -48,6 +49,8 @@ public final class HubService: Service {
 
     /// Unreadable device input on its way to the dead-letter stream.
     public let deadLetters: HubDeadLetters
+    /// `POST /v1/tasks`' connection (an actor on a thread of its own, like every Redis client).
+    private let taskRedis: RedisClient
 
     /// Applies what a reload may change (the simulated bus rate); returns what changed.
     public func reload(_ new: HubConfiguration) -> [String] {
@@ -75,6 +78,7 @@ public final class HubService: Service {
         supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
         simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
         deadLetters = HubDeadLetters(capacity: configuration.deadLetterBuffer)
+        taskRedis = RedisClient(endpoint: configuration.redis, name: "http-tasks")
     }
 
     public func run() async throws {
@@ -99,11 +103,13 @@ public final class HubService: Service {
             devices.append(DeviceActor(name: bus.name, makeDriver: makeDriver, ringCapacity: bus.ringCapacity ?? configuration.ringCapacity,
                                        stagingCapacity: 1024, catalog: catalog, counters: counters, deadLetters: deadLetters, logger: logger))
         }
-        let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy)
-        runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer) }
+        // Batches acknowledged to an HTTP client are never dropped by `drop_oldest`.
+        let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy,
+                                             isProtected: { $0.acknowledged })
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
+        runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest) }
         let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
         let spool = Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
                           maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
@@ -173,6 +179,64 @@ public final class HubService: Service {
             Task { await stopIngestIfDrained() }
         }
         logger.info("hub stopped", metadata: ["counters": "\(counters.summary)"])
+    }
+
+    /// What became of the samples of one `POST /v1/samples`.
+    public enum SampleIngestResult: Sendable {
+        /// Every valid line is durable; `document.rejected` lists the others.
+        case durable(SampleDocument)
+        /// No line was valid; nothing was queued.
+        case invalid(SampleDocument)
+        /// The buffer has no room: the hub is applying backpressure (nothing was queued).
+        case busy
+        /// The hub is starting or stopping, or could not confirm durability in time.
+        case unavailable(String)
+    }
+
+    /// Parses `body` (NDJSON or a JSON array) on the request worker's thread, queues the valid
+    /// samples through the ingest actor and waits until they are durable (DESIGN §2): in Redis or
+    /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
+    /// become durable; a retry is deduplicated by the samples' natural key).
+    public func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
+        let document = await worker.run { SampleDocument.parse(body) }
+        if !document.rejected.isEmpty {
+            counters.httpRejected.withLock { reasons in
+                for rejection in document.rejected { reasons[rejection.reason, default: 0] += 1 }
+            }
+        }
+        guard !document.readings.isEmpty else { return .invalid(document) }
+        guard let ingest = runtime.withLock({ $0.ingest }) else { return .unavailable("the hub is starting") }
+        switch await ingest.admit(document.readings) {
+        case .busy:
+            return .busy
+        case .stopping:
+            return .unavailable("the hub is stopping")
+        case .queued(let ticket):
+            let timer = Task {
+                try await Task.sleep(for: ackTimeout)
+                ticket.expire("the samples were not confirmed durable within \(ackTimeout)")
+            }
+            defer { timer.cancel() }
+            switch await ticket.wait() {
+            case .durable:
+                counters.httpSamplesAccepted.add(document.readings.count, ordering: .relaxed)
+                counters.httpValuesAccepted.add(document.values, ordering: .relaxed)
+                return .durable(document)
+            case .failed(let reason):
+                return .unavailable(reason)
+            }
+        }
+    }
+
+    /// Queues one task in the seed's JSON (validated first) on the compatibility list, as
+    /// `RPUSH telemetry:tasks` would; returns once Redis has it.
+    public func submitTask(_ bytes: [UInt8], worker: RequestWorker) async throws -> TelemetryTask {
+        let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes) }
+        var command: RedisCommand = ["RPUSH", configuration.keys.tasks]
+        command.append(bytes: bytes)
+        let reply = try await taskRedis.send(command)
+        if case .error(let message) = reply { throw RedisError(.server, "RPUSH failed: \(message)") }
+        return task
     }
 
     /// Reports Redis durability settings when Redis answers; an unreachable Redis is not an error

@@ -102,7 +102,83 @@ public actor IngestActor {
         case .enqueuedDropping(let dropped):
             counters.batchesDropped.add(1, ordering: .relaxed)
             counters.samplesDropped.add(dropped.samples.count, ordering: .relaxed)
+        case .dropped:
+            counters.batchesDropped.add(1, ordering: .relaxed)
+            counters.samplesDropped.add(batch.samples.count, ordering: .relaxed)
         }
+    }
+
+    /// Takes the readings of one HTTP request: batches of their own per shard (so the request's
+    /// ticket completes when exactly they are durable), marked acknowledged so no drop policy
+    /// drops them, and queued only if the buffer has room for all of them now. When it has not,
+    /// the hub is applying backpressure and the client is told to come back (429).
+    public enum Admission: Sendable {
+        case queued(DurabilityTicket)
+        case busy
+        case stopping
+    }
+
+    public func admit(_ readings: [SampleReading]) -> Admission {
+        guard !stopRequested else { return .stopping }
+        let now = wallClockMicros()
+        var perShard = [[Int]](repeating: [], count: builders.count)
+        for (index, reading) in readings.enumerated() { perShard[catalog.router.shard(of: reading.deviceID)].append(index) }
+        var batches: [HubBatch] = []
+        for (shard, indexes) in perShard.enumerated() where !indexes.isEmpty {
+            var builder = NamedBatchBuilder(shard: shard, createdMicros: now)
+            for index in indexes {
+                let reading = readings[index]
+                for metric in reading.metrics {
+                    // At most 65 535 samples, so the u16 device and metric tables cannot overflow.
+                    if builder.batch.samples.count >= min(batchSize, Int(UInt16.max)) {
+                        batches.append(builder.batch)
+                        builder = NamedBatchBuilder(shard: shard, createdMicros: now)
+                    }
+                    builder.add(device: reading.deviceID, metric: metric.name, timestampMicros: reading.timestampMicros, value: metric.value)
+                }
+            }
+            batches.append(builder.batch)
+        }
+        let ticket = DurabilityTicket(batches: batches.count)
+        for index in batches.indices {
+            sequence += 1
+            batches[index].id = "\(hubID)-\(sequence)"
+            batches[index].ticket = ticket
+        }
+        guard buffer.tryPush(contentsOf: batches) else { return buffer.isFinishedAndEmpty ? .stopping : .busy }
+        counters.batchesBuilt.add(batches.count, ordering: .relaxed)
+        return .queued(ticket)
+    }
+}
+
+/// A batch built from named samples (HTTP ingest), with its device and metric tables.
+struct NamedBatchBuilder {
+    var batch: HubBatch
+    private var devices: [String: UInt32] = [:]
+    private var metrics: [String: UInt16] = [:]
+
+    init(shard: Int, createdMicros: Int64) {
+        batch = HubBatch(id: "", shard: shard, createdMicros: createdMicros, acknowledged: true)
+    }
+
+    mutating func add(device: String, metric: String, timestampMicros: Int64, value: Double) {
+        let d: UInt32
+        if let known = devices[device] {
+            d = known
+        } else {
+            d = UInt32(batch.devices.count)
+            batch.devices.append(device)
+            devices[device] = d
+        }
+        let m: UInt16
+        if let known = metrics[metric] {
+            m = known
+        } else {
+            m = UInt16(batch.metrics.count)
+            batch.metrics.append(metric)
+            metrics[metric] = m
+        }
+        batch.samples.append(Sample(deviceIndex: d, metricIndex: m, timestampMicros: timestampMicros, value: value))
     }
 }
 

@@ -100,6 +100,9 @@ public actor PublisherActor {
             while !(try await spool.append(pending)) {
                 guard spoolFullPolicy == .dropOldest, spooled > 0 else { return false }
                 let oldest = try await spool.peek(max: 1)
+                // A batch acknowledged to a client is never dropped: the spool stays full, the
+                // buffer fills and HTTP clients get 429 until Redis is back.
+                if oldest.first??.acknowledged == true { return false }
                 try await spool.consume(1)
                 spooled -= 1
                 counters.spoolDroppedBatches.add(1, ordering: .relaxed)
@@ -107,6 +110,7 @@ public actor PublisherActor {
             }
             spooled += pending.count
             counters.batchesSpooled.add(pending.count, ordering: .relaxed)
+            for batch in pending { batch.ticket?.batchDurable() }
             await publishSpoolGauges()
             pending = []
             return true
@@ -159,6 +163,7 @@ public actor PublisherActor {
                 logger.debug("batch published", metadata: ["batch_id": "\(batch.id)", "shard": "\(batch.shard)",
                                                            "entry_id": "\(reply.string ?? "")", "samples": "\(batch.sampleCount)"])
             }
+            for batch in batches { batch.ticket?.batchDurable() }
             counters.batchesPublished.add(batches.count, ordering: .relaxed)
             counters.samplesPublished.add(batches.reduce(0) { $0 + $1.sampleCount }, ordering: .relaxed)
             return true

@@ -5,7 +5,8 @@ import Synchronization
 public enum BufferFullPolicy: String, Sendable, CaseIterable {
     /// The producer waits for room: backpressure travels upstream, nothing is dropped.
     case block
-    /// The oldest element is dropped (and counted) to make room.
+    /// The oldest element is dropped (and counted) to make room; never a protected one (see
+    /// ``BoundedBuffer/init(capacity:policy:isProtected:)``).
     case dropOldest = "drop_oldest"
 }
 
@@ -24,6 +25,9 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
         case enqueued
         /// Enqueued after dropping `dropped` (policy `drop_oldest`).
         case enqueuedDropping(Element)
+        /// Not enqueued but dropped itself (policy `drop_oldest`, and every buffered element is
+        /// protected).
+        case dropped
         /// The buffer was finished, or the waiting producer's task was cancelled; the element
         /// was not taken.
         case finished
@@ -48,12 +52,16 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
 
     public let capacity: Int
     public let policy: BufferFullPolicy
+    private let isProtected: @Sendable (Element) -> Bool
     private let state = Mutex(State())
 
-    public init(capacity: Int, policy: BufferFullPolicy) {
+    /// `isProtected` marks elements `drop_oldest` must never drop (data already promised to a
+    /// client); a protected element finding the buffer full of protected ones waits as under `block`.
+    public init(capacity: Int, policy: BufferFullPolicy, isProtected: @escaping @Sendable (Element) -> Bool = { _ in false }) {
         precondition(capacity > 0, "capacity must be positive")
         self.capacity = capacity
         self.policy = policy
+        self.isProtected = isProtected
     }
 
     /// Elements buffered now.
@@ -76,12 +84,17 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 }
                 switch policy {
                 case .dropOldest:
-                    let old = state.elements.removeFirst()
-                    state.elements.append(element)
+                    if let oldest = state.elements.firstIndex(where: { !isProtected($0) }) {
+                        let old = state.elements.remove(at: oldest)
+                        state.elements.append(element)
+                        state.dropped += 1
+                        let consumer = state.consumer?.continuation
+                        state.consumer = nil
+                        return .done(.enqueuedDropping(old), consumer)
+                    }
+                    if isProtected(element) { return .wait }
                     state.dropped += 1
-                    let consumer = state.consumer?.continuation
-                    state.consumer = nil
-                    return .done(.enqueuedDropping(old), consumer)
+                    return .done(.dropped, nil)
                 case .block:
                     return .wait
                 }
@@ -101,6 +114,20 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
                 }
             }
         }
+    }
+
+    /// Adds all of `elements` if they fit now, none otherwise; never waits and never drops.
+    /// False when there is no room (or the buffer is finished): the caller's backpressure signal.
+    public func tryPush(contentsOf elements: [Element]) -> Bool {
+        let (pushed, consumer): (Bool, CheckedContinuation<Void, Never>?) = state.withLock { state in
+            guard !state.finished, state.producers.isEmpty, state.elements.count + elements.count <= capacity else { return (false, nil) }
+            guard !elements.isEmpty else { return (true, nil) }
+            state.elements.append(contentsOf: elements)
+            defer { state.consumer = nil }
+            return (true, state.consumer?.continuation)
+        }
+        consumer?.resume()
+        return pushed
     }
 
     /// Takes up to `max` elements, waiting while empty; nil once finished and drained, or when the

@@ -18,14 +18,23 @@ public struct HubBatch: Sendable, Equatable {
     public var devices: [String]
     public var metrics: [String]
     public var samples: [Sample]
+    /// Samples a client is (or will be) told are durable (HTTP ingest): no drop policy may drop
+    /// them. Carried in the header (flag bit 0 of the reserved byte), so the spool keeps it.
+    public var acknowledged: Bool
+    /// Completed once this batch is durable (XADD returned an id, or the spool record is fsync'd);
+    /// not encoded.
+    public var ticket: DurabilityTicket?
 
-    public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = []) {
+    public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = [],
+                acknowledged: Bool = false, ticket: DurabilityTicket? = nil) {
         self.id = id
         self.shard = shard
         self.createdMicros = createdMicros
         self.devices = devices
         self.metrics = metrics
         self.samples = samples
+        self.acknowledged = acknowledged
+        self.ticket = ticket
     }
 }
 
@@ -37,6 +46,10 @@ public struct EncodedBatch: Sendable, Equatable {
     public let version: UInt8
     public let sampleCount: Int
     public let bytes: [UInt8]
+    /// See ``HubBatch/acknowledged``.
+    public let acknowledged: Bool
+    /// See ``HubBatch/ticket`` (nil once read back from the spool: the spool made it durable).
+    public let ticket: DurabilityTicket?
 
     /// Encodes `batch` in the current version.
     public init(_ batch: HubBatch) {
@@ -45,6 +58,8 @@ public struct EncodedBatch: Sendable, Equatable {
         version = HubBatchCodec.currentVersion
         sampleCount = batch.samples.count
         bytes = HubBatchCodec.encode(batch)
+        acknowledged = batch.acknowledged
+        ticket = batch.ticket
     }
 
     /// Reads only the header of already encoded bytes (a spooled record).
@@ -54,6 +69,8 @@ public struct EncodedBatch: Sendable, Equatable {
         shard = header.shard
         version = bytes[2]
         sampleCount = header.sampleCount
+        acknowledged = bytes[3] & HubBatchCodec.acknowledgedFlag != 0
+        ticket = nil
         self.bytes = bytes
     }
 }
@@ -61,7 +78,7 @@ public struct EncodedBatch: Sendable, Equatable {
 /// The binary wire format of ``HubBatch`` (little endian):
 ///
 /// ```
-/// "TB" version:u8 reserved:u8 created:i64 id:str shard:u16
+/// "TB" version:u8 flags:u8 created:i64 id:str shard:u16
 /// ndevices:u16 str* nmetrics:u16 str* nsamples:u32 samples
 /// str = length:u16 utf8-bytes
 /// v1 samples: (device:u32 metric:u16 ts:i64 value:f64)*                      22 bytes each
@@ -69,8 +86,11 @@ public struct EncodedBatch: Sendable, Equatable {
 /// ```
 /// Version 2 is current (timestamps as deltas from the previous sample, LEB128 varints). The
 /// decoder also accepts version 1, so a processor upgraded before its hubs, or a hub upgraded with
-/// batches still in the streams and spool, loses nothing during a rolling upgrade.
+/// batches still in the streams and spool, loses nothing during a rolling upgrade. `flags` bit 0
+/// marks a batch acknowledged to a client; decoders ignore bits they do not know (the byte was
+/// reserved and zero before).
 public enum HubBatchCodec {
+    static let acknowledgedFlag: UInt8 = 1
     public static let currentVersion: UInt8 = 2
     public static let supportedVersions: ClosedRange<UInt8> = 1...2
     static let v1SampleSize = 22
@@ -84,7 +104,7 @@ public enum HubBatchCodec {
         out.append(UInt8(ascii: "T"))
         out.append(UInt8(ascii: "B"))
         out.append(version)
-        out.append(0)
+        out.append(batch.acknowledged ? acknowledgedFlag : 0)
         append(&out, batch.createdMicros)
         appendString(&out, batch.id)
         append(&out, UInt16(truncatingIfNeeded: batch.shard))
@@ -171,7 +191,8 @@ public enum HubBatchCodec {
         guard reader.remaining == 0 else {
             throw TelemetryError(.invalidField, "batch carries \(reader.remaining) bytes after its last sample")
         }
-        return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples)
+        return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples,
+                        acknowledged: bytes[3] & acknowledgedFlag != 0)
     }
 
     /// The id, shard and sample count of an encoded batch, without decoding its samples.

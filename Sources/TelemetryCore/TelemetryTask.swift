@@ -61,6 +61,22 @@ public struct TelemetryTask: Sendable, Equatable {
 }
 
 /// A named numeric value.
+/// One device's values at one time, as a task's payload or an HTTP sample carries them.
+public struct SampleReading: Sendable, Equatable {
+    public var deviceID: String
+    public var timestampMicros: Int64
+    /// Sorted by name.
+    public var metrics: [MetricValue]
+    public var rawData: String?
+
+    public init(deviceID: String, timestampMicros: Int64, metrics: [MetricValue], rawData: String? = nil) {
+        self.deviceID = deviceID
+        self.timestampMicros = timestampMicros
+        self.metrics = metrics
+        self.rawData = rawData
+    }
+}
+
 public struct MetricValue: Sendable, Equatable {
     public var name: String
     public var value: Double
@@ -113,58 +129,7 @@ public enum TelemetryTaskCodec {
         guard case .object(let payload) = payloadValue else {
             throw TelemetryError(.invalidField, "payload must be an object, got \(payloadValue.typeName)")
         }
-        let deviceID = try string(payload, "device_id", path: "payload.")
-        guard !deviceID.isEmpty, deviceID.utf8.count <= maxDeviceIDBytes else {
-            throw TelemetryError(.invalidField, "payload.device_id must have 1 to \(maxDeviceIDBytes) bytes")
-        }
-        guard deviceID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
-            throw TelemetryError(.invalidField, "payload.device_id contains control characters")
-        }
-        let timestamp: Int64
-        switch payload["timestamp"] {
-        case nil, .null?:
-            throw TelemetryError(.missingField, "missing field payload.timestamp")
-        case .string(let text)?:
-            guard let micros = Timestamp.parseRFC3339(text) else {
-                throw TelemetryError(.invalidField, "payload.timestamp is not an RFC 3339 time: \"\(text.prefix(40))\"")
-            }
-            timestamp = micros
-        case .number(let millis)?:
-            guard millis.isFinite, millis == millis.rounded(), abs(millis) < 1e15 else {
-                throw TelemetryError(.invalidField, "payload.timestamp must be integer epoch milliseconds")
-            }
-            timestamp = Int64(millis) * 1000
-        case let other?:
-            throw TelemetryError(.invalidField, "payload.timestamp must be a string or a number, got \(other.typeName)")
-        }
-        var rawData: String?
-        if let raw = payload["raw_data"] {
-            guard case .string(let text) = raw else { throw TelemetryError(.invalidField, "payload.raw_data must be a string") }
-            rawData = text
-        }
-        var metrics: [MetricValue] = []
-        for (key, value) in payload where !reservedPayloadKeys.contains(key) {
-            switch value {
-            case .number(let number):
-                guard number.isFinite else { throw TelemetryError(.nonFinite, "payload.\(key) is not finite") }
-                guard !key.isEmpty, key.utf8.count <= 64 else {
-                    throw TelemetryError(.invalidField, "metric names must have 1 to 64 bytes")
-                }
-                metrics.append(MetricValue(name: key, value: number))
-            case .string(let text) where StandardMetric(rawValue: key) != nil:
-                let lowered = text.lowercased()
-                if ["nan", "inf", "infinity", "-inf", "-infinity", "+inf", "+infinity"].contains(lowered) {
-                    throw TelemetryError(.nonFinite, "payload.\(key) is \(text)")
-                }
-                throw TelemetryError(.invalidField, "payload.\(key) must be a number, got a string")
-            case .string:
-                continue  // descriptive metadata, not a metric
-            default:
-                throw TelemetryError(.invalidField, "payload.\(key) must be a number, got \(value.typeName)")
-            }
-        }
-        guard !metrics.isEmpty else { throw TelemetryError(.missingField, "payload has no numeric field") }
-        metrics.sort { $0.name < $1.name }
+        let reading = try Self.reading(payload, path: "payload.")
         var priority = TelemetryTask.Priority.normal
         switch object["priority"] {
         case nil, .null?: break
@@ -185,8 +150,67 @@ public enum TelemetryTaskCodec {
         case let other?:
             throw TelemetryError(.invalidField, "max_retries must be a number, got \(other.typeName)")
         }
-        return TelemetryTask(id: id, kind: kind, deviceID: deviceID, timestampMicros: timestamp, metrics: metrics,
-                             rawData: rawData, priority: priority, maxRetries: maxRetries)
+        return TelemetryTask(id: id, kind: kind, deviceID: reading.deviceID, timestampMicros: reading.timestampMicros,
+                             metrics: reading.metrics, rawData: reading.rawData, priority: priority, maxRetries: maxRetries)
+    }
+
+    /// Reads one device reading from a JSON object with the seed payload's fields (`device_id`,
+    /// `timestamp` as RFC 3339 or integer epoch milliseconds, numeric fields, optional `raw_data`):
+    /// the task's `payload`, or one sample of `POST /v1/samples`. `path` prefixes field names in errors.
+    public static func reading(_ payload: [String: JSONValue], path: String) throws(TelemetryError) -> SampleReading {
+        let deviceID = try string(payload, "device_id", path: path)
+        guard !deviceID.isEmpty, deviceID.utf8.count <= maxDeviceIDBytes else {
+            throw TelemetryError(.invalidField, "\(path)device_id must have 1 to \(maxDeviceIDBytes) bytes")
+        }
+        guard deviceID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
+            throw TelemetryError(.invalidField, "\(path)device_id contains control characters")
+        }
+        let timestamp: Int64
+        switch payload["timestamp"] {
+        case nil, .null?:
+            throw TelemetryError(.missingField, "missing field \(path)timestamp")
+        case .string(let text)?:
+            guard let micros = Timestamp.parseRFC3339(text) else {
+                throw TelemetryError(.invalidField, "\(path)timestamp is not an RFC 3339 time: \"\(text.prefix(40))\"")
+            }
+            timestamp = micros
+        case .number(let millis)?:
+            guard millis.isFinite, millis == millis.rounded(), abs(millis) < 1e15 else {
+                throw TelemetryError(.invalidField, "\(path)timestamp must be integer epoch milliseconds")
+            }
+            timestamp = Int64(millis) * 1000
+        case let other?:
+            throw TelemetryError(.invalidField, "\(path)timestamp must be a string or a number, got \(other.typeName)")
+        }
+        var rawData: String?
+        if let raw = payload["raw_data"] {
+            guard case .string(let text) = raw else { throw TelemetryError(.invalidField, "\(path)raw_data must be a string") }
+            rawData = text
+        }
+        var metrics: [MetricValue] = []
+        for (key, value) in payload where !reservedPayloadKeys.contains(key) {
+            switch value {
+            case .number(let number):
+                guard number.isFinite else { throw TelemetryError(.nonFinite, "\(path)\(key) is not finite") }
+                guard !key.isEmpty, key.utf8.count <= 64 else {
+                    throw TelemetryError(.invalidField, "metric names must have 1 to 64 bytes")
+                }
+                metrics.append(MetricValue(name: key, value: number))
+            case .string(let text) where StandardMetric(rawValue: key) != nil:
+                let lowered = text.lowercased()
+                if ["nan", "inf", "infinity", "-inf", "-infinity", "+inf", "+infinity"].contains(lowered) {
+                    throw TelemetryError(.nonFinite, "\(path)\(key) is \(text)")
+                }
+                throw TelemetryError(.invalidField, "\(path)\(key) must be a number, got a string")
+            case .string:
+                continue  // descriptive metadata, not a metric
+            default:
+                throw TelemetryError(.invalidField, "\(path)\(key) must be a number, got \(value.typeName)")
+            }
+        }
+        guard !metrics.isEmpty else { throw TelemetryError(.missingField, "\(path.isEmpty ? "sample" : String(path.dropLast())) has no numeric field") }
+        metrics.sort { $0.name < $1.name }
+        return SampleReading(deviceID: deviceID, timestampMicros: timestamp, metrics: metrics, rawData: rawData)
     }
 
     /// True when a bare `NaN` or `Infinity` appears outside strings (a common producer bug).

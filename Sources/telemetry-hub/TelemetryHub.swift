@@ -9,9 +9,9 @@ struct TelemetryHub {
     static func main() async {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
-        let (configuration, http, control) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
+        let (configuration, http, control, ingest) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
             (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080),
-             try ControlSocketConfiguration(reader: reader, name: "hub"))
+             try ControlSocketConfiguration(reader: reader, name: "hub"), try HTTPIngestConfiguration(reader: reader))
         }
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
@@ -49,7 +49,8 @@ struct TelemetryHub {
             reload: {
                 let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
                 return hub.reload(fresh)
-            })
+            },
+            routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest) })
         await surface.serve(service: hub, logger: logger)
     }
 

@@ -36,12 +36,13 @@ public actor Spool {
     public var bytes: Int { store?.bytes ?? 0 }
     public var isEmpty: Bool { store?.isEmpty ?? true }
 
-    /// Appends the batches if they fit; false (nothing written) when the spool is full.
+    /// Appends the batches if they fit; false (nothing written) when the spool is full. Batches
+    /// acknowledged to a client are fsync'd whatever `spool.fsync` says.
     public func append(_ batches: [EncodedBatch]) throws(SpoolError) -> Bool {
         let store = try opened()
         let payloads = batches.map(\.bytes)
         guard store.hasRoom(for: payloads) else { return false }
-        try store.append(payloads)
+        try store.append(payloads, durable: batches.contains { $0.acknowledged })
         return true
     }
 

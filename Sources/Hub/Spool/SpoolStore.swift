@@ -43,6 +43,8 @@ public final class SpoolStore {
     public let fsync: Bool
     public private(set) var recovery = Recovery()
     private var records: Deque<Location> = []
+    /// A segment was created since the directory was last fsync'd.
+    private var directoryUnsynced = false
     private var segmentSizes: [UInt64: Int] = [:]
     private var tailSegment: UInt64 = 0
     private var tailDescriptor: Int32 = -1
@@ -80,8 +82,9 @@ public final class SpoolStore {
         bytes + payloads.reduce(0) { $0 + $1.count + Self.headerSize } <= maxBytes
     }
 
-    /// Appends records (and fsyncs once, when configured) at the tail.
-    public func append(_ payloads: [[UInt8]]) throws(SpoolError) {
+    /// Appends records at the tail and fsyncs once, when configured or when the caller needs them
+    /// `durable` whatever the configuration (records acknowledged to an HTTP client).
+    public func append(_ payloads: [[UInt8]], durable: Bool = false) throws(SpoolError) {
         for payload in payloads {
             if tailDescriptor < 0 || segmentSizes[tailSegment, default: 0] >= segmentBytes { try rotate() }
             var record: [UInt8] = []
@@ -95,7 +98,9 @@ public final class SpoolStore {
             segmentSizes[tailSegment] = offset + record.count
             records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
         }
-        if fsync, tailDescriptor >= 0, Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: \(errno)") }
+        guard fsync || durable, tailDescriptor >= 0 else { return }
+        if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: \(errno)") }
+        if directoryUnsynced { syncDirectory(force: true) }
     }
 
     /// The first `max` records, oldest first, without removing them.
@@ -262,10 +267,15 @@ public final class SpoolStore {
         guard rename(temporary, headPath) == 0 else { throw SpoolError("cannot replace the head index: errno \(errno)") }
     }
 
-    private func syncDirectory() {
-        guard fsync else { return }
+    /// Makes new segment files durable; without `fsync` only when a durable append asks for it.
+    private func syncDirectory(force: Bool = false) {
+        guard fsync || force else {
+            directoryUnsynced = true
+            return
+        }
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 { _ = Glibc.fsync(fd); close(fd) }
+        directoryUnsynced = false
     }
 
     private static func append(_ out: inout [UInt8], _ value: UInt32) {

@@ -1,0 +1,51 @@
+public import Configuration
+import Foundation
+import TelemetryConfiguration
+
+/// `POST /v1/samples` and `POST /v1/tasks` on the hub's HTTP port (Docs/http-ingest.md).
+///
+/// Keys (environment name in brackets), defaults:
+/// - `http.ingest.token` (`HTTP_INGEST_TOKEN`) or `http.ingest.token_file` (a file holding it,
+///   e.g. a systemd credential): when set, requests need `Authorization: Bearer <token>`; none by default
+/// - `http.ingest.max_body_bytes` 4 MiB, enforced on the body as sent and again after decompression
+/// - `http.ingest.body_timeout_ms` 30 000: the whole body must arrive within this time (408)
+/// - `http.ingest.ack_timeout_ms` 30 000: longest wait for the samples to become durable (503)
+/// - `http.ingest.retry_after_s` 1: `Retry-After` of 429 and 503 answers
+public struct HTTPIngestConfiguration: Sendable {
+    public var token: String?
+    public var maxBodyBytes: Int
+    public var bodyTimeoutMillis: Int
+    public var ackTimeoutMillis: Int
+    public var retryAfterSeconds: Int
+
+    public init(reader config: ConfigReader) throws(ConfigurationError) {
+        var token = try config.strictString("http.ingest.token", default: "")
+        let file = try config.strictString("http.ingest.token_file", default: "")
+        if !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "http.ingest.token_file", "cannot read \(file)")
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if !token.isEmpty, token.utf8.count < 16 {
+            throw ConfigurationError(key: "http.ingest.token", "a bearer token needs at least 16 characters")
+        }
+        self.token = token.isEmpty ? nil : token
+        maxBodyBytes = try config.strictInt("http.ingest.max_body_bytes", default: 4 << 20, in: 1024...(256 << 20))
+        bodyTimeoutMillis = try config.strictInt("http.ingest.body_timeout_ms", default: 30_000, in: 100...3_600_000)
+        ackTimeoutMillis = try config.strictInt("http.ingest.ack_timeout_ms", default: 30_000, in: 100...3_600_000)
+        retryAfterSeconds = try config.strictInt("http.ingest.retry_after_s", default: 1, in: 1...3600)
+    }
+
+    /// True when `header` (the `Authorization` value) carries the configured token, or none is
+    /// configured. Compared in constant time.
+    public func authorizes(_ header: String?) -> Bool {
+        guard let token else { return true }
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let given = Array(header.utf8.dropFirst(7))
+        let expected = Array(token.utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for index in expected.indices { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
+        return difference == 0
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+public import TelemetryCore
+
+/// The body of `POST /v1/samples`: NDJSON (one sample object per line) or a JSON array of sample
+/// objects, each with the seed payload's fields (`device_id`, `timestamp` as RFC 3339 or integer
+/// epoch milliseconds, numeric fields; strings such as `raw_data` are not metrics).
+///
+/// Every line is judged on its own: the good ones are kept, the bad ones are listed with their
+/// 1-based line (for an array, the element's position) and a reason code. A body that cannot be
+/// split into samples at all (an array that is not valid JSON) is one rejection at line 0.
+///
+/// ```swift
+/// let document = SampleDocument.parse(Array(#"{"device_id":"d1","timestamp":1766745000123,"t":21.5}"#.utf8))
+/// document.readings.count  // 1
+/// ```
+public struct SampleDocument: Sendable, Equatable {
+    public struct Rejection: Sendable, Equatable {
+        /// 1-based line of NDJSON, or position in an array; 0 for the body as a whole.
+        public var line: Int
+        /// A dead-letter reason code (`malformed_json`, `invalid_utf8`, `missing_field`, …).
+        public var reason: String
+        public var message: String
+    }
+
+    public var readings: [SampleReading] = []
+    public var rejected: [Rejection] = []
+    /// Metric values in ``readings`` (rows they become).
+    public var values = 0
+
+    public static func parse(_ body: [UInt8]) -> SampleDocument {
+        var document = SampleDocument()
+        let decoder = JSONDecoder()
+        let first = body.firstIndex { !Self.isSpace($0) }
+        if let first, body[first] == UInt8(ascii: "[") {
+            document.parseArray(body, decoder)
+            document.rejectIfEmpty()
+            return document
+        }
+        var line = 0
+        var start = 0
+        while start < body.count {
+            line += 1
+            let end = body[start...].firstIndex(of: UInt8(ascii: "\n")) ?? body.count
+            var slice = body[start..<end]
+            if slice.last == UInt8(ascii: "\r") { slice = slice.dropLast() }
+            start = end + 1
+            if slice.allSatisfy(Self.isSpace) { continue }
+            document.take(line: line) { () throws(TelemetryError) in
+                guard String(validating: slice, as: UTF8.self) != nil else { throw TelemetryError(.invalidUTF8, "the line is not valid UTF-8") }
+                return try Self.object(Data(slice), decoder)
+            }
+        }
+        document.rejectIfEmpty()
+        return document
+    }
+
+    /// A body without a single sample (empty, blank lines, `[]`) is an error of its own.
+    private mutating func rejectIfEmpty() {
+        if readings.isEmpty && rejected.isEmpty {
+            rejected.append(Rejection(line: 0, reason: "missing_field", message: "the body holds no samples"))
+        }
+    }
+
+    private mutating func parseArray(_ body: [UInt8], _ decoder: JSONDecoder) {
+        guard String(validating: body, as: UTF8.self) != nil else {
+            rejected.append(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
+            return
+        }
+        let elements: [JSONValue]
+        do {
+            guard case .array(let array) = try decoder.decode(JSONValue.self, from: Data(body)) else { throw TelemetryError(.malformedJSON, "") }
+            elements = array
+        } catch {
+            rejected.append(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
+            return
+        }
+        for (index, element) in elements.enumerated() {
+            take(line: index + 1) { () throws(TelemetryError) in
+                guard case .object(let object) = element else {
+                    throw TelemetryError(.malformedJSON, "a sample must be a JSON object, got \(element.typeName)")
+                }
+                return object
+            }
+        }
+    }
+
+    private mutating func take(line: Int, _ object: () throws(TelemetryError) -> [String: JSONValue]) {
+        do {
+            let reading = try TelemetryTaskCodec.reading(try object(), path: "")
+            values += reading.metrics.count
+            readings.append(reading)
+        } catch {
+            rejected.append(Rejection(line: line, reason: error.code.description, message: error.message))
+        }
+    }
+
+    private static func object(_ data: Data, _ decoder: JSONDecoder) throws(TelemetryError) -> [String: JSONValue] {
+        let value: JSONValue
+        do {
+            value = try decoder.decode(JSONValue.self, from: data)
+        } catch {
+            throw TelemetryError(.malformedJSON, "the line is not valid JSON")
+        }
+        guard case .object(let object) = value else { throw TelemetryError(.malformedJSON, "a sample must be a JSON object, got \(value.typeName)") }
+        return object
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+}

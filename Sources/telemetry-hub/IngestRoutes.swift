@@ -1,0 +1,196 @@
+import CompressNIO
+import Control
+import Hub
+import Hummingbird
+import NIOCore
+import TelemetryCore
+
+/// `POST /v1/samples` and `POST /v1/tasks` (Docs/http-ingest.md). Every answer other than 202 has
+/// a JSON body saying why; none of them is a crash.
+///
+/// | status | when |
+/// |---|---|
+/// | 202 | every sample is durable (in Redis, or fsync'd in the spool) |
+/// | 400 | some lines (or all) are invalid: `{"accepted": n, "rejected": [{"line": k, "reason": …}]}`; the valid ones are durable |
+/// | 401 | a bearer token is configured and the request does not carry it |
+/// | 408 | the body did not arrive within `http.ingest.body_timeout_ms` |
+/// | 413 | the body, as sent or decompressed, is over `http.ingest.max_body_bytes` |
+/// | 415 | a `Content-Encoding` other than gzip |
+/// | 429 | the hub is applying backpressure (its buffer is full); `Retry-After` says when to retry |
+/// | 503 | the hub is starting or stopping, Redis is unreachable for a task, or durability was not confirmed in time |
+enum IngestRoutes {
+    /// Rejections listed in one answer; the count says how many there were in all.
+    static let maxListedRejections = 1000
+
+    static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration) {
+        let worker = RequestWorker()
+        let counters = hub.counters
+        router.post("v1/samples") { request, _ -> Response in
+            let response = await samples(request, hub: hub, worker: worker, configuration: configuration)
+            counters.countResponse(route: "/v1/samples", status: Int(response.status.code))
+            return response
+        }
+        router.post("v1/tasks") { request, _ -> Response in
+            let response = await task(request, hub: hub, worker: worker, configuration: configuration)
+            counters.countResponse(route: "/v1/tasks", status: Int(response.status.code))
+            return response
+        }
+    }
+
+    private static func samples(_ request: Request, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
+        let body: [UInt8]
+        switch await readBody(request, worker: worker, configuration: configuration, limit: configuration.maxBodyBytes) {
+        case .failure(let response): return response
+        case .success(let bytes): body = bytes
+        }
+        switch await hub.ingest(body, worker: worker, ackTimeout: .milliseconds(configuration.ackTimeoutMillis)) {
+        case .durable(let document) where document.rejected.isEmpty:
+            return json(.accepted, ["accepted": document.readings.count, "values": document.values])
+        case .durable(let document), .invalid(let document):
+            var answer = rejections(document)
+            answer["accepted"] = document.readings.count
+            answer["values"] = document.values
+            return json(.badRequest, answer)
+        case .busy:
+            return json(.tooManyRequests, ["error": "busy", "message": "the hub is applying backpressure; retry later"],
+                        retryAfter: configuration.retryAfterSeconds)
+        case .unavailable(let reason):
+            return json(.serviceUnavailable, ["error": "unavailable", "message": reason], retryAfter: configuration.retryAfterSeconds)
+        }
+    }
+
+    private static func task(_ request: Request, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
+        let body: [UInt8]
+        switch await readBody(request, worker: worker, configuration: configuration,
+                              limit: min(configuration.maxBodyBytes, TelemetryTaskCodec.defaultMaxBytes)) {
+        case .failure(let response): return response
+        case .success(let bytes): body = bytes
+        }
+        do {
+            let task = try await hub.submitTask(body, worker: worker)
+            return json(.accepted, ["id": task.id])
+        } catch let error as TelemetryError {
+            return json(.badRequest, ["error": error.code.description, "message": error.message])
+        } catch {
+            return json(.serviceUnavailable, ["error": "redis_unavailable", "message": "\(error)"], retryAfter: configuration.retryAfterSeconds)
+        }
+    }
+
+    private enum BodyResult {
+        case success([UInt8])
+        case failure(Response)
+    }
+
+    /// Authorizes the request, then reads its body within the size and time limits and inflates it.
+    private static func readBody(_ request: Request, worker: RequestWorker, configuration: HTTPIngestConfiguration, limit: Int) async -> BodyResult {
+        guard configuration.authorizes(request.headers[.authorization]) else {
+            var response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
+            response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
+            return .failure(response)
+        }
+        let encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? "identity"
+        guard ["identity", "gzip", "x-gzip"].contains(encoding) else {
+            return .failure(json(.unsupportedMediaType, ["error": "unsupported_encoding", "message": "Content-Encoding \(encoding) is not supported (gzip is)"]))
+        }
+        let tooLarge = json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes", "limit": limit])
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { return .failure(tooLarge) }
+        let collected: ByteBuffer
+        switch await collect(request.body, limit: limit, timeout: .milliseconds(configuration.bodyTimeoutMillis)) {
+        case .body(let buffer): collected = buffer
+        case .tooLarge: return .failure(tooLarge)
+        case .timedOut:
+            return .failure(json(.requestTimeout, ["error": "timeout", "message": "the body did not arrive within \(configuration.bodyTimeoutMillis) ms"]))
+        case .failed(let message):
+            return .failure(json(.badRequest, ["error": "bad_body", "message": message]))
+        }
+        guard encoding != "identity" else { return .success(Array(buffer: collected)) }
+        let inflated: Result<[UInt8], CompressNIOError> = await worker.run { inflate(collected, limit: limit) }
+        switch inflated {
+        case .success(let bytes): return .success(bytes)
+        case .failure(let error) where error == .bufferOverflow:
+            return .failure(json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes once decompressed", "limit": limit]))
+        case .failure:
+            return .failure(json(.badRequest, ["error": "bad_encoding", "message": "the body is not valid gzip"]))
+        }
+    }
+
+    /// Inflates a gzip body through a 64 KiB window, stopping (`bufferOverflow`) as soon as the
+    /// output would pass `limit`: a gzip bomb costs at most `limit` bytes of memory.
+    private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Result<[UInt8], CompressNIOError> {
+        var input = compressed
+        var output: [UInt8] = []
+        var window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+        let decompressor = CompressionAlgorithm.gzip().decompressor
+        do {
+            try decompressor.startStream()
+            defer { try? decompressor.finishStream() }
+            var windowFilled = true
+            while input.readableBytes > 0 || windowFilled {
+                let before = input.readableBytes
+                window.clear()
+                windowFilled = false
+                do {
+                    try input.decompressStream(to: &window, with: decompressor)
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    windowFilled = true
+                } catch let error as CompressNIOError where error == .inputBufferOverflow {
+                    // more input needed: there is none, so the stream is cut short
+                    return .failure(.corruptData)
+                }
+                guard output.count + window.readableBytes <= limit else { return .failure(.bufferOverflow) }
+                output += window.readableBytesView
+                if !windowFilled && input.readableBytes == before { break }  // bytes after the end of the stream
+            }
+            return .success(output)
+        } catch let error as CompressNIOError {
+            return .failure(error)
+        } catch {
+            return .failure(.corruptData)
+        }
+    }
+
+    private enum Collected: Sendable {
+        case body(ByteBuffer)
+        case tooLarge
+        case timedOut
+        case failed(String)
+    }
+
+    /// The body, unless it is over `limit` or still incomplete after `timeout` (a client trickling it).
+    private static func collect(_ body: RequestBody, limit: Int, timeout: Duration) async -> Collected {
+        await withTaskGroup(of: Collected.self) { group in
+            group.addTask {
+                var buffer = ByteBuffer()
+                do {
+                    for try await var chunk in body {
+                        guard buffer.readableBytes + chunk.readableBytes <= limit else { return .tooLarge }
+                        buffer.writeBuffer(&chunk)
+                    }
+                } catch {
+                    return Task.isCancelled ? .timedOut : .failed("the body could not be read: \(error)")
+                }
+                return .body(buffer)
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return .timedOut
+            }
+            let first = await group.next() ?? .timedOut
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private static func rejections(_ document: SampleDocument) -> [String: Any] {
+        let listed = document.rejected.prefix(maxListedRejections).map { rejection -> [String: Any] in
+            ["line": rejection.line, "reason": rejection.reason, "message": rejection.message]
+        }
+        return ["rejected": listed, "rejected_count": document.rejected.count]
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ object: [String: Any], retryAfter: Int? = nil) -> Response {
+        var response = HTTPEndpoints.jsonResponse(status, object)
+        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+        return response
+    }
+}
