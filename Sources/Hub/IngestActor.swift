@@ -162,23 +162,18 @@ struct NamedBatchBuilder {
     }
 
     mutating func add(device: String, metric: String, timestampMicros: Int64, value: Double) {
-        let d: UInt32
-        if let known = devices[device] {
-            d = known
-        } else {
-            d = UInt32(batch.devices.count)
-            batch.devices.append(device)
-            devices[device] = d
-        }
-        let m: UInt16
-        if let known = metrics[metric] {
-            m = known
-        } else {
-            m = UInt16(batch.metrics.count)
-            batch.metrics.append(metric)
-            metrics[metric] = m
-        }
+        let d = Self.index(of: device, in: &batch.devices, &devices)
+        let m = Self.index(of: metric, in: &batch.metrics, &metrics)
         batch.samples.append(Sample(deviceIndex: d, metricIndex: m, timestampMicros: timestampMicros, value: value))
+    }
+
+    /// The position of `name` in the batch's `table`, appending it the first time.
+    private static func index<Index: FixedWidthInteger>(of name: String, in table: inout [String], _ known: inout [String: Index]) -> Index {
+        if let index = known[name] { return index }
+        let index = Index(table.count)
+        table.append(name)
+        known[name] = index
+        return index
     }
 }
 
