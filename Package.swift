@@ -146,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "telemetry-bench",
             dependencies: [
-                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor",
+                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CTelemetryRing.h"
 
 #include <pthread.h>
@@ -5,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CACHE_LINE TELEMETRY_RING_CACHE_LINE
 
@@ -37,10 +39,24 @@ size_t telemetry_ring_count(const telemetry_ring_t *ring) {
     return (size_t)(head - tail);
 }
 
+int telemetry_pin_thread(int cpu) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0) {
+        for (long c = 0; c < cpus && c < CPU_SETSIZE; c++) CPU_SET(c, &set);
+    } else {
+        if (cpu >= cpus) return -1;
+        CPU_SET(cpu, &set);
+    }
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 struct c_loop_args { telemetry_ring_t *ring; uint64_t total; size_t publish; };
 
 static void *c_loop_producer(void *arg) {
     struct c_loop_args *a = arg;
+    telemetry_pin_thread(0);
     telemetry_record_t rec = {0};
     if (a->publish <= 1) {
         for (uint64_t i = 0; i < a->total;) {
@@ -79,6 +95,7 @@ uint64_t telemetry_ring_c_loop(telemetry_ring_t *ring, uint64_t total, size_t dr
     struct c_loop_args args = { ring, total, publish };
     pthread_t producer;
     if (pthread_create(&producer, NULL, c_loop_producer, &args) != 0) return 0;
+    telemetry_pin_thread(1);
     telemetry_record_t *buf = malloc(drain * sizeof(telemetry_record_t));
     uint64_t received = 0, in_order = 0;
     while (received < total) {
@@ -88,6 +105,7 @@ uint64_t telemetry_ring_c_loop(telemetry_ring_t *ring, uint64_t total, size_t dr
         received += n;
     }
     pthread_join(producer, NULL);
+    telemetry_pin_thread(-1);
     free(buf);
     return in_order;
 }

@@ -159,12 +159,15 @@ enum RingBench {
         let done = DispatchSemaphore(value: 0)
         let inOrder = Shared<UInt64>(0)
         let started = ContinuousClock.now
+        // Pinned like the C loop: producer on CPU 0, consumer on CPU 1.
         let consumerThread = Thread {
+            _ = telemetry_pin_thread(1)
             let delivered = consumer()
             inOrder.withLock { $0 = delivered }
             done.signal()
         }
         let producerThread = Thread {
+            _ = telemetry_pin_thread(0)
             producer()
             done.signal()
         }

@@ -14,10 +14,10 @@ struct TelemetryBench: AsyncParsableCommand {
             """)
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case ring, storage, e2e, latency, scaling
+        case ring, storage, e2e, latency, scaling, http
     }
 
-    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling); all by default.")
+    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http); all by default.")
     var only: [Section] = Section.allCases
 
     @Option(help: "Seconds of the sustained end-to-end measurement.")
@@ -54,6 +54,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.e2e) { plan += seconds + 2 * shortSeconds + 20 }
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
+        if sections.contains(.http) { plan += 20 }
         let progress = Progress(totalSeconds: plan)
         var report = Report(date: ISO8601DateFormatter().string(from: Date()), commit: Self.commit(), machine: Self.machine(),
                             settings: sections == [.ring] ? [:] : (try await blocking { try servers.settings() }))
@@ -158,6 +159,15 @@ struct TelemetryBench: AsyncParsableCommand {
                            baseline: "1 processor, 8 shards", baselineValue: base.committedPerSecond)
             }
             if e2e == nil { report.runs.insert(calibration, at: 0) }
+        }
+        if sections.contains(.http) {
+            progress.advance(0, label: "http: 200 000 samples as NDJSON from 4 curl clients")
+            let http = try await HTTPBench(servers: servers, binDirectory: absolute(binDir)).run(requests: 40, lines: 5000, clients: 4)
+            progress.advance(20, label: "http: done")
+            progress.note("http ingest: \(Report.format(http.acknowledgedPerSecond)) samples/s acknowledged, parser \(Report.format(http.parsePerSecond))/s, hub \(String(format: "%.2f", http.hubCPUCores)) cores, \(http.retries) retries")
+            report.add("http ingest", "samples/s acknowledged durable (NDJSON, 5 000 lines per request, 4 curl clients, hub \(String(format: "%.2f", http.hubCPUCores)) cores)",
+                       value: http.acknowledgedPerSecond, unit: "/s",
+                       baseline: "same bodies parsed in process on one thread (the request worker's ceiling)", baselineValue: http.parsePerSecond)
         }
         for run in report.runs where (run.lost ?? 0) != 0 || run.duplicates != 0 {
             report.notes.append("\(run.name): \(run.lost ?? 0) samples lost, \(run.duplicates) duplicates")

@@ -1,0 +1,130 @@
+import Foundation
+import Hub
+import Redis
+import TelemetryCore
+
+/// HTTP ingest: NDJSON bodies posted by curl clients to a release hub, counted when acknowledged
+/// (202 means durable in Redis), against the ceiling of the request worker that parses them —
+/// the same bodies parsed in this process on one thread.
+struct HTTPBench {
+    let servers: BenchServers
+    let binDirectory: String
+
+    struct Outcome: Sendable {
+        var samples: Int
+        var acknowledgedPerSecond: Double
+        var parsePerSecond: Double
+        var retries: Int
+        var hubCPUCores: Double
+    }
+
+    /// A shell client: posts each file until it is accepted, retrying 429 and 503.
+    static let client = #"""
+        #!/bin/bash
+        url=$1; shift
+        for file in "$@"; do
+            while :; do
+                code=$(curl -s -m 60 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$file" "$url")
+                if [ "$code" = 202 ]; then break; fi
+                if [ "$code" = 429 ] || [ "$code" = 503 ]; then echo retry; sleep 0.05; continue; fi
+                echo "failed $code" >&2; exit 1
+            done
+        done
+        """#
+
+    func run(requests: Int, lines: Int, clients: Int) async throws -> Outcome {
+        let servers = self.servers
+        try await blocking { _ = try RedisConnection(endpoint: servers.redis).send(["FLUSHALL"]) }
+        let workDir = "\(servers.runDirectory)/runs/http"
+        try? FileManager.default.removeItem(atPath: workDir)
+        try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
+        let base = wallClockMicros() / 1000 - 3_600_000
+        var files: [String] = []
+        var bodies: [[UInt8]] = []
+        for r in 0..<requests {
+            var text = ""
+            for l in 0..<lines {
+                let i = r * lines + l
+                text += #"{"device_id":"http_\#(i % 1000)","timestamp":\#(base + Int64(i)),"temperature":\#(Double(i % 500) / 10),"humidity":\#(i % 100)}"# + "\n"
+            }
+            let file = "\(workDir)/body-\(r).ndjson"
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            files.append(file)
+            bodies.append(Array(text.utf8))
+        }
+        let script = "\(workDir)/client.sh"
+        try Self.client.write(toFile: script, atomically: true, encoding: .utf8)
+
+        let port = try freeLoopbackPort()
+        let hub = try Daemon.start(binary: "\(binDirectory)/telemetry-hub", name: "hub", config: """
+            redis: { host: 127.0.0.1, port: \(servers.redisPort), key_prefix: bench_http }
+            spool: { dir: \(workDir)/spool }
+            simulated: { enabled: false }
+            http: { port: \(port) }
+            log: { level: warning }
+            """, directory: workDir, environment: [:])
+        defer { hub.kill() }
+        let url = "http://127.0.0.1:\(port)/v1/samples"
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/ready"]).output != "200" {
+            guard ContinuousClock.now < deadline, hub.isRunning else { throw BenchError("the hub did not become ready; see \(hub.logPath)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let cpuBefore = ProcStat.cpuSeconds(pid: hub.pid)
+        let started = ContinuousClock.now
+        let outputs = try await withThrowingTaskGroup(of: (Int32, String).self) { group in
+            for c in 0..<clients {
+                let mine = stride(from: c, to: files.count, by: clients).map { files[$0] }
+                group.addTask { try await run("/bin/bash", [script, url] + mine) }
+            }
+            return try await group.reduce(into: [(Int32, String)]()) { $0.append($1) }
+        }
+        let seconds = (ContinuousClock.now - started).totalSeconds
+        let cpu = ProcStat.cpuSeconds(pid: hub.pid) - cpuBefore
+        for (status, output) in outputs where status != 0 { throw BenchError("an HTTP client failed: \(output)") }
+        try await hub.stop(timeout: 30)
+
+        // The ceiling: the same bodies through the parser, on one thread like the request worker.
+        let parse = try await blocking { [bodies] in
+            let clock = ContinuousClock()
+            var parsed = 0
+            let elapsed = clock.measure { for body in bodies { parsed += SampleDocument.parse(body).readings.count } }
+            guard parsed == requests * lines else { throw BenchError("the parser read \(parsed) of \(requests * lines) samples") }
+            return Double(parsed) / elapsed.totalSeconds
+        }
+        let samples = requests * lines
+        return Outcome(samples: samples, acknowledgedPerSecond: Double(samples) / seconds, parsePerSecond: parse,
+                       retries: outputs.reduce(0) { $0 + $1.1.split(separator: "\n").count }, hubCPUCores: cpu / seconds)
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await blocking {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// A free TCP port on loopback (bound, read, released).
+    private func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw BenchError("cannot find a free port: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
