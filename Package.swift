@@ -29,12 +29,13 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
-        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // C at the edge.
         .target(name: "CTelemetryRing", cSettings: [.unsafeFlags(["-std=c11", "-O3"])]),
         .target(name: "CDeviceBus"),
+        // gzip request bodies (zlib1g-dev), inflated under a size limit.
+        .target(name: "CInflate", linkerSettings: [.linkedLibrary("z")]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -117,7 +118,7 @@ let package = Package(
             dependencies: [
                 "Hub", "Systemd", "TelemetryConfiguration", "Control", "TelemetryCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "CompressNIO", package: "compress-nio"),
+                "CInflate",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: [
-                "Hub", "TelemetryCore", "Buses", "TelemetryConfiguration",
+                "Hub", "TelemetryCore", "Buses", "TelemetryConfiguration", "CInflate",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

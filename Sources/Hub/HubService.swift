@@ -189,6 +189,8 @@ public final class HubService: Service {
         case invalid(SampleDocument)
         /// The buffer has no room: the hub is applying backpressure (nothing was queued).
         case busy
+        /// The request needs more batches than the buffer holds; it must be split.
+        case tooLarge(String)
         /// The hub is starting or stopping, or could not confirm durability in time.
         case unavailable(String)
     }
@@ -198,17 +200,24 @@ public final class HubService: Service {
     /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
     /// become durable; a retry is deduplicated by the samples' natural key).
     public func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
-        let document = await worker.run { SampleDocument.parse(body) }
-        if !document.rejected.isEmpty {
+        let router = ShardRouter(shards: configuration.shards)
+        let batchSize = configuration.batchSize
+        let (document, batches) = await worker.run {
+            let document = SampleDocument.parse(body)
+            return (document, IngestActor.batches(for: document.readings, router: router, batchSize: batchSize))
+        }
+        if document.rejectedCount > 0 {
             counters.httpRejected.withLock { reasons in
-                for rejection in document.rejected { reasons[rejection.reason, default: 0] += 1 }
+                for (reason, count) in document.rejectedByReason { reasons[reason, default: 0] += count }
             }
         }
         guard !document.readings.isEmpty else { return .invalid(document) }
         guard let ingest = runtime.withLock({ $0.ingest }) else { return .unavailable("the hub is starting") }
-        switch await ingest.admit(document.readings) {
+        switch await ingest.admit(batches) {
         case .busy:
             return .busy
+        case .tooLarge(let count, let capacity):
+            return .tooLarge("the request makes \(count) batches and the hub's buffer holds \(capacity) (ingest.buffer_batches); split it")
         case .stopping:
             return .unavailable("the hub is stopping")
         case .queued(let ticket):

@@ -116,13 +116,32 @@ public actor IngestActor {
         case queued(DurabilityTicket)
         case busy
         case stopping
+        /// More batches than the buffer holds: the request can never fit, whatever the load.
+        case tooLarge(batches: Int, capacity: Int)
     }
 
-    public func admit(_ readings: [SampleReading]) -> Admission {
-        guard !stopRequested else { return .stopping }
+    /// Queues `batches` (from ``batches(for:router:batchSize:)``) all or nothing.
+    public func admit(_ batches: [HubBatch]) -> Admission {
+        guard !stopRequested, !Task.isCancelled, !buffer.isFinished else { return .stopping }
+        guard batches.count <= buffer.capacity else { return .tooLarge(batches: batches.count, capacity: buffer.capacity) }
+        var batches = batches
+        let ticket = DurabilityTicket(batches: batches.count)
+        for index in batches.indices {
+            sequence += 1
+            batches[index].id = "\(hubID)-\(sequence)"
+            batches[index].ticket = ticket
+        }
+        guard buffer.tryPush(contentsOf: batches) else { return buffer.isFinished ? .stopping : .busy }
+        counters.batchesBuilt.add(batches.count, ordering: .relaxed)
+        return .queued(ticket)
+    }
+
+    /// The batches of one request's readings, per shard, at most `batchSize` samples each (ids
+    /// are given by ``admit(_:)``). Pure work, run on the request worker's thread, not on this actor.
+    public static func batches(for readings: [SampleReading], router: ShardRouter, batchSize: Int) -> [HubBatch] {
         let now = wallClockMicros()
-        var perShard = [[Int]](repeating: [], count: builders.count)
-        for (index, reading) in readings.enumerated() { perShard[catalog.router.shard(of: reading.deviceID)].append(index) }
+        var perShard = [[Int]](repeating: [], count: router.shards)
+        for (index, reading) in readings.enumerated() { perShard[router.shard(of: reading.deviceID)].append(index) }
         var batches: [HubBatch] = []
         for (shard, indexes) in perShard.enumerated() where !indexes.isEmpty {
             var builder = NamedBatchBuilder(shard: shard, createdMicros: now)
@@ -139,15 +158,7 @@ public actor IngestActor {
             }
             batches.append(builder.batch)
         }
-        let ticket = DurabilityTicket(batches: batches.count)
-        for index in batches.indices {
-            sequence += 1
-            batches[index].id = "\(hubID)-\(sequence)"
-            batches[index].ticket = ticket
-        }
-        guard buffer.tryPush(contentsOf: batches) else { return buffer.isFinishedAndEmpty ? .stopping : .busy }
-        counters.batchesBuilt.add(batches.count, ordering: .relaxed)
-        return .queued(ticket)
+        return batches
     }
 }
 

@@ -202,6 +202,9 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
         return taken.isEmpty ? nil : taken
     }
 
+    /// True once ``finish()`` was called.
+    public var isFinished: Bool { state.withLock { $0.finished } }
+
     /// True once ``finish()`` was called and every element was taken.
     public var isFinishedAndEmpty: Bool { state.withLock { $0.finished && $0.elements.isEmpty } }
 

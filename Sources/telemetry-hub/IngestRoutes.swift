@@ -1,8 +1,10 @@
-import CompressNIO
+import CInflate
 import Control
+import Foundation
 import Hub
 import Hummingbird
 import NIOCore
+import Synchronization
 import TelemetryCore
 
 /// `POST /v1/samples` and `POST /v1/tasks` (Docs/http-ingest.md). Every answer other than 202 has
@@ -19,22 +21,32 @@ import TelemetryCore
 /// | 429 | the hub is applying backpressure (its buffer is full); `Retry-After` says when to retry |
 /// | 503 | the hub is starting or stopping, Redis is unreachable for a task, or durability was not confirmed in time |
 enum IngestRoutes {
-    /// Rejections listed in one answer; the count says how many there were in all.
-    static let maxListedRejections = 1000
-
     static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration) {
         let worker = RequestWorker()
         let counters = hub.counters
-        router.post("v1/samples") { request, _ -> Response in
-            let response = await samples(request, hub: hub, worker: worker, configuration: configuration)
-            counters.countResponse(route: "/v1/samples", status: Int(response.status.code))
-            return response
+        let inFlight = InFlight()
+        // Each request in flight holds its body (and an inflated copy) until it is answered: past
+        // `max_concurrent_requests` a request is turned away before its body is read.
+        func limited(_ route: String, _ handle: @escaping @Sendable (Request) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
+            { request, _ in
+                let response: Response
+                if inFlight.count.add(1, ordering: .relaxed).newValue > configuration.maxConcurrentRequests {
+                    response = json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"],
+                                    retryAfter: configuration.retryAfterSeconds)
+                } else {
+                    response = await handle(request)
+                }
+                inFlight.count.subtract(1, ordering: .relaxed)
+                counters.countResponse(route: route, status: Int(response.status.code))
+                return response
+            }
         }
-        router.post("v1/tasks") { request, _ -> Response in
-            let response = await task(request, hub: hub, worker: worker, configuration: configuration)
-            counters.countResponse(route: "/v1/tasks", status: Int(response.status.code))
-            return response
-        }
+        router.post("v1/samples", use: limited("/v1/samples") { await samples($0, hub: hub, worker: worker, configuration: configuration) })
+        router.post("v1/tasks", use: limited("/v1/tasks") { await task($0, hub: hub, worker: worker, configuration: configuration) })
+    }
+
+    private final class InFlight: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     private static func samples(_ request: Request, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
@@ -44,7 +56,7 @@ enum IngestRoutes {
         case .success(let bytes): body = bytes
         }
         switch await hub.ingest(body, worker: worker, ackTimeout: .milliseconds(configuration.ackTimeoutMillis)) {
-        case .durable(let document) where document.rejected.isEmpty:
+        case .durable(let document) where document.rejectedCount == 0:
             return json(.accepted, ["accepted": document.readings.count, "values": document.values])
         case .durable(let document), .invalid(let document):
             var answer = rejections(document)
@@ -54,6 +66,8 @@ enum IngestRoutes {
         case .busy:
             return json(.tooManyRequests, ["error": "busy", "message": "the hub is applying backpressure; retry later"],
                         retryAfter: configuration.retryAfterSeconds)
+        case .tooLarge(let message):
+            return json(.contentTooLarge, ["error": "too_large", "message": message])
         case .unavailable(let reason):
             return json(.serviceUnavailable, ["error": "unavailable", "message": reason], retryAfter: configuration.retryAfterSeconds)
         }
@@ -104,48 +118,35 @@ enum IngestRoutes {
             return .failure(json(.badRequest, ["error": "bad_body", "message": message]))
         }
         guard encoding != "identity" else { return .success(Array(buffer: collected)) }
-        let inflated: Result<[UInt8], CompressNIOError> = await worker.run { inflate(collected, limit: limit) }
-        switch inflated {
-        case .success(let bytes): return .success(bytes)
-        case .failure(let error) where error == .bufferOverflow:
+        switch await worker.run({ inflate(collected, limit: limit) }) {
+        case .bytes(let bytes): return .success(bytes)
+        case .tooLarge:
             return .failure(json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes once decompressed", "limit": limit]))
-        case .failure:
-            return .failure(json(.badRequest, ["error": "bad_encoding", "message": "the body is not valid gzip"]))
+        case .invalid(let message):
+            return .failure(json(.badRequest, ["error": "bad_encoding", "message": message]))
         }
     }
 
-    /// Inflates a gzip body through a 64 KiB window, stopping (`bufferOverflow`) as soon as the
-    /// output would pass `limit`: a gzip bomb costs at most `limit` bytes of memory.
-    private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Result<[UInt8], CompressNIOError> {
-        var input = compressed
-        var output: [UInt8] = []
-        var window = ByteBufferAllocator().buffer(capacity: 64 * 1024)
-        let decompressor = CompressionAlgorithm.gzip().decompressor
-        do {
-            try decompressor.startStream()
-            defer { try? decompressor.finishStream() }
-            var windowFilled = true
-            while input.readableBytes > 0 || windowFilled {
-                let before = input.readableBytes
-                window.clear()
-                windowFilled = false
-                do {
-                    try input.decompressStream(to: &window, with: decompressor)
-                } catch let error as CompressNIOError where error == .bufferOverflow {
-                    windowFilled = true
-                } catch let error as CompressNIOError where error == .inputBufferOverflow {
-                    // more input needed: there is none, so the stream is cut short
-                    return .failure(.corruptData)
-                }
-                guard output.count + window.readableBytes <= limit else { return .failure(.bufferOverflow) }
-                output += window.readableBytesView
-                if !windowFilled && input.readableBytes == before { break }  // bytes after the end of the stream
-            }
-            return .success(output)
-        } catch let error as CompressNIOError {
-            return .failure(error)
-        } catch {
-            return .failure(.corruptData)
+    private enum Inflated: Sendable {
+        case bytes([UInt8])
+        case tooLarge
+        case invalid(String)
+    }
+
+    /// Inflates a whole gzip body (every member, trailers checked) up to `limit` bytes.
+    private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Inflated {
+        var out: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        let result = compressed.withUnsafeReadableBytes { raw in
+            tb_gunzip(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, limit, &out, &length)
+        }
+        defer { free(out) }
+        switch result {
+        case Int32(TB_GUNZIP_OK): return .bytes(Array(UnsafeBufferPointer(start: out, count: length)))
+        case Int32(TB_GUNZIP_TOO_LARGE): return .tooLarge
+        case Int32(TB_GUNZIP_TRUNCATED): return .invalid("the gzip body ends before its last member does")
+        case Int32(TB_GUNZIP_NO_MEMORY): return .invalid("out of memory inflating the body")
+        default: return .invalid("the body is not valid gzip")
         }
     }
 
@@ -182,10 +183,10 @@ enum IngestRoutes {
     }
 
     private static func rejections(_ document: SampleDocument) -> [String: Any] {
-        let listed = document.rejected.prefix(maxListedRejections).map { rejection -> [String: Any] in
+        let listed = document.rejected.map { rejection -> [String: Any] in
             ["line": rejection.line, "reason": rejection.reason, "message": rejection.message]
         }
-        return ["rejected": listed, "rejected_count": document.rejected.count]
+        return ["rejected": listed, "rejected_count": document.rejectedCount]
     }
 
     private static func json(_ status: HTTPResponse.Status, _ object: [String: Any], retryAfter: Int? = nil) -> Response {

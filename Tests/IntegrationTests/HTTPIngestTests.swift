@@ -230,6 +230,18 @@ struct HTTPIngestTests {
         #expect(answer["accepted"] as? Int == 2 && answer["values"] as? Int == 3, "\(body)")
         let rejected = (answer["rejected"] as? [[String: Any]] ?? []).map { "\($0["line"] ?? "") \($0["reason"] ?? "")" }
         #expect(rejected == ["2 missing_field", "3 invalid_field", "4 malformed_json"], "\(body)")
+        // gzip: two members are one body; a cut stream is refused whole (none of its lines is taken).
+        let gzipped = "\(directory)/two-members.gz"
+        let gzipLine = { (n: Int) in #"{"device_id":"\#(p)_gz","timestamp":\#(ms + Int64(n)),"temperature":\#(n)}"# }
+        _ = try await runTool("/bin/sh", ["-c", "(echo '\(gzipLine(1))' | gzip -c; echo '\(gzipLine(2))' | gzip -c) > \(gzipped); head -c -6 \(gzipped) > \(gzipped).cut"])
+        (status, body, _) = try await HTTPClients.post("\(base)/v1/samples", body: gzipped, headers: [auth, "Content-Encoding: gzip"])
+        #expect(status == 202 && body.contains(#""accepted":2"#), "\(status) \(body)")
+        (status, body, _) = try await HTTPClients.post("\(base)/v1/samples", body: gzipped + ".cut", headers: [auth, "Content-Encoding: gzip"])
+        #expect(status == 400 && body.contains(#""error":"bad_encoding""#), "\(status) \(body)")
+        // 413 for a request that makes more batches than the hub's buffer holds (4 here): it could never fit.
+        let wide = try file("wide.ndjson", (0..<40).map { #"{"device_id":"\#(p)_w\#($0)","timestamp":\#(ms),"temperature":1}"# }.joined(separator: "\n"))
+        (status, body, _) = try await HTTPClients.post("\(base)/v1/samples", body: wide, headers: [auth])
+        #expect(status == 413 && body.contains("split it"), "\(status) \(body)")
         // 415 for an encoding the hub does not speak; a task in the seed's JSON: 400 when invalid, 202 when queued.
         (status, body, _) = try await HTTPClients.post("\(base)/v1/samples", body: one, headers: [auth, "Content-Encoding: br"])
         #expect(status == 415, "\(status) \(body)")
@@ -243,7 +255,7 @@ struct HTTPIngestTests {
         (status, body, _) = try await HTTPClients.post("\(base)/v1/tasks", body: task, headers: [auth])
         #expect(status == 202 && body.contains("550e8400"), "\(status) \(body)")
         let db = deployment.database
-        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 6 }, "\(processor.tail)")
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 8 }, "\(processor.tail)")
 
         // Redis goes away. Requests are acknowledged while the spool takes them (fsync'd); once it
         // is full of acknowledged samples, which drop_oldest must not drop, admitted requests are

@@ -11,12 +11,15 @@ import TelemetryConfiguration
 /// - `http.ingest.body_timeout_ms` 30 000: the whole body must arrive within this time (408)
 /// - `http.ingest.ack_timeout_ms` 30 000: longest wait for the samples to become durable (503)
 /// - `http.ingest.retry_after_s` 1: `Retry-After` of 429 and 503 answers
+/// - `http.ingest.max_concurrent_requests` 16: more requests in flight get 429 before their body
+///   is read (each holds its body until answered)
 public struct HTTPIngestConfiguration: Sendable {
     public var token: String?
     public var maxBodyBytes: Int
     public var bodyTimeoutMillis: Int
     public var ackTimeoutMillis: Int
     public var retryAfterSeconds: Int
+    public var maxConcurrentRequests: Int
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         var token = try config.strictString("http.ingest.token", default: "")
@@ -35,6 +38,7 @@ public struct HTTPIngestConfiguration: Sendable {
         bodyTimeoutMillis = try config.strictInt("http.ingest.body_timeout_ms", default: 30_000, in: 100...3_600_000)
         ackTimeoutMillis = try config.strictInt("http.ingest.ack_timeout_ms", default: 30_000, in: 100...3_600_000)
         retryAfterSeconds = try config.strictInt("http.ingest.retry_after_s", default: 1, in: 1...3600)
+        maxConcurrentRequests = try config.strictInt("http.ingest.max_concurrent_requests", default: 16, in: 1...10_000)
     }
 
     /// True when `header` (the `Authorization` value) carries the configured token, or none is

@@ -22,8 +22,14 @@ public struct SampleDocument: Sendable, Equatable {
         public var message: String
     }
 
+    /// Rejections kept with their line and message (the first ones; a body of millions of bad
+    /// lines must not cost millions of messages). ``rejectedCount`` and ``rejectedByReason`` count all.
+    public static let maxListedRejections = 1000
+
     public var readings: [SampleReading] = []
     public var rejected: [Rejection] = []
+    public var rejectedCount = 0
+    public var rejectedByReason: [String: Int] = [:]
     /// Metric values in ``readings`` (rows they become).
     public var values = 0
 
@@ -56,14 +62,14 @@ public struct SampleDocument: Sendable, Equatable {
 
     /// A body without a single sample (empty, blank lines, `[]`) is an error of its own.
     private mutating func rejectIfEmpty() {
-        if readings.isEmpty && rejected.isEmpty {
-            rejected.append(Rejection(line: 0, reason: "missing_field", message: "the body holds no samples"))
+        if readings.isEmpty && rejectedCount == 0 {
+            reject(Rejection(line: 0, reason: "missing_field", message: "the body holds no samples"))
         }
     }
 
     private mutating func parseArray(_ body: [UInt8], _ decoder: JSONDecoder) {
         guard String(validating: body, as: UTF8.self) != nil else {
-            rejected.append(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
+            reject(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
             return
         }
         let elements: [JSONValue]
@@ -71,7 +77,7 @@ public struct SampleDocument: Sendable, Equatable {
             guard case .array(let array) = try decoder.decode(JSONValue.self, from: Data(body)) else { throw TelemetryError(.malformedJSON, "") }
             elements = array
         } catch {
-            rejected.append(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
+            reject(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
             return
         }
         for (index, element) in elements.enumerated() {
@@ -90,8 +96,14 @@ public struct SampleDocument: Sendable, Equatable {
             values += reading.metrics.count
             readings.append(reading)
         } catch {
-            rejected.append(Rejection(line: line, reason: error.code.description, message: error.message))
+            reject(Rejection(line: line, reason: error.code.description, message: error.message))
         }
+    }
+
+    private mutating func reject(_ rejection: Rejection) {
+        rejectedCount += 1
+        rejectedByReason[rejection.reason, default: 0] += 1
+        if rejected.count < Self.maxListedRejections { rejected.append(rejection) }
     }
 
     private static func object(_ data: Data, _ decoder: JSONDecoder) throws(TelemetryError) -> [String: JSONValue] {

@@ -84,23 +84,42 @@ public final class SpoolStore {
 
     /// Appends records at the tail and fsyncs once, when configured or when the caller needs them
     /// `durable` whatever the configuration (records acknowledged to an HTTP client).
+    ///
+    /// All or nothing: when a write or fsync fails (a full disk), the records of this call are
+    /// taken back and the segments cut back to their previous length, so a later append lands
+    /// where the index says and the caller can retry the same records.
     public func append(_ payloads: [[UInt8]], durable: Bool = false) throws(SpoolError) {
-        for payload in payloads {
-            if tailDescriptor < 0 || segmentSizes[tailSegment, default: 0] >= segmentBytes { try rotate() }
-            var record: [UInt8] = []
-            record.reserveCapacity(payload.count + Self.headerSize)
-            Self.append(&record, Self.magic)
-            Self.append(&record, UInt32(payload.count))
-            Self.append(&record, CRC32.checksum(payload))
-            record += payload
-            let offset = segmentSizes[tailSegment, default: 0]
-            try writeAll(tailDescriptor, record)
-            segmentSizes[tailSegment] = offset + record.count
-            records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
+        let sync = fsync || durable
+        let recordsBefore = records.count
+        var sizesBefore: [UInt64: Int] = [tailSegment: segmentSizes[tailSegment, default: 0]]
+        do throws(SpoolError) {
+            for payload in payloads {
+                if tailDescriptor < 0 || segmentSizes[tailSegment, default: 0] >= segmentBytes {
+                    try rotate(syncingPrevious: sync)
+                    sizesBefore[tailSegment] = 0
+                }
+                var record: [UInt8] = []
+                record.reserveCapacity(payload.count + Self.headerSize)
+                Self.append(&record, Self.magic)
+                Self.append(&record, UInt32(payload.count))
+                Self.append(&record, CRC32.checksum(payload))
+                record += payload
+                let offset = segmentSizes[tailSegment, default: 0]
+                try writeAll(tailDescriptor, record)
+                segmentSizes[tailSegment] = offset + record.count
+                records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
+            }
+            guard sync, tailDescriptor >= 0 else { return }
+            if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+            if directoryUnsynced { syncDirectory(force: true) }
+        } catch {
+            records.removeLast(records.count - recordsBefore)
+            for (segment, size) in sizesBefore where segmentSizes[segment] != nil {
+                _ = truncate(path(segment), off_t(size))
+                segmentSizes[segment] = size
+            }
+            throw error
         }
-        guard fsync || durable, tailDescriptor >= 0 else { return }
-        if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: \(errno)") }
-        if directoryUnsynced { syncDirectory(force: true) }
     }
 
     /// The first `max` records, oldest first, without removing them.
@@ -218,8 +237,13 @@ public final class SpoolStore {
         return "\(directory)/segment-\(String(repeating: "0", count: max(0, 16 - digits.count)))\(digits).spool"
     }
 
-    private func rotate() throws(SpoolError) {
-        if tailDescriptor >= 0 { close(tailDescriptor) }
+    /// Starts a new tail segment. With `syncingPrevious`, the segment being closed is fsync'd
+    /// first: its last records belong to the same durable append as the new segment's first.
+    private func rotate(syncingPrevious: Bool = false) throws(SpoolError) {
+        if tailDescriptor >= 0 {
+            if syncingPrevious, Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+            close(tailDescriptor)
+        }
         tailSegment += 1
         tailDescriptor = open(path(tailSegment), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard tailDescriptor >= 0 else { throw SpoolError("cannot create segment \(tailSegment): errno \(errno)") }
