@@ -122,7 +122,7 @@ public actor IngestActor {
 
     /// Queues `batches` (from ``batches(for:router:batchSize:)``) all or nothing.
     public func admit(_ batches: [HubBatch]) -> Admission {
-        guard !stopRequested, !Task.isCancelled, !buffer.isFinished else { return .stopping }
+        guard !stopRequested, !Task.isCancelled else { return .stopping }
         guard batches.count <= buffer.capacity else { return .tooLarge(batches: batches.count, capacity: buffer.capacity) }
         var batches = batches
         let ticket = DurabilityTicket(batches: batches.count)

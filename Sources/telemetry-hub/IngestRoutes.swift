@@ -106,12 +106,11 @@ enum IngestRoutes {
         guard ["identity", "gzip", "x-gzip"].contains(encoding) else {
             return .failure(json(.unsupportedMediaType, ["error": "unsupported_encoding", "message": "Content-Encoding \(encoding) is not supported (gzip is)"]))
         }
-        let tooLarge = json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes", "limit": limit])
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { return .failure(tooLarge) }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { return .failure(tooLarge(limit)) }
         let collected: ByteBuffer
         switch await collect(request.body, limit: limit, timeout: .milliseconds(configuration.bodyTimeoutMillis)) {
         case .body(let buffer): collected = buffer
-        case .tooLarge: return .failure(tooLarge)
+        case .tooLarge: return .failure(tooLarge(limit))
         case .timedOut:
             return .failure(json(.requestTimeout, ["error": "timeout", "message": "the body did not arrive within \(configuration.bodyTimeoutMillis) ms"]))
         case .failed(let message):
@@ -121,10 +120,14 @@ enum IngestRoutes {
         switch await worker.run({ inflate(collected, limit: limit) }) {
         case .bytes(let bytes): return .success(bytes)
         case .tooLarge:
-            return .failure(json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes once decompressed", "limit": limit]))
+            return .failure(tooLarge(limit, " once decompressed"))
         case .invalid(let message):
             return .failure(json(.badRequest, ["error": "bad_encoding", "message": message]))
         }
+    }
+
+    private static func tooLarge(_ limit: Int, _ how: String = "") -> Response {
+        json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes\(how)", "limit": limit])
     }
 
     private enum Inflated: Sendable {

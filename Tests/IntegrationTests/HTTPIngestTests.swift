@@ -3,24 +3,15 @@ import Redis
 import TelemetryCore
 import Testing
 
-/// HTTP clients the project did not write: curl in a shell loop that retries 429 and 503 as a
-/// well-behaved client does, and Python sockets for clients that misbehave slowly.
+/// HTTP clients: curl in the project's retrying shell loop, and Python sockets for clients that
+/// misbehave slowly.
 enum HTTPClients {
-    /// `load.sh URL TOKEN FILE…`: posts each file until it is accepted (202); prints one line per
-    /// answer other than 202, and `failed` on anything it cannot retry.
-    static let load = #"""
-    #!/bin/bash
-    url=$1; shift
-    for file in "$@"; do
-        while :; do
-            code=$(curl -s -m 60 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-ndjson' --data-binary @"$file" "$url")
-            if [ "$code" = 202 ]; then break; fi
-            if [ "$code" = 429 ] || [ "$code" = 503 ]; then echo "retry $code"; sleep 0.2; continue; fi
-            echo "failed $code $file"; exit 1
-        done
-    done
-    echo done
-    """#
+    /// The project's retrying client (`Deploy/dev/post-samples.sh URL FILE…`): a curl loop that
+    /// retries 429 and 503 as a well-behaved client does.
+    static var load: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Deploy/dev/post-samples.sh").path
+    }
 
     /// `slow.py HOST PORT headers N SECONDS`: N connections trickle a header forever; prints how
     /// many the server closed and when. `slow.py HOST PORT body 1 SECONDS`: one request trickles
@@ -131,7 +122,7 @@ struct HTTPIngestTests {
         try Data([0xFF, 0xFE, 0x7B, 0x0A] + Array(#"{"device_id":"\#(p)_\#u{00E9}","timestamp":1,"t":1}"#.utf8).dropLast(3) + [0xC3, 0x28, 0x0A])
             .write(to: URL(fileURLWithPath: garbage))
 
-        let loadScript = try HTTPClients.write(HTTPClients.load, "http-load.sh")
+        let loadScript = HTTPClients.load
         let slowScript = try HTTPClients.write(HTTPClients.slow, "http-slow.py")
         let port = String(try await hub.httpPort())
         let started = ContinuousClock.now
