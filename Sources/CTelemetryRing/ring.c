@@ -70,24 +70,25 @@ static void *c_loop_producer(void *arg) {
         }
         return NULL;
     }
-    telemetry_record_t *staged = calloc(a->publish, sizeof(telemetry_record_t));
     for (uint64_t i = 0; i < a->total;) {
         size_t n = a->total - i < a->publish ? (size_t)(a->total - i) : a->publish;
-        for (size_t k = 0; k < n; k++) {
-            staged[k].sequence = i + k;
-            staged[k].timestamp_us = (int64_t)(i + k);
-            staged[k].value = 1;
-            staged[k].device_index = (uint32_t)k;
+        size_t pending = 0;
+        while (pending < n) {
+            rec.sequence = i + pending;
+            rec.timestamp_us = (int64_t)(i + pending);
+            rec.value = 1;
+            rec.device_index = (uint32_t)pending;
+            if (telemetry_ring_stage(a->ring, pending, &rec)) { pending++; continue; }
+            /* Full: publish what is written so the consumer can make room, then go on. */
+            telemetry_ring_publish(a->ring, pending);
+            i += pending;
+            n -= pending;
+            pending = 0;
+            sched_yield();
         }
-        size_t done = 0;
-        while (done < n) {
-            size_t pushed = telemetry_ring_push_batch(a->ring, staged + done, n - done);
-            if (pushed == 0) sched_yield();
-            done += pushed;
-        }
-        i += n;
+        telemetry_ring_publish(a->ring, pending);
+        i += pending;
     }
-    free(staged);
     return NULL;
 }
 

@@ -18,7 +18,9 @@ public actor IngestActor {
     private var snapshot: DeviceCatalog.Snapshot
     private var builders: [ShardBatchBuilder]
     private var sequence: UInt64 = 0
-    private let drain = RingDrainBuffer(capacity: 1024)
+    /// Records taken from a ring at a time.
+    public static let drainBatch = 1024
+    private let drain = RingDrainBuffer(capacity: drainBatch)
     private var stopRequested = false
     private var ready: [HubBatch] = []
     private var idleRounds = 0

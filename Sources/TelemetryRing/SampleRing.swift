@@ -40,13 +40,6 @@ public final class SampleRing: @unchecked Sendable {
         return telemetry_ring_push(ring, &record)
     }
 
-    /// Pushes as many of `samples` as fit with one publication; returns how many were pushed.
-    @inlinable
-    public func push(contentsOf records: UnsafeBufferPointer<telemetry_record_t>) -> Int {
-        guard let base = records.baseAddress else { return 0 }
-        return telemetry_ring_push_batch(ring, base, records.count)
-    }
-
     /// Pops up to `max` records into `buffer` (which must hold `max` records).
     @inlinable @inline(__always)
     public func drain(into buffer: UnsafeMutablePointer<telemetry_record_t>, max: Int) -> Int {
@@ -89,54 +82,51 @@ public final class RingDrainBuffer: @unchecked Sendable {
     public func drain(_ ring: SampleRing) -> Int { ring.drain(into: pointer, max: capacity) }
 }
 
-/// A producer's staging buffer: samples are appended without touching the ring, then published
-/// with one release store (``push(to:)``), so a bus that reads many sensors at once pays the
-/// ring's synchronisation once per reading, not once per sample.
-public final class RingPushBuffer: @unchecked Sendable {
-    // @unchecked: used by the single producer that owns it. The indexes live in raw memory, not
-    // in stored properties, so the hot path pays no dynamic exclusivity check.
-    @usableFromInline let pointer: UnsafeMutablePointer<telemetry_record_t>
-    @usableFromInline let bounds: UnsafeMutablePointer<Int>  // [start, end)
-    public let capacity: Int
-    /// Samples staged and not yet in the ring.
-    public var count: Int { bounds[1] - bounds[0] }
+/// A producer's writer: samples go straight into the ring's free slots (streaming stores, no
+/// staging copy) and become visible to the consumer with one release store (``publish()``), so a
+/// bus that reads many sensors at once pays the ring's synchronisation once per reading, not once
+/// per sample.
+///
+/// ```swift
+/// let writer = RingWriter(ring: ring)
+/// while !writer.append(sample, sequence: n) { writer.publish(); wait() }  // full: let the consumer in
+/// writer.publish()
+/// ```
+public final class RingWriter: @unchecked Sendable {
+    // @unchecked: used by the single producer that owns it. The pending count lives in raw memory,
+    // not in a stored property, so the hot path pays no dynamic exclusivity check.
+    public let ring: SampleRing
+    @usableFromInline let state: UnsafeMutablePointer<UInt64>
 
-    public init(capacity: Int) {
-        self.capacity = capacity
-        // Cache-line aligned and padded: the producer writes `bounds` at every append, and a line
-        // shared with anything the consumer touches would bounce between the cores (measured:
-        // 4× slower in some runs, depending on where the allocator put it).
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * MemoryLayout<telemetry_record_t>.stride + 64, alignment: 64)
-            .bindMemory(to: telemetry_record_t.self, capacity: capacity)
-        bounds = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64).bindMemory(to: Int.self, capacity: 2)
-        bounds.initialize(repeating: 0, count: 2)
+    public init(ring: SampleRing) {
+        self.ring = ring
+        // Cache-line aligned and padded: the producer writes it at every append, and a line shared
+        // with anything the consumer touches would bounce between the cores (measured: 4× slower
+        // in some runs, depending on where the allocator put it).
+        state = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64).bindMemory(to: UInt64.self, capacity: 1)
+        state.initialize(to: 0)
     }
 
-    deinit {
-        UnsafeMutableRawPointer(pointer).deallocate()
-        UnsafeMutableRawPointer(bounds).deallocate()
-    }
+    deinit { UnsafeMutableRawPointer(state).deallocate() }
 
-    /// Stages one sample; the buffer must have room (push it to the ring first when full).
+    /// Samples written and not yet published.
+    public var pending: Int { Int(state.pointee) }
+
+    /// Writes one sample after the pending ones; false when the ring has no free slot for it
+    /// (``publish()`` what is pending and let the consumer make room).
     @inlinable @inline(__always)
-    public func append(_ sample: Sample, sequence: UInt64) {
-        let end = bounds[1]
-        precondition(end < capacity, "RingPushBuffer overflow")
-        pointer[end] = telemetry_record_t(timestamp_us: sample.timestampMicros, value: sample.value, sequence: sequence,
-                                          device_index: sample.deviceIndex, metric_index: sample.metricIndex, flags: 0)
-        bounds[1] = end &+ 1
+    public func append(_ sample: Sample, sequence: UInt64) -> Bool {
+        var record = telemetry_record_t(timestamp_us: sample.timestampMicros, value: sample.value, sequence: sequence,
+                                        device_index: sample.deviceIndex, metric_index: sample.metricIndex, flags: 0)
+        guard telemetry_ring_stage(ring.ring, state.pointee, &record) else { return false }
+        state.pointee &+= 1
+        return true
     }
 
-    /// Moves as many staged samples as fit into `ring`, in order; true when none is left.
+    /// Makes every pending sample visible to the consumer, in order.
     @inlinable @inline(__always)
-    public func push(to ring: SampleRing) -> Bool {
-        let start = bounds[0] + ring.push(contentsOf: UnsafeBufferPointer(start: pointer + bounds[0], count: bounds[1] - bounds[0]))
-        if start == bounds[1] {
-            bounds[0] = 0
-            bounds[1] = 0
-            return true
-        }
-        bounds[0] = start
-        return false
+    public func publish() {
+        telemetry_ring_publish(ring.ring, state.pointee)
+        state.pointee = 0
     }
 }

@@ -1,5 +1,6 @@
 import CTelemetryRing
 import DequeModule
+import Hub
 import Foundation
 import TelemetryCore
 import TelemetryRing
@@ -10,8 +11,9 @@ import TelemetryRing
 /// ring driven by a C-only loop in this binary, a `Mutex`-guarded `Deque`, and an `AsyncStream`
 /// with one `yield` per sample.
 enum RingBench {
+    /// The hub's defaults: `ingest.ring_capacity` and the `IngestActor`'s drain.
     static let capacity = 65_536
-    static let drain = 256
+    static let drain = IngestActor.drainBatch
     /// Runs per figure; the median is reported (the machines are shared and noisy).
     static let repeats = 5
 
@@ -22,12 +24,13 @@ enum RingBench {
         var perSecond: Double { Double(samples) / seconds }
     }
 
-    /// The median of `repeats` runs of `body` (samples/s).
-    static func median(_ repeats: Int, _ body: () throws -> Result) rethrows -> Result {
-        var results: [Result] = []
-        for _ in 0..<repeats { results.append(try body()) }
-        results.sort { $0.perSecond < $1.perSecond }
-        return results[results.count / 2]
+    /// Runs every body once per round for `rounds` rounds; returns each body's median (samples/s).
+    static func interleaved(_ rounds: Int, _ bodies: [() throws -> Result]) throws -> [Result] {
+        var results = [[Result]](repeating: [], count: bodies.count)
+        for _ in 0..<rounds {
+            for (index, body) in bodies.enumerated() { results[index].append(try body()) }
+        }
+        return results.map { runs in runs.sorted { $0.perSecond < $1.perSecond }[runs.count / 2] }
     }
 
     /// Records staged per publication by the staged variants (a reading of 21 sensors × 3).
@@ -45,26 +48,27 @@ enum RingBench {
                       samples: total, seconds: seconds)
     }
 
-    /// The `DeviceActor`'s pattern: `RingPushBuffer` stages `publish` samples, one publication.
+    /// The `DeviceActor`'s pattern: `RingWriter` writes `publish` samples in place, one publication.
     static func swiftStaged(total: UInt64) throws -> Result {
         let ring = SampleRing(capacity: capacity)
         let buffer = RingDrainBuffer(capacity: drain)
-        let staging = RingPushBuffer(capacity: publish)
+        let writer = RingWriter(ring: ring)
         let seconds = try runPair(
             producer: {
                 var i: UInt64 = 0
                 while i < total {
                     let n = Swift.min(UInt64(publish), total - i)
-                    for k in 0..<n {
-                        staging.append(Sample(deviceIndex: UInt32(truncatingIfNeeded: k), metricIndex: 0, timestampMicros: Int64(i + k), value: 1),
-                                       sequence: i &+ k)
+                    var k: UInt64 = 0
+                    while k < n {
+                        let sample = Sample(deviceIndex: UInt32(truncatingIfNeeded: k), metricIndex: 0, timestampMicros: Int64(i + k), value: 1)
+                        if writer.append(sample, sequence: i &+ k) { k &+= 1 } else { writer.publish(); sched_yield() }
                     }
-                    while !staging.push(to: ring) { sched_yield() }
+                    writer.publish()
                     i &+= n
                 }
             },
             consumer: { consume(ring, buffer, total) }, total: total)
-        return Result(name: "C ring, Swift staged push (RingPushBuffer, \(publish) per publish)", samples: total, seconds: seconds)
+        return Result(name: "C ring, Swift staged push (RingWriter in place, \(publish) per publish)", samples: total, seconds: seconds)
     }
 
     private static func consume(_ ring: SampleRing, _ buffer: RingDrainBuffer, _ total: UInt64) -> UInt64 {

@@ -55,9 +55,76 @@ struct SampleRingTests {
         #expect(ring.count == 0)
     }
 
-    @Test("the C-only loop moves every record in order")
-    func cLoop() {
+    @Test("the C-only loop moves every record in order, pushed one at a time or written in place",
+          arguments: [1, 64, 1000])
+    func cLoop(publish: Int) {
         let ring = SampleRing(capacity: 1024)
-        #expect(ring.runCLoop(total: 1_000_000, drain: 256) == 1_000_000)
+        #expect(ring.runCLoop(total: 1_000_000, drain: 256, publish: publish) == 1_000_000)
+    }
+
+    @Test("a writer's samples are invisible until published, and it stops at a full ring")
+    func writerPublishes() {
+        let ring = SampleRing(capacity: 8)
+        let writer = RingWriter(ring: ring)
+        let buffer = RingDrainBuffer(capacity: 16)
+        for i in 0..<5 {
+            #expect(writer.append(Sample(deviceIndex: 1, metricIndex: 2, timestampMicros: Int64(i), value: Double(i)), sequence: UInt64(i)))
+        }
+        #expect(writer.pending == 5)
+        #expect(buffer.drain(ring) == 0)
+        writer.publish()
+        #expect(writer.pending == 0)
+        for i in 5..<8 {
+            #expect(writer.append(Sample(deviceIndex: 1, metricIndex: 2, timestampMicros: Int64(i), value: Double(i)), sequence: UInt64(i)))
+        }
+        // Five published and three pending fill the ring: the ninth has no slot.
+        #expect(!writer.append(Sample(deviceIndex: 1, metricIndex: 2, timestampMicros: 8, value: 8), sequence: 8))
+        #expect(buffer.drain(ring) == 5)
+        #expect(writer.append(Sample(deviceIndex: 1, metricIndex: 2, timestampMicros: 8, value: 8), sequence: 8))
+        writer.publish()
+        #expect(buffer.drain(ring) == 4)
+        let s = buffer[3]
+        #expect(buffer.sequence(at: 3) == 8 && s.timestampMicros == 8 && s.value == 8 && s.deviceIndex == 1 && s.metricIndex == 2)
+    }
+
+    @Test("a writer on one thread and a consumer on another: every record once, in order, across wrap-arounds",
+          arguments: [16, 1024])
+    func writerConcurrentOrder(capacity: Int) async {
+        let ring = SampleRing(capacity: capacity)
+        let total: UInt64 = 2_000_000
+        let producer = Thread {
+            let writer = RingWriter(ring: ring)
+            var sequence: UInt64 = 0
+            while sequence < total {
+                let sample = Sample(deviceIndex: UInt32(sequence % 7), metricIndex: UInt16(sequence % 3),
+                                    timestampMicros: Int64(sequence), value: Double(sequence))
+                if writer.append(sample, sequence: sequence) {
+                    sequence += 1
+                    if sequence % 37 == 0 { writer.publish() }
+                } else {
+                    writer.publish()
+                }
+            }
+            writer.publish()
+        }
+        producer.start()
+        let buffer = RingDrainBuffer(capacity: 256)
+        var expected: UInt64 = 0
+        var mismatches = 0
+        while expected < total {
+            let n = buffer.drain(ring)
+            for i in 0..<n {
+                let s = buffer[i]
+                if buffer.sequence(at: i) != expected || s.timestampMicros != Int64(expected) || s.value != Double(expected)
+                    || s.deviceIndex != UInt32(expected % 7) || s.metricIndex != UInt16(expected % 3) {
+                    mismatches += 1
+                }
+                expected += 1
+            }
+            if n == 0 { await Task.yield() }
+        }
+        #expect(mismatches == 0)
+        #expect(expected == total)
+        #expect(ring.count == 0)
     }
 }

@@ -44,7 +44,7 @@ func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) asy
     let devices = (0..<1000).map { catalog.device("sensor_\($0)") }
     let metric = catalog.metric("temperature")
     let ring = SampleRing(capacity: 65_536)
-    let staging = RingPushBuffer(capacity: 1000)
+    let writer = RingWriter(ring: ring)
     let buffer = BoundedBuffer<HubBatch>(capacity: 4096, policy: .block)
     // A long flush interval: batches close on size only, so their number is fixed per iteration.
     let ingest = IngestActor(rings: [ring], catalog: catalog, buffer: buffer, counters: HubCounters(),
@@ -57,10 +57,14 @@ func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) asy
         while published < total {
             for device in devices {
                 sequence &+= 1
-                staging.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestamp, value: 21.5), sequence: sequence)
+                let sample = Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestamp, value: 21.5)
+                while !writer.append(sample, sequence: sequence) {
+                    writer.publish()
+                    await Task.yield()
+                }
             }
             published += devices.count
-            while !staging.push(to: ring) { await Task.yield() }
+            writer.publish()
             timestamp += 1000
         }
         var received = 0

@@ -76,8 +76,8 @@ public final class BusCounters: Sendable {
     }
 }
 
-/// Where a driver puts what it read: samples are staged and published to the bus's ring in
-/// readings (one release store each); lines that do not parse become dead letters.
+/// Where a driver puts what it read: samples are written into the bus's ring in place and
+/// published in readings (one release store each); lines that do not parse become dead letters.
 ///
 /// When the ring is full the bus's thread waits (counted) until the ingest side makes room:
 /// backpressure reaches the device, nothing is dropped.
@@ -89,8 +89,9 @@ public final class BusOutput {
     let ring: SampleRing
     let deadLetters: HubDeadLetters
     let logger: Logger
-    private let staging: RingPushBuffer
-    private var staged = 0
+    private let writer: RingWriter
+    /// Samples published at most this many at a time (a reading publishes at its end).
+    private let publishEvery: Int
     private var sequence: UInt64 = 0
     private var lastTimestamp: Int64 = 0
 
@@ -103,7 +104,8 @@ public final class BusOutput {
         self.hubCounters = hubCounters
         self.deadLetters = deadLetters
         self.logger = logger
-        staging = RingPushBuffer(capacity: max(16, stagingCapacity))
+        writer = RingWriter(ring: ring)
+        publishEvery = max(16, stagingCapacity)
     }
 
     /// A receive timestamp for a reading without its own: the wall clock, strictly increasing on
@@ -117,10 +119,10 @@ public final class BusOutput {
 
     @inline(__always)
     public func sample(device: UInt32, metric: UInt16, timestampMicros: Int64, value: Double) {
-        if staged == staging.capacity { publish() }
+        if writer.pending == publishEvery { writer.publish() }
         sequence &+= 1
-        staging.append(Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestampMicros, value: value), sequence: sequence)
-        staged += 1
+        let sample = Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestampMicros, value: value)
+        while !writer.append(sample, sequence: sequence) { waitForRoom() }
     }
 
     /// Counts a reading of `samples` samples.
@@ -130,14 +132,16 @@ public final class BusOutput {
         hubCounters.samplesRead.add(samples, ordering: .relaxed)
     }
 
-    /// Publishes everything staged; while the ring is full, waits (this thread only) and counts it.
-    public func publish() {
-        while !staging.push(to: ring) {
-            counters.ringFullWaits.add(1, ordering: .relaxed)
-            hubCounters.ringFullWaits.add(1, ordering: .relaxed)
-            usleep(1000)
-        }
-        staged = 0
+    /// Publishes every sample of the reading.
+    public func publish() { writer.publish() }
+
+    /// The ring is full: publishes what is pending, so the consumer can take it, and waits (this
+    /// thread only, counted) for the ingest side to make room.
+    private func waitForRoom() {
+        writer.publish()
+        counters.ringFullWaits.add(1, ordering: .relaxed)
+        hubCounters.ringFullWaits.add(1, ordering: .relaxed)
+        usleep(1000)
     }
 
     /// Sends input that could not be read to the dead-letter stream, with its raw bytes.
