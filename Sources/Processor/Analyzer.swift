@@ -37,7 +37,7 @@ public struct AnalysisSettings: Sendable, Equatable {
     }
 }
 
-/// Per-batch statistics of one (device, metric) series.
+/// Running statistics of a series of values (Welford).
 public struct SeriesStatistics: Sendable, Equatable {
     public var count = 0
     public var mean = 0.0
@@ -48,6 +48,18 @@ public struct SeriesStatistics: Sendable, Equatable {
     public var standardDeviation: Double { count > 0 ? (m2 / Double(count)).squareRoot() : 0 }
 
     public init() {}
+
+    /// Folds in another accumulator (Chan et al.'s parallel Welford merge).
+    public mutating func merge(_ other: SeriesStatistics) {
+        guard other.count > 0 else { return }
+        let n = count + other.count
+        let delta = other.mean - mean
+        m2 += other.m2 + delta * delta * Double(count) * Double(other.count) / Double(n)
+        mean += delta * Double(other.count) / Double(n)
+        count = n
+        min = Swift.min(min, other.min)
+        max = Swift.max(max, other.max)
+    }
 
     /// Welford's update.
     public mutating func add(_ x: Double) {
@@ -86,7 +98,8 @@ public struct Analyzer: Sendable {
     /// Tentative result of analysing one batch.
     public struct Result: Sendable {
         public var alerts: [AlertRecord] = []
-        public var statistics: [SeriesKey: SeriesStatistics] = [:]
+        /// Statistics of the batch's values per metric name.
+        public var statistics: [String: SeriesStatistics] = [:]
         var updates: [SeriesKey: SeriesState] = [:]
     }
 
@@ -113,19 +126,42 @@ public struct Analyzer: Sendable {
     }
 
     /// Analyses `samples` (in time order per series) without changing the analyzer's state.
+    ///
+    /// Samples are addressed by the batch's own (device, metric) index pair: each series of the
+    /// batch is looked up by name once, not once per sample.
     public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan) -> Result {
         var result = Result()
-        guard plan.statistics || plan.anomalies || plan.thresholds else { return result }
+        if plan.statistics {
+            var perMetric = [SeriesStatistics](repeating: SeriesStatistics(), count: metrics.count)
+            for sample in samples { perMetric[Int(sample.metricIndex)].add(sample.value) }
+            for (index, statistics) in perMetric.enumerated() where statistics.count > 0 {
+                result.statistics[metrics[index], default: SeriesStatistics()].merge(statistics)
+            }
+        }
+        guard plan.anomalies || plan.thresholds else { return result }
+        let metricCount = metrics.count
+        let rules = metrics.map { plan.thresholds ? thresholds[$0] : nil }
+        // The batch's series in order of first appearance, and where each index pair's is.
+        var position = [Int32](repeating: -1, count: devices.count * metricCount)
+        var keys: [SeriesKey] = []
+        var states: [SeriesState] = []
         for sample in samples {
-            let key = SeriesKey(device: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)])
+            let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
+            var at = Int(position[slot])
+            if at < 0 {
+                let key = SeriesKey(device: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)])
+                at = keys.count
+                position[slot] = Int32(at)
+                keys.append(key)
+                states.append(series[key] ?? SeriesState())
+            }
             let x = sample.value
-            if plan.statistics { result.statistics[key, default: SeriesStatistics()].add(x) }
-            var state = result.updates[key] ?? series[key] ?? SeriesState()
+            var state = states[at]
             func fire(_ rule: String, _ severity: String) {
                 result.alerts.append(AlertRecord(device: Int(sample.deviceIndex), metric: Int(sample.metricIndex),
                                                  timestampMicros: sample.timestampMicros, value: x, rule: rule, severity: severity))
             }
-            if plan.thresholds, let rule = thresholds[key.metric] {
+            if let rule = rules[Int(sample.metricIndex)] {
                 let low = rule.low.map { x < $0 } ?? false
                 let high = rule.high.map { x > $0 } ?? false
                 if low && !state.breachLow { fire("threshold_low", rule.severity) }
@@ -145,8 +181,10 @@ public struct Analyzer: Sendable {
                 // Anomalies are kept out of the baseline so one spike does not widen it.
                 if !anomalous { state.rolling.add(x) }
             }
-            result.updates[key] = state
+            states[at] = state
         }
+        // A batch naming one device twice (a malformed table) keeps the last series' state.
+        result.updates = Dictionary(zip(keys, states), uniquingKeysWith: { _, last in last })
         return result
     }
 

@@ -75,21 +75,10 @@ public final class ProcessorCounters: Sendable {
     public var deadLettersByReason: [String: Int] { deadLetters.withLock { $0 } }
 
     /// Folds per-batch statistics into per-metric totals (no per-device labels).
-    public func record(statistics: [Analyzer.SeriesKey: SeriesStatistics]) {
+    public func record(statistics: [String: SeriesStatistics]) {
         guard !statistics.isEmpty else { return }
         metricStatistics.withLock { totals in
-            for (key, s) in statistics {
-                var t = totals[key.metric, default: SeriesStatistics()]
-                // Merge two Welford accumulators (Chan et al.).
-                let n = t.count + s.count
-                let delta = s.mean - t.mean
-                t.m2 += s.m2 + delta * delta * Double(t.count) * Double(s.count) / Double(n)
-                t.mean += delta * Double(s.count) / Double(n)
-                t.count = n
-                t.min = Swift.min(t.min, s.min)
-                t.max = Swift.max(t.max, s.max)
-                totals[key.metric] = t
-            }
+            for (metric, s) in statistics { totals[metric, default: SeriesStatistics()].merge(s) }
         }
     }
 

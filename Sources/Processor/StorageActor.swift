@@ -246,33 +246,47 @@ public actor StorageActor {
     }
 
     private struct Aggregate {
+        var minute: Int64 = 0
         var count = 0
         var sum = 0.0
         var min = Double.infinity
         var max = -Double.infinity
+
+        mutating func add(_ x: Double) {
+            count += 1
+            sum += x
+            min = Swift.min(min, x)
+            max = Swift.max(max, x)
+        }
+
+        mutating func merge(_ other: Aggregate) {
+            count += other.count
+            sum += other.sum
+            min = Swift.min(min, other.min)
+            max = Swift.max(max, other.max)
+        }
     }
 
     private func upsertAggregates(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
         var aggregates: [AggregateKey: Aggregate] = [:]
         for r in group {
-            // Samples come in runs of one minute: look the key up again only when it changes.
-            var lastKey: AggregateKey?
-            var current = Aggregate()
+            // Per series of the batch (its own index pair) first, an array slot each: the group's
+            // dictionary is touched once per series and minute, not once per sample.
+            let metricCount = r.batch.metricNames.count
+            var open = [Aggregate?](repeating: nil, count: r.batch.deviceNames.count * metricCount)
+            func close(_ slot: Int, _ a: Aggregate) {
+                let key = AggregateKey(device: r.devices[slot / metricCount], metric: r.metrics[slot % metricCount], minute: a.minute)
+                aggregates[key, default: Aggregate(minute: a.minute)].merge(a)
+            }
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
                 let seconds = sample.timestampMicros >= 0 ? sample.timestampMicros / 1_000_000 : (sample.timestampMicros - 999_999) / 1_000_000
                 let minute = (seconds >= 0 ? seconds / 60 : (seconds - 59) / 60) * 60
-                let key = AggregateKey(device: r.devices[Int(sample.deviceIndex)], metric: r.metrics[Int(sample.metricIndex)], minute: minute)
-                if key != lastKey {
-                    if let lastKey { aggregates[lastKey] = current }
-                    current = aggregates[key] ?? Aggregate()
-                    lastKey = key
-                }
-                current.count += 1
-                current.sum += sample.value
-                current.min = Swift.min(current.min, sample.value)
-                current.max = Swift.max(current.max, sample.value)
+                let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
+                if let current = open[slot], current.minute != minute { close(slot, current); open[slot] = nil }
+                if open[slot] == nil { open[slot] = Aggregate(minute: minute) }
+                open[slot]!.add(sample.value)
             }
-            if let lastKey { aggregates[lastKey] = current }
+            for (slot, a) in open.enumerated() { if let a { close(slot, a) } }
         }
         guard !aggregates.isEmpty else { return }
         var d: [String] = [], m: [String] = [], b: [String] = [], c: [String] = [], s: [String] = [], lo: [String] = [], hi: [String] = []
@@ -302,14 +316,15 @@ public actor StorageActor {
         var newest: [LatestKey: (ts: Int64, value: Double)] = [:]
         for r in group {
             // Per batch by local indexes first (cheap), then merged by id and name.
-            var local: [Int: (ts: Int64, value: Double)] = [:]
             let metricCount = r.batch.metricNames.count
+            var local = [(ts: Int64, value: Double)?](repeating: nil, count: r.batch.deviceNames.count * metricCount)
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
                 let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
                 if let current = local[slot], current.ts >= sample.timestampMicros { continue }
                 local[slot] = (sample.timestampMicros, sample.value)
             }
-            for (slot, entry) in local {
+            for (slot, entry) in local.enumerated() {
+                guard let entry else { continue }
                 let key = LatestKey(device: r.devices[slot / metricCount], metric: r.batch.metricNames[slot % metricCount])
                 if let current = newest[key], current.ts >= entry.ts { continue }
                 newest[key] = entry

@@ -200,7 +200,7 @@ struct Worker {
         let group = items.prefix(batches.count)
         // Analyse in order on a copy: the worker's state moves on only once the group is committed.
         var trial = analyzer
-        var statistics: [[Analyzer.SeriesKey: SeriesStatistics]] = []
+        var statistics: [[String: SeriesStatistics]] = []
         for index in batches.indices {
             let analysis = trial.analyze(batches[index].samples, devices: batches[index].deviceNames,
                                          metrics: batches[index].metricNames, plan: plans[index])

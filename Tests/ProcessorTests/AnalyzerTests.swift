@@ -48,8 +48,37 @@ struct AnalyzerTests {
     func statistics() {
         let analyzer = Analyzer(thresholds: [:], zScore: 4, minSamples: 30)
         let result = analyzer.analyze(samples([2, 4, 4, 4, 5, 5, 7, 9]), devices: ["d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .analyze))
-        let s = result.statistics[Analyzer.SeriesKey(device: "d", metric: "temperature")]!
+        let s = result.statistics["temperature"]!
         #expect(s.count == 8 && s.mean == 5 && s.standardDeviation == 2 && s.min == 2 && s.max == 9)
+    }
+
+    @Test("statistics of two series merged equal the statistics of all their values")
+    func statisticsMerge() {
+        var a = SeriesStatistics(), b = SeriesStatistics()
+        for x in [2.0, 4, 4, 4] { a.add(x) }
+        for x in [5.0, 5, 7, 9] { b.add(x) }
+        a.merge(b)
+        a.merge(SeriesStatistics())
+        #expect(a.count == 8 && abs(a.mean - 5) < 1e-12 && abs(a.standardDeviation - 2) < 1e-12 && a.min == 2 && a.max == 9)
+    }
+
+    @Test("series of one batch keep their own state, per device and per metric")
+    func seriesOfOneBatch() {
+        var analyzer = Analyzer(thresholds: ["temperature": ThresholdRule(metric: "temperature", low: nil, high: 60, severity: "critical")], zScore: 4, minSamples: 30)
+        // Interleaved as a hub batch is: d/temperature, e/temperature, d/humidity, …
+        var batch: [Sample] = []
+        for i in 0..<4 {
+            batch.append(Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: Int64(i), value: i == 1 ? 70 : 20))
+            batch.append(Sample(deviceIndex: 1, metricIndex: 0, timestampMicros: Int64(i), value: i >= 2 ? 70 : 20))
+            batch.append(Sample(deviceIndex: 0, metricIndex: 1, timestampMicros: Int64(i), value: 90))
+        }
+        let result = analyzer.analyze(batch, devices: ["d", "e"], metrics: ["temperature", "humidity"], plan: AnalysisPlan(kind: .alert))
+        // d breaches at 1, e at 2 and stays in breach; humidity has no rule.
+        #expect(result.alerts.map { "\($0.device)@\($0.timestampMicros)" } == ["0@1", "1@2"])
+        analyzer.commit(result)
+        #expect(analyzer.series[Analyzer.SeriesKey(device: "e", metric: "temperature")]?.breachHigh == true)
+        #expect(analyzer.series[Analyzer.SeriesKey(device: "d", metric: "temperature")]?.breachHigh == false)
+        #expect(analyzer.series[Analyzer.SeriesKey(device: "d", metric: "humidity")] != nil)
     }
 
     @Test("store and aggregate run no analysis")
