@@ -11,7 +11,8 @@ import Foundation
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379,
 ///   `redis.key_prefix` (`REDIS_KEY_PREFIX`) telemetry
 /// - `streams.shards` (`STREAMS_SHARDS`) 8, `streams.retention_days` (`STREAMS_RETENTION_DAYS`) 7
-/// - `ingest.batch_size` 1000 samples, `ingest.flush_interval_ms` 5, `ingest.buffer_batches` 256,
+/// - `ingest.batch_size` 1000 samples, `ingest.flush_interval_ms` 5, `ingest.flush_when_idle` true,
+///   `ingest.buffer_batches` 256,
 ///   `ingest.full_policy` `block` | `drop_oldest`, `ingest.ring_capacity` 65536 per device
 /// - `publisher.pipeline` 64 batches per round trip
 /// - `spool.dir` (`SPOOL_DIR`) `$STATE_DIRECTORY/spool` or /var/lib/telemetry-hub/spool,
@@ -35,6 +36,8 @@ public struct HubConfiguration: Sendable {
     public var streamRetentionDays: Int
     public var batchSize: Int
     public var flushIntervalMillis: Int
+    /// Close open batches as soon as a drain pass finds the rings empty (the burst is over).
+    public var flushWhenIdle: Bool
     public var bufferBatches: Int
     public var fullPolicy: BufferFullPolicy
     public var ringCapacity: Int
@@ -65,6 +68,7 @@ public struct HubConfiguration: Sendable {
         streamRetentionDays = try config.strictInt("streams.retention_days", default: 7, in: 1...3650)
         batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...100_000)
         flushIntervalMillis = try config.strictInt("ingest.flush_interval_ms", default: 5, in: 1...60_000)
+        flushWhenIdle = try config.strictBool("ingest.flush_when_idle", default: true)
         bufferBatches = try config.strictInt("ingest.buffer_batches", default: 256, in: 1...1_000_000)
         let policy = try config.strictString("ingest.full_policy", default: "block", choices: BufferFullPolicy.allCases.map(\.rawValue))
         fullPolicy = BufferFullPolicy(rawValue: policy)!

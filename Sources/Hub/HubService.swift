@@ -108,6 +108,7 @@ public final class HubService: Service {
                                              isProtected: { $0.acknowledged })
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
+                                 flushWhenIdle: configuration.flushWhenIdle,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest) }
         let redis = RedisClient(endpoint: configuration.redis, name: "publisher")

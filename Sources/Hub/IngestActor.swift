@@ -4,7 +4,10 @@ public import TelemetryRing
 /// Drains the device rings in batches, groups samples per shard into ``HubBatch``es and hands
 /// them to the bounded buffer in front of the publisher.
 ///
-/// A batch closes when it holds `batchSize` samples or its first sample is `flushInterval` old.
+/// A batch closes when it holds `batchSize` samples or its first sample is `flushInterval` old,
+/// and (`flushWhenIdle`) as soon as a drain pass finds every ring empty: the burst it belongs to
+/// (a bus's reading) is over, and waiting for the age limit would only add latency. A steady
+/// stream never leaves the rings empty at a pass, so under load batches still fill.
 /// Under the `block` policy a full buffer suspends this actor, the rings fill, and the devices
 /// wait: nothing is lost. Under `drop_oldest` the buffer drops (and counts) its oldest batch.
 public actor IngestActor {
@@ -14,6 +17,7 @@ public actor IngestActor {
     private let counters: HubCounters
     private let batchSize: Int
     private let flushIntervalMicros: Int64
+    private let flushWhenIdle: Bool
     private let hubID: String
     private var snapshot: DeviceCatalog.Snapshot
     private var builders: [ShardBatchBuilder]
@@ -27,7 +31,8 @@ public actor IngestActor {
     private let heartbeat: StageHeartbeat
 
     public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<HubBatch>, counters: HubCounters,
-                batchSize: Int, flushIntervalMillis: Int, hubID: String, heartbeat: StageHeartbeat = StageHeartbeat(name: "ingest")) {
+                batchSize: Int, flushIntervalMillis: Int, flushWhenIdle: Bool = true, hubID: String,
+                heartbeat: StageHeartbeat = StageHeartbeat(name: "ingest")) {
         self.heartbeat = heartbeat
         self.rings = rings
         self.catalog = catalog
@@ -35,6 +40,7 @@ public actor IngestActor {
         self.counters = counters
         self.batchSize = batchSize
         self.flushIntervalMicros = Int64(flushIntervalMillis) * 1000
+        self.flushWhenIdle = flushWhenIdle
         self.hubID = hubID
         snapshot = catalog.snapshot()
         builders = (0..<catalog.router.shards).map { _ in ShardBatchBuilder() }
@@ -61,7 +67,7 @@ public actor IngestActor {
             }
             let now = wallClockMicros()
             for shard in builders.indices where builders[shard].count > 0 {
-                if stopping && drained == 0 || now - builders[shard].openedAtMicros >= flushIntervalMicros {
+                if drained == 0 && (stopping || flushWhenIdle) || now - builders[shard].openedAtMicros >= flushIntervalMicros {
                     close(shard: shard, now: now)
                 }
             }

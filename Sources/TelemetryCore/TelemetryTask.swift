@@ -1,5 +1,3 @@
-import struct Foundation.Data
-import class Foundation.JSONDecoder
 
 /// A task in the seed wire format (DESIGN.md §2), as pushed by third-party producers with
 /// `RPUSH telemetry:tasks '<json>'`.
@@ -104,7 +102,7 @@ public enum TelemetryTaskCodec {
         }
         let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            root = try JSONParser.parse(bytes)
         } catch {
             if containsNonFiniteLiteral(bytes) {
                 throw TelemetryError(.nonFinite, "task contains NaN or Infinity, which JSON cannot carry")
@@ -236,7 +234,7 @@ public enum TelemetryTaskCodec {
     /// Best-effort task id of an undecodable task, for the dead letter's `source_id`.
     public static func salvageID(_ bytes: [UInt8]) -> String? {
         guard bytes.count <= defaultMaxBytes,
-              case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
+              case .object(let object)? = try? JSONParser.parse(bytes),
               case .string(let id)? = object["id"] else { return nil }
         return String(id.prefix(128))
     }

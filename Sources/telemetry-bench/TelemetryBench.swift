@@ -44,6 +44,9 @@ struct TelemetryBench: AsyncParsableCommand {
     @Option(help: "Where the report goes.")
     var out: String = "bench"
 
+    /// Sustained runs at most, each offered 15 % more than the last that kept up.
+    static let sustainedSteps = 3
+
     func run() async throws {
         let servers = BenchServers(redisPort: redisPort, pgPort: pgPort, runDirectory: absolute(runDir))
         if only.contains(where: { $0 != .ring }) { try await blocking { try servers.check() } }
@@ -51,7 +54,7 @@ struct TelemetryBench: AsyncParsableCommand {
         var plan = 0.0
         if sections.contains(.ring) { plan += 30 }
         if sections.contains(.storage) { plan += 2 * shortSeconds + 2 }
-        if sections.contains(.e2e) { plan += seconds + 2 * shortSeconds + 20 }
+        if sections.contains(.e2e) { plan += Double(Self.sustainedSteps) * (seconds + 8) + 2 * shortSeconds + 12 }
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         if sections.contains(.http) { plan += 20 }
@@ -91,13 +94,27 @@ struct TelemetryBench: AsyncParsableCommand {
             progress.note("capacity: \(Report.format(calibration!.committedPerSecond)) samples/s committed")
         }
         if sections.contains(.e2e), let calibration, let copyCeiling = report.copyCeiling, let seed = report.seedPerSample {
-            let offered = max(10_000, (calibration.committedPerSecond * 1.1).rounded())
-            var run = try await pipeline.run(.init(name: "sustained e2e", sensors: 1000, rateHz: offered / 3000, seconds: seconds,
-                                                   extraProcessor: processorSettings))
-            run.name = "sustained e2e (\(Int(seconds)) s)"
-            e2e = run
+            // The capacity run's sensors outrun the pipeline and take CPU from it, so it
+            // understates what the pipeline sustains: step the offered rate up from a little above
+            // it while the pipeline keeps up (commits ≥ 97 % of what is offered), and report the
+            // fastest run that kept up (the first run if none did).
             report.runs.append(calibration)
-            report.runs.append(run)
+            var offered = max(10_000, (calibration.committedPerSecond * 1.1).rounded())
+            var kept: PipelineBench.Outcome?
+            var first: PipelineBench.Outcome?
+            for _ in 0..<Self.sustainedSteps {
+                var run = try await pipeline.run(.init(name: "sustained e2e", sensors: 1000, rateHz: offered / 3000, seconds: seconds,
+                                                       extraProcessor: processorSettings))
+                run.name = "sustained e2e (\(Int(seconds)) s) at \(Report.format(offered))/s offered"
+                report.runs.append(run)
+                first = first ?? run
+                guard run.committedPerSecond >= 0.97 * offered else { break }
+                kept = run
+                progress.note("kept up with \(Report.format(offered))/s offered")
+                offered = (offered * 1.15).rounded()
+            }
+            let run = kept ?? first!
+            e2e = run
             progress.note("sustained: \(Report.format(run.committedPerSecond)) samples/s committed, \(Int(run.meanTransactionRows)) rows per transaction")
             // The pipeline commits several hub batches per transaction under load: measure the
             // ceiling at its own transaction size too, so the ratio is not flattered.

@@ -48,7 +48,7 @@ func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) asy
     let buffer = BoundedBuffer<HubBatch>(capacity: 4096, policy: .block)
     // A long flush interval: batches close on size only, so their number is fixed per iteration.
     let ingest = IngestActor(rings: [ring], catalog: catalog, buffer: buffer, counters: HubCounters(),
-                             batchSize: batchSize, flushIntervalMillis: 60_000, hubID: "bench")
+                             batchSize: batchSize, flushIntervalMillis: 60_000, flushWhenIdle: false, hubID: "bench")
     let running = Task { await ingest.run() }
     var sequence: UInt64 = 0
     var timestamp: Int64 = 1_700_000_000_000_000

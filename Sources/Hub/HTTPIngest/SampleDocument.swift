@@ -1,4 +1,3 @@
-import Foundation
 public import TelemetryCore
 
 /// The body of `POST /v1/samples`: NDJSON (one sample object per line) or a JSON array of sample
@@ -35,10 +34,9 @@ public struct SampleDocument: Sendable, Equatable {
 
     public static func parse(_ body: [UInt8]) -> SampleDocument {
         var document = SampleDocument()
-        let decoder = JSONDecoder()
         let first = body.firstIndex { !Self.isSpace($0) }
         if let first, body[first] == UInt8(ascii: "[") {
-            document.parseArray(body, decoder)
+            document.parseArray(body)
             document.rejectIfEmpty()
             return document
         }
@@ -53,7 +51,7 @@ public struct SampleDocument: Sendable, Equatable {
             if slice.allSatisfy(Self.isSpace) { continue }
             document.take(line: line) { () throws(TelemetryError) in
                 guard String(validating: slice, as: UTF8.self) != nil else { throw TelemetryError(.invalidUTF8, "the line is not valid UTF-8") }
-                return try Self.object(Data(slice), decoder)
+                return try Self.object(slice)
             }
         }
         document.rejectIfEmpty()
@@ -67,14 +65,14 @@ public struct SampleDocument: Sendable, Equatable {
         }
     }
 
-    private mutating func parseArray(_ body: [UInt8], _ decoder: JSONDecoder) {
+    private mutating func parseArray(_ body: [UInt8]) {
         guard String(validating: body, as: UTF8.self) != nil else {
             reject(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
             return
         }
         let elements: [JSONValue]
         do {
-            guard case .array(let array) = try decoder.decode(JSONValue.self, from: Data(body)) else { throw TelemetryError(.malformedJSON, "") }
+            guard case .array(let array) = try JSONParser.parse(body) else { throw TelemetryError(.malformedJSON, "") }
             elements = array
         } catch {
             reject(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
@@ -106,10 +104,10 @@ public struct SampleDocument: Sendable, Equatable {
         if rejected.count < Self.maxListedRejections { rejected.append(rejection) }
     }
 
-    private static func object(_ data: Data, _ decoder: JSONDecoder) throws(TelemetryError) -> [String: JSONValue] {
+    private static func object(_ line: ArraySlice<UInt8>) throws(TelemetryError) -> [String: JSONValue] {
         let value: JSONValue
         do {
-            value = try decoder.decode(JSONValue.self, from: data)
+            value = try JSONParser.parse(line)
         } catch {
             throw TelemetryError(.malformedJSON, "the line is not valid JSON")
         }
