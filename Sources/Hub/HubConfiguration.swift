@@ -36,7 +36,7 @@ public struct HubConfiguration: Sendable {
     public var streamRetentionDays: Int
     public var batchSize: Int
     public var flushIntervalMillis: Int
-    /// Close open batches as soon as a drain pass finds the rings empty (the burst is over).
+    /// Close open batches once the rings stay empty over a drain pause (the burst is over).
     public var flushWhenIdle: Bool
     public var bufferBatches: Int
     public var fullPolicy: BufferFullPolicy

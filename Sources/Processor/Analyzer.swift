@@ -127,8 +127,8 @@ public struct Analyzer: Sendable {
 
     /// Analyses `samples` (in time order per series) without changing the analyzer's state.
     ///
-    /// Samples are addressed by the batch's own (device, metric) index pair: each series of the
-    /// batch is looked up by name once, not once per sample.
+    /// Samples are addressed by their series' number in the batch (``BatchSeries``): each series
+    /// is looked up by name once, not once per sample.
     public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan) -> Result {
         var result = Result()
         if plan.statistics {
@@ -139,22 +139,20 @@ public struct Analyzer: Sendable {
             }
         }
         guard plan.anomalies || plan.thresholds else { return result }
-        let metricCount = metrics.count
         let rules = metrics.map { plan.thresholds ? thresholds[$0] : nil }
-        // The batch's series in order of first appearance, and where each index pair's is.
-        var position = [Int32](repeating: -1, count: devices.count * metricCount)
+        // The batch's series by number: each looked up by name once, not once per sample.
+        let batchSeries = BatchSeries(samples: samples, deviceNames: devices, metricNames: metrics)
         var keys: [SeriesKey] = []
         var states: [SeriesState] = []
-        for sample in samples {
-            let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
-            var at = Int(position[slot])
-            if at < 0 {
-                let key = SeriesKey(device: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)])
-                at = keys.count
-                position[slot] = Int32(at)
-                keys.append(key)
-                states.append(series[key] ?? SeriesState())
-            }
+        keys.reserveCapacity(batchSeries.count)
+        states.reserveCapacity(batchSeries.count)
+        for n in 0..<batchSeries.count {
+            let key = SeriesKey(device: devices[Int(batchSeries.devices[n])], metric: metrics[Int(batchSeries.metrics[n])])
+            keys.append(key)
+            states.append(series[key] ?? SeriesState())
+        }
+        for (offset, sample) in samples.enumerated() {
+            let at = Int(batchSeries.numbers[offset])
             let x = sample.value
             var state = states[at]
             func fire(_ rule: String, _ severity: String) {
@@ -183,8 +181,7 @@ public struct Analyzer: Sendable {
             }
             states[at] = state
         }
-        // A batch naming one device twice (a malformed table) keeps the last series' state.
-        result.updates = Dictionary(zip(keys, states), uniquingKeysWith: { _, last in last })
+        result.updates = Dictionary(uniqueKeysWithValues: zip(keys, states))
         return result
     }
 

@@ -129,6 +129,8 @@ public actor StorageActor {
         var devices: [Int32]
         var metrics: [Int16]
         var firstRow: Int
+        /// The batch's series (for aggregates and latest values).
+        var series: BatchSeries
     }
 
     private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
@@ -150,7 +152,8 @@ public actor StorageActor {
         var fresh: [(index: Int, resolved: Resolved)] = []
         var rows = 0
         for (index, batch) in batches.enumerated() where newIDs.remove(batch.id) != nil {
-            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows)
+            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows,
+                                    series: BatchSeries(samples: batch.samples, deviceNames: batch.deviceNames, metricNames: batch.metricNames))
             fresh.append((index, resolved))
             rows += batch.samples.count
         }
@@ -270,23 +273,23 @@ public actor StorageActor {
     private func upsertAggregates(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
         var aggregates: [AggregateKey: Aggregate] = [:]
         for r in group {
-            // Per series of the batch (its own index pair) first, an array slot each: the group's
+            // Per series of the batch first, an array slot each (``BatchSeries``): the group's
             // dictionary is touched once per series and minute, not once per sample.
-            let metricCount = r.batch.metricNames.count
-            var open = [Aggregate?](repeating: nil, count: r.batch.deviceNames.count * metricCount)
-            func close(_ slot: Int, _ a: Aggregate) {
-                let key = AggregateKey(device: r.devices[slot / metricCount], metric: r.metrics[slot % metricCount], minute: a.minute)
+            let series = r.series
+            var open = [Aggregate?](repeating: nil, count: series.count)
+            func close(_ n: Int, _ a: Aggregate) {
+                let key = AggregateKey(device: r.devices[Int(series.devices[n])], metric: r.metrics[Int(series.metrics[n])], minute: a.minute)
                 aggregates[key, default: Aggregate(minute: a.minute)].merge(a)
             }
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
                 let seconds = sample.timestampMicros >= 0 ? sample.timestampMicros / 1_000_000 : (sample.timestampMicros - 999_999) / 1_000_000
                 let minute = (seconds >= 0 ? seconds / 60 : (seconds - 59) / 60) * 60
-                let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
-                if let current = open[slot], current.minute != minute { close(slot, current); open[slot] = nil }
-                if open[slot] == nil { open[slot] = Aggregate(minute: minute) }
-                open[slot]!.add(sample.value)
+                let n = Int(series.numbers[offset])
+                if let current = open[n], current.minute != minute { close(n, current); open[n] = nil }
+                if open[n] == nil { open[n] = Aggregate(minute: minute) }
+                open[n]!.add(sample.value)
             }
-            for (slot, a) in open.enumerated() { if let a { close(slot, a) } }
+            for (n, a) in open.enumerated() { if let a { close(n, a) } }
         }
         guard !aggregates.isEmpty else { return }
         var d: [String] = [], m: [String] = [], b: [String] = [], c: [String] = [], s: [String] = [], lo: [String] = [], hi: [String] = []
@@ -316,16 +319,16 @@ public actor StorageActor {
         var newest: [LatestKey: (ts: Int64, value: Double)] = [:]
         for r in group {
             // Per batch by local indexes first (cheap), then merged by id and name.
-            let metricCount = r.batch.metricNames.count
-            var local = [(ts: Int64, value: Double)?](repeating: nil, count: r.batch.deviceNames.count * metricCount)
+            let series = r.series
+            var local = [(ts: Int64, value: Double)?](repeating: nil, count: series.count)
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
-                let slot = Int(sample.deviceIndex) * metricCount + Int(sample.metricIndex)
-                if let current = local[slot], current.ts >= sample.timestampMicros { continue }
-                local[slot] = (sample.timestampMicros, sample.value)
+                let n = Int(series.numbers[offset])
+                if let current = local[n], current.ts >= sample.timestampMicros { continue }
+                local[n] = (sample.timestampMicros, sample.value)
             }
-            for (slot, entry) in local.enumerated() {
+            for (n, entry) in local.enumerated() {
                 guard let entry else { continue }
-                let key = LatestKey(device: r.devices[slot / metricCount], metric: r.batch.metricNames[slot % metricCount])
+                let key = LatestKey(device: r.devices[Int(series.devices[n])], metric: r.batch.metricNames[Int(series.metrics[n])])
                 if let current = newest[key], current.ts >= entry.ts { continue }
                 newest[key] = entry
             }

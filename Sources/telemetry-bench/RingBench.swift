@@ -24,11 +24,15 @@ enum RingBench {
         var perSecond: Double { Double(samples) / seconds }
     }
 
-    /// Runs every body once per round for `rounds` rounds; returns each body's median (samples/s).
+    /// Runs every body once per round for `rounds` rounds, each round starting one body further
+    /// on (so no body always follows the same one); returns each body's median (samples/s).
     static func interleaved(_ rounds: Int, _ bodies: [() throws -> Result]) throws -> [Result] {
         var results = [[Result]](repeating: [], count: bodies.count)
-        for _ in 0..<rounds {
-            for (index, body) in bodies.enumerated() { results[index].append(try body()) }
+        for round in 0..<rounds {
+            for step in bodies.indices {
+                let index = (round + step) % bodies.count
+                results[index].append(try bodies[index]())
+            }
         }
         return results.map { runs in runs.sorted { $0.perSecond < $1.perSecond }[runs.count / 2] }
     }

@@ -81,6 +81,15 @@ struct AnalyzerTests {
         #expect(analyzer.series[Analyzer.SeriesKey(device: "d", metric: "humidity")] != nil)
     }
 
+    @Test("a device listed twice in a batch's table is one series: its breach fires once")
+    func duplicateNames() {
+        let analyzer = Analyzer(thresholds: ["temperature": ThresholdRule(metric: "temperature", low: nil, high: 60, severity: "critical")], zScore: 4, minSamples: 30)
+        let batch = [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: 1, value: 70),
+                     Sample(deviceIndex: 1, metricIndex: 0, timestampMicros: 2, value: 71)]
+        let result = analyzer.analyze(batch, devices: ["d", "d"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        #expect(result.alerts.count == 1)
+    }
+
     @Test("store and aggregate run no analysis")
     func plans() {
         #expect(AnalysisPlan(kind: .store) == AnalysisPlan(statistics: false, anomalies: false, thresholds: false))

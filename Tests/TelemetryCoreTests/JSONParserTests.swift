@@ -59,7 +59,20 @@ struct JSONParserTests {
 
     @Test("invalid UTF-8 in a string, nesting beyond the limit and a number out of range are errors with an offset")
     func errors() {
-        #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
+        for bytes: [UInt8] in [[0x20, 0x22, 0xC3, 0x28, 0x22], [0x20, 0x22, 0x5C, 0x6E, 0xC3, 0x22]] {
+            do {
+                _ = try JSONParser.parse(bytes)
+                Issue.record("invalid UTF-8 was accepted: \(bytes)")
+            } catch {
+                #expect(error.offset == 1 && error.reason == "invalid UTF-8 in a string")  // where the string starts
+            }
+        }
+        #expect((try? JSONParser.parse([0xEF, 0xBB, 0xBF] + Array("[1]".utf8))) == .array([.number(1)]))
+        guard case .number(let negativeZero) = try? JSONParser.parse(Array("-0".utf8)) else {
+            Issue.record("-0 was not parsed")
+            return
+        }
+        #expect(negativeZero == 0 && negativeZero.sign == .minus)
         let deep = String(repeating: "[", count: JSONParser.maxDepth + 1) + String(repeating: "]", count: JSONParser.maxDepth + 1)
         #expect(throws: JSONParser.Error.self) { try JSONParser.parse(Array(deep.utf8)) }
         let fine = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
