@@ -117,13 +117,13 @@ public struct ModbusPoint: Sendable, Equatable {
 
     /// The engineering value of the point's registers: raw × scale + offset.
     public func value(_ registers: ArraySlice<UInt16>) -> Double {
-        let r = Array(registers.prefix(type.registers))
+        let r = registers.startIndex  // the point's first register
         let raw: Double
         switch type {
-        case .uint16: raw = Double(r[0])
-        case .int16: raw = Double(Int16(bitPattern: r[0]))
+        case .uint16: raw = Double(registers[r])
+        case .int16: raw = Double(Int16(bitPattern: registers[r]))
         case .uint32, .int32, .float32:
-            let (high, low) = wordOrder == .big ? (r[0], r[1]) : (r[1], r[0])
+            let (high, low) = wordOrder == .big ? (registers[r], registers[r + 1]) : (registers[r + 1], registers[r])
             let bits = UInt32(high) << 16 | UInt32(low)
             raw = type == .uint32 ? Double(bits) : type == .int32 ? Double(Int32(bitPattern: bits)) : Double(Float(bitPattern: bits))
         }

@@ -22,7 +22,9 @@ public actor DeviceActor {
     private var driver: any BusDriver
     private let output: BusOutput
     private let logger: Logger
-    private var connected = false
+    private var connected = false {
+        didSet { busCounters.connected.store(connected, ordering: .relaxed) }
+    }
     /// Longest wait between two attempts to open a device.
     private let maxBackoffMillis: Int
 
@@ -50,7 +52,6 @@ public actor DeviceActor {
         defer {
             if connected { driver.disconnect(output) }
             connected = false
-            busCounters.connected.store(false, ordering: .relaxed)
             output.publish()
         }
         while !driver.isFinished {
@@ -59,7 +60,6 @@ public actor DeviceActor {
                 do throws(BusError) {
                     try driver.connect(output)
                     connected = true
-                    busCounters.connected.store(true, ordering: .relaxed)
                     if failures > 0 {
                         busCounters.reconnects.add(1, ordering: .relaxed)
                         logger.notice("bus device back", metadata: ["after_attempts": "\(failures)"])
@@ -86,7 +86,6 @@ public actor DeviceActor {
                     logger.warning("bus device failed; reopening it", metadata: ["error": "\(error.message)", "error_kind": "\(error.kind)"])
                     driver.disconnect(output)
                     connected = false
-                    busCounters.connected.store(false, ordering: .relaxed)
                     failures = 1
                     try await Task.sleep(for: .milliseconds(100))
                 }

@@ -35,7 +35,6 @@ public final class HubDeadLetters: Sendable {
         var next: UInt64 = 0
     }
     private let queue = Mutex(Queue())
-    public let written = Atomic<Int>(0)
     public let dropped = Atomic<Int>(0)
     private let byReason = Mutex([String: Int]())
 
@@ -107,6 +106,5 @@ public final class HubDeadLetters: Sendable {
         queue.withLock { queue in
             while let first = queue.entries.first, first.number <= last { queue.entries.removeFirst() }
         }
-        written.add(batch.count, ordering: .relaxed)
     }
 }

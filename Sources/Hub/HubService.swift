@@ -244,8 +244,7 @@ public final class HubService: Service {
         let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes) }
         var command: RedisCommand = ["RPUSH", configuration.keys.tasks]
         command.append(bytes: bytes)
-        let reply = try await taskRedis.send(command)
-        if case .error(let message) = reply { throw RedisError(.server, "RPUSH failed: \(message)") }
+        try await taskRedis.send(command)  // an error reply is thrown
         return task
     }
 

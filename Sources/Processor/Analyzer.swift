@@ -127,9 +127,10 @@ public struct Analyzer: Sendable {
 
     /// Analyses `samples` (in time order per series) without changing the analyzer's state.
     ///
-    /// Samples are addressed by their series' number in the batch (``BatchSeries``): each series
-    /// is looked up by name once, not once per sample.
-    public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan) -> Result {
+    /// Samples are addressed by their series' number in the batch (``BatchSeries``; pass the
+    /// batch's own when it has one): each series is looked up by name once, not once per sample.
+    public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan,
+                        series batchSeries: BatchSeries? = nil) -> Result {
         var result = Result()
         if plan.statistics {
             var perMetric = [SeriesStatistics](repeating: SeriesStatistics(), count: metrics.count)
@@ -141,7 +142,7 @@ public struct Analyzer: Sendable {
         guard plan.anomalies || plan.thresholds else { return result }
         let rules = metrics.map { plan.thresholds ? thresholds[$0] : nil }
         // The batch's series by number: each looked up by name once, not once per sample.
-        let batchSeries = BatchSeries(samples: samples, deviceNames: devices, metricNames: metrics)
+        let batchSeries = batchSeries ?? BatchSeries(samples: samples, deviceNames: devices, metricNames: metrics)
         var keys: [SeriesKey] = []
         var states: [SeriesState] = []
         keys.reserveCapacity(batchSeries.count)

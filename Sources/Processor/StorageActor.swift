@@ -129,11 +129,12 @@ public actor StorageActor {
         var devices: [Int32]
         var metrics: [Int16]
         var firstRow: Int
-        /// The batch's series (for aggregates and latest values).
-        var series: BatchSeries
     }
 
     private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
+        // The group's new names in one round trip per table; then each batch's ids from the cache.
+        try resolve(names: Array(Set(batches.flatMap(\.deviceNames))), table: "devices", cache: &deviceIDs, pg)
+        try resolve(names: Array(Set(batches.flatMap(\.metricNames))), table: "metrics", cache: &metricIDs, pg)
         let ids = try batches.map { batch throws(PostgresError) in
             (devices: try resolve(names: batch.deviceNames, table: "devices", cache: &deviceIDs, pg),
              metrics: try resolve(names: batch.metricNames, table: "metrics", cache: &metricIDs, pg).map { Int16($0) })
@@ -152,8 +153,7 @@ public actor StorageActor {
         var fresh: [(index: Int, resolved: Resolved)] = []
         var rows = 0
         for (index, batch) in batches.enumerated() where newIDs.remove(batch.id) != nil {
-            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows,
-                                    series: BatchSeries(samples: batch.samples, deviceNames: batch.deviceNames, metricNames: batch.metricNames))
+            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows)
             fresh.append((index, resolved))
             rows += batch.samples.count
         }
@@ -275,7 +275,7 @@ public actor StorageActor {
         for r in group {
             // Per series of the batch first, an array slot each (``BatchSeries``): the group's
             // dictionary is touched once per series and minute, not once per sample.
-            let series = r.series
+            let series = r.batch.series
             var open = [Aggregate?](repeating: nil, count: series.count)
             func close(_ n: Int, _ a: Aggregate) {
                 let key = AggregateKey(device: r.devices[Int(series.devices[n])], metric: r.metrics[Int(series.metrics[n])], minute: a.minute)
@@ -319,7 +319,7 @@ public actor StorageActor {
         var newest: [LatestKey: (ts: Int64, value: Double)] = [:]
         for r in group {
             // Per batch by local indexes first (cheap), then merged by id and name.
-            let series = r.series
+            let series = r.batch.series
             var local = [(ts: Int64, value: Double)?](repeating: nil, count: series.count)
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
                 let n = Int(series.numbers[offset])
@@ -401,6 +401,7 @@ public actor StorageActor {
     }
 
     /// Ids of `names` in `table` (`devices` or `metrics`), inserting unknown names.
+    @discardableResult
     private func resolve(names: [String], table: String, cache: inout [String: Int32],
                          _ pg: PostgresConnection) throws(PostgresError) -> [Int32] {
         let missing = names.filter { cache[$0] == nil }
@@ -483,12 +484,18 @@ enum PostgresText {
     /// A PostgreSQL array literal, every element quoted.
     static func array(_ elements: [String]) -> String {
         var out = "{"
+        out.reserveCapacity(elements.reduce(2) { $0 + $1.utf8.count + 3 })
         for (i, e) in elements.enumerated() {
             if i > 0 { out += "," }
             out += "\""
-            for ch in e.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            // Most elements (numbers, names) need no escape: appended whole, not scalar by scalar.
+            if e.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for ch in e.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+            } else {
+                out += e
             }
             out += "\""
         }
@@ -497,6 +504,7 @@ enum PostgresText {
 
     /// A JSON string literal.
     static func jsonString(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return "\"" + s + "\"" }
         var out = "\""
         for ch in s.unicodeScalars {
             switch ch {

@@ -26,10 +26,12 @@ public struct AlertRecord: Sendable, Equatable {
 public struct StorageBatch: Sendable {
     /// The idempotency key: the hub's batch id or the task id.
     public var id: String
-    public var deviceNames: [String]
-    public var metricNames: [String]
-    public var samples: [Sample]
+    public let deviceNames: [String]
+    public let metricNames: [String]
+    public let samples: [Sample]
     public var alerts: [AlertRecord]
+    /// The samples' series, numbered once here for the analysis and the storage.
+    public let series: BatchSeries
 
     public init(id: String, deviceNames: [String], metricNames: [String], samples: [Sample], alerts: [AlertRecord] = []) {
         self.id = id
@@ -37,6 +39,7 @@ public struct StorageBatch: Sendable {
         self.metricNames = metricNames
         self.samples = samples
         self.alerts = alerts
+        series = BatchSeries(samples: samples, deviceNames: deviceNames, metricNames: metricNames)
     }
 }
 

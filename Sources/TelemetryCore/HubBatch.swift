@@ -43,11 +43,11 @@ public struct HubBatch: Sendable, Equatable {
 public struct EncodedBatch: Sendable, Equatable {
     public let id: String
     public let shard: Int
-    public let version: UInt8
     public let sampleCount: Int
     public let bytes: [UInt8]
-    /// See ``HubBatch/acknowledged``.
-    public let acknowledged: Bool
+    public var version: UInt8 { bytes[2] }
+    /// See ``HubBatch/acknowledged`` (the header's flags byte).
+    public var acknowledged: Bool { bytes[3] & HubBatchCodec.acknowledgedFlag != 0 }
     /// See ``HubBatch/ticket`` (nil once read back from the spool: the spool made it durable).
     public let ticket: DurabilityTicket?
 
@@ -55,10 +55,8 @@ public struct EncodedBatch: Sendable, Equatable {
     public init(_ batch: HubBatch) {
         id = batch.id
         shard = batch.shard
-        version = HubBatchCodec.currentVersion
         sampleCount = batch.samples.count
         bytes = HubBatchCodec.encode(batch)
-        acknowledged = batch.acknowledged
         ticket = batch.ticket
     }
 
@@ -67,9 +65,7 @@ public struct EncodedBatch: Sendable, Equatable {
         let header = try HubBatchCodec.header(bytes)
         id = header.id
         shard = header.shard
-        version = bytes[2]
         sampleCount = header.sampleCount
-        acknowledged = bytes[3] & HubBatchCodec.acknowledgedFlag != 0
         ticket = nil
         self.bytes = bytes
     }

@@ -24,6 +24,13 @@ public enum JSONParser {
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
+    /// Whether `bytes` are valid UTF-8. Text that is not never parses (strings are validated, and
+    /// no byte over 0x7F may stand outside one), so callers look only when parsing failed, to
+    /// tell an encoding error from a syntax error.
+    public static func isValidUTF8(_ bytes: some Collection<UInt8>) -> Bool {
+        String(validating: bytes, as: UTF8.self) != nil
+    }
+
     /// Parses one JSON text (surrounding whitespace allowed).
     public static func parse(_ bytes: some Collection<UInt8>) throws(Error) -> JSONValue {
         let result: Result<JSONValue, Error>? = bytes.withContiguousStorageIfAvailable { buffer in

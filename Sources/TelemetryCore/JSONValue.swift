@@ -1,28 +1,12 @@
-/// A decoded JSON value, for payloads whose keys are data (every numeric field is a metric).
-public enum JSONValue: Sendable, Equatable, Decodable {
+/// A decoded JSON value, for payloads whose keys are data (every numeric field is a metric); see
+/// ``JSONParser``.
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 
     /// A short name of the value's JSON type, for error messages.
     public var typeName: String {

@@ -97,13 +97,12 @@ public enum TelemetryTaskCodec {
         guard bytes.count <= maxBytes else {
             throw TelemetryError(.tooLarge, "task is \(bytes.count) bytes, the limit is \(maxBytes)")
         }
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw TelemetryError(.invalidUTF8, "task is not valid UTF-8")
-        }
         let root: JSONValue
         do {
             root = try JSONParser.parse(bytes)
         } catch {
+            // Invalid UTF-8 never parses, so it is looked for only when parsing failed.
+            guard JSONParser.isValidUTF8(bytes) else { throw TelemetryError(.invalidUTF8, "task is not valid UTF-8") }
             if containsNonFiniteLiteral(bytes) {
                 throw TelemetryError(.nonFinite, "task contains NaN or Infinity, which JSON cannot carry")
             }

@@ -60,13 +60,12 @@ struct HTTPBench {
 
         let cpuBefore = ProcStat.cpuSeconds(pid: hub.pid)
         let started = ContinuousClock.now
-        let outputs = try await withThrowingTaskGroup(of: (Int32, String).self) { group in
-            for c in 0..<clients {
-                let mine = stride(from: c, to: files.count, by: clients).map { files[$0] }
-                group.addTask { try await run("/bin/bash", [script, url] + mine) }
-            }
-            return try await group.reduce(into: [(Int32, String)]()) { $0.append($1) }
+        // All clients are started before any is waited for: `blocking` runs one call at a time.
+        let running = try (0..<clients).map { c in
+            let mine = stride(from: c, to: files.count, by: clients).map { files[$0] }
+            return try Client(tool: "/bin/bash", arguments: [script, url] + mine, log: "\(workDir)/client-\(c).log")
         }
+        let outputs = try await blocking { running.map { $0.wait() } }
         let seconds = (ContinuousClock.now - started).totalSeconds
         let cpu = ProcStat.cpuSeconds(pid: hub.pid) - cpuBefore
         for (status, output) in outputs where status != 0 { throw BenchError("an HTTP client failed: \(output)") }
@@ -87,17 +86,34 @@ struct HTTPBench {
     }
 
     private func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await blocking {
-            let process = Process()
+        let log = FileManager.default.temporaryDirectory.path + "/telemetry-bench-\(UUID().uuidString).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let client = try Client(tool: tool, arguments: arguments, log: log)
+        return try await blocking { client.wait() }
+    }
+
+    /// A client process started at once, its output in `log`; ``wait()`` blocks until it exits.
+    final class Client: @unchecked Sendable {
+        // @unchecked: the process is started by the initialiser and then only waited for.
+        private let process = Process()
+        private let log: String
+
+        init(tool: String, arguments: [String], log: String) throws {
+            self.log = log
+            guard FileManager.default.createFile(atPath: log, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: log) else { throw BenchError("cannot write \(log)") }
             process.executableURL = URL(fileURLWithPath: tool)
             process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
+            process.standardOutput = handle
+            process.standardError = handle
             try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        }
+
+        /// The exit status and everything the client printed.
+        func wait() -> (status: Int32, output: String) {
             process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return (process.terminationStatus, output)
         }
     }
 

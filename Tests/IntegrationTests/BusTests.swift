@@ -204,12 +204,7 @@ extension Daemon {
 
     /// Polls `/metrics` until `series` satisfies `condition`; false on timeout.
     func waitForMetric(_ series: String, timeout: Duration = .seconds(30), _ condition: (Double) -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let value = try? await metric(series), condition(value) { return true }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return false
+        try await eventually(timeout: timeout) { (try? await metric(series)).flatMap { $0 }.map(condition) ?? false }
     }
 }
 

@@ -4,7 +4,7 @@ import Testing
 /// The systemd units in Deploy/systemd, checked offline against the built binaries.
 @Suite("Deploy: systemd units")
 struct DeployTests {
-    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    static var root: URL { TestServers.root }
 
     /// The units with ExecStart pointing at the build (verify fails on a missing binary).
     func stagedUnits() throws -> String {

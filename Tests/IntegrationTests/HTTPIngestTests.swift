@@ -9,8 +9,7 @@ enum HTTPClients {
     /// The project's retrying client (`Deploy/dev/post-samples.sh URL FILE…`): a curl loop that
     /// retries 429 and 503 as a well-behaved client does.
     static var load: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Deploy/dev/post-samples.sh").path
+        TestServers.root.appendingPathComponent("Deploy/dev/post-samples.sh").path
     }
 
     /// `slow.py HOST PORT headers N SECONDS`: N connections trickle a header forever; prints how

@@ -15,15 +15,16 @@ enum TestServers {
 
     static var redisEndpoint: RedisEndpoint { RedisEndpoint(host: redisHost, port: redisPort) }
 
+    /// The repository's root directory.
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
     /// Directory of the built daemons.
     static var binDirectory: String {
         if let dir = environment["TELEMETRY_BIN_DIR"] { return dir }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug").path
     }
 
     static var logDirectory: String {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let dir = root.appendingPathComponent(".run/test/logs").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
@@ -239,14 +240,15 @@ final class NotifyCapture {
 }
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(200), _ condition: () throws -> Bool) async throws -> Bool {
+func eventually(timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(200),
+                _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         // Errors before the deadline (a table not created yet) count as "not yet".
-        if (try? condition()) == true { return true }
+        if (try? await condition()) == true { return true }
         try await Task.sleep(for: interval)
     }
-    return try condition()
+    return try await condition()
 }
 
 /// Settings shared by the daemons of one test: its own key prefix, database and consumer names.

@@ -7,7 +7,7 @@ import Testing
 /// reload, Prometheus metrics and alert rules.
 @Suite("Operations (real Redis and PostgreSQL)", .serialized)
 struct OperationsTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repository = TestServers.root.path
 
     @Test("telemetryctl status and --json show children, dependencies, queues, rates, spool and lag; curl --unix-socket works; the socket is 0660")
     func statusOverControlSocket() async throws {

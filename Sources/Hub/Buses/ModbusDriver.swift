@@ -34,6 +34,8 @@ public struct ModbusDriver: BusDriver {
     public var kind: String { "modbus_rtu" }
     public let configuration: Configuration
     private let plan: ModbusReadPlan
+    /// The slaves the points name, in order (for ``detail``, read after every poll).
+    private let slaves: [UInt8]
     private var port: SerialPort?
     private var indexes: [(device: UInt32, metric: UInt16)] = []
     private let clock = ContinuousClock()
@@ -47,10 +49,10 @@ public struct ModbusDriver: BusDriver {
     public init(configuration: Configuration) {
         self.configuration = configuration
         plan = ModbusReadPlan(points: configuration.points, maxGap: configuration.maxGap)
+        slaves = Set(configuration.points.map(\.slave)).sorted()
     }
 
     public var detail: String? {
-        let slaves = Set(configuration.points.map(\.slave)).sorted()
         let states = slaves.map { slave in
             guard let (sinceMillis, error) = failing[slave] else { return "slave \(slave) answering" }
             let since = Timestamp.formatRFC3339(micros: sinceMillis * 1000)

@@ -59,14 +59,17 @@ public struct UARTLineDriver: BusDriver {
         guard let port else { throw BusError(.io, "\(configuration.device) is not open", reconnect: true) }
         received.removeAll(keepingCapacity: true)
         try port.read(into: &received, timeoutMillis: configuration.readTimeoutMillis)
-        var lines: [LineFramer.Output] = []
-        framer.feed(received) { lines.append($0) }
-        for line in lines { handle(line, output) }
+        // The framer is moved out while its lines are handled (`handle` mutates self), so each line
+        // is handled as it is framed, with no array of lines and no copy of the framer's buffer.
+        var framing = LineFramer(maxLineBytes: configuration.maxLineBytes)
+        swap(&framing, &framer)
+        defer { swap(&framing, &framer) }
+        framing.feed(received) { handle($0, output) }
     }
 
     private mutating func handle(_ line: LineFramer.Output, _ output: BusOutput) {
         lineNumber += 1
-        let sourceID = "\(output.busName):\(lineNumber)"
+        var sourceID: String { "\(output.busName):\(lineNumber)" }  // for dead letters only
         switch line {
         case .tooLong(let prefix):
             output.deadLetter(TelemetryError(.tooLarge, "line longer than \(configuration.maxLineBytes) bytes (max_line_bytes)"),

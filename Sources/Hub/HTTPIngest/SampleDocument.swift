@@ -49,10 +49,7 @@ public struct SampleDocument: Sendable, Equatable {
             if slice.last == UInt8(ascii: "\r") { slice = slice.dropLast() }
             start = end + 1
             if slice.allSatisfy(Self.isSpace) { continue }
-            document.take(line: line) { () throws(TelemetryError) in
-                guard String(validating: slice, as: UTF8.self) != nil else { throw TelemetryError(.invalidUTF8, "the line is not valid UTF-8") }
-                return try Self.object(slice)
-            }
+            document.take(line: line) { () throws(TelemetryError) in try Self.object(slice) }
         }
         document.rejectIfEmpty()
         return document
@@ -66,16 +63,17 @@ public struct SampleDocument: Sendable, Equatable {
     }
 
     private mutating func parseArray(_ body: [UInt8]) {
-        guard String(validating: body, as: UTF8.self) != nil else {
-            reject(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
-            return
-        }
         let elements: [JSONValue]
         do {
             guard case .array(let array) = try JSONParser.parse(body) else { throw TelemetryError(.malformedJSON, "") }
             elements = array
         } catch {
-            reject(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
+            // Invalid UTF-8 never parses, so it is looked for only when parsing failed.
+            if !JSONParser.isValidUTF8(body) {
+                reject(Rejection(line: 0, reason: "invalid_utf8", message: "the body is not valid UTF-8"))
+            } else {
+                reject(Rejection(line: 0, reason: "malformed_json", message: "the body is not a JSON array of sample objects"))
+            }
             return
         }
         for (index, element) in elements.enumerated() {
@@ -109,6 +107,8 @@ public struct SampleDocument: Sendable, Equatable {
         do {
             value = try JSONParser.parse(line)
         } catch {
+            // Invalid UTF-8 never parses, so it is looked for only when parsing failed.
+            guard JSONParser.isValidUTF8(line) else { throw TelemetryError(.invalidUTF8, "the line is not valid UTF-8") }
             throw TelemetryError(.malformedJSON, "the line is not valid JSON")
         }
         guard case .object(let object) = value else { throw TelemetryError(.malformedJSON, "a sample must be a JSON object, got \(value.typeName)") }

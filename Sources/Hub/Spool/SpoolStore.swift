@@ -110,7 +110,7 @@ public final class SpoolStore {
                 records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
             }
             guard sync, tailDescriptor >= 0 else { return }
-            if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+            try syncTail()
             if directoryUnsynced { syncDirectory(force: true) }
         } catch {
             records.removeLast(records.count - recordsBefore)
@@ -237,11 +237,15 @@ public final class SpoolStore {
         return "\(directory)/segment-\(String(repeating: "0", count: max(0, 16 - digits.count)))\(digits).spool"
     }
 
+    private func syncTail() throws(SpoolError) {
+        if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+    }
+
     /// Starts a new tail segment. With `syncingPrevious`, the segment being closed is fsync'd
     /// first: its last records belong to the same durable append as the new segment's first.
     private func rotate(syncingPrevious: Bool = false) throws(SpoolError) {
         if tailDescriptor >= 0 {
-            if syncingPrevious, Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+            if syncingPrevious { try syncTail() }
             close(tailDescriptor)
         }
         tailSegment += 1
