@@ -113,10 +113,11 @@ struct PipelineBench {
         var peak: [String: Double] = ["hub": hub!.peakRSSMiB]
         peak["processor"] = processors.map(\.peakRSSMiB).max() ?? 0
 
-        // Stop the hub (it drains and publishes what it holds), let the processors catch up on a
-        // fixed-count run, then stop them too (they commit and acknowledge what they read).
-        try await hub!.stop(timeout: 60)
-        peak["hub"] = max(peak["hub"] ?? 0, hub!.lastPeakRSSMiB)
+        // A fixed-count run: wait until every reading is stored before stopping the hub, which
+        // would otherwise stop its sensors before they took their last readings (the window ends
+        // when the last one is due) and count samples never taken as lost. Then stop the hub (it
+        // drains and publishes what it holds) and the processors (they commit and acknowledge
+        // what they read).
         let expected = run.readings > 0 ? run.sensors * 3 * run.readings : nil
         if let expected {
             let deadline = ContinuousClock.now + .seconds(120)
@@ -128,6 +129,8 @@ struct PipelineBench {
                 try await progress.sleep(0.5, label: "\(run.name): draining")
             }
         }
+        try await hub!.stop(timeout: 60)
+        peak["hub"] = max(peak["hub"] ?? 0, hub!.lastPeakRSSMiB)
         let backlog = try await blocking { try lag(prefix: prefix, shards: run.shards) }
         for p in processors {
             try await p.stop(timeout: 60)
