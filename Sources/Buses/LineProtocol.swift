@@ -38,8 +38,10 @@ public enum LineProtocol {
     /// Longest accepted metric name, in bytes.
     public static let maxMetricBytes = 64
 
-    /// Nil for a blank line or a `#` comment.
-    public static func parse(_ line: ArraySlice<UInt8>, precision: TimestampPrecision = .milliseconds) throws(TelemetryError) -> LineReading? {
+    /// Nil for a blank line or a `#` comment. More than `maxFields` numeric fields refuse the line
+    /// as `too_large`; a control character in the device id or a field name as `invalid_field`.
+    public static func parse(_ line: ArraySlice<UInt8>, precision: TimestampPrecision = .milliseconds,
+                             maxFields: Int = ValidationPolicy.defaultMaxFields) throws(TelemetryError) -> LineReading? {
         var scanner = Scanner(bytes: line)
         scanner.skipSpaces()
         if scanner.atEnd || scanner.peek == UInt8(ascii: "#") { return nil }
@@ -49,6 +51,9 @@ public enum LineProtocol {
         guard !device.isEmpty else { throw TelemetryError(.missingField, "the line starts without a device id") }
         guard device.utf8.count <= TelemetryTaskCodec.maxDeviceIDBytes else {
             throw TelemetryError(.invalidField, "device id is longer than \(TelemetryTaskCodec.maxDeviceIDBytes) bytes")
+        }
+        guard !ValidationPolicy.containsControlCharacters(device) else {
+            throw TelemetryError(.invalidField, "device id \(PrintableName(device)) contains control characters")
         }
         while scanner.peek == UInt8(ascii: ",") {  // tags: accepted, not used
             scanner.advance()
@@ -88,6 +93,9 @@ public enum LineProtocol {
                 guard scanner.peek == UInt8(ascii: "=") else { throw TelemetryError(.malformedLine, "field \"\(key)\" has no \"=value\"") }
                 guard !key.isEmpty else { throw TelemetryError(.malformedLine, "a field has no name") }
                 guard key.utf8.count <= maxMetricBytes else { throw TelemetryError(.invalidField, "field name is longer than \(maxMetricBytes) bytes") }
+                guard !ValidationPolicy.containsControlCharacters(key) else {
+                    throw TelemetryError(.invalidField, "field name \(PrintableName(key)) contains control characters")
+                }
                 scanner.advance()
                 if scanner.peek == UInt8(ascii: "\"") {
                     try scanner.skipString(field: key)
@@ -95,6 +103,9 @@ public enum LineProtocol {
                 } else {
                     let value = try fieldValue(scanner.token(), field: key)
                     if fields.contains(where: { $0.name == key }) { throw TelemetryError(.invalidField, "field \(key) appears twice") }
+                    guard fields.count < maxFields else {
+                        throw TelemetryError(.tooLarge, "the line has more than \(maxFields) numeric fields (validation.max_fields)")
+                    }
                     fields.append(MetricValue(name: key, value: value))
                 }
             } while scanner.peek == UInt8(ascii: ",")

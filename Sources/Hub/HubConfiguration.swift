@@ -11,7 +11,7 @@ import Foundation
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379,
 ///   `redis.key_prefix` (`REDIS_KEY_PREFIX`) telemetry
 /// - `streams.shards` (`STREAMS_SHARDS`) 8, `streams.retention_days` (`STREAMS_RETENTION_DAYS`) 7
-/// - `ingest.batch_size` 1000 samples, `ingest.flush_interval_ms` 5, `ingest.flush_when_idle` true,
+/// - `ingest.batch_size` 1000 samples (at most 65 535), `ingest.flush_interval_ms` 5, `ingest.flush_when_idle` true,
 ///   `ingest.buffer_batches` 256,
 ///   `ingest.full_policy` `block` | `drop_oldest`, `ingest.ring_capacity` 65536 per device
 /// - `publisher.pipeline` 64 batches per round trip
@@ -25,6 +25,8 @@ import Foundation
 /// - `buses.names` [] and `buses.<name>.*`: UART line protocol, Modbus RTU and BME280 buses
 ///   (``BusConfiguration``; Docs/buses.md)
 /// - `dead_letters.buffer` 10000: unreadable device input waiting for Redis (oldest dropped, counted)
+/// - `validation.max_fields` (`VALIDATION_MAX_FIELDS`) 1024: most numeric fields of one HTTP sample,
+///   task or device line; more is refused whole as `too_large`
 /// - `hub.id` a random id per start (prefix of every batch id)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
@@ -55,6 +57,8 @@ public struct HubConfiguration: Sendable {
     /// Dead letters waiting for Redis (`dead_letters.buffer`).
     public var deadLetterBuffer: Int
     public var hubID: String
+    /// Most numeric fields of one reading (`validation.max_fields`).
+    public var maxFields: Int
     public var shutdownTimeoutSeconds: Int
     /// How the supervisor restarts failed stages (`supervisor.*`).
     public var restartPolicy: RestartPolicy
@@ -66,7 +70,7 @@ public struct HubConfiguration: Sendable {
         keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
         shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
         streamRetentionDays = try config.strictInt("streams.retention_days", default: 7, in: 1...3650)
-        batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...100_000)
+        batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...HubBatchCodec.maxTableEntries)
         flushIntervalMillis = try config.strictInt("ingest.flush_interval_ms", default: 5, in: 1...60_000)
         flushWhenIdle = try config.strictBool("ingest.flush_when_idle", default: true)
         bufferBatches = try config.strictInt("ingest.buffer_batches", default: 256, in: 1...1_000_000)
@@ -90,6 +94,7 @@ public struct HubConfiguration: Sendable {
         deadLetterBuffer = try config.strictInt("dead_letters.buffer", default: 10_000, in: 1...10_000_000)
         let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         hubID = try config.strictString("hub.id", default: defaultID)
+        maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         restartPolicy = try RestartPolicy(reader: config)
     }

@@ -95,9 +95,11 @@ public final class HubService: Service {
         for bus in configuration.buses {
             let makeDriver: @Sendable () -> any BusDriver = {
                 switch bus.kind {
-                case .uartLines(let c): UARTLineDriver(configuration: c)
-                case .modbusRTU(let c): ModbusDriver(configuration: c)
-                case .bme280(let c): BME280Driver(configuration: c)
+                case .uartLines(var c):
+                    c.maxFields = configuration.maxFields
+                    return UARTLineDriver(configuration: c)
+                case .modbusRTU(let c): return ModbusDriver(configuration: c)
+                case .bme280(let c): return BME280Driver(configuration: c)
                 }
             }
             devices.append(DeviceActor(name: bus.name, makeDriver: makeDriver, ringCapacity: bus.ringCapacity ?? configuration.ringCapacity,
@@ -203,8 +205,9 @@ public final class HubService: Service {
     public func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
         let router = ShardRouter(shards: configuration.shards)
         let batchSize = configuration.batchSize
+        let maxFields = configuration.maxFields
         let (document, batches) = await worker.run {
-            let document = SampleDocument.parse(body)
+            let document = SampleDocument.parse(body, maxFields: maxFields)
             return (document, IngestActor.batches(for: document.readings, router: router, batchSize: batchSize))
         }
         if document.rejectedCount > 0 {
@@ -241,7 +244,8 @@ public final class HubService: Service {
     /// Queues one task in the seed's JSON (validated first) on the compatibility list, as
     /// `RPUSH telemetry:tasks` would; returns once Redis has it.
     public func submitTask(_ bytes: [UInt8], worker: RequestWorker) async throws -> TelemetryTask {
-        let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes) }
+        let maxFields = configuration.maxFields
+        let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes, maxFields: maxFields) }
         var command: RedisCommand = ["RPUSH", configuration.keys.tasks]
         command.append(bytes: bytes)
         try await taskRedis.send(command)  // an error reply is thrown

@@ -38,7 +38,9 @@ public actor IngestActor {
         self.catalog = catalog
         self.buffer = buffer
         self.counters = counters
-        self.batchSize = batchSize
+        // A batch's device and metric tables are counted in u16 on the wire; a batch of at most
+        // 65 535 samples cannot name more.
+        self.batchSize = min(batchSize, HubBatchCodec.maxTableEntries)
         self.flushIntervalMicros = Int64(flushIntervalMillis) * 1000
         self.flushWhenIdle = flushWhenIdle
         self.hubID = hubID
@@ -160,7 +162,7 @@ public actor IngestActor {
                 let reading = readings[index]
                 for metric in reading.metrics {
                     // At most 65 535 samples, so the u16 device and metric tables cannot overflow.
-                    if builder.batch.samples.count >= min(batchSize, Int(UInt16.max)) {
+                    if builder.batch.samples.count >= min(batchSize, HubBatchCodec.maxTableEntries) {
                         batches.append(builder.batch)
                         builder = NamedBatchBuilder(shard: shard, createdMicros: now)
                     }

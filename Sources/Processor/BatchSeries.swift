@@ -11,12 +11,12 @@ public struct BatchSeries: Sendable {
     /// Each series' device and metric, as indexes into the batch's tables (the first index of a
     /// name listed twice).
     public private(set) var devices: [UInt32] = []
-    public private(set) var metrics: [UInt16] = []
+    public private(set) var metrics: [UInt32] = []
     public var count: Int { devices.count }
 
     public init(samples: [Sample], deviceNames: [String], metricNames: [String]) {
         let device: [UInt32] = Self.firstIndexes(deviceNames)
-        let metric: [UInt16] = Self.firstIndexes(metricNames)
+        let metric: [UInt32] = Self.firstIndexes(metricNames)
         let metricCount = metricNames.count
         numbers.reserveCapacity(samples.count)
         let slots = deviceNames.count * metricCount
@@ -35,7 +35,7 @@ public struct BatchSeries: Sendable {
             var table: [UInt64: Int32] = [:]
             for sample in samples {
                 let (d, m) = (device[Int(sample.deviceIndex)], metric[Int(sample.metricIndex)])
-                let key = UInt64(d) << 16 | UInt64(m)
+                let key = UInt64(d) << 32 | UInt64(m)
                 if let number = table[key] {
                     numbers.append(number)
                 } else {
@@ -47,7 +47,7 @@ public struct BatchSeries: Sendable {
         }
     }
 
-    private mutating func add(_ device: UInt32, _ metric: UInt16) -> Int32 {
+    private mutating func add(_ device: UInt32, _ metric: UInt32) -> Int32 {
         devices.append(device)
         metrics.append(metric)
         return Int32(devices.count - 1)

@@ -136,10 +136,17 @@ public actor ConsumerActor {
     private func dispatchCompat(_ tasks: [[UInt8]]) async {
         guard !tasks.isEmpty else { return }
         counters.compatTasksRead.add(tasks.count, ordering: .relaxed)
+        let deliveries = await countDeliveries(tasks)
         var items: [(priority: Int, order: Int, worker: Int, item: WorkItem)] = []
         for (order, raw) in tasks.enumerated() {
+            if isPoison(deliveries: deliveries[order]) {
+                let error = poison(deliveries: deliveries[order])
+                let item = WorkItem(source: .compat(raw: raw), payload: .undecodable(error, raw: raw, sourceID: TelemetryTaskCodec.salvageID(raw)))
+                items.append((TelemetryTask.Priority.critical.rawValue + 1, order, 0, item))
+                continue
+            }
             do {
-                let task = try TelemetryTaskCodec.decode(raw)
+                let task = try TelemetryTaskCodec.decode(raw, maxFields: configuration.validation.maxFields)
                 let worker = router.shard(of: task.deviceID) % queues.count
                 items.append((task.priority.rawValue, order, worker, WorkItem(source: .compat(raw: raw), payload: .task(task))))
             } catch {
@@ -149,6 +156,34 @@ public actor ConsumerActor {
         }
         items.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.order < $1.order }
         for entry in items { await deliver(entry.item, to: entry.worker) }
+    }
+
+    /// Counts one more delivery of each task (`HINCRBY` on ``RedisKeys/deliveries``, one round
+    /// trip per window) and returns the counts. When Redis does not answer, every task counts as
+    /// delivered once: the task itself is safe in the processing list either way.
+    private func countDeliveries(_ tasks: [[UInt8]]) async -> [Int] {
+        let commands: [RedisCommand] = tasks.map { ["HINCRBY", configuration.keys.deliveries, Self.deliveryField($0), "1"] }
+        guard let replies = try? await control.pipeline(commands), replies.count == tasks.count else {
+            return Array(repeating: 1, count: tasks.count)
+        }
+        return replies.map { $0.int ?? 1 }
+    }
+
+    /// The field of a task in ``RedisKeys/deliveries``: FNV-1a-64 of its bytes, in hex.
+    static func deliveryField(_ raw: [UInt8]) -> String { String(FNV1a.hash64(bytes: raw), radix: 16) }
+
+    /// Delivered more than `consumer.max_deliveries` times while PostgreSQL answers: redeliveries
+    /// during an outage (restarts waiting for the database) do not make an input poison.
+    private func isPoison(deliveries: Int) -> Bool {
+        deliveries > configuration.maxDeliveries && counters.postgresReachable.load(ordering: .relaxed) == 1
+    }
+
+    private func poison(deliveries: Int) -> TelemetryError {
+        counters.poisoned.add(1, ordering: .relaxed)
+        logger.error("quarantining an input delivered too often (it keeps failing or crashing its processor)",
+                     metadata: ["deliveries": "\(deliveries)", "max_deliveries": "\(configuration.maxDeliveries)"])
+        return TelemetryError(.poison, "delivered \(deliveries) times, more than consumer.max_deliveries (\(configuration.maxDeliveries)); "
+                              + "it kept failing or crashing its processor, so it is quarantined here untried")
     }
 
     /// Queues `item` for `worker`; waiting on a full queue is backpressure, not a stall.
@@ -179,8 +214,10 @@ public actor ConsumerActor {
         return dispatched
     }
 
-    /// Routes stream entries (`[id, [field, value, …]]`) of `shard` to the shard's worker.
-    private func dispatchEntries(_ entries: [RESPValue], shard: Int) async -> Int {
+    /// Routes stream entries (`[id, [field, value, …]]`) of `shard` to the shard's worker. An entry
+    /// whose delivery count (from `XPENDING`, for re-delivered entries) exceeds
+    /// `consumer.max_deliveries` goes to the dead letters as `poison` instead.
+    private func dispatchEntries(_ entries: [RESPValue], shard: Int, deliveries: [String: Int] = [:]) async -> Int {
         var dispatched = 0
         for entry in entries {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
@@ -205,7 +242,9 @@ public actor ConsumerActor {
                 index += 2
             }
             let item: WorkItem
-            if let data {
+            if let count = deliveries[id], isPoison(deliveries: count) {
+                item = WorkItem(source: source, payload: .undecodable(poison(deliveries: count), raw: data ?? [], sourceID: id))
+            } else if let data {
                 item = WorkItem(source: source, payload: .hubBatch(version: version, bytes: data))
             } else {
                 item = WorkItem(source: source, payload: .undecodable(TelemetryError(.missingField, "stream entry has no d field"), raw: [], sourceID: id))
@@ -289,9 +328,31 @@ public actor ConsumerActor {
                                                 configuration.consumerName, "0", cursor, "COUNT", String(configuration.readCount)])
             guard let parts = reply.array, parts.count >= 2 else { throw RedisError(.protocolError, "unexpected XAUTOCLAIM reply") }
             cursor = parts[0].string ?? "0-0"
-            claimed += await dispatchEntries(parts[1].array ?? [], shard: shard)
+            let entries = parts[1].array ?? []
+            // Redis 7 lists the pending ids it found deleted from the stream (trimmed before they
+            // were processed) and drops them from the PEL: data lost upstream, to be told, not hidden.
+            if parts.count >= 3, let deleted = parts[2].array, !deleted.isEmpty {
+                counters.trimmedUnread.add(deleted.count, ordering: .relaxed)
+                logger.error("pending entries were deleted from the stream before they were processed (trimmed unread)",
+                             metadata: ["shard": "\(shard)", "count": "\(deleted.count)",
+                                        "first": "\(deleted.first?.string ?? "?")", "last": "\(deleted.last?.string ?? "?")"])
+            }
+            claimed += await dispatchEntries(entries, shard: shard, deliveries: try await deliveryCounts(of: entries, shard: shard))
         } while cursor != "0-0"
         return claimed
+    }
+
+    /// The delivery counts of claimed `entries` (`XPENDING` over their id range).
+    private func deliveryCounts(of entries: [RESPValue], shard: Int) async throws(RedisError) -> [String: Int] {
+        let ids = entries.compactMap { $0.array?.first?.string }
+        guard let first = ids.first, let last = ids.last else { return [:] }
+        let reply = try await control.send(["XPENDING", configuration.keys.stream(shard), configuration.group, first, last, String(ids.count)])
+        var counts: [String: Int] = [:]
+        for row in reply.array ?? [] {
+            guard let fields = row.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].int else { continue }
+            counts[id] = count
+        }
+        return counts
     }
 
     private func scan(pattern: String) async throws(RedisError) -> [String] {

@@ -36,7 +36,10 @@ public struct ThresholdRule: Sendable, Equatable {
 ///   pressure low 950, high 1060; severity critical)
 /// - `anomaly.zscore` 4.0, `anomaly.min_samples` 30
 /// - `validation.<metric>.min|max` (temperature −50…100, humidity 0…100, pressure 300…1100),
-///   `validation.max_future_skew_s` 300
+///   `validation.max_future_skew_s` 300, `validation.max_fields` 1024 numeric fields per task
+///   (more: `too_large`), `validation.max_metric_names` 10000 distinct metric names in the deployment
+///   (a new name beyond it: `cardinality_limit`)
+/// - `consumer.max_deliveries` 5: an entry or task delivered more often is dead-lettered as `poison`
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
 ///   `partitions.interval_s` 3600
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
@@ -50,6 +53,10 @@ public struct ProcessorConfiguration: Sendable {
     public var consumerName: String
     public var readCount: Int
     public var blockMillis: Int
+    /// Deliveries after which an entry or task is dead-lettered as `poison` (`consumer.max_deliveries`).
+    public var maxDeliveries: Int
+    /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
+    public var maxMetricNames: Int
     public var workers: Int
     public var workerQueueDepth: Int
     /// Most queued items a worker takes and commits together.
@@ -129,6 +136,9 @@ public struct ProcessorConfiguration: Sendable {
             guard low <= high else { throw ConfigurationError(key: "validation.\(metric).min", "must not exceed validation.\(metric).max") }
             validation.ranges[metric] = low...high
         }
+        validation.maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
+        maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
+        maxDeliveries = try config.strictInt("consumer.max_deliveries", default: 5, in: 1...1000)
         validation.maxFutureSkewMicros = Int64(try config.strictInt("validation.max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000
         partitionsAheadDays = try config.strictInt("partitions.ahead_days", default: 3, in: 0...365)
         retentionDays = try config.strictInt("partitions.retention_days", default: 30, in: 1...36_500)

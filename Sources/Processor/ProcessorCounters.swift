@@ -14,6 +14,12 @@ public final class ProcessorCounters: Sendable {
     public let alerts = Atomic<Int>(0)
     public let retries = Atomic<Int>(0)
     public let outageWaits = Atomic<Int>(0)
+    /// Pending entries found deleted from their stream (trimmed or XDEL'd) before being processed.
+    public let trimmedUnread = Atomic<Int>(0)
+    /// Consumer groups recreated after Redis lost them (NOGROUP).
+    public let groupsRecreated = Atomic<Int>(0)
+    /// Entries and tasks quarantined as `poison` (delivered more than `consumer.max_deliveries` times).
+    public let poisoned = Atomic<Int>(0)
     /// 1 while the last probe reached Redis / PostgreSQL.
     public let redisReachable = Atomic<Int>(0)
     public let postgresReachable = Atomic<Int>(0)

@@ -282,8 +282,7 @@ public actor StorageActor {
                 aggregates[key, default: Aggregate(minute: a.minute)].merge(a)
             }
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
-                let seconds = sample.timestampMicros >= 0 ? sample.timestampMicros / 1_000_000 : (sample.timestampMicros - 999_999) / 1_000_000
-                let minute = (seconds >= 0 ? seconds / 60 : (seconds - 59) / 60) * 60
+                let minute = Timestamp.minuteStartSeconds(micros: sample.timestampMicros)
                 let n = Int(series.numbers[offset])
                 if let current = open[n], current.minute != minute { close(n, current); open[n] = nil }
                 if open[n] == nil { open[n] = Aggregate(minute: minute) }

@@ -68,6 +68,7 @@ public final class Acknowledger: Sendable {
                     var command: RedisCommand = ["LREM", keys.processing(consumer), "1"]
                     command.append(bytes: raw)
                     commands.append(command)
+                    commands.append(["HDEL", keys.deliveries, ConsumerActor.deliveryField(raw)])
                 }
             }
             for shard in shardOrder {
@@ -388,6 +389,10 @@ struct Worker {
                 batch: StorageBatch(id: decoded.id, deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
         case .task(let task):
+            // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
+            guard task.metrics.count <= min(configuration.validation.maxFields, HubBatchCodec.maxTableEntries) else {
+                return .failure(TelemetryError(.tooLarge, "task \(task.id) has \(task.metrics.count) numeric fields, more than \(configuration.validation.maxFields) (validation.max_fields)"))
+            }
             var valid: [Sample] = []
             var names: [String] = []
             var firstViolation: TelemetryError?

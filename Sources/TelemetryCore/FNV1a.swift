@@ -14,6 +14,17 @@ public enum FNV1a {
         }
         return hash
     }
+
+    /// Hashes `bytes`.
+    @inlinable
+    public static func hash64(bytes: some Sequence<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
 }
 
 /// Maps a device id to its shard stream.

@@ -87,11 +87,15 @@ public struct EncodedBatch: Sendable, Equatable {
 /// reserved and zero before).
 public enum HubBatchCodec {
     static let acknowledgedFlag: UInt8 = 1
+    /// Most device or metric names one batch can carry (their counts are u16 on the wire). A batch
+    /// of at most this many samples never names more; builders close batches at this size.
+    public static let maxTableEntries = Int(UInt16.max)
     public static let currentVersion: UInt8 = 2
     public static let supportedVersions: ClosedRange<UInt8> = 1...2
     static let v1SampleSize = 22
 
-    /// Encodes `batch` in `version` (the current one unless asked otherwise).
+    /// Encodes `batch` in `version` (the current one unless asked otherwise). The batch names at
+    /// most ``maxTableEntries`` devices and metrics (every builder closes batches at that many samples).
     public static func encode(_ batch: HubBatch, version: UInt8 = currentVersion) -> [UInt8] {
         precondition(supportedVersions.contains(version), "cannot encode version \(version)")
         var out: [UInt8] = []
@@ -104,6 +108,8 @@ public enum HubBatchCodec {
         append(&out, batch.createdMicros)
         appendString(&out, batch.id)
         append(&out, UInt16(truncatingIfNeeded: batch.shard))
+        precondition(batch.devices.count <= maxTableEntries && batch.metrics.count <= maxTableEntries,
+                     "a batch names at most \(maxTableEntries) devices and metrics")
         append(&out, UInt16(batch.devices.count))
         for device in batch.devices { appendString(&out, device) }
         append(&out, UInt16(batch.metrics.count))

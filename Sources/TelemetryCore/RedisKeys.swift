@@ -12,6 +12,9 @@ public struct RedisKeys: Sendable, Hashable {
     public var deadLetters: String { "\(prefix):dlq" }
     /// `telemetry:retries`: retry state of failing items (hash).
     public var retries: String { "\(prefix):retries" }
+    /// `telemetry:deliveries`: how often each compatibility task in a processing list was handed to
+    /// a worker (hash, field = FNV-1a-64 of the task's bytes); removed when the task is finished.
+    public var deliveries: String { "\(prefix):deliveries" }
     /// `telemetry:tasks` (compatibility ingress).
     public var tasks: String { "\(prefix):tasks" }
     /// `telemetry:tasks:processing:<consumer>`.

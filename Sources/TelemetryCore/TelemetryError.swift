@@ -19,6 +19,9 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
             case unsupportedVersion = "unsupported_version"
             case retriesExhausted = "retries_exhausted"
             case malformedLine = "malformed_line"
+            case poison = "poison"
+            case duplicateID = "duplicate_id"
+            case cardinalityLimit = "cardinality_limit"
         }
         let base: Base
         public static let malformedJSON = Code(base: .malformedJSON)
@@ -35,6 +38,13 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
         public static let retriesExhausted = Code(base: .retriesExhausted)
         /// A line from a device (UART line protocol) that does not parse.
         public static let malformedLine = Code(base: .malformedLine)
+        /// An entry or task delivered more than `consumer.max_deliveries` times (it keeps failing
+        /// or crashing its processor): quarantined instead of tried again.
+        public static let poison = Code(base: .poison)
+        /// A task or batch id already committed with different content.
+        public static let duplicateID = Code(base: .duplicateID)
+        /// A new metric name beyond `validation.max_metric_names`.
+        public static let cardinalityLimit = Code(base: .cardinalityLimit)
 
         /// Every reason code, for metrics that pre-register one series per reason.
         public static var all: [Code] { Base.allCases.map(Code.init(base:)) }

@@ -93,7 +93,8 @@ public enum TelemetryTaskCodec {
     static let reservedPayloadKeys: Set<String> = ["device_id", "timestamp", "raw_data"]
 
     /// Decodes one task from its JSON bytes.
-    public static func decode(_ bytes: [UInt8], maxBytes: Int = defaultMaxBytes) throws(TelemetryError) -> TelemetryTask {
+    public static func decode(_ bytes: [UInt8], maxBytes: Int = defaultMaxBytes,
+                              maxFields: Int = ValidationPolicy.defaultMaxFields) throws(TelemetryError) -> TelemetryTask {
         guard bytes.count <= maxBytes else {
             throw TelemetryError(.tooLarge, "task is \(bytes.count) bytes, the limit is \(maxBytes)")
         }
@@ -126,7 +127,7 @@ public enum TelemetryTaskCodec {
         guard case .object(let payload) = payloadValue else {
             throw TelemetryError(.invalidField, "payload must be an object, got \(payloadValue.typeName)")
         }
-        let reading = try Self.reading(payload, path: "payload.")
+        let reading = try Self.reading(payload, path: "payload.", maxFields: maxFields)
         var priority = TelemetryTask.Priority.normal
         switch object["priority"] {
         case nil, .null?: break
@@ -154,12 +155,15 @@ public enum TelemetryTaskCodec {
     /// Reads one device reading from a JSON object with the seed payload's fields (`device_id`,
     /// `timestamp` as RFC 3339 or integer epoch milliseconds, numeric fields, optional `raw_data`):
     /// the task's `payload`, or one sample of `POST /v1/samples`. `path` prefixes field names in errors.
-    public static func reading(_ payload: [String: JSONValue], path: String) throws(TelemetryError) -> SampleReading {
+    /// More than `maxFields` numeric fields refuse the reading whole (`too_large`); a control
+    /// character in the device id or a metric name refuses it as `invalid_field`.
+    public static func reading(_ payload: [String: JSONValue], path: String,
+                               maxFields: Int = ValidationPolicy.defaultMaxFields) throws(TelemetryError) -> SampleReading {
         let deviceID = try string(payload, "device_id", path: path)
         guard !deviceID.isEmpty, deviceID.utf8.count <= maxDeviceIDBytes else {
             throw TelemetryError(.invalidField, "\(path)device_id must have 1 to \(maxDeviceIDBytes) bytes")
         }
-        guard deviceID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
+        guard !ValidationPolicy.containsControlCharacters(deviceID) else {
             throw TelemetryError(.invalidField, "\(path)device_id contains control characters")
         }
         let timestamp: Int64
@@ -191,6 +195,12 @@ public enum TelemetryTaskCodec {
                 guard number.isFinite else { throw TelemetryError(.nonFinite, "\(path)\(key) is not finite") }
                 guard !key.isEmpty, key.utf8.count <= 64 else {
                     throw TelemetryError(.invalidField, "metric names must have 1 to 64 bytes")
+                }
+                guard !ValidationPolicy.containsControlCharacters(key) else {
+                    throw TelemetryError(.invalidField, "\(path)metric name \(PrintableName(key)) contains control characters")
+                }
+                guard metrics.count < maxFields else {
+                    throw TelemetryError(.tooLarge, "\(path.isEmpty ? "sample" : String(path.dropLast())) has more than \(maxFields) numeric fields (validation.max_fields)")
                 }
                 metrics.append(MetricValue(name: key, value: number))
             case .string(let text) where StandardMetric(rawValue: key) != nil:

@@ -57,12 +57,12 @@ public enum Timestamp {
         return seconds * 1_000_000 + Int64(micros)
     }
 
-    /// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    /// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Total over `Int64`:
+    /// the far past and future (a device's garbage timestamp) format without trapping.
     public static func formatRFC3339(micros: Int64) -> String {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        let fraction = micros - seconds * 1_000_000
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = Int(seconds - days * 86_400)
+        let (seconds, fraction) = floorDivision(micros, 1_000_000)
+        let (days, secondOfDayWide) = floorDivision(seconds, 86_400)
+        let secondOfDay = Int(secondOfDayWide)
         let (y, m, d) = civilFromDays(Int(days))
         func pad(_ v: Int, _ width: Int) -> String {
             let s = String(v)
@@ -71,10 +71,22 @@ public enum Timestamp {
         return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(Int(fraction), 6))Z"
     }
 
-    /// The UTC day number (days since 1970-01-01) of a timestamp in microseconds.
+    /// The UTC day number (days since 1970-01-01) of a timestamp in microseconds; total over `Int64`.
     public static func dayNumber(micros: Int64) -> Int {
-        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-        return Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
+        Int(floorDivision(floorDivision(micros, 1_000_000).quotient, 86_400).quotient)
+    }
+
+    /// The start of the UTC minute holding `micros`, in seconds since the epoch; total over `Int64`.
+    public static func minuteStartSeconds(micros: Int64) -> Int64 {
+        floorDivision(floorDivision(micros, 1_000_000).quotient, 60).quotient * 60
+    }
+
+    /// Division rounding towards negative infinity with a remainder in `0..<divisor`, without the
+    /// `x - (divisor - 1)` adjustment that overflows near `Int64.min`.
+    @inlinable
+    public static func floorDivision(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        let (q, r) = value.quotientAndRemainder(dividingBy: divisor)
+        return r < 0 ? (q - 1, r + divisor) : (q, r)
     }
 
     /// `(year, month, day)` of a UTC day number.

@@ -15,6 +15,12 @@ enum ProcessorMetrics {
         e.counter("telemetry_processor_conflicting_values_total", help: "Re-sent samples whose value differed (first kept)", value: c.conflictingValues.load(ordering: .relaxed))
         e.counter("telemetry_processor_alerts_total", help: "Alerts recorded", value: c.alerts.load(ordering: .relaxed))
         e.counter("telemetry_processor_outage_waits_total", help: "Waits for an unreachable PostgreSQL", value: c.outageWaits.load(ordering: .relaxed))
+        e.counter("telemetry_processor_trimmed_unread_total", help: "Pending stream entries deleted (trimmed) before they were processed",
+                  value: c.trimmedUnread.load(ordering: .relaxed))
+        e.counter("telemetry_processor_groups_recreated_total", help: "Consumer groups recreated after Redis lost them (NOGROUP)",
+                  value: c.groupsRecreated.load(ordering: .relaxed))
+        e.counter("telemetry_processor_poison_total", help: "Entries and tasks quarantined as poison (consumer.max_deliveries)",
+                  value: c.poisoned.load(ordering: .relaxed))
         let byReason = c.deadLettersByReason
         for code in TelemetryError.Code.all {
             e.counter("telemetry_processor_dead_letters_total", labels: [("reason", code.description)],

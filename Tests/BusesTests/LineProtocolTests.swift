@@ -80,3 +80,40 @@ struct LineProtocolTests {
         #expect(framer.partial.isEmpty)
     }
 }
+
+@Suite("UART line protocol, hostile lines")
+struct LineProtocolHostileTests {
+    @Test("a millisecond timestamp near Int64.min parses (the processor refuses it as too old)")
+    func extremeTimestamp() throws {
+        let reading = try #require(try LineProtocol.parse(Array("dev temperature=21 -9223372036854775".utf8)[...]))
+        #expect(reading.timestampMicros == -9_223_372_036_854_775_000)
+        #expect(ValidationPolicy.default.violation(metric: "temperature", timestampMicros: reading.timestampMicros!, value: 21,
+                                                   nowMicros: wallClockMicros())?.code == .timestampTooOld)
+    }
+
+    @Test("a NUL or control byte in the device id or a field name is invalid_field")
+    func controlBytes() {
+        for line in ["de\u{0}v t=1", "dev t\u{1}x=1", "dev,tag=1 t\u{7f}=2"] {
+            do {
+                _ = try LineProtocol.parse(Array(line.utf8)[...])
+                Issue.record("accepted \(PrintableName(line))")
+            } catch {
+                #expect(error.code == .invalidField, "\(PrintableName(line))")
+            }
+        }
+    }
+
+    @Test("a line with more numeric fields than max_fields is too_large")
+    func tooManyFields() throws {
+        let line = "dev " + (0..<1025).map { "f\($0)=\($0)" }.joined(separator: ",")
+        do {
+            _ = try LineProtocol.parse(Array(line.utf8)[...])
+            Issue.record("accepted 1025 fields")
+        } catch {
+            #expect(error.code == .tooLarge)
+        }
+        let five = "dev " + (0..<5).map { "f\($0)=\($0)" }.joined(separator: ",")
+        #expect(try LineProtocol.parse(Array(five.utf8)[...], maxFields: 5)?.fields.count == 5)
+        #expect(throws: TelemetryError.self) { try LineProtocol.parse(Array(five.utf8)[...], maxFields: 4) }
+    }
+}

@@ -35,6 +35,67 @@ struct SpoolStoreTests {
         #expect(try again.peek(max: 5) == [payload(99)])
     }
 
+    @Test("a spool drained, reopened, written and reopened again keeps its records (issue 14.1)")
+    func drainRestartAppendRestart() throws {
+        let dir = directory()
+        do {
+            // Outage, then the replay drains everything: the head now names segment 2.
+            let store = try SpoolStore(directory: dir, segmentBytes: 1000, maxBytes: 1 << 20, fsync: false)
+            try store.append((0..<3).map { payload($0) })
+            try store.consume(3)
+        }
+        do {
+            // Restart with an empty directory, then a second outage spools (an HTTP 202).
+            let store = try SpoolStore(directory: dir, segmentBytes: 1000, maxBytes: 1 << 20, fsync: false)
+            try store.append([payload(7), payload(8)], durable: true)
+        }
+        // A second restart before Redis returns must find both records.
+        let store = try SpoolStore(directory: dir, segmentBytes: 1000, maxBytes: 1 << 20, fsync: false)
+        #expect(store.count == 2)
+        #expect(try store.peek(max: 5) == [payload(7), payload(8)])
+    }
+
+    @Test("random append, consume, reopen and crash sequences match a simple queue", arguments: 0..<24)
+    func modelBased(seed: Int) throws {
+        var random = SplitMix64(seed: UInt64(seed))
+        let dir = directory()
+        let segmentBytes = [200, 1000, 4096][seed % 3]
+        func open() throws -> SpoolStore { try SpoolStore(directory: dir, segmentBytes: segmentBytes, maxBytes: 1 << 30, fsync: seed % 2 == 0) }
+        var store = try open()
+        var model: [[UInt8]] = []  // the reference: an in-memory FIFO
+        var next = 0
+        var leaked: [Unmanaged<SpoolStore>] = []
+        defer { leaked.forEach { $0.release() } }
+        for step in 0..<300 {
+            switch random.next() % 10 {
+            case 0...3:
+                let payloads = (0..<Int(1 + random.next() % 5)).map { _ -> [UInt8] in
+                    defer { next += 1 }
+                    return payload(next, size: Int(1 + random.next() % 300))
+                }
+                try store.append(payloads, durable: random.next() % 2 == 0)
+                model += payloads
+            case 4...6:
+                let n = model.isEmpty ? 0 : Int(random.next() % UInt64(model.count + 1))
+                try store.consume(n)
+                model.removeFirst(n)
+            case 7:
+                store = try open()  // a clean restart
+            case 8:
+                // A crash: the old instance is never closed (its descriptors stay open, as in a
+                // killed process before the kernel reaps it) and a new one recovers the directory.
+                leaked.append(Unmanaged.passRetained(store))
+                store = try open()
+            default:
+                #expect(try store.peek(max: 3) == Array(model.prefix(3)), "seed \(seed) step \(step)")
+            }
+            #expect(store.count == model.count, "seed \(seed) step \(step)")
+            #expect(store.recovery.badRanges == 0, "seed \(seed) step \(step)")
+        }
+        store = try open()
+        #expect(try store.peek(max: model.count + 1) == model, "seed \(seed) at the end")
+    }
+
     @Test("the cap is explicit: no room, nothing written")
     func cap() throws {
         let store = try SpoolStore(directory: directory(), segmentBytes: 4096, maxBytes: 500, fsync: false)
@@ -96,3 +157,4 @@ struct CircuitBreakerTests {
         #expect(breaker.state == .closed && breaker.consecutiveFailures == 0)
     }
 }
+

@@ -30,3 +30,14 @@ struct BatchSeriesTests {
         #expect(again.count == n && Array(again.numbers[n...]) == (0..<n).map { Int32($0) })
     }
 }
+
+@Suite("BatchSeries, wide tables")
+struct BatchSeriesWideTests {
+    @Test("tables of more than 65 536 names are numbered without trapping")
+    func wideTables() {
+        let names = (0..<70_000).map { "m\($0)" }
+        let samples = [Sample(deviceIndex: 0, metricIndex: 65_535, timestampMicros: 0, value: 1)]
+        let series = BatchSeries(samples: samples, deviceNames: ["d"], metricNames: names)
+        #expect(series.count == 1 && series.metrics == [65_535])
+    }
+}

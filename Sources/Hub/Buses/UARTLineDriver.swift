@@ -12,9 +12,12 @@ public struct UARTLineDriver: BusDriver {
         public var readTimeoutMillis: Int
         public var precision: TimestampPrecision
         public var maxLineBytes: Int
+        /// Most numeric fields of one line (the hub's `validation.max_fields`).
+        public var maxFields: Int
 
         public init(device: String, serial: SerialSettings, readTimeoutMillis: Int = 500, precision: TimestampPrecision = .milliseconds,
-                    maxLineBytes: Int = 4096) {
+                    maxLineBytes: Int = 4096, maxFields: Int = ValidationPolicy.defaultMaxFields) {
+            self.maxFields = maxFields
             self.device = device
             self.serial = serial
             self.readTimeoutMillis = readTimeoutMillis
@@ -76,7 +79,7 @@ public struct UARTLineDriver: BusDriver {
                               payload: Array(prefix), sourceID: sourceID)
         case .line(let bytes):
             do throws(TelemetryError) {
-                guard let reading = try LineProtocol.parse(bytes, precision: configuration.precision) else {
+                guard let reading = try LineProtocol.parse(bytes, precision: configuration.precision, maxFields: configuration.maxFields) else {
                     lineNumber -= 1  // blank lines and comments are not counted
                     return
                 }

@@ -31,9 +31,12 @@ public struct SampleDocument: Sendable, Equatable {
     public var rejectedByReason: [String: Int] = [:]
     /// Metric values in ``readings`` (rows they become).
     public var values = 0
+    private var maxFields = ValidationPolicy.defaultMaxFields
 
-    public static func parse(_ body: [UInt8]) -> SampleDocument {
+    /// A sample with more than `maxFields` numeric fields is rejected whole (`too_large`).
+    public static func parse(_ body: [UInt8], maxFields: Int = ValidationPolicy.defaultMaxFields) -> SampleDocument {
         var document = SampleDocument()
+        document.maxFields = maxFields
         let first = body.firstIndex { !Self.isSpace($0) }
         if let first, body[first] == UInt8(ascii: "[") {
             document.parseArray(body)
@@ -88,7 +91,7 @@ public struct SampleDocument: Sendable, Equatable {
 
     private mutating func take(line: Int, _ object: () throws(TelemetryError) -> [String: JSONValue]) {
         do {
-            let reading = try TelemetryTaskCodec.reading(try object(), path: "")
+            let reading = try TelemetryTaskCodec.reading(try object(), path: "", maxFields: maxFields)
             values += reading.metrics.count
             readings.append(reading)
         } catch {

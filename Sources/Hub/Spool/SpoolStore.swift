@@ -207,6 +207,10 @@ public final class SpoolStore {
             recovery.records += good.count
             tailSegment = max(tailSegment, segment)
         }
+        // Segment numbers only grow, across restarts too: the next segment must come after the
+        // head even when a full drain deleted every file (a number below the head would be taken
+        // for an already consumed segment and deleted by the next recovery).
+        tailSegment = max(tailSegment, headSegment)
         if let first = records.first { try writeHead(segment: first.segment, offset: first.offset) }
     }
 
