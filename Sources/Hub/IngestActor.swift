@@ -18,7 +18,9 @@ public actor IngestActor {
     private let batchSize: Int
     private let flushIntervalMicros: Int64
     private let flushWhenIdle: Bool
-    private let hubID: String
+    /// `<hub.id>-<epoch>`: the epoch (this actor's start, microseconds in base 36) keeps batch ids
+    /// unique across restarts of a hub with a fixed `hub.id`, whose sequence starts at 1 again.
+    private let batchPrefix: String
     private var snapshot: DeviceCatalog.Snapshot
     private var builders: [ShardBatchBuilder]
     private var sequence: UInt64 = 0
@@ -43,7 +45,7 @@ public actor IngestActor {
         self.batchSize = min(batchSize, HubBatchCodec.maxTableEntries)
         self.flushIntervalMicros = Int64(flushIntervalMillis) * 1000
         self.flushWhenIdle = flushWhenIdle
-        self.hubID = hubID
+        batchPrefix = "\(hubID)-\(String(UInt64(clamping: wallClockMicros()), radix: 36))"
         snapshot = catalog.snapshot()
         builders = (0..<catalog.router.shards).map { _ in ShardBatchBuilder() }
     }
@@ -103,7 +105,7 @@ public actor IngestActor {
 
     private func close(shard: Int, now: Int64) {
         sequence += 1
-        let batch = builders[shard].take(id: "\(hubID)-\(sequence)", shard: shard, now: now)
+        let batch = builders[shard].take(id: "\(batchPrefix)-\(sequence)", shard: shard, now: now)
         counters.batchesBuilt.add(1, ordering: .relaxed)
         ready.append(batch)
     }
@@ -141,7 +143,7 @@ public actor IngestActor {
         let ticket = DurabilityTicket(batches: batches.count)
         for index in batches.indices {
             sequence += 1
-            batches[index].id = "\(hubID)-\(sequence)"
+            batches[index].id = "\(batchPrefix)-\(sequence)"
             batches[index].ticket = ticket
         }
         guard buffer.tryPush(contentsOf: batches) else { return buffer.isFinished ? .stopping : .busy }

@@ -39,6 +39,18 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
+    /// A deadlock (40P01) or serialization failure (40001): the transaction lost a race with
+    /// another one and succeeds when run again; not a fault of the data.
+    public var isTransientConflict: Bool { sqlState == "40P01" || sqlState == "40001" }
+
+    /// A data exception (class 22: a value out of range, invalid text) or an integrity violation
+    /// (class 23) other than a unique key: caused by the rows written, so running the same rows
+    /// again fails the same way.
+    public var isDataError: Bool {
+        guard let sqlState, !isUniqueViolation else { return false }
+        return sqlState.hasPrefix("22") || sqlState.hasPrefix("23")
+    }
+
     public var description: String {
         "postgres \(code)\(sqlState.map { " [\($0)]" } ?? ""): \(message)"
     }

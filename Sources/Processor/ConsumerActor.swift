@@ -43,10 +43,19 @@ public actor ConsumerActor {
 
     private let heartbeat: StageHeartbeat
     private let faults: FaultSwitches
+    private let inFlight: InFlight
+    /// Shards whose lease was just acquired, with the minimum idle time of the claim of their
+    /// pending entries; they are read (`>`) only once that claim is done, so older entries go first.
+    private var toClaim: [Int: Int] = [:]
+    private var lastStrandedCheck = ContinuousClock.now
+    /// Copies of tasks seen in this consumer's processing list with no worker holding them, since when.
+    private var strandedTasks: [UInt64: ContinuousClock.Instant] = [:]
 
     public init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
                 configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger,
-                heartbeat: StageHeartbeat = StageHeartbeat(name: "consumer"), faults: FaultSwitches = FaultSwitches()) {
+                heartbeat: StageHeartbeat = StageHeartbeat(name: "consumer"), faults: FaultSwitches = FaultSwitches(),
+                inFlight: InFlight = InFlight()) {
+        self.inFlight = inFlight
         self.heartbeat = heartbeat
         self.faults = faults
         self.reader = reader
@@ -60,12 +69,37 @@ public actor ConsumerActor {
 
     /// Creates the consumer group on every shard stream (from the start of the stream, so nothing
     /// the hub wrote before the group existed is skipped).
-    public func createGroups() async throws(RedisError) {
+    /// Returns how many groups were created (not already there).
+    @discardableResult
+    public func createGroups() async throws(RedisError) -> Int {
+        var created = 0
         for shard in 0..<configuration.shards {
             let reply = try await control.pipeline([["XGROUP", "CREATE", configuration.keys.stream(shard), configuration.group, "0", "MKSTREAM"]])[0]
-            if case .error(let message) = reply, !message.hasPrefix("BUSYGROUP") {
-                throw RedisError(.server, "XGROUP CREATE failed: \(message)")
+            if case .error(let message) = reply {
+                guard message.hasPrefix("BUSYGROUP") else { throw RedisError(.server, "XGROUP CREATE failed: \(message)") }
+            } else {
+                created += 1
             }
+        }
+        return created
+    }
+
+    /// Recreates consumer groups Redis lost (`NOGROUP`: a FLUSHALL, a restart without AOF, a
+    /// promoted replica without the group), from the start of each stream, and says what may be
+    /// gone: the entries undelivered or pending at the last probe.
+    public func recreateLostGroups() async {
+        let before = QueueState(shards: counters.shards, compatTasksQueued: 0, deadLetters: 0)
+        do {
+            let created = try await createGroups()
+            guard created > 0 else { return }
+            counters.groupsRecreated.add(created, ordering: .relaxed)
+            let atRisk = before.shards.reduce(0) { $0 + ($1.lag ?? 0) + $1.pending }
+            counters.entriesPossiblyLost.add(atRisk, ordering: .relaxed)
+            logger.error("the consumer group was missing (Redis lost it: FLUSHALL, a restart without AOF, a failover); recreated from the start of each stream",
+                         metadata: ["groups": "\(created)", "entries_at_risk": "\(atRisk)",
+                                    "note": "entries the streams lost before they were processed cannot be recovered from Redis"])
+        } catch {
+            logger.warning("cannot recreate the consumer group yet", metadata: ["error": "\(error)"])
         }
     }
 
@@ -81,13 +115,18 @@ public actor ConsumerActor {
             }
             heartbeat.beat()
             do {
+                try await claimAcquired()
+                try await redeliverStranded()
                 let moved = try await pullCompatTasks()
-                if owned.isEmpty {
+                let reading = owned.subtracting(toClaim.keys)
+                if reading.isEmpty {
                     if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.blockMillis)) }
                 } else {
-                    _ = try await readStreams(block: moved < configuration.compatWindow)
+                    _ = try await readStreams(reading, block: moved < configuration.compatWindow)
                 }
                 backoff = .milliseconds(100)
+            } catch where "\(error)".contains("NOGROUP") {
+                await recreateLostGroups()
             } catch {
                 logger.warning("redis unavailable, consumption paused", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
                 try? await Task.sleep(for: backoff)
@@ -139,6 +178,7 @@ public actor ConsumerActor {
         let deliveries = await countDeliveries(tasks)
         var items: [(priority: Int, order: Int, worker: Int, item: WorkItem)] = []
         for (order, raw) in tasks.enumerated() {
+            inFlight.add(task: raw)
             if isPoison(deliveries: deliveries[order]) {
                 let error = poison(deliveries: deliveries[order])
                 let item = WorkItem(source: .compat(raw: raw), payload: .undecodable(error, raw: raw, sourceID: TelemetryTaskCodec.salvageID(raw)))
@@ -191,9 +231,9 @@ public actor ConsumerActor {
         await heartbeat.waiting { await queues[worker].push(item) }
     }
 
-    /// One `XREADGROUP` over the owned shards; returns the number of entries dispatched.
-    private func readStreams(block: Bool) async throws(RedisError) -> Int {
-        let shards = owned.sorted()
+    /// One `XREADGROUP` over `shards`; returns the number of entries dispatched.
+    private func readStreams(_ reading: Set<Int>, block: Bool) async throws(RedisError) -> Int {
+        let shards = reading.sorted()
         var command: RedisCommand = ["XREADGROUP", "GROUP", configuration.group, configuration.consumerName,
                                      "COUNT", String(configuration.readCount)]
         if block {
@@ -224,6 +264,7 @@ public actor ConsumerActor {
             dispatched += 1
             counters.entriesRead.add(1, ordering: .relaxed)
             let source = WorkItem.Source.stream(shard: shard, entryID: id)
+            inFlight.add(shard: shard, entry: id)
             guard let fields = parts[1].array else {
                 // A pending entry trimmed from the stream: nothing left to process.
                 logger.warning("pending entry no longer in the stream, acknowledging", metadata: ["shard": "\(shard)", "entry": "\(id)"])
@@ -277,15 +318,19 @@ public actor ConsumerActor {
         let renewals = mine.isEmpty ? [] : try await control.pipeline(mine.map { ["EVAL", Self.renewScript, "1", keys.lease($0), me, ttl] })
         for (shard, reply) in zip(mine, renewals) where reply.int != 1 {
             owned.remove(shard)
+            toClaim[shard] = nil
             logger.warning("lost the lease of a shard", metadata: ["shard": "\(shard)"])
         }
+        var leftByPreviousRun = Set<Int>()
         for (shard, owner) in owners.enumerated() where owner == me && !owned.contains(shard) {
             owners[shard] = nil  // left by a previous run of this consumer: take it over properly
+            leftByPreviousRun.insert(shard)
         }
         let plan = LeaseBalancer(shards: configuration.shards).plan(owners: owners, me: me, liveConsumers: live)
         for shard in plan.release {
             try await control.send(["EVAL", Self.releaseScript, "1", keys.lease(shard), me])
             owned.remove(shard)
+            toClaim[shard] = nil
             logger.info("released a shard lease to rebalance", metadata: ["shard": "\(shard)", "live_processors": "\(live)"])
         }
         for shard in plan.acquire {
@@ -294,9 +339,13 @@ public actor ConsumerActor {
                 guard try await control.send(["GET", keys.lease(shard)]).string == me else { continue }
                 try await control.send(["PEXPIRE", keys.lease(shard), ttl])
             }
-            let claimed = try await claimPending(shard: shard)
+            // The claim runs in the read loop, never here: waiting on full worker queues (a slow
+            // PostgreSQL) must not delay lease renewals. Another consumer's entries are claimed
+            // once idle for the lease's expiry window (it stopped renewing that long ago), so work a
+            // live consumer was just handed is not taken from it.
             owned.insert(shard)
-            logger.info("acquired a shard lease", metadata: ["shard": "\(shard)", "claimed_pending": "\(claimed)"])
+            toClaim[shard] = leftByPreviousRun.contains(shard) ? 0 : configuration.leaseTTLMillis - configuration.leaseRenewMillis
+            logger.info("acquired a shard lease", metadata: ["shard": "\(shard)"])
         }
         for key in try await scan(pattern: keys.processingPattern) {
             let consumer = String(key.dropFirst(keys.processing("").count))
@@ -318,41 +367,96 @@ public actor ConsumerActor {
         owned.removeAll()
     }
 
-    /// Claims every entry pending in `shard` (for any consumer, this one's previous run included)
-    /// and dispatches them in id order. Returns how many were claimed.
-    private func claimPending(shard: Int) async throws(RedisError) -> Int {
-        var cursor = "0-0"
-        var claimed = 0
-        repeat {
-            let reply = try await control.send(["XAUTOCLAIM", configuration.keys.stream(shard), configuration.group,
-                                                configuration.consumerName, "0", cursor, "COUNT", String(configuration.readCount)])
-            guard let parts = reply.array, parts.count >= 2 else { throw RedisError(.protocolError, "unexpected XAUTOCLAIM reply") }
-            cursor = parts[0].string ?? "0-0"
-            let entries = parts[1].array ?? []
-            // Redis 7 lists the pending ids it found deleted from the stream (trimmed before they
-            // were processed) and drops them from the PEL: data lost upstream, to be told, not hidden.
-            if parts.count >= 3, let deleted = parts[2].array, !deleted.isEmpty {
-                counters.trimmedUnread.add(deleted.count, ordering: .relaxed)
-                logger.error("pending entries were deleted from the stream before they were processed (trimmed unread)",
-                             metadata: ["shard": "\(shard)", "count": "\(deleted.count)",
-                                        "first": "\(deleted.first?.string ?? "?")", "last": "\(deleted.last?.string ?? "?")"])
-            }
-            claimed += await dispatchEntries(entries, shard: shard, deliveries: try await deliveryCounts(of: entries, shard: shard))
-        } while cursor != "0-0"
-        return claimed
+    /// Claims the pending entries of shards just acquired, in shard order; each shard is read
+    /// once its claim is done.
+    private func claimAcquired() async throws(RedisError) {
+        for (shard, minIdle) in toClaim.sorted(by: { $0.key < $1.key }) {
+            let claimed = try await claimPending(shard: shard, minIdle: minIdle)
+            toClaim[shard] = nil
+            if claimed > 0 { logger.info("claimed the pending entries of an acquired shard", metadata: ["shard": "\(shard)", "claimed": "\(claimed)"]) }
+        }
     }
 
-    /// The delivery counts of claimed `entries` (`XPENDING` over their id range).
-    private func deliveryCounts(of entries: [RESPValue], shard: Int) async throws(RedisError) -> [String: Int] {
-        let ids = entries.compactMap { $0.array?.first?.string }
-        guard let first = ids.first, let last = ids.last else { return [:] }
-        let reply = try await control.send(["XPENDING", configuration.keys.stream(shard), configuration.group, first, last, String(ids.count)])
-        var counts: [String: Int] = [:]
-        for row in reply.array ?? [] {
-            guard let fields = row.array, fields.count >= 4, let id = fields[0].string, let count = fields[3].int else { continue }
-            counts[id] = count
+    /// Every `consumer.claim_interval_ms`: delivers again the work that is pending in Redis but
+    /// that no worker holds, once idle for `consumer.claim_idle_ms` (a lost `XREADGROUP` or `LMOVE`
+    /// reply leaves it stranded until the next start otherwise).
+    private func redeliverStranded() async throws(RedisError) {
+        let now = ContinuousClock.now
+        guard now - lastStrandedCheck >= .milliseconds(configuration.claimIntervalMillis) else { return }
+        lastStrandedCheck = now
+        for shard in owned.sorted() where toClaim[shard] == nil {
+            let claimed = try await claimPending(shard: shard, minIdle: configuration.claimIdleMillis)
+            if claimed > 0 {
+                counters.strandedRedelivered.add(claimed, ordering: .relaxed)
+                logger.warning("delivered stranded pending entries again", metadata: ["shard": "\(shard)", "entries": "\(claimed)"])
+            }
         }
-        return counts
+        let listed = (try await control.send(["LRANGE", configuration.keys.processing(configuration.consumerName), "0", "-1"]).array ?? []).compactMap(\.bytes)
+        var copies: [UInt64: Int] = [:]
+        var stillStranded: [UInt64: ContinuousClock.Instant] = [:]
+        var again: [[UInt8]] = []
+        for raw in listed {
+            let hash = FNV1a.hash64(bytes: raw)
+            copies[hash, default: 0] += 1
+            guard copies[hash]! > inFlight.count(task: raw) else { continue }  // a worker holds it
+            let since = strandedTasks[hash] ?? now
+            if now - since >= .milliseconds(configuration.claimIdleMillis) {
+                again.append(raw)
+            } else {
+                stillStranded[hash] = since
+            }
+        }
+        strandedTasks = stillStranded
+        if !again.isEmpty {
+            counters.strandedRedelivered.add(again.count, ordering: .relaxed)
+            logger.warning("delivered stranded tasks of the processing list again", metadata: ["tasks": "\(again.count)"])
+            await dispatchCompat(again)
+        }
+    }
+
+    /// Claims the entries of `shard` pending (for any consumer, this one's previous run included)
+    /// for at least `minIdle` ms that no worker of this process holds, and dispatches them in id
+    /// order with their delivery counts (`XPENDING … IDLE`, then `XCLAIM`). Entries deleted from
+    /// the stream before they were processed are counted and logged as trimmed unread. Returns
+    /// how many were dispatched.
+    private func claimPending(shard: Int, minIdle: Int) async throws(RedisError) -> Int {
+        let key = configuration.keys.stream(shard)
+        var start = "-"
+        var claimed = 0
+        while true {
+            let rows = try await control.send(["XPENDING", key, configuration.group, "IDLE", String(minIdle), start, "+",
+                                               String(configuration.readCount)]).array ?? []
+            var candidates: [String] = []
+            var deliveries: [String: Int] = [:]
+            for row in rows {
+                guard let fields = row.array, fields.count >= 4, let id = fields[0].string else { continue }
+                start = "(" + id
+                guard !inFlight.contains(shard: shard, entry: id) else { continue }
+                candidates.append(id)
+                deliveries[id] = (fields[3].int ?? 0) + 1  // this claim is one more delivery
+            }
+            if !candidates.isEmpty {
+                let entries = try await control.send(RedisCommand(["XCLAIM", key, configuration.group, configuration.consumerName, String(minIdle)]
+                                                                  + candidates)).array ?? []
+                let returned = Set(entries.compactMap { $0.array?.first?.string })
+                let missing = candidates.filter { !returned.contains($0) }
+                if !missing.isEmpty {
+                    // Not claimed: deleted from the stream (Redis drops them from the PEL), or taken
+                    // by another consumer meanwhile. Only the deleted ones are data lost upstream.
+                    let exists = try await control.pipeline(missing.map { ["XRANGE", key, $0, $0] })
+                    let deleted = zip(missing, exists).filter { ($0.1.array ?? []).isEmpty }.map(\.0)
+                    if !deleted.isEmpty {
+                        counters.trimmedUnread.add(deleted.count, ordering: .relaxed)
+                        logger.error("pending entries were deleted from the stream before they were processed (trimmed unread)",
+                                     metadata: ["shard": "\(shard)", "count": "\(deleted.count)", "first": "\(deleted[0])"])
+                        _ = try await control.send(RedisCommand(["XACK", key, configuration.group] + deleted))
+                    }
+                }
+                claimed += await dispatchEntries(entries, shard: shard, deliveries: deliveries)
+            }
+            if rows.count < configuration.readCount { break }
+        }
+        return claimed
     }
 
     private func scan(pattern: String) async throws(RedisError) -> [String] {

@@ -40,6 +40,9 @@ public struct ThresholdRule: Sendable, Equatable {
 ///   (more: `too_large`), `validation.max_metric_names` 10000 distinct metric names in the deployment
 ///   (a new name beyond it: `cardinality_limit`)
 /// - `consumer.max_deliveries` 5: an entry or task delivered more often is dead-lettered as `poison`
+/// - `consumer.claim_idle_ms` 30000, `consumer.claim_interval_ms` 5000: every interval, entries of
+///   owned shards pending this long and tasks left this long in the processing list, which no
+///   worker holds (a lost `XREADGROUP` or `LMOVE` reply), are delivered again
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
 ///   `partitions.interval_s` 3600
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
@@ -53,6 +56,10 @@ public struct ProcessorConfiguration: Sendable {
     public var consumerName: String
     public var readCount: Int
     public var blockMillis: Int
+    /// Idle time after which pending work no worker holds is delivered again (`consumer.claim_idle_ms`).
+    public var claimIdleMillis: Int
+    /// How often stranded work is looked for (`consumer.claim_interval_ms`).
+    public var claimIntervalMillis: Int
     /// Deliveries after which an entry or task is dead-lettered as `poison` (`consumer.max_deliveries`).
     public var maxDeliveries: Int
     /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
@@ -139,6 +146,8 @@ public struct ProcessorConfiguration: Sendable {
         validation.maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
         maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
         maxDeliveries = try config.strictInt("consumer.max_deliveries", default: 5, in: 1...1000)
+        claimIdleMillis = try config.strictInt("consumer.claim_idle_ms", default: 30_000, in: 100...86_400_000)
+        claimIntervalMillis = try config.strictInt("consumer.claim_interval_ms", default: 5000, in: 50...3_600_000)
         validation.maxFutureSkewMicros = Int64(try config.strictInt("validation.max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000
         partitionsAheadDays = try config.strictInt("partitions.ahead_days", default: 3, in: 0...365)
         retentionDays = try config.strictInt("partitions.retention_days", default: 30, in: 1...36_500)

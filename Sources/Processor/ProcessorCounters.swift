@@ -16,6 +16,10 @@ public final class ProcessorCounters: Sendable {
     public let outageWaits = Atomic<Int>(0)
     /// Pending entries found deleted from their stream (trimmed or XDEL'd) before being processed.
     public let trimmedUnread = Atomic<Int>(0)
+    /// Entries undelivered or pending at the last probe before a consumer group was found lost.
+    public let entriesPossiblyLost = Atomic<Int>(0)
+    /// Pending entries and processing-list tasks no worker held (a lost reply), delivered again.
+    public let strandedRedelivered = Atomic<Int>(0)
     /// Consumer groups recreated after Redis lost them (NOGROUP).
     public let groupsRecreated = Atomic<Int>(0)
     /// Entries and tasks quarantined as `poison` (delivered more than `consumer.max_deliveries` times).

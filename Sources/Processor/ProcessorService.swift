@@ -62,7 +62,8 @@ public final class ProcessorService: Service {
         let logger = self.logger
         let counters = self.counters
         let storages = (0..<configuration.storageConnections).map {
-            StorageActor(conninfo: configuration.postgresURL, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storageGroupRows)
+            StorageActor(conninfo: configuration.postgresURL, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storageGroupRows,
+                         maxMetricNames: configuration.maxMetricNames)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis, name: "reader")
@@ -72,8 +73,9 @@ public final class ProcessorService: Service {
             BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block)
         }
         let faults = FaultSwitches()
+        let inFlight = InFlight()
         let consumer = ConsumerActor(reader: reader, control: control, queues: queues, configuration: configuration,
-                                     counters: counters, logger: logger, heartbeat: heartbeat("consumer"), faults: faults)
+                                     counters: counters, logger: logger, heartbeat: heartbeat("consumer"), faults: faults, inFlight: inFlight)
 
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {
@@ -108,7 +110,8 @@ public final class ProcessorService: Service {
                                                   "shards": "\(configuration.shards)"])
         onReady("consumer \(configuration.consumerName), \(configuration.workers) workers, \(configuration.shards) shards")
 
-        let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName)
+        let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName,
+                                        inFlight: inFlight)
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
         let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
         let workerHeartbeats = (0..<configuration.workers).map { heartbeat("worker-\($0)") }
@@ -129,6 +132,8 @@ public final class ProcessorService: Service {
                 while !Task.isCancelled {
                     do {
                         try await consumer.maintain()
+                    } catch where "\(error)".contains("NOGROUP") {
+                        await consumer.recreateLostGroups()
                     } catch {
                         logger.warning("lease maintenance failed", metadata: ["error": "\(error)"])
                     }

@@ -82,5 +82,19 @@ public enum Schema {
             ALTER TABLE aggregates_1m SET (fillfactor = 70);
             ALTER TABLE device_latest SET (fillfactor = 50);
             """),
+        Migration(version: 3, name: "wide metric ids, exact sums, content digests", sql: """
+            -- Metric ids were smallint (32 767 values, and every ON CONFLICT burned one): integer
+            -- everywhere a metric id is stored. Rewrites samples once, at upgrade.
+            ALTER TABLE metrics ALTER COLUMN id TYPE integer;
+            ALTER SEQUENCE metrics_id_seq AS integer MAXVALUE 2147483647;
+            ALTER TABLE samples ALTER COLUMN metric_id TYPE integer;
+            ALTER TABLE aggregates_1m ALTER COLUMN metric_id TYPE integer;
+            ALTER TABLE alerts ALTER COLUMN metric_id TYPE integer;
+            -- Two valid values near 1.5e308 overflow a float8 sum: numeric cannot.
+            ALTER TABLE aggregates_1m ALTER COLUMN sum TYPE numeric;
+            -- A digest of each batch's or task's content, so an id reused with other content is told
+            -- apart from a redelivery (duplicate_id). Ids are namespaced (hub: / task:) from now on.
+            ALTER TABLE ingested_batches ADD COLUMN digest bigint;
+            """),
     ]
 }

@@ -24,6 +24,8 @@ public actor StorageActor {
     private let conninfo: String
     private let logger: Logger
     private let maxGroupRows: Int
+    /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
+    private let maxMetricNames: Int
     private var connection: PostgresConnection?
     private var deviceIDs: [String: Int32] = [:]
     private var metricIDs: [String: Int32] = [:]
@@ -41,8 +43,9 @@ public actor StorageActor {
     public nonisolated let groups = Atomic<Int>(0)
     public nonisolated let groupedBatches = Atomic<Int>(0)
 
-    public init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000) {
+    public init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000) {
         self.conninfo = conninfo
+        self.maxMetricNames = maxMetricNames
         self.logger = logger
         self.maxGroupRows = maxGroupRows
         executor = ThreadExecutor(name: name)
@@ -127,35 +130,73 @@ public actor StorageActor {
     private struct Resolved {
         var batch: StorageBatch
         var devices: [Int32]
-        var metrics: [Int16]
+        var metrics: [Int32]
         var firstRow: Int
     }
 
     private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
         // The group's new names in one round trip per table; then each batch's ids from the cache.
-        try resolve(names: Array(Set(batches.flatMap(\.deviceNames))), table: "devices", cache: &deviceIDs, pg)
-        try resolve(names: Array(Set(batches.flatMap(\.metricNames))), table: "metrics", cache: &metricIDs, pg)
-        let ids = try batches.map { batch throws(PostgresError) in
-            (devices: try resolve(names: batch.deviceNames, table: "devices", cache: &deviceIDs, pg),
-             metrics: try resolve(names: batch.metricNames, table: "metrics", cache: &metricIDs, pg).map { Int16($0) })
+        try resolve(names: Array(Set(batches.flatMap(\.deviceNames))), table: "devices", cache: &deviceIDs, limit: nil, pg)
+        let refused = try resolve(names: Array(Set(batches.flatMap(\.metricNames))), table: "metrics", cache: &metricIDs,
+                                  limit: maxMetricNames, pg)
+        // Samples naming a metric refused by validation.max_metric_names are split off (the worker
+        // dead-letters them as cardinality_limit); the rest of their batch is stored.
+        var batches = batches
+        var overCardinality = [[Sample]](repeating: [], count: batches.count)
+        if !refused.isEmpty {
+            for index in batches.indices {
+                let refusedIndexes = Set(batches[index].metricNames.indices.filter { refused.contains(batches[index].metricNames[$0]) })
+                guard !refusedIndexes.isEmpty else { continue }
+                var kept: [Sample] = []
+                for sample in batches[index].samples {
+                    if refusedIndexes.contains(Int(sample.metricIndex)) { overCardinality[index].append(sample) } else { kept.append(sample) }
+                }
+                batches[index] = batches[index].keeping(kept, droppingMetrics: refusedIndexes)
+            }
+        }
+        let resolvedIDs = try batches.map { batch throws(PostgresError) in
+            (devices: try ids(of: batch.deviceNames, table: "devices", cache: deviceIDs),
+             metrics: batch.metricNames.map { metricIDs[$0] ?? -1 })  // -1: refused, no sample refers to it
         }
         try ensurePartitions(for: batches, pg)
 
         try pg.execute("BEGIN")
         let claimed = try pg.query("""
-            INSERT INTO ingested_batches (batch_id, samples) SELECT * FROM unnest($1::text[], $2::int[])
+            INSERT INTO ingested_batches (batch_id, samples, digest) SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
             ON CONFLICT DO NOTHING RETURNING batch_id
-            """, [PostgresText.array(batches.map(\.id)), PostgresText.array(batches.map { String($0.samples.count) })])
+            """, [PostgresText.array(batches.map(\.key)), PostgresText.array(batches.map { String($0.samples.count) }),
+                  PostgresText.array(batches.map { String($0.digest) })])
         var newIDs = Set(claimed.rows.compactMap { $0[0] })
         var outcomes = batches.map {
             StorageOutcome(duplicateBatch: true, inserted: 0, duplicates: $0.samples.count, conflictingValues: 0, alertsInserted: 0)
         }
+        for index in outcomes.indices where !overCardinality[index].isEmpty {
+            outcomes[index].overCardinality = overCardinality[index]
+            outcomes[index].refusedNames = Array(Set(overCardinality[index].map { batches[index].metricNames[Int($0.metricIndex)] })).sorted()
+        }
         var fresh: [(index: Int, resolved: Resolved)] = []
+        var repeated: [Int] = []
         var rows = 0
-        for (index, batch) in batches.enumerated() where newIDs.remove(batch.id) != nil {
-            let resolved = Resolved(batch: batch, devices: ids[index].devices, metrics: ids[index].metrics, firstRow: rows)
+        for (index, batch) in batches.enumerated() {
+            guard newIDs.remove(batch.key) != nil else {
+                repeated.append(index)
+                continue
+            }
+            let resolved = Resolved(batch: batch, devices: resolvedIDs[index].devices, metrics: resolvedIDs[index].metrics, firstRow: rows)
             fresh.append((index, resolved))
             rows += batch.samples.count
+        }
+        if !repeated.isEmpty {
+            // A key already committed: a redelivery (same digest) is done; other content under the
+            // same id is told (duplicate_id), never silently dropped. Records from before digests
+            // existed (NULL) count as redeliveries.
+            let stored = try pg.query("SELECT batch_id, digest FROM ingested_batches WHERE batch_id = ANY($1::text[])",
+                                      [PostgresText.array(repeated.map { batches[$0].key })])
+            var digests: [String: Int64] = [:]
+            for row in stored.rows { if let key = row[0], let digest = row[1].flatMap({ Int64($0) }) { digests[key] = digest } }
+            for index in repeated where digests[batches[index].key].map({ $0 != batches[index].digest }) ?? false {
+                outcomes[index].reusedID = true
+            }
         }
         guard !fresh.isEmpty else {
             try pg.execute("ROLLBACK")
@@ -167,7 +208,7 @@ public actor StorageActor {
             for sample in r.batch.samples {
                 copy.beginRow(fields: 4)
                 copy.int32(r.devices[Int(sample.deviceIndex)])
-                copy.int16(r.metrics[Int(sample.metricIndex)])
+                copy.int32(r.metrics[Int(sample.metricIndex)])
                 copy.timestamptz(unixMicros: sample.timestampMicros)
                 copy.float8(sample.value)
             }
@@ -191,8 +232,11 @@ public actor StorageActor {
             let range = r.firstRow..<(r.firstRow + r.batch.samples.count)
             let insertedCount = inserted.map { flags in range.reduce(0) { $0 + (flags[$1] ? 1 : 0) } } ?? range.count
             let conflictCount = conflicting.map { flags in range.reduce(0) { $0 + (flags[$1] ? 1 : 0) } } ?? 0
-            outcomes[index] = StorageOutcome(duplicateBatch: false, inserted: insertedCount, duplicates: range.count - insertedCount,
-                                             conflictingValues: conflictCount, alertsInserted: alerts[position])
+            outcomes[index].duplicateBatch = false
+            outcomes[index].inserted = insertedCount
+            outcomes[index].duplicates = range.count - insertedCount
+            outcomes[index].conflictingValues = conflictCount
+            outcomes[index].alertsInserted = alerts[position]
             if conflictCount > 0 {
                 logger.warning("samples with an already stored key and a different value were skipped (first value kept)",
                                metadata: ["batch_id": "\(r.batch.id)", "conflicting_value": "\(conflictCount)"])
@@ -206,7 +250,7 @@ public actor StorageActor {
     private func insertSkippingDuplicates(_ group: [Resolved], rows: Int, _ pg: PostgresConnection) throws(PostgresError) -> ([Bool], [Bool]) {
         try pg.execute("""
             CREATE TEMP TABLE IF NOT EXISTS samples_staging (
-                ord integer, device_id integer, metric_id smallint, ts timestamptz, value double precision
+                ord integer, device_id integer, metric_id integer, ts timestamptz, value double precision
             ) ON COMMIT DELETE ROWS
             """)
         var copy = BinaryCopyWriter(reservingRows: rows, bytesPerRow: 48)
@@ -215,7 +259,7 @@ public actor StorageActor {
                 copy.beginRow(fields: 5)
                 copy.int32(Int32(r.firstRow + offset))
                 copy.int32(r.devices[Int(sample.deviceIndex)])
-                copy.int16(r.metrics[Int(sample.metricIndex)])
+                copy.int32(r.metrics[Int(sample.metricIndex)])
                 copy.timestamptz(unixMicros: sample.timestampMicros)
                 copy.float8(sample.value)
             }
@@ -242,29 +286,47 @@ public actor StorageActor {
         return (inserted, conflicting)
     }
 
-    private struct AggregateKey: Hashable {
+    private struct AggregateKey: Hashable, Comparable {
         var device: Int32
-        var metric: Int16
+        var metric: Int32
         var minute: Int64
+
+        static func < (a: Self, b: Self) -> Bool { (a.device, a.metric, a.minute) < (b.device, b.metric, b.minute) }
     }
 
-    private struct Aggregate {
+    /// One (device, metric, minute) of the samples being written. Its sum is kept as finite partial
+    /// sums: when adding a value would overflow a double (two valid values near 1.5e308), a new
+    /// part starts; PostgreSQL adds the parts in `numeric`, which cannot overflow.
+    struct Aggregate {
         var minute: Int64 = 0
         var count = 0
         var sum = 0.0
+        /// Finished partial sums, besides ``sum``.
+        var parts: [Double] = []
         var min = Double.infinity
         var max = -Double.infinity
 
         mutating func add(_ x: Double) {
             count += 1
-            sum += x
+            addToSum(x)
             min = Swift.min(min, x)
             max = Swift.max(max, x)
         }
 
+        private mutating func addToSum(_ x: Double) {
+            let total = sum + x
+            if total.isFinite {
+                sum = total
+            } else {
+                parts.append(sum)
+                sum = x
+            }
+        }
+
         mutating func merge(_ other: Aggregate) {
             count += other.count
-            sum += other.sum
+            parts += other.parts
+            addToSum(other.sum)
             min = Swift.min(min, other.min)
             max = Swift.max(max, other.max)
         }
@@ -292,15 +354,21 @@ public actor StorageActor {
         }
         guard !aggregates.isEmpty else { return }
         var d: [String] = [], m: [String] = [], b: [String] = [], c: [String] = [], s: [String] = [], lo: [String] = [], hi: [String] = []
-        for (key, a) in aggregates {
-            d.append(String(key.device)); m.append(String(key.metric)); b.append(String(key.minute))
-            c.append(String(a.count)); s.append("\(a.sum)"); lo.append("\(a.min)"); hi.append("\(a.max)")
+        // In key order, so two processors upserting overlapping keys lock rows in the same order
+        // (no deadlock between them).
+        for key in aggregates.keys.sorted() {
+            let a = aggregates[key]!
+            for (index, part) in ([a.sum] + a.parts).enumerated() {
+                d.append(String(key.device)); m.append(String(key.metric)); b.append(String(key.minute))
+                c.append(String(index == 0 ? a.count : 0)); s.append("\(part)"); lo.append("\(a.min)"); hi.append("\(a.max)")
+            }
         }
         try pg.query("""
             INSERT INTO aggregates_1m AS a (device_id, metric_id, bucket, count, sum, min, max)
-            SELECT d, m, timestamptz 'epoch' + b * interval '1 second', c, s, lo, hi
-            FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
+            SELECT d, m, timestamptz 'epoch' + b * interval '1 second', sum(c), sum(s::numeric), min(lo), max(hi)
+            FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
                 AS u(d, m, b, c, s, lo, hi)
+            GROUP BY d, m, b ORDER BY d, m, b
             ON CONFLICT (device_id, metric_id, bucket) DO UPDATE SET
                 count = a.count + excluded.count, sum = a.sum + excluded.sum,
                 min = least(a.min, excluded.min), max = greatest(a.max, excluded.max)
@@ -336,7 +404,8 @@ public actor StorageActor {
         var perDevice: [Int32: [(String, Int64, Double)]] = [:]
         for (key, entry) in newest { perDevice[key.device, default: []].append((key.metric, entry.ts, entry.value)) }
         var json = "["
-        for (n, (device, metrics)) in perDevice.enumerated() {
+        // In device order, so concurrent processors lock device_latest rows in the same order.
+        for (n, (device, metrics)) in perDevice.sorted(by: { $0.key < $1.key }).enumerated() {
             if n > 0 { json += "," }
             json += "{\"d\":\(device),\"a\":{"
             for (k, (metric, ts, value)) in metrics.enumerated() {
@@ -376,7 +445,7 @@ public actor StorageActor {
         guard !d.isEmpty else { return counts }
         let result = try pg.query("""
             WITH u AS (
-                SELECT * FROM unnest($1::int[], $2::smallint[], $3::bigint[], $4::float8[], $5::text[], $6::text[], $7::int[])
+                SELECT * FROM unnest($1::int[], $2::int[], $3::bigint[], $4::float8[], $5::text[], $6::text[], $7::int[])
                     AS u(d, m, t, v, r, s, b)),
             ins AS (
                 INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity)
@@ -399,24 +468,60 @@ public actor StorageActor {
         var ts: Int64
     }
 
-    /// Ids of `names` in `table` (`devices` or `metrics`), inserting unknown names.
+    /// Looks up the ids of `names` in `table` (`devices` or `metrics`) into `cache`, inserting the
+    /// unknown ones; returns the names refused because `table` already holds `limit` names.
+    ///
+    /// Names are looked up first and only missing ones inserted, so no identity value is burned
+    /// for a name that exists. With a `limit`, the count and the insert run in a transaction of
+    /// their own under an advisory lock, so processors admitting names at once never exceed it.
     @discardableResult
-    private func resolve(names: [String], table: String, cache: inout [String: Int32],
-                         _ pg: PostgresConnection) throws(PostgresError) -> [Int32] {
-        let missing = names.filter { cache[$0] == nil }
-        if !missing.isEmpty {
-            let list = PostgresText.array(missing)
-            try pg.query("INSERT INTO \(table) (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [list])
-            for row in try pg.query("SELECT id, name FROM \(table) WHERE name = ANY($1::text[])", [list]).rows {
+    private func resolve(names: [String], table: String, cache: inout [String: Int32], limit: Int?,
+                         _ pg: PostgresConnection) throws(PostgresError) -> Set<String> {
+        func lookup(_ names: [String]) throws(PostgresError) {
+            for row in try pg.query("SELECT id, name FROM \(table) WHERE name = ANY($1::text[])", [PostgresText.array(names)]).rows {
                 if let id = row[0].flatMap({ Int32($0) }), let name = row[1] { cache[name] = id }
             }
         }
+        let missing = names.filter { cache[$0] == nil }
+        guard !missing.isEmpty else { return [] }
+        try lookup(missing)
+        var unknown = missing.filter { cache[$0] == nil }
+        guard !unknown.isEmpty else { return [] }
+        guard let limit else {
+            try pg.query("INSERT INTO \(table) (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [PostgresText.array(unknown)])
+            try lookup(unknown)
+            return Set(unknown.filter { cache[$0] == nil })
+        }
+        try pg.execute("BEGIN")
+        do throws(PostgresError) {
+            try pg.query("SELECT pg_advisory_xact_lock(hashtext($1))", ["telemetry_names_\(table)"])
+            try lookup(unknown)  // another processor may have added some meanwhile
+            unknown = unknown.filter { cache[$0] == nil }
+            let count = Int(try pg.execute("SELECT count(*) FROM \(table)").rows.first?[0] ?? "") ?? 0
+            let admitted = Array(unknown.sorted().prefix(max(0, limit - count)))
+            if !admitted.isEmpty {
+                try pg.query("INSERT INTO \(table) (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [PostgresText.array(admitted)])
+            }
+            try pg.execute("COMMIT")
+        } catch {
+            if pg.isUsable { _ = try? pg.execute("ROLLBACK") }
+            throw error
+        }
+        try lookup(unknown)
+        let refused = Set(unknown.filter { cache[$0] == nil })
+        if !refused.isEmpty {
+            logger.warning("new metric names refused: the deployment holds validation.max_metric_names names",
+                           metadata: ["refused": "\(refused.count)", "limit": "\(limit)", "first": "\(PrintableName(refused.sorted()[0]))"])
+        }
+        return refused
+    }
+
+    /// The cached ids of `names`; every one must have been resolved.
+    private func ids(of names: [String], table: String, cache: [String: Int32]) throws(PostgresError) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(names.count)
         for name in names {
-            guard let id = cache[name] else {
-                throw PostgresError(.server, "\(table) has no row for \(name)")
-            }
+            guard let id = cache[name] else { throw PostgresError(.server, "\(table) has no row for \(PrintableName(name))") }
             ids.append(id)
         }
         return ids

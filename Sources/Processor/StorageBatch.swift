@@ -24,8 +24,14 @@ public struct AlertRecord: Sendable, Equatable {
 /// What one transaction writes: the batch's valid samples (indexes into its name tables) and
 /// the alerts they fired.
 public struct StorageBatch: Sendable {
-    /// The idempotency key: the hub's batch id or the task id.
+    /// The hub's batch id or the task id, as logged.
     public var id: String
+    /// The idempotency key in `ingested_batches`: the id in its namespace (`hub:<batch id>` or
+    /// `task:<task id>`), so a task id can never swallow a hub batch or the other way round.
+    public var key: String
+    /// A digest of the whole input (every sample, valid or not), so a reused id with other content
+    /// is told apart from a redelivery of the same input.
+    public var digest: Int64
     public let deviceNames: [String]
     public let metricNames: [String]
     public let samples: [Sample]
@@ -33,13 +39,47 @@ public struct StorageBatch: Sendable {
     /// The samples' series, numbered once here for the analysis and the storage.
     public let series: BatchSeries
 
-    public init(id: String, deviceNames: [String], metricNames: [String], samples: [Sample], alerts: [AlertRecord] = []) {
+    /// Where an id comes from; each source has its own idempotency namespace.
+    public enum Namespace: String, Sendable {
+        case hub, task
+    }
+
+    public init(id: String, namespace: Namespace = .hub, digest: Int64 = 0, deviceNames: [String], metricNames: [String], samples: [Sample],
+                alerts: [AlertRecord] = []) {
         self.id = id
+        key = "\(namespace.rawValue):\(id)"
+        self.digest = digest
         self.deviceNames = deviceNames
         self.metricNames = metricNames
         self.samples = samples
         self.alerts = alerts
         series = BatchSeries(samples: samples, deviceNames: deviceNames, metricNames: metricNames)
+    }
+}
+
+extension StorageBatch {
+    /// The same batch (id, key, digest, name tables) holding only `samples`, without the alerts of
+    /// the metrics at `droppedMetrics`.
+    func keeping(_ samples: [Sample], droppingMetrics droppedMetrics: Set<Int>) -> StorageBatch {
+        var batch = StorageBatch(id: id, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
+                                 alerts: alerts.filter { !droppedMetrics.contains($0.metric) })
+        batch.key = key
+        batch.digest = digest
+        return batch
+    }
+}
+
+extension StorageBatch {
+    /// `samples[range]` as a batch of its own under the key `<key>#<lower>-<upper>` (a piece of a
+    /// batch written in parts), with the alerts of those samples.
+    func slice(_ range: Range<Int>) -> StorageBatch {
+        let samples = Array(self.samples[range])
+        let keys = Set(samples.map { [Int($0.deviceIndex), Int($0.metricIndex), Int($0.timestampMicros)] })
+        var piece = StorageBatch(id: id, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
+                                 alerts: alerts.filter { keys.contains([$0.device, $0.metric, Int($0.timestampMicros)]) })
+        piece.key = "\(key)#\(range.lowerBound)-\(range.upperBound)"
+        piece.digest = digest
+        return piece
     }
 }
 
@@ -54,6 +94,12 @@ public struct StorageOutcome: Sendable, Equatable {
     /// Of those, how many carried a different value (the first value is kept).
     public var conflictingValues: Int
     public var alertsInserted: Int
+    /// The id was already committed with other content: nothing was written (`duplicate_id`).
+    public var reusedID = false
+    /// Samples refused because their metric name would exceed `validation.max_metric_names`
+    /// (indexes into the batch's tables), and those names.
+    public var overCardinality: [Sample] = []
+    public var refusedNames: [String] = []
 
     public init(duplicateBatch: Bool, inserted: Int, duplicates: Int, conflictingValues: Int, alertsInserted: Int) {
         self.duplicateBatch = duplicateBatch

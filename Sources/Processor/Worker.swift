@@ -15,6 +15,7 @@ public final class Acknowledger: Sendable {
     let keys: RedisKeys
     let group: String
     let consumer: String
+    let inFlight: InFlight
 
     private struct Intake {
         var waiting: [(sources: [WorkItem.Source], done: CheckedContinuation<Void, Never>)] = []
@@ -23,7 +24,8 @@ public final class Acknowledger: Sendable {
 
     private let intake = Mutex(Intake())
 
-    public init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String) {
+    public init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String, inFlight: InFlight = InFlight()) {
+        self.inFlight = inFlight
         self.redis = redis
         self.keys = keys
         self.group = group
@@ -88,6 +90,7 @@ public final class Acknowledger: Sendable {
                     backoff = min(backoff * 2, .seconds(5))
                 }
             }
+            inFlight.finished(taken.flatMap(\.sources))
             for (_, done) in taken { done.resume() }
         }
     }
@@ -218,13 +221,18 @@ struct Worker {
         guard let outcomes = try await storeGroup(batches) else { return 0 }
         try faults.workerCheckpoint()
         analyzer = trial
+        var refused = Set<Int>()
         for (index, outcome) in outcomes.enumerated() {
             record(outcome, batch: batches[index])
             counters.record(statistics: statistics[index])
+            if outcome.reusedID || !outcome.overCardinality.isEmpty,
+               await !deadLetterRefusals(outcome, batch: batches[index], item: group[group.startIndex + index]) {
+                refused.insert(index)
+            }
         }
         await heartbeat.waiting { await acknowledger.acknowledge(group.map(\.source), logger: logger) }
-        for item in group {
-            counters.countTask(item.typeName) { $0.processed += 1 }
+        for (index, item) in group.enumerated() {
+            counters.countTask(item.typeName) { if refused.contains(index) { $0.failed += 1 } else { $0.processed += 1 } }
             counters.itemsCompleted.add(1, ordering: .relaxed)
         }
         return group.count
@@ -256,9 +264,10 @@ struct Worker {
                 let seconds = (ContinuousClock.now - started).totalSeconds
                 for _ in 0..<batches { counters.copyDuration.observe(seconds) }
                 return .success(value)
-            } catch where error.isConnectionError {
+            } catch where error.isConnectionError || error.isTransientConflict {
                 counters.outageWaits.add(1, ordering: .relaxed)
-                logger.warning("postgres unavailable, pausing", metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
+                logger.warning(error.isTransientConflict ? "transaction lost a race (deadlock or serialization), retrying" : "postgres unavailable, pausing",
+                               metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
                 try? await Task.sleep(for: outageBackoff)
                 outageBackoff = min(outageBackoff * 2, .seconds(5))
             } catch {
@@ -365,8 +374,17 @@ struct Worker {
             var valid: [Sample] = []
             valid.reserveCapacity(decoded.samples.count)
             var invalid: [(Sample, TelemetryError)] = []
+            // Names are checked once per table entry, not per sample: a control character (a NUL
+            // would be cut by libpq) refuses the samples naming it, never their neighbours.
+            let badDevices = Set(decoded.devices.indices.filter { ValidationPolicy.containsControlCharacters(decoded.devices[$0]) })
+            let badMetrics = Set(decoded.metrics.indices.filter { ValidationPolicy.containsControlCharacters(decoded.metrics[$0]) })
+            let anyBadName = !badDevices.isEmpty || !badMetrics.isEmpty
             for sample in decoded.samples {
-                if let violation = configuration.validation.violation(metric: decoded.metrics[Int(sample.metricIndex)],
+                if anyBadName, badDevices.contains(Int(sample.deviceIndex)) || badMetrics.contains(Int(sample.metricIndex)) {
+                    let name = badDevices.contains(Int(sample.deviceIndex)) ? "device id \(PrintableName(decoded.devices[Int(sample.deviceIndex)]))"
+                        : "metric name \(PrintableName(decoded.metrics[Int(sample.metricIndex)]))"
+                    invalid.append((sample, TelemetryError(.invalidField, "\(name) contains control characters")))
+                } else if let violation = configuration.validation.violation(metric: decoded.metrics[Int(sample.metricIndex)],
                                                                       timestampMicros: sample.timestampMicros, value: sample.value, nowMicros: now) {
                     invalid.append((sample, violation))
                 } else {
@@ -375,18 +393,12 @@ struct Worker {
             }
             var rejection: (TelemetryError, [UInt8])?
             if let first = invalid.first {
-                var lines = ""
-                for (sample, error) in invalid {
-                    lines += "{\"device_id\":\(PostgresText.jsonString(decoded.devices[Int(sample.deviceIndex)])),"
-                        + "\"metric\":\(PostgresText.jsonString(decoded.metrics[Int(sample.metricIndex)])),"
-                        + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\","
-                        + "\"value\":\(sample.value.isFinite ? "\(sample.value)" : "null"),\"reason\":\"\(error.code)\"}\n"
-                }
                 rejection = (TelemetryError(first.1.code, "\(invalid.count) of \(decoded.samples.count) samples of batch \(decoded.id) rejected; first: \(first.1.message)"),
-                             Array(lines.utf8))
+                             Self.rejectionLines(invalid.map { ($0.0, $0.1.code) }, devices: decoded.devices, metrics: decoded.metrics))
             }
             return .success(Prepared(
-                batch: StorageBatch(id: decoded.id, deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
+                batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
+                                    deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
         case .task(let task):
             // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
@@ -412,7 +424,8 @@ struct Worker {
                 rejection = (TelemetryError(firstViolation.code, "\(rejected) of \(task.metrics.count) fields of task \(task.id) rejected: \(firstViolation.message)"), raw)
             }
             return .success(Prepared(
-                batch: StorageBatch(id: task.id, deviceNames: [task.deviceID], metricNames: names, samples: valid),
+                batch: StorageBatch(id: task.id, namespace: .task, digest: ContentDigest.task(task),
+                                    deviceNames: [task.deviceID], metricNames: names, samples: valid),
                 plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.maxRetries, rejection: rejection))
         }
     }
@@ -437,31 +450,117 @@ struct Worker {
             case .success(let outcome):
                 record(outcome, batch: batch)
                 if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
-                return true
-            case .failure(let error):
-                let failedAt = wallClockMicros() / 1000
-                state.failures += 1
-                if state.firstFailureMillis == 0 { state.firstFailureMillis = failedAt }
-                if state.failures > maxRetries {
-                    await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: state.failures,
-                                     firstFailure: state.firstFailureMillis, payload: rawPayload(item))
-                    await heartbeat.waiting { await retries.clear(ledgerKey) }
+                guard await deadLetterRefusals(outcome, batch: batch, item: item) else {
                     await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
                     return false
                 }
-                counters.retries.add(1, ordering: .relaxed)
-                counters.countTask(item.typeName) { $0.retried += 1 }
-                let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(state.failures - 1))
-                state.nextAttemptMillis = failedAt + Int64(Double.random(in: 0...cap))
-                await heartbeat.waiting { await retries.save(ledgerKey, state) }
-                logger.warning("write failed, will retry", metadata: [
-                    "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
-                    "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
+                return true
+            case .failure(let error) where error.isDataError && !batch.samples.isEmpty:
+                // Caused by some of the rows: store the others, dead-letter those that fail alone.
+                logger.warning("a batch failed for a data error; isolating the failing samples", metadata: ["error": "\(error)"])
+                do {
+                    let failing = try await isolate(batch, batch.samples.indices)
+                    if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
+                    if let first = failing.first {
+                        let code: TelemetryError.Code = first.1.sqlState == "22003" ? .outOfRange : .invalidField
+                        await deadLetter(item, error: TelemetryError(code, "\(failing.count) of \(batch.samples.count) samples of \(PrintableName(batch.id)) "
+                                                                         + "refused by PostgreSQL; first: \(first.1)"),
+                                         attempts: 1, firstFailure: wallClockMicros() / 1000,
+                                         payload: Self.rejectionLines(failing.map { ($0.0, code) }, devices: batch.deviceNames, metrics: batch.metricNames))
+                    }
+                    return true
+                } catch let error as PostgresError {
+                    guard let next = await recordFailure(error, state: state, item: item, batch: batch, ledgerKey: ledgerKey, maxRetries: maxRetries) else { return false }
+                    state = next
+                }
+            case .failure(let error):
+                guard let next = await recordFailure(error, state: state, item: item, batch: batch, ledgerKey: ledgerKey, maxRetries: maxRetries) else { return false }
+                state = next
             }
         }
     }
 
+    /// Counts a failed write and schedules the next attempt; once `maxRetries` are spent,
+    /// dead-letters the item as `retries_exhausted`, acknowledges it and returns nil.
+    private func recordFailure(_ error: PostgresError, state current: RetryLedger.State, item: WorkItem, batch: StorageBatch,
+                               ledgerKey: String, maxRetries: Int) async -> RetryLedger.State? {
+        var state = current
+        let failedAt = wallClockMicros() / 1000
+        state.failures += 1
+        if state.firstFailureMillis == 0 { state.firstFailureMillis = failedAt }
+        if state.failures > maxRetries {
+            await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: state.failures,
+                             firstFailure: state.firstFailureMillis, payload: rawPayload(item))
+            await heartbeat.waiting { await retries.clear(ledgerKey) }
+            await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
+            return nil
+        }
+        counters.retries.add(1, ordering: .relaxed)
+        counters.countTask(item.typeName) { $0.retried += 1 }
+        let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(state.failures - 1))
+        state.nextAttemptMillis = failedAt + Int64(Double.random(in: 0...cap))
+        await heartbeat.waiting { await retries.save(ledgerKey, state) }
+        logger.warning("write failed, will retry", metadata: [
+            "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
+            "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
+        return state
+    }
+
     private func pow2(_ n: Int) -> Double { Double(1 << min(n, 30)) }
+
+    /// One NDJSON line per refused sample (device, metric, timestamp, value, reason): the payload
+    /// of a dead letter for samples split off their batch.
+    static func rejectionLines(_ samples: [(Sample, TelemetryError.Code)], devices: [String], metrics: [String]) -> [UInt8] {
+        var lines = ""
+        for (sample, code) in samples {
+            lines += "{\"device_id\":\(PostgresText.jsonString(devices[Int(sample.deviceIndex)])),"
+                + "\"metric\":\(PostgresText.jsonString(metrics[Int(sample.metricIndex)])),"
+                + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\","
+                + "\"value\":\(sample.value.isFinite ? "\(sample.value)" : "null"),\"reason\":\"\(code)\"}\n"
+        }
+        return Array(lines.utf8)
+    }
+
+    /// Dead-letters what a committed write refused: the whole item when its id was already
+    /// committed with other content (`duplicate_id`; returns false), or the samples naming metrics
+    /// beyond `validation.max_metric_names` (`cardinality_limit`; the rest of the batch is stored).
+    private func deadLetterRefusals(_ outcome: StorageOutcome, batch: StorageBatch, item: WorkItem) async -> Bool {
+        let now = wallClockMicros() / 1000
+        if outcome.reusedID {
+            logger.warning("an id already committed with other content: not stored", metadata: ["id": "\(PrintableName(batch.id))"])
+            await deadLetter(item, error: TelemetryError(.duplicateID, "id \(PrintableName(batch.id)) was already committed with other content; "
+                                                             + "this input was not stored (ids must be unique per source)"),
+                             attempts: 1, firstFailure: now, payload: rawPayload(item))
+            return false
+        }
+        if !outcome.overCardinality.isEmpty {
+            let names = outcome.refusedNames.prefix(5).map { PrintableName($0).description }.joined(separator: ", ")
+            await deadLetter(item, error: TelemetryError(.cardinalityLimit, "\(outcome.overCardinality.count) samples of \(PrintableName(batch.id)) name new metrics "
+                                                             + "beyond validation.max_metric_names (\(configuration.maxMetricNames)): \(names)"),
+                             attempts: 1, firstFailure: now,
+                             payload: Self.rejectionLines(outcome.overCardinality.map { ($0, .cardinalityLimit) }, devices: batch.deviceNames, metrics: batch.metricNames))
+        }
+        return true
+    }
+
+    /// Writes `batch[range]` after the batch failed for a data error, halving down to the single
+    /// samples that fail on their own; returns those (the rest is committed, each piece under a key
+    /// of its own derived from the batch's, so a redelivery finds them done). A failure that is not
+    /// a data error is thrown, for the caller's retries.
+    private func isolate(_ batch: StorageBatch, _ range: Range<Int>) async throws -> [(Sample, PostgresError)] {
+        let piece = batch.slice(range)
+        switch try await writeThroughOutages(batches: 1, { () async throws(PostgresError) in try await storage.write(piece) }) {
+        case .success(let outcome):
+            record(outcome, batch: piece)
+            return []
+        case .failure(let error) where error.isDataError:
+            guard range.count > 1 else { return [(batch.samples[range.lowerBound], error)] }
+            let middle = range.lowerBound + range.count / 2
+            return try await isolate(batch, range.lowerBound..<middle) + isolate(batch, middle..<range.upperBound)
+        case .failure(let error):
+            throw error
+        }
+    }
 
     private func rawPayload(_ item: WorkItem) -> [UInt8] {
         switch (item.source, item.payload) {

@@ -5,22 +5,40 @@ public import TelemetryCore
 public struct QueueState: Sendable, Equatable {
     public struct Shard: Sendable, Equatable {
         public var length = 0
-        /// Entries not yet delivered to the group (Redis ≥ 7; 0 when the server does not say).
-        public var lag = 0
+        /// Entries not yet delivered to the group; nil when Redis cannot tell (it says nil after
+        /// entries were deleted from the middle of the stream, and older servers do not report it).
+        /// A missing group has every entry of the stream still to deliver.
+        public var lag: Int? = 0
         /// Entries delivered but not yet acknowledged.
         public var pending = 0
+        /// False when the stream has no such consumer group (lost with a FLUSHALL, a restart without
+        /// AOF, a promoted replica): nothing is being read until it is recreated.
+        public var groupExists = true
 
-        public init(length: Int = 0, lag: Int = 0, pending: Int = 0) {
+        public init(length: Int = 0, lag: Int? = 0, pending: Int = 0, groupExists: Bool = true) {
             self.length = length
             self.lag = lag
             self.pending = pending
+            self.groupExists = groupExists
         }
     }
 
     /// Indexed by shard.
     public var shards: [Shard]
+    /// The total lag, nil when any shard's is unknown.
+    public var totalLag: Int? {
+        shards.reduce(Optional(0)) { total, shard in total.flatMap { t in shard.lag.map { t + $0 } } }
+    }
+    /// Shards whose stream has no consumer group.
+    public var shardsWithoutGroup: [Int] { shards.indices.filter { !shards[$0].groupExists } }
     public var compatTasksQueued: Int
     public var deadLetters: Int
+
+    public init(shards: [Shard], compatTasksQueued: Int = 0, deadLetters: Int = 0) {
+        self.shards = shards
+        self.compatTasksQueued = compatTasksQueued
+        self.deadLetters = deadLetters
+    }
 }
 
 extension RedisClient {
@@ -38,8 +56,11 @@ extension RedisClient {
         let states = (0..<shards).map { shard in
             var state = QueueState.Shard(length: replies[shard * 2].int ?? 0)
             if let fields = Self.group(group, in: replies[shard * 2 + 1]) {
-                state.lag = fields["lag"]?.int ?? 0
+                state.lag = fields["lag"]?.int  // nil: Redis cannot tell
                 state.pending = fields["pending"]?.int ?? 0
+            } else {
+                state.groupExists = false
+                state.lag = state.length
             }
             return state
         }

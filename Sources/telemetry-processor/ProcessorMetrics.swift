@@ -19,6 +19,10 @@ enum ProcessorMetrics {
                   value: c.trimmedUnread.load(ordering: .relaxed))
         e.counter("telemetry_processor_groups_recreated_total", help: "Consumer groups recreated after Redis lost them (NOGROUP)",
                   value: c.groupsRecreated.load(ordering: .relaxed))
+        e.counter("telemetry_processor_entries_possibly_lost_total", help: "Entries undelivered or pending when a consumer group was found lost",
+                  value: c.entriesPossiblyLost.load(ordering: .relaxed))
+        e.counter("telemetry_processor_stranded_redelivered_total", help: "Pending entries and tasks no worker held (a lost reply), delivered again",
+                  value: c.strandedRedelivered.load(ordering: .relaxed))
         e.counter("telemetry_processor_poison_total", help: "Entries and tasks quarantined as poison (consumer.max_deliveries)",
                   value: c.poisoned.load(ordering: .relaxed))
         let byReason = c.deadLettersByReason
@@ -37,7 +41,11 @@ enum ProcessorMetrics {
         for (shard, state) in c.shards.enumerated() {
             let labels = [("shard", String(shard))]
             e.gauge("telemetry_processor_stream_length", labels: labels, help: "Entries in a shard stream", value: Double(state.length))
-            e.gauge("telemetry_processor_consumer_lag", labels: labels, help: "Entries of a shard stream not yet delivered to the consumer group", value: Double(state.lag))
+            if let lag = state.lag {  // absent when Redis cannot tell, rather than a false 0
+                e.gauge("telemetry_processor_consumer_lag", labels: labels, help: "Entries of a shard stream not yet delivered to the consumer group", value: Double(lag))
+            }
+            e.gauge("telemetry_processor_consumer_group_missing", labels: labels, help: "1 while the shard stream has no consumer group (being recreated)",
+                    value: state.groupExists ? 0 : 1)
             e.gauge("telemetry_processor_pending_entries", labels: labels, help: "Entries delivered but not yet acknowledged", value: Double(state.pending))
         }
         e.gauge("telemetry_processor_dead_letter_stream_length", help: "Entries in the dead-letter stream", value: Double(c.deadLetterStreamLength.load(ordering: .relaxed)))

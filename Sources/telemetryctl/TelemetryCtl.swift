@@ -46,17 +46,25 @@ struct Queues: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot reach redis at \(redis.redisHost):\(redis.redisPort): \(error)")
         }
-        let shards = state.shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "pending": $0.element.pending, "lag": $0.element.lag] }
+        let shards = state.shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "pending": $0.element.pending,
+                                                      "lag": $0.element.lag ?? -1, "group": $0.element.groupExists ? 1 : 0] }
         let tasks = state.compatTasksQueued
         let deadLetters = state.deadLetters
         if json {
-            let object: [String: Any] = ["shards": shards, "compat_tasks_queued": tasks, "dead_letters": deadLetters]
+            // An unknown lag is null, never a false 0.
+            let jsonShards = shards.map { s -> [String: Any] in
+                ["shard": s["shard"]!, "length": s["length"]!, "pending": s["pending"]!, "lag": s["lag"]! < 0 ? NSNull() : s["lag"]!,
+                 "group": s["group"]! == 1 ? "present" : "missing"]
+            }
+            let object: [String: Any] = ["shards": jsonShards, "compat_tasks_queued": tasks, "dead_letters": deadLetters]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("SHARD  LENGTH  PENDING  LAG")
+            print("SHARD  LENGTH  PENDING      LAG  GROUP")
             for s in shards {
-                print("\(pad(s["shard"]!, 5))  \(pad(s["length"]!, 6))  \(pad(s["pending"]!, 7))  \(pad(s["lag"]!, 3))")
+                let lag = s["lag"]! < 0 ? "unknown" : String(s["lag"]!)
+                print("\(pad(s["shard"]!, 5))  \(pad(s["length"]!, 6))  \(pad(s["pending"]!, 7))  \(String(repeating: " ", count: max(0, 7 - lag.count)))\(lag)  "
+                      + (s["group"]! == 1 ? "present" : "MISSING"))
             }
             print("compat tasks queued: \(tasks)")
             print("dead letters:        \(deadLetters)")

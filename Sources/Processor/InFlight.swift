@@ -1,0 +1,49 @@
+import Synchronization
+import TelemetryCore
+
+/// Stream entries and compatibility tasks handed to the workers and not yet acknowledged. The
+/// periodic stranded-work check (``ConsumerActor``) claims only what is pending in Redis but not
+/// here: an entry whose `XREADGROUP` reply was lost, a task whose `LMOVE` reply was lost; never
+/// one a worker is still busy with (a slow PostgreSQL), which would be processed twice.
+public final class InFlight: Sendable {
+    private struct State {
+        var entries: Set<String> = []
+        /// Tasks by the FNV-1a-64 of their bytes, counted (the same bytes can be queued twice).
+        var tasks: [UInt64: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    private static func key(_ shard: Int, _ id: String) -> String { "\(shard)/\(id)" }
+
+    func add(shard: Int, entry: String) { _ = state.withLock { $0.entries.insert(Self.key(shard, entry)) } }
+    func contains(shard: Int, entry: String) -> Bool { state.withLock { $0.entries.contains(Self.key(shard, entry)) } }
+
+    func add(task raw: [UInt8]) {
+        let hash = FNV1a.hash64(bytes: raw)
+        state.withLock { $0.tasks[hash, default: 0] += 1 }
+    }
+
+    /// How many copies of `raw` are with the workers.
+    func count(task raw: [UInt8]) -> Int { state.withLock { $0.tasks[FNV1a.hash64(bytes: raw)] ?? 0 } }
+
+    /// Forgets what was acknowledged.
+    func finished(_ sources: [WorkItem.Source]) {
+        state.withLock { state in
+            for source in sources {
+                switch source {
+                case .stream(let shard, let entryID):
+                    state.entries.remove(Self.key(shard, entryID))
+                case .compat(let raw):
+                    let hash = FNV1a.hash64(bytes: raw)
+                    if let n = state.tasks[hash] { state.tasks[hash] = n > 1 ? n - 1 : nil }
+                }
+            }
+        }
+    }
+
+    /// Entries and tasks with the workers.
+    public var count: Int { state.withLock { $0.entries.count + $0.tasks.values.reduce(0, +) } }
+}
