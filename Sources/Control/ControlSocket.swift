@@ -75,9 +75,14 @@ public enum ControlSocket {
         let directory = (path as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+                                                    attributes: [.posixPermissions: 0o750])
         } catch {
             throw ControlSocketError(description: "cannot create the control socket directory \(directory): \(error)")
+        }
+        try checkPrivate(directory: directory)
+        var existing = stat()
+        if lstat(path, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFSOCK {
+            throw ControlSocketError(description: "\(path) exists and is not a socket (a symlink or a file); remove it or set control.socket (CONTROL_SOCKET)")
         }
         if isServed(path) {
             throw ControlSocketError(description: "control socket \(path) is served by another running instance; set control.socket (CONTROL_SOCKET) to another path")
@@ -93,27 +98,59 @@ public enum ControlSocket {
             router: router,
             configuration: .init(address: .unixDomainSocket(path: path)),
             onServerRunning: { _ in
-                restrict(path, group: configuration.group, groupID: configuration.groupID, logger: logger)
+                guard restrict(path, group: configuration.group, groupID: configuration.groupID, logger: logger) else {
+                    // A control socket that anyone could reach, or none at all: do not run like that.
+                    logger.critical("the control socket could not be restricted; stopping", metadata: ["control_socket": "\(path)"])
+                    exit(78)  // EX_CONFIG
+                }
                 logger.info("control socket listening", metadata: ["control_socket": "\(path)"])
             },
             logger: logger)
     }
 
+    /// Refuses a socket directory that others could write to (they could swap the socket for a
+    /// symlink between its creation and its `chmod`), or that is itself a symlink.
+    static func checkPrivate(directory: String) throws {
+        var info = stat()
+        guard lstat(directory, &info) == 0 else {
+            throw ControlSocketError(description: "cannot inspect the control socket directory \(directory): errno \(errno)")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw ControlSocketError(description: "the control socket directory \(directory) is a symlink or not a directory; set control.socket (CONTROL_SOCKET)")
+        }
+        guard info.st_mode & 0o022 == 0 || (info.st_mode & S_ISVTX != 0 && info.st_uid == geteuid()) else {
+            throw ControlSocketError(description: "the control socket directory \(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))); "
+                                     + "use a private directory (RuntimeDirectory=, $XDG_RUNTIME_DIR) or set control.socket (CONTROL_SOCKET)")
+        }
+        guard info.st_uid == geteuid() || info.st_uid == 0 else {
+            throw ControlSocketError(description: "the control socket directory \(directory) belongs to another user (uid \(info.st_uid))")
+        }
+    }
+
     /// Mode 0660 and, when the group exists, group ownership, so operators in it can connect.
-    static func restrict(_ path: String, group: String, groupID: gid_t?, logger: Logger) {
+    /// The socket is created under the process umask (0755 by default: nobody else can connect
+    /// until this runs) in a directory only this user can write, and checked with `lstat` first,
+    /// so neither call can be led through a symlink. False when the mode could not be set.
+    static func restrict(_ path: String, group: String, groupID: gid_t?, logger: Logger) -> Bool {
+        var socketInfo = stat()
+        guard lstat(path, &socketInfo) == 0, (socketInfo.st_mode & S_IFMT) == S_IFSOCK else {
+            logger.error("the control socket is not a socket after bind", metadata: ["errno": "\(errno)"])
+            return false
+        }
         if chmod(path, 0o660) != 0 {
             logger.error("cannot set the control socket's mode", metadata: ["errno": "\(errno)"])
+            return false
         }
         guard let groupID else {
             logger.debug("control socket group does not exist; keeping the process group", metadata: ["group": "\(group)"])
-            return
+            return true
         }
-        var info = stat()
         // Under the units the process group already is `telemetry` (and chown is filtered there).
-        if stat(path, &info) == 0, info.st_gid == groupID { return }
-        if chown(path, uid_t.max, groupID) != 0 {
+        if socketInfo.st_gid == groupID { return true }
+        if lchown(path, uid_t.max, groupID) != 0 {
             logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "errno": "\(errno)"])
         }
+        return true
     }
 
     /// True when something accepts connections on `path`.

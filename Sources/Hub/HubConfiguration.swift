@@ -10,7 +10,8 @@ import Foundation
 /// Keys (environment name in brackets), defaults:
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379,
 ///   `redis.key_prefix` (`REDIS_KEY_PREFIX`) telemetry
-/// - `streams.shards` (`STREAMS_SHARDS`) 8, `streams.retention_days` (`STREAMS_RETENTION_DAYS`) 7
+/// - `streams.shards` (`STREAMS_SHARDS`) 8, `streams.retention_days` (`STREAMS_RETENTION_DAYS`) 7,
+///   `streams.trim_interval_s` 60 (the retention trim runs on this timer, on Redis's clock)
 /// - `ingest.batch_size` 1000 samples (at most 65 535), `ingest.flush_interval_ms` 5, `ingest.flush_when_idle` true,
 ///   `ingest.buffer_batches` 256,
 ///   `ingest.full_policy` `block` | `drop_oldest`, `ingest.ring_capacity` 65536 per device
@@ -36,6 +37,8 @@ public struct HubConfiguration: Sendable {
     public var keys: RedisKeys
     public var shards: Int
     public var streamRetentionDays: Int
+    /// Seconds between retention trims (`streams.trim_interval_s`).
+    public var trimIntervalSeconds: Int
     public var batchSize: Int
     public var flushIntervalMillis: Int
     /// Close open batches once the rings stay empty over a drain pause (the burst is over).
@@ -70,6 +73,7 @@ public struct HubConfiguration: Sendable {
         keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
         shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
         streamRetentionDays = try config.strictInt("streams.retention_days", default: 7, in: 1...3650)
+        trimIntervalSeconds = try config.strictInt("streams.trim_interval_s", default: 60, in: 1...86_400)
         batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...HubBatchCodec.maxTableEntries)
         flushIntervalMillis = try config.strictInt("ingest.flush_interval_ms", default: 5, in: 1...60_000)
         flushWhenIdle = try config.strictBool("ingest.flush_when_idle", default: true)

@@ -10,6 +10,10 @@ public final class HubCounters: Sendable {
     public let batchesPublished = Atomic<Int>(0)
     public let samplesPublished = Atomic<Int>(0)
     public let publishErrors = Atomic<Int>(0)
+    /// Stream entries removed by the retention trim, and of those, how many a consumer group had
+    /// not processed (read or acknowledged) yet.
+    public let entriesTrimmed = Atomic<Int>(0)
+    public let trimmedUnread = Atomic<Int>(0)
     public let batchesSpooled = Atomic<Int>(0)
     public let batchesReplayed = Atomic<Int>(0)
     public let spoolDroppedBatches = Atomic<Int>(0)

@@ -125,7 +125,7 @@ public final class HubService: Service {
             logger.info("spool holds batches from a previous run; replaying them first", metadata: ["records": "\(recovery.records)"])
         }
         let publisher = PublisherActor(redis: redis, buffer: buffer, spool: spool, keys: configuration.keys, counters: counters,
-                                       pipeline: configuration.publisherPipeline, retentionDays: configuration.streamRetentionDays,
+                                       pipeline: configuration.publisherPipeline,
                                        spoolFullPolicy: configuration.spoolFullPolicy,
                                        breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breakerProbeMillis),
                                                                maxProbeIntervalMillis: Int64(configuration.breakerMaxProbeMillis)),
@@ -165,6 +165,19 @@ public final class HubService: Service {
         let keys = configuration.keys
         children.append(.init(name: "dead-letters", role: .maintenance) {
             await deadLetters.run(redis: deadLetterRedis, keys: keys, logger: logger, heartbeat: deadLetterHeartbeat)
+        })
+        let trimmer = StreamTrimmer(redis: RedisClient(endpoint: configuration.redis, name: "trimmer"), keys: keys, shards: configuration.shards,
+                                    retentionDays: configuration.streamRetentionDays, counters: counters, logger: logger)
+        let trimInterval = configuration.trimIntervalSeconds
+        children.append(.init(name: "trimmer", role: .maintenance) {
+            while !Task.isCancelled {
+                do {
+                    try await trimmer.trimOnce()
+                } catch {
+                    logger.warning("stream retention trim failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(trimInterval))
+            }
         })
         children.append(.init(name: "progress", role: .maintenance) {
             while !Task.isCancelled {

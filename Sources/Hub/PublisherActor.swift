@@ -17,7 +17,6 @@ public actor PublisherActor {
     private let keys: RedisKeys
     private let counters: HubCounters
     private let pipeline: Int
-    private let retentionMillis: Int64
     private let spoolFullPolicy: BufferFullPolicy
     private let logger: Logger
     private var breaker: CircuitBreaker
@@ -27,7 +26,7 @@ public actor PublisherActor {
     private let heartbeat: StageHeartbeat
 
     public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
-                pipeline: Int, retentionDays: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
+                pipeline: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "publisher")) {
         self.heartbeat = heartbeat
         self.redis = redis
@@ -36,7 +35,6 @@ public actor PublisherActor {
         self.keys = keys
         self.counters = counters
         self.pipeline = pipeline
-        self.retentionMillis = Int64(retentionDays) * 86_400_000
         self.spoolFullPolicy = spoolFullPolicy
         self.breaker = breaker
         self.logger = logger
@@ -146,10 +144,10 @@ public actor PublisherActor {
 
     /// One pipelined round trip; false on any failure (connection or error reply).
     private func send(_ batches: [EncodedBatch]) async -> Bool {
-        let minID = String(wallClockMicros() / 1000 - retentionMillis)
+        // No MINID here: retention is the ``StreamTrimmer``'s, on Redis's clock and on a timer
+        // (a trim riding on XADD stops exactly when a full Redis refuses XADD).
         let commands = batches.map { batch -> RedisCommand in
-            var command: RedisCommand = ["XADD", keys.stream(batch.shard), "MINID", "~", minID, "*",
-                                         "v", String(batch.version), "id", batch.id]
+            var command: RedisCommand = ["XADD", keys.stream(batch.shard), "*", "v", String(batch.version), "id", batch.id]
             command.append("d")
             command.append(bytes: batch.bytes)
             return command

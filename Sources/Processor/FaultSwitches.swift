@@ -10,7 +10,12 @@ import Synchronization
 ///
 /// `TELEMETRY_FAULT_WORKER_THROWS=N`: the first N items committed by the workers make their worker
 /// throw right after the COMMIT, before the acknowledgement — the supervisor drill.
+///
+/// `TELEMETRY_FAULT_CRASH_ON_DEVICE=NAME`: the process aborts (as a trap would) when a worker
+/// prepares an item naming device NAME — the poison drill: whatever the cause of a crash, such an
+/// input must end in the dead letters, not in a crash loop.
 public final class FaultSwitches: Sendable {
+    private let crashOnDevice: String?
     private let exitAfterCommits: Int?
     private let stallFile: String?
     private let commits = Atomic<Int>(0)
@@ -24,6 +29,7 @@ public final class FaultSwitches: Sendable {
     }
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        crashOnDevice = environment["TELEMETRY_FAULT_CRASH_ON_DEVICE"]
         exitAfterCommits = environment["TELEMETRY_FAULT_EXIT_AFTER_COMMITS"].flatMap(Int.init)
         stallFile = environment["TELEMETRY_FAULT_STALL_FILE"]
         workerThrows = environment["TELEMETRY_FAULT_WORKER_THROWS"].flatMap(Int.init) ?? 0
@@ -34,6 +40,13 @@ public final class FaultSwitches: Sendable {
         guard workerThrows > 0 else { return }
         let n = workerThrown.add(1, ordering: .relaxed).newValue
         if n <= workerThrows { throw InjectedFault(number: n) }
+    }
+
+    /// Aborts the process when `devices` names the crash switch's device.
+    func crashIfNamed(_ devices: [String]) {
+        guard let crashOnDevice, devices.contains(crashOnDevice) else { return }
+        FileHandle.standardError.write(Data("fault switch: crashing on device \(crashOnDevice)\n".utf8))
+        abort()
     }
 
     /// True once the stall file exists.

@@ -39,6 +39,7 @@ public struct ThresholdRule: Sendable, Equatable {
 ///   `validation.max_future_skew_s` 300, `validation.max_fields` 1024 numeric fields per task
 ///   (more: `too_large`), `validation.max_metric_names` 10000 distinct metric names in the deployment
 ///   (a new name beyond it: `cardinality_limit`)
+/// - `dead_letters.max_bytes` 256 MiB: the dead-letter stream's cap (oldest deleted past it, counted)
 /// - `consumer.max_deliveries` 5: an entry or task delivered more often is dead-lettered as `poison`
 /// - `consumer.claim_idle_ms` 30000, `consumer.claim_interval_ms` 5000: every interval, entries of
 ///   owned shards pending this long and tasks left this long in the processing list, which no
@@ -56,6 +57,8 @@ public struct ProcessorConfiguration: Sendable {
     public var consumerName: String
     public var readCount: Int
     public var blockMillis: Int
+    /// The dead-letter stream's cap in bytes (`dead_letters.max_bytes`).
+    public var deadLetterMaxBytes: Int
     /// Idle time after which pending work no worker holds is delivered again (`consumer.claim_idle_ms`).
     public var claimIdleMillis: Int
     /// How often stranded work is looked for (`consumer.claim_interval_ms`).
@@ -146,6 +149,7 @@ public struct ProcessorConfiguration: Sendable {
         validation.maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
         maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
         maxDeliveries = try config.strictInt("consumer.max_deliveries", default: 5, in: 1...1000)
+        deadLetterMaxBytes = try config.strictInt("dead_letters.max_bytes", default: 256 << 20, in: 1 << 16...(1 << 40))
         claimIdleMillis = try config.strictInt("consumer.claim_idle_ms", default: 30_000, in: 100...86_400_000)
         claimIntervalMillis = try config.strictInt("consumer.claim_interval_ms", default: 5000, in: 50...3_600_000)
         validation.maxFutureSkewMicros = Int64(try config.strictInt("validation.max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000

@@ -20,6 +20,8 @@ public final class ProcessorCounters: Sendable {
     public let entriesPossiblyLost = Atomic<Int>(0)
     /// Pending entries and processing-list tasks no worker held (a lost reply), delivered again.
     public let strandedRedelivered = Atomic<Int>(0)
+    /// Dead letters deleted by the `dead_letters.max_bytes` cap.
+    public let deadLettersEvicted = Atomic<Int>(0)
     /// Consumer groups recreated after Redis lost them (NOGROUP).
     public let groupsRecreated = Atomic<Int>(0)
     /// Entries and tasks quarantined as `poison` (delivered more than `consumer.max_deliveries` times).

@@ -57,6 +57,20 @@ public final class ProcessorService: Service {
         return changed
     }
 
+    /// Keeps the dead-letter stream under `dead_letters.max_bytes` (Redis's own estimate,
+    /// `MEMORY USAGE`): the oldest entries past it are trimmed, counted and logged. A full Redis
+    /// must not be filled further by a flood of bad input.
+    func capDeadLetters(_ redis: RedisClient) async {
+        let key = configuration.keys.deadLetters
+        guard let usage = try? await redis.send(["MEMORY", "USAGE", key]).int, usage > configuration.deadLetterMaxBytes,
+              let length = try? await redis.send(["XLEN", key]).int, length > 0 else { return }
+        let keep = Int(Double(length) * Double(configuration.deadLetterMaxBytes) / Double(usage) * 0.9)
+        guard let evicted = try? await redis.send(["XTRIM", key, "MAXLEN", String(keep)]).int, evicted > 0 else { return }
+        counters.deadLettersEvicted.add(evicted, ordering: .relaxed)
+        logger.error("dead letters over dead_letters.max_bytes: the oldest were deleted",
+                     metadata: ["evicted": "\(evicted)", "kept": "\(keep)", "bytes": "\(usage)", "max_bytes": "\(configuration.deadLetterMaxBytes)"])
+    }
+
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
@@ -67,8 +81,11 @@ public final class ProcessorService: Service {
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis, name: "reader")
-        let control = RedisClient(endpoint: configuration.redis, name: "control")
-        let acker = RedisClient(endpoint: configuration.redis, name: "acker")
+        // Dead letters, retry state and acknowledgements must succeed: while Redis refuses them
+        // (OOM at maxmemory) this stage reads as stalled, and the watchdog acts on it.
+        let refusals = heartbeat("redis-writes")
+        let control = RedisClient(endpoint: configuration.redis, name: "control", refusals: refusals)
+        let acker = RedisClient(endpoint: configuration.redis, name: "acker", refusals: refusals)
         let queues = (0..<configuration.workers).map { _ in
             BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block)
         }
@@ -79,6 +96,7 @@ public final class ProcessorService: Service {
 
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {
+            var probes = 0
             while !Task.isCancelled {
                 counters.postgresReachable.store(await storage.ping() ? 1 : 0, ordering: .relaxed)
                 let redisUp = (try? await control.send(["PING"])) != nil
@@ -89,6 +107,8 @@ public final class ProcessorService: Service {
                 if redisUp, let queues = try? await consumer.queueState() {
                     counters.updateQueues(queues)
                 }
+                probes += 1
+                if redisUp, probes % 30 == 1 { await capDeadLetters(control) }
                 try? await Task.sleep(for: .seconds(1))
             }
         }

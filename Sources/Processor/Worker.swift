@@ -81,8 +81,10 @@ public final class Acknowledger: Sendable {
                 do {
                     let replies = try await redis.pipeline(commands)
                     if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
+                        redis.refusals?.beatOnce()
                         throw RedisError(.server, "acknowledgement refused: \(failure)")
                     }
+                    redis.refusals?.idle()
                     break
                 } catch {
                     logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
@@ -371,6 +373,7 @@ struct Worker {
             }
             let decoded: HubBatch
             do { decoded = try HubBatchCodec.decode(bytes) } catch { return .failure(error) }
+            faults.crashIfNamed(decoded.devices)
             var valid: [Sample] = []
             valid.reserveCapacity(decoded.samples.count)
             var invalid: [(Sample, TelemetryError)] = []
@@ -401,6 +404,7 @@ struct Worker {
                                     deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
         case .task(let task):
+            faults.crashIfNamed([task.deviceID])
             // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
             guard task.metrics.count <= min(configuration.validation.maxFields, HubBatchCodec.maxTableEntries) else {
                 return .failure(TelemetryError(.tooLarge, "task \(task.id) has \(task.metrics.count) numeric fields, more than \(configuration.validation.maxFields) (validation.max_fields)"))

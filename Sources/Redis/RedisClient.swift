@@ -12,14 +12,18 @@ public import TelemetryCore
 /// ```
 public actor RedisClient {
     public nonisolated let endpoint: RedisEndpoint
+    /// Stamped while Redis refuses this client's must-succeed writes with error replies (OOM,
+    /// READONLY, MISCONF), so the watchdog sees a stall instead of an endless "waiting".
+    public nonisolated let refusals: StageHeartbeat?
     private nonisolated let executor: ThreadExecutor
     private var connection: RedisConnection?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Creates the client and its thread; connects on first use.
-    public init(endpoint: RedisEndpoint, name: String) {
+    public init(endpoint: RedisEndpoint, name: String, refusals: StageHeartbeat? = nil) {
         self.endpoint = endpoint
+        self.refusals = refusals
         self.executor = ThreadExecutor(name: "redis-\(name)")
     }
 
@@ -83,8 +87,11 @@ extension RedisClient {
         var backoff = Duration.milliseconds(50)
         while true {
             do {
-                return try await send(command)
+                let reply = try await send(command)
+                refusals?.idle()
+                return reply
             } catch {
+                if error.code == .server { refusals?.beatOnce() }
                 onFailure(error, backoff)
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))

@@ -14,6 +14,12 @@ public final class StageHeartbeat: Sendable {
     }
 
     public func beat() { last.store(Self.now(), ordering: .relaxed) }
+
+    /// Starts the clock on a wait that is not by design (Redis answering every write with an
+    /// error, such as OOM at `maxmemory`): the first call stamps the time, later ones keep it, so
+    /// the stage reads as stalled once the condition outlasts the watchdog interval. ``idle()``
+    /// ends it.
+    public func beatOnce() { _ = last.compareExchange(expected: 0, desired: Self.now(), ordering: .relaxed) }
     public func idle() { last.store(0, ordering: .relaxed) }
 
     /// Runs `body` as a wait by design (backpressure from a full queue, an outage being waited

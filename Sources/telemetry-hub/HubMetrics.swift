@@ -34,6 +34,10 @@ enum HubMetrics {
         e.counter("telemetry_hub_samples_published_total", help: "Samples written to Redis", value: c.samplesPublished.load(ordering: .relaxed))
         e.counter("telemetry_hub_samples_dropped_total", help: "Samples dropped by the drop_oldest buffer policy", value: c.samplesDropped.load(ordering: .relaxed))
         e.counter("telemetry_hub_publish_errors_total", help: "Failed Redis round trips", value: c.publishErrors.load(ordering: .relaxed))
+        e.counter("telemetry_hub_stream_entries_trimmed_total", help: "Stream entries removed by the retention trim",
+                  value: c.entriesTrimmed.load(ordering: .relaxed))
+        e.counter("telemetry_hub_stream_trimmed_unread_total", help: "Trimmed stream entries a consumer group had not processed",
+                  value: c.trimmedUnread.load(ordering: .relaxed))
         e.counter("telemetry_hub_batches_spooled_total", help: "Batches written to the on-disk spool", value: c.batchesSpooled.load(ordering: .relaxed))
         e.counter("telemetry_hub_batches_replayed_total", help: "Spooled batches replayed to Redis", value: c.batchesReplayed.load(ordering: .relaxed))
         e.counter("telemetry_hub_spool_dropped_samples_total", help: "Samples dropped by the drop_oldest spool policy", value: c.spoolDroppedSamples.load(ordering: .relaxed))

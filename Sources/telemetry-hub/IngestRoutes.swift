@@ -3,6 +3,7 @@ import Control
 import Foundation
 import Hub
 import Hummingbird
+import Logging
 import NIOCore
 import Synchronization
 import TelemetryCore
@@ -21,7 +22,22 @@ import TelemetryCore
 /// | 429 | the hub is applying backpressure (its buffer is full); `Retry-After` says when to retry |
 /// | 503 | the hub is starting or stopping, Redis is unreachable for a task, or durability was not confirmed in time |
 enum IngestRoutes {
-    static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration) {
+    static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration, host: String, logger: Logger) {
+        guard configuration.servesIngest(on: host) else {
+            logger.error("ingest routes refused: the hub listens on a non-loopback address without a token",
+                         metadata: ["http_host": "\(host)", "fix": "set http.ingest.token (or token_file), or http.ingest.allow_unauthenticated: true"])
+            let refused: @Sendable (Request, BasicRequestContext) async -> Response = { _, _ in
+                json(.forbidden, ["error": "unauthenticated_ingest_disabled",
+                                  "message": "this hub listens on \(host) without http.ingest.token; ingest is refused until a token is configured"])
+            }
+            router.post("v1/samples", use: refused)
+            router.post("v1/tasks", use: refused)
+            return
+        }
+        if configuration.token == nil && !HTTPIngestConfiguration.isLoopback(host) {
+            logger.warning("ingest is served without authentication on a non-loopback address (http.ingest.allow_unauthenticated)",
+                           metadata: ["http_host": "\(host)"])
+        }
         let worker = RequestWorker()
         let counters = hub.counters
         let inFlight = InFlight()

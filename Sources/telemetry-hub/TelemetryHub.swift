@@ -50,7 +50,7 @@ struct TelemetryHub {
                 let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
                 return hub.reload(fresh)
             },
-            routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest) })
+            routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest, host: http.host, logger: logger) })
         await surface.serve(service: hub, logger: logger)
     }
 

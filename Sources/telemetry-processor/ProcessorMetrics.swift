@@ -23,6 +23,8 @@ enum ProcessorMetrics {
                   value: c.entriesPossiblyLost.load(ordering: .relaxed))
         e.counter("telemetry_processor_stranded_redelivered_total", help: "Pending entries and tasks no worker held (a lost reply), delivered again",
                   value: c.strandedRedelivered.load(ordering: .relaxed))
+        e.counter("telemetry_processor_dead_letters_evicted_total", help: "Dead letters deleted by the dead_letters.max_bytes cap",
+                  value: c.deadLettersEvicted.load(ordering: .relaxed))
         e.counter("telemetry_processor_poison_total", help: "Entries and tasks quarantined as poison (consumer.max_deliveries)",
                   value: c.poisoned.load(ordering: .relaxed))
         let byReason = c.deadLettersByReason

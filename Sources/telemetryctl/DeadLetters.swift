@@ -115,19 +115,35 @@ struct DeadLetters: AsyncParsableCommand {
                 }
             }
             var replayed = 0
+            var failed = 0
             for entry in entries {
                 guard entry.fields["payload_truncated_from"] == nil else {
                     print("\(entry.id): payload was truncated, not replayed")
                     continue
                 }
-                var commands = try Self.commands(for: entry, keys: keys)
-                commands.append(["XDEL", keys.deadLetters, entry.id])
-                // MULTI/EXEC: the entry leaves the dead letters exactly when it re-enters the pipeline.
+                // Re-inject in one MULTI/EXEC, check every reply of it (a command failing inside
+                // EXEC does not stop the others), and only then delete the dead letter. A crash in
+                // between re-injects twice on the next replay, which storage deduplicates; deleting
+                // first could lose the input.
+                let commands = try Self.commands(for: entry, keys: keys)
                 let replies = try await client.pipeline([["MULTI"]] + commands + [["EXEC"]])
-                guard case .array = replies.last else { throw ValidationError("replay of \(entry.id) failed: \(replies)") }
+                let results = replies.last?.array
+                let refused = replies.dropLast().compactMap { if case .error(let e) = $0 { e } else { nil } }
+                    + (results ?? []).compactMap { if case .error(let e) = $0 { e } else { nil } }
+                guard let results, results.count == commands.count, refused.isEmpty else {
+                    failed += 1
+                    print("\(entry.id): replay failed, the dead letter is kept: \(refused.first ?? "transaction aborted")")
+                    continue
+                }
+                let deleted = try await client.send(["XDEL", keys.deadLetters, entry.id])
+                guard deleted.int == 1 else {
+                    print("\(entry.id): replayed, but the dead letter was already gone (deleted meanwhile)")
+                    continue
+                }
                 replayed += 1
             }
-            print("replayed \(replayed) dead letter(s)")
+            print("replayed \(replayed) dead letter(s)" + (failed > 0 ? ", \(failed) failed and kept" : ""))
+            if failed > 0 { throw ExitCode(1) }
         }
 
         static func commands(for entry: Entry, keys: RedisKeys) throws -> [RedisCommand] {

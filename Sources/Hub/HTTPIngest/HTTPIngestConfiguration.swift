@@ -13,6 +13,9 @@ import TelemetryConfiguration
 /// - `http.ingest.retry_after_s` 1: `Retry-After` of 429 and 503 answers
 /// - `http.ingest.max_concurrent_requests` 16: more requests in flight get 429 before their body
 ///   is read (each holds its body until answered)
+/// - `http.ingest.allow_unauthenticated` (`HTTP_INGEST_ALLOW_UNAUTHENTICATED`) false: without a
+///   token, the ingest routes are served on a loopback `http.host` only; on any other address they
+///   answer 403 unless this is true (logged at start)
 public struct HTTPIngestConfiguration: Sendable {
     public var token: String?
     public var maxBodyBytes: Int
@@ -20,6 +23,8 @@ public struct HTTPIngestConfiguration: Sendable {
     public var ackTimeoutMillis: Int
     public var retryAfterSeconds: Int
     public var maxConcurrentRequests: Int
+    /// Serve ingest without a token on a non-loopback address (`http.ingest.allow_unauthenticated`).
+    public var allowUnauthenticated: Bool
 
     public init(reader config: ConfigReader) throws(ConfigurationError) {
         var token = try config.strictString("http.ingest.token", default: "")
@@ -39,6 +44,22 @@ public struct HTTPIngestConfiguration: Sendable {
         ackTimeoutMillis = try config.strictInt("http.ingest.ack_timeout_ms", default: 30_000, in: 100...3_600_000)
         retryAfterSeconds = try config.strictInt("http.ingest.retry_after_s", default: 1, in: 1...3600)
         maxConcurrentRequests = try config.strictInt("http.ingest.max_concurrent_requests", default: 16, in: 1...10_000)
+        allowUnauthenticated = try config.strictBool("http.ingest.allow_unauthenticated", default: false)
+    }
+
+    /// Whether ingest may be served on `host`: with a token always; without one on a loopback
+    /// address, or when explicitly allowed. Anyone who can reach an open ingest port can write
+    /// readings into the plant's history.
+    public func servesIngest(on host: String) -> Bool {
+        token != nil || allowUnauthenticated || Self.isLoopback(host)
+    }
+
+    /// `127.0.0.0/8`, `::1` and `localhost`.
+    public static func isLoopback(_ host: String) -> Bool {
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if trimmed == "localhost" || trimmed == "::1" || trimmed == "0:0:0:0:0:0:0:1" { return true }
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// True when `header` (the `Authorization` value) carries the configured token, or none is
