@@ -143,9 +143,9 @@ public actor ConsumerActor {
                 let raw = try await control.send(["LRANGE", configuration.keys.processing(configuration.consumerName), "0", "-1"])
                 let tasks = (raw.array ?? []).compactMap(\.bytes)
                 if !tasks.isEmpty {
-                    logger.info("re-processing tasks left in the processing list", metadata: ["count": "\(tasks.count)"])
+                    logger.info("re-processing tasks left in the processing list, one at a time", metadata: ["count": "\(tasks.count)"])
                 }
-                await dispatchCompat(tasks)
+                await dispatchCompat(tasks, careful: true)
                 return
             } catch {
                 logger.warning("redis unavailable while recovering pending tasks", metadata: ["error": "\(error)"])
@@ -168,23 +168,23 @@ public actor ConsumerActor {
             let replies = try await control.pipeline(Array(repeating: move, count: configuration.compatWindow - 1))
             tasks += replies.compactMap(\.bytes)
         }
-        await dispatchCompat(tasks)
+        await dispatchCompat(tasks, careful: false)
         return tasks.count
     }
 
-    private func dispatchCompat(_ tasks: [[UInt8]]) async {
+    /// Routes tasks to the workers of their devices, highest priority first.
+    ///
+    /// With `careful` (work redelivered after a crash: a previous run's processing list, stranded
+    /// tasks) the tasks go one at a time, each counted as a delivery (``RedisKeys/deliveries``)
+    /// just before it is handed over and waited for until acknowledged. A crash then counts
+    /// against the one task in progress only, never against the innocent tasks queued beside it,
+    /// and a task counted past `consumer.max_deliveries` is dead-lettered as `poison`.
+    private func dispatchCompat(_ tasks: [[UInt8]], careful: Bool) async {
         guard !tasks.isEmpty else { return }
         counters.compatTasksRead.add(tasks.count, ordering: .relaxed)
-        let deliveries = await countDeliveries(tasks)
         var items: [(priority: Int, order: Int, worker: Int, item: WorkItem)] = []
         for (order, raw) in tasks.enumerated() {
             inFlight.add(task: raw)
-            if isPoison(deliveries: deliveries[order]) {
-                let error = poison(deliveries: deliveries[order])
-                let item = WorkItem(source: .compat(raw: raw), payload: .undecodable(error, raw: raw, sourceID: TelemetryTaskCodec.salvageID(raw)))
-                items.append((TelemetryTask.Priority.critical.rawValue + 1, order, 0, item))
-                continue
-            }
             do {
                 let task = try TelemetryTaskCodec.decode(raw, maxFields: configuration.validation.maxFields)
                 let worker = router.shard(of: task.deviceID) % queues.count
@@ -195,18 +195,33 @@ public actor ConsumerActor {
             }
         }
         items.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.order < $1.order }
-        for entry in items { await deliver(entry.item, to: entry.worker) }
+        for entry in items {
+            guard careful, case .compat(let raw) = entry.item.source else {
+                await deliver(entry.item, to: entry.worker)
+                continue
+            }
+            let deliveries = await countDelivery(raw)
+            if isPoison(deliveries: deliveries) {
+                let item = WorkItem(source: entry.item.source,
+                                    payload: .undecodable(poison(deliveries: deliveries), raw: raw, sourceID: TelemetryTaskCodec.salvageID(raw)))
+                await deliver(item, to: entry.worker)
+            } else {
+                let copies = inFlight.count(task: raw)
+                await deliver(entry.item, to: entry.worker)
+                await heartbeat.waiting { await waitUntil { self.inFlight.count(task: raw) < copies } }
+            }
+        }
     }
 
-    /// Counts one more delivery of each task (`HINCRBY` on ``RedisKeys/deliveries``, one round
-    /// trip per window) and returns the counts. When Redis does not answer, every task counts as
-    /// delivered once: the task itself is safe in the processing list either way.
-    private func countDeliveries(_ tasks: [[UInt8]]) async -> [Int] {
-        let commands: [RedisCommand] = tasks.map { ["HINCRBY", configuration.keys.deliveries, Self.deliveryField($0), "1"] }
-        guard let replies = try? await control.pipeline(commands), replies.count == tasks.count else {
-            return Array(repeating: 1, count: tasks.count)
-        }
-        return replies.map { $0.int ?? 1 }
+    /// Counts one more delivery of a task (`HINCRBY` on ``RedisKeys/deliveries``). When Redis
+    /// does not answer it counts as delivered once: the task is safe in the processing list.
+    private func countDelivery(_ raw: [UInt8]) async -> Int {
+        (try? await control.send(["HINCRBY", configuration.keys.deliveries, Self.deliveryField(raw), "1"]))?.int ?? 1
+    }
+
+    /// Polls `done` until it holds (or the consumer is cancelled).
+    private func waitUntil(_ done: @Sendable () -> Bool) async {
+        while !done() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
     }
 
     /// The field of a task in ``RedisKeys/deliveries``: FNV-1a-64 of its bytes, in hex.
@@ -269,6 +284,7 @@ public actor ConsumerActor {
                 // A pending entry trimmed from the stream: nothing left to process.
                 logger.warning("pending entry no longer in the stream, acknowledging", metadata: ["shard": "\(shard)", "entry": "\(id)"])
                 _ = try? await control.send(["XACK", configuration.keys.stream(shard), configuration.group, id])
+                inFlight.finished([source])
                 continue
             }
             var version: String?
@@ -410,13 +426,13 @@ public actor ConsumerActor {
         if !again.isEmpty {
             counters.strandedRedelivered.add(again.count, ordering: .relaxed)
             logger.warning("delivered stranded tasks of the processing list again", metadata: ["tasks": "\(again.count)"])
-            await dispatchCompat(again)
+            await dispatchCompat(again, careful: true)
         }
     }
 
     /// Claims the entries of `shard` pending (for any consumer, this one's previous run included)
     /// for at least `minIdle` ms that no worker of this process holds, and dispatches them in id
-    /// order with their delivery counts (`XPENDING … IDLE`, then `XCLAIM`). Entries deleted from
+    /// order, one at a time, with their delivery counts (`XPENDING … IDLE`, then `XCLAIM`). Entries deleted from
     /// the stream before they were processed are counted and logged as trimmed unread. Returns
     /// how many were dispatched.
     private func claimPending(shard: Int, minIdle: Int) async throws(RedisError) -> Int {
@@ -435,24 +451,24 @@ public actor ConsumerActor {
                 candidates.append(id)
                 deliveries[id] = (fields[3].int ?? 0) + 1  // this claim is one more delivery
             }
-            if !candidates.isEmpty {
-                let entries = try await control.send(RedisCommand(["XCLAIM", key, configuration.group, configuration.consumerName, String(minIdle)]
-                                                                  + candidates)).array ?? []
-                let returned = Set(entries.compactMap { $0.array?.first?.string })
-                let missing = candidates.filter { !returned.contains($0) }
-                if !missing.isEmpty {
-                    // Not claimed: deleted from the stream (Redis drops them from the PEL), or taken
-                    // by another consumer meanwhile. Only the deleted ones are data lost upstream.
-                    let exists = try await control.pipeline(missing.map { ["XRANGE", key, $0, $0] })
-                    let deleted = zip(missing, exists).filter { ($0.1.array ?? []).isEmpty }.map(\.0)
-                    if !deleted.isEmpty {
-                        counters.trimmedUnread.add(deleted.count, ordering: .relaxed)
-                        logger.error("pending entries were deleted from the stream before they were processed (trimmed unread)",
-                                     metadata: ["shard": "\(shard)", "count": "\(deleted.count)", "first": "\(deleted[0])"])
-                        _ = try await control.send(RedisCommand(["XACK", key, configuration.group] + deleted))
+            // One at a time, each waited for until acknowledged: redelivered work is where a
+            // crash-causing input hides, and a crash must count against that entry alone (its
+            // delivery count grows with each claim; the entries behind it are not claimed yet).
+            for id in candidates {
+                let entries = try await control.send(["XCLAIM", key, configuration.group, configuration.consumerName, String(minIdle), id]).array ?? []
+                guard !entries.isEmpty else {
+                    // Not claimed: deleted from the stream (Redis drops it from the PEL), or taken by
+                    // another consumer meanwhile. Only a deleted one is data lost upstream.
+                    if (try await control.send(["XRANGE", key, id, id]).array ?? []).isEmpty {
+                        counters.trimmedUnread.add(1, ordering: .relaxed)
+                        logger.error("a pending entry was deleted from the stream before it was processed (trimmed unread)",
+                                     metadata: ["shard": "\(shard)", "entry": "\(id)"])
+                        _ = try await control.send(["XACK", key, configuration.group, id])
                     }
+                    continue
                 }
                 claimed += await dispatchEntries(entries, shard: shard, deliveries: deliveries)
+                await heartbeat.waiting { await waitUntil { !self.inFlight.contains(shard: shard, entry: id) } }
             }
             if rows.count < configuration.readCount { break }
         }

@@ -136,9 +136,11 @@ public actor StorageActor {
 
     private func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
         // The group's new names in one round trip per table; then each batch's ids from the cache.
-        try resolve(names: Array(Set(batches.flatMap(\.deviceNames))), table: "devices", cache: &deviceIDs, limit: nil, pg)
-        let refused = try resolve(names: Array(Set(batches.flatMap(\.metricNames))), table: "metrics", cache: &metricIDs,
-                                  limit: maxMetricNames, pg)
+        // Only names its samples use: a table may also list names whose samples were refused.
+        let usedDevices = Set(batches.flatMap { b in b.series.devices.map { b.deviceNames[Int($0)] } })
+        let usedMetrics = Set(batches.flatMap { b in b.series.metrics.map { b.metricNames[Int($0)] } })
+        try resolve(names: Array(usedDevices), table: "devices", cache: &deviceIDs, limit: nil, pg)
+        let refused = try resolve(names: Array(usedMetrics), table: "metrics", cache: &metricIDs, limit: maxMetricNames, pg)
         // Samples naming a metric refused by validation.max_metric_names are split off (the worker
         // dead-letters them as cardinality_limit); the rest of their batch is stored.
         var batches = batches
@@ -154,9 +156,14 @@ public actor StorageActor {
                 batches[index] = batches[index].keeping(kept, droppingMetrics: refusedIndexes)
             }
         }
-        let resolvedIDs = try batches.map { batch throws(PostgresError) in
-            (devices: try ids(of: batch.deviceNames, table: "devices", cache: deviceIDs),
-             metrics: batch.metricNames.map { metricIDs[$0] ?? -1 })  // -1: refused, no sample refers to it
+        // -1: a name no sample of the batch refers to (unused, or refused by the cap).
+        let resolvedIDs = batches.map { batch in
+            (devices: batch.deviceNames.map { deviceIDs[$0] ?? -1 }, metrics: batch.metricNames.map { metricIDs[$0] ?? -1 })
+        }
+        for (batch, ids) in zip(batches, resolvedIDs) {
+            for n in 0..<batch.series.count where ids.devices[Int(batch.series.devices[n])] < 0 {
+                throw PostgresError(.server, "devices has no row for \(PrintableName(batch.deviceNames[Int(batch.series.devices[n])]))")
+            }
         }
         try ensurePartitions(for: batches, pg)
 
@@ -514,17 +521,6 @@ public actor StorageActor {
                            metadata: ["refused": "\(refused.count)", "limit": "\(limit)", "first": "\(PrintableName(refused.sorted()[0]))"])
         }
         return refused
-    }
-
-    /// The cached ids of `names`; every one must have been resolved.
-    private func ids(of names: [String], table: String, cache: [String: Int32]) throws(PostgresError) -> [Int32] {
-        var ids: [Int32] = []
-        ids.reserveCapacity(names.count)
-        for name in names {
-            guard let id = cache[name] else { throw PostgresError(.server, "\(table) has no row for \(PrintableName(name))") }
-            ids.append(id)
-        }
-        return ids
     }
 
     private func ensurePartitions(for batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) {

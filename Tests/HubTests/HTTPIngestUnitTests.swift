@@ -151,3 +151,26 @@ struct HTTPIngestUnitTests {
         #expect(throws: (any Error).self) { try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "short"]))) }
     }
 }
+
+@Suite("Unauthenticated ingest")
+struct UnauthenticatedIngestTests {
+    @Test("loopback addresses are told from the others")
+    func loopback() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"] { #expect(HTTPIngestConfiguration.isLoopback(host), "\(host)") }
+        for host in ["0.0.0.0", "::", "10.0.0.5", "192.168.1.1", "127.0.0.1.evil", "example.com", ""] {
+            #expect(!HTTPIngestConfiguration.isLoopback(host), "\(host)")
+        }
+    }
+
+    @Test("without a token ingest is served on loopback only, unless explicitly allowed")
+    func servesIngest() throws {
+        func configuration(_ environment: [String: String]) throws -> HTTPIngestConfiguration {
+            try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
+        }
+        let open = try configuration([:])
+        #expect(open.servesIngest(on: "127.0.0.1"))
+        #expect(!open.servesIngest(on: "0.0.0.0"))
+        #expect(try configuration(["HTTP_INGEST_TOKEN": "0123456789abcdef"]).servesIngest(on: "0.0.0.0"))
+        #expect(try configuration(["HTTP_INGEST_ALLOW_UNAUTHENTICATED": "true"]).servesIngest(on: "0.0.0.0"))
+    }
+}
