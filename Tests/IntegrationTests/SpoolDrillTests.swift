@@ -91,6 +91,50 @@ struct SpoolDrillTests {
     }
 }
 
+extension SpoolDrillTests {
+    @Test("outage, replay, restart, outage, POST answered 202, restart before Redis returns: the acknowledged samples arrive (issue 14.1)")
+    func restartSequence() async throws {
+        let redis = try RedisServer()
+        let deployment = try Deployment()
+        let db = deployment.database
+        let port = ["REDIS_PORT": String(redis.port)]
+        let hubEnvironment = deployment.hubEnvironment(sensors: 1, readings: 1, rate: 1, extra: port.merging(["SIMULATED_ENABLED": "false"]) { $1 })
+        let processor = try Daemon("telemetry-processor", name: "spool-seq-processor", environment: deployment.processorEnvironment(extra: port))
+        let t = wallClockMicros() / 1000 - 60_000
+        func post(_ hub: Daemon, _ n: Int) async throws -> Int {
+            let body = (0..<10).map { "{\"device_id\":\"\(deployment.prefix)_d\(n)\",\"timestamp\":\(t + Int64($0)),\"temperature\":\(n)}" }
+                .joined(separator: "\n")
+            let file = "\(TestServers.logDirectory)/spool-seq-\(deployment.prefix)-\(n).ndjson"
+            try body.write(toFile: file, atomically: true, encoding: .utf8)
+            let (status, answer, _) = try await HTTPClients.post("http://127.0.0.1:\(try await hub.httpPort())/v1/samples", body: file)
+            #expect(status == 202, "\(answer)")
+            return status
+        }
+        // 1. An outage: the POST is spooled (202); Redis returns; the replay drains the spool.
+        var hub = try Daemon("telemetry-hub", name: "spool-seq-hub-1", environment: hubEnvironment)
+        _ = try await hub.httpPort()
+        await redis.stop()
+        _ = try await post(hub, 1)
+        try redis.start()
+        try await db.expectStoredOnce(10, "first outage:\n\(hub.tail)")
+        #expect(await hub.stop() == 0)
+        // 2. Restart (the spool directory is empty now), then a second outage and a POST (202).
+        hub = try Daemon("telemetry-hub", name: "spool-seq-hub-2", environment: hubEnvironment)
+        _ = try await hub.httpPort()
+        await redis.stop()
+        _ = try await post(hub, 2)
+        #expect(await hub.stop() == 0)
+        // 3. A restart before Redis is back must keep the spooled, acknowledged samples.
+        hub = try Daemon("telemetry-hub", name: "spool-seq-hub-3", environment: hubEnvironment)
+        _ = try await hub.httpPort()
+        try redis.start()
+        try await db.expectStoredOnce(20, "after the second restart:\n\(hub.tail)")
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+        await redis.stop()
+    }
+}
+
 /// Walks the spool's segment files with the documented record layout (an independent reader).
 func spoolRecords(_ directory: String) throws -> [(file: String, offset: Int, length: Int, samples: Int)] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
