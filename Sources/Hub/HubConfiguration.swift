@@ -28,7 +28,9 @@ import Foundation
 /// - `dead_letters.buffer` 10000: unreadable device input waiting for Redis (oldest dropped, counted)
 /// - `validation.max_fields` (`VALIDATION_MAX_FIELDS`) 1024: most numeric fields of one HTTP sample,
 ///   task or device line; more is refused whole as `too_large`
-/// - `hub.id` a random id per start (prefix of every batch id)
+/// - `validation.max_metric_names` (`VALIDATION_MAX_METRIC_NAMES`) 10000: distinct metric names in the
+///   deployment; an HTTP sample with a new name past it is refused (400 `cardinality_limit`)
+/// - `hub.id` a random id per start (prefix of every batch id; each start adds an epoch)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
@@ -62,6 +64,8 @@ public struct HubConfiguration: Sendable {
     public var hubID: String
     /// Most numeric fields of one reading (`validation.max_fields`).
     public var maxFields: Int
+    /// Distinct metric names in the deployment (`validation.max_metric_names`).
+    public var maxMetricNames: Int
     public var shutdownTimeoutSeconds: Int
     /// How the supervisor restarts failed stages (`supervisor.*`).
     public var restartPolicy: RestartPolicy
@@ -98,6 +102,7 @@ public struct HubConfiguration: Sendable {
         deadLetterBuffer = try config.strictInt("dead_letters.buffer", default: 10_000, in: 1...10_000_000)
         let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         hubID = try config.strictString("hub.id", default: defaultID)
+        maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
         maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         restartPolicy = try RestartPolicy(reader: config)

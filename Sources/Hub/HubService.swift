@@ -51,6 +51,7 @@ public final class HubService: Service {
     public let deadLetters: HubDeadLetters
     /// `POST /v1/tasks`' connection (an actor on a thread of its own, like every Redis client).
     private let taskRedis: RedisClient
+    private let metricNames: MetricNameAdmission
 
     /// Applies what a reload may change (the simulated bus rate); returns what changed.
     public func reload(_ new: HubConfiguration) -> [String] {
@@ -79,6 +80,7 @@ public final class HubService: Service {
         simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
         deadLetters = HubDeadLetters(capacity: configuration.deadLetterBuffer)
         taskRedis = RedisClient(endpoint: configuration.redis, name: "http-tasks")
+        metricNames = MetricNameAdmission(redis: taskRedis, keys: configuration.keys, limit: configuration.maxMetricNames)
     }
 
     public func run() async throws {
@@ -219,10 +221,17 @@ public final class HubService: Service {
         let router = ShardRouter(shards: configuration.shards)
         let batchSize = configuration.batchSize
         let maxFields = configuration.maxFields
-        let (document, batches) = await worker.run {
-            let document = SampleDocument.parse(body, maxFields: maxFields)
-            return (document, IngestActor.batches(for: document.readings, router: router, batchSize: batchSize))
+        var document = await worker.run { SampleDocument.parse(body, maxFields: maxFields) }
+        // New metric names past validation.max_metric_names are refused here, before any 202.
+        let refused = await metricNames.refused(document.metricNames, logger: logger)
+        if !refused.isEmpty {
+            let limit = configuration.maxMetricNames
+            document.reject(readingsNaming: refused, reason: .cardinalityLimit) {
+                "metric \(PrintableName($0)) is new and the deployment already holds validation.max_metric_names (\(limit)) names"
+            }
         }
+        let readings = document.readings
+        let batches = await worker.run { IngestActor.batches(for: readings, router: router, batchSize: batchSize) }
         if document.rejectedCount > 0 {
             counters.httpRejected.withLock { reasons in
                 for (reason, count) in document.rejectedByReason { reasons[reason, default: 0] += count }

@@ -71,6 +71,23 @@ public final class ProcessorService: Service {
                      metadata: ["evicted": "\(evicted)", "kept": "\(keep)", "bytes": "\(usage)", "max_bytes": "\(configuration.deadLetterMaxBytes)"])
     }
 
+    /// Mirrors PostgreSQL's metric names into ``RedisKeys/metricNames``, where hubs check new names
+    /// against `validation.max_metric_names` before answering 202: the names added since `after`,
+    /// or all of them when Redis holds fewer than PostgreSQL (a FLUSHALL). Returns the last id seen.
+    func mirrorMetricNames(storage: StorageActor, redis: RedisClient, after: Int32) async -> Int32 {
+        let key = configuration.keys.metricNames
+        var last = after
+        if let inRedis = try? await redis.send(["SCARD", key]).int,
+           let (_, total) = try? await storage.metricNames(after: Int32.max, limit: 0), inRedis < total {
+            last = 0
+        }
+        while let (names, _) = try? await storage.metricNames(after: last, limit: 1000), !names.isEmpty {
+            guard (try? await redis.send(RedisCommand(["SADD", key] + names.map(\.name)))) != nil else { return last }
+            last = names.last!.id
+        }
+        return last
+    }
+
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
@@ -97,6 +114,7 @@ public final class ProcessorService: Service {
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {
             var probes = 0
+            var lastMetricID: Int32 = 0
             while !Task.isCancelled {
                 counters.postgresReachable.store(await storage.ping() ? 1 : 0, ordering: .relaxed)
                 let redisUp = (try? await control.send(["PING"])) != nil
@@ -108,7 +126,10 @@ public final class ProcessorService: Service {
                     counters.updateQueues(queues)
                 }
                 probes += 1
-                if redisUp, probes % 30 == 1 { await capDeadLetters(control) }
+                if redisUp, probes % 30 == 1 {
+                    await capDeadLetters(control)
+                    lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID)
+                }
                 try? await Task.sleep(for: .seconds(1))
             }
         }

@@ -57,6 +57,15 @@ public actor StorageActor {
         try MigrationRunner.migrate(try live(), migrations: Schema.migrations)
     }
 
+    /// Metric names with an id above `id`, in id order, at most `limit` (to mirror them into
+    /// Redis for the hubs' cardinality check), and how many metric names exist.
+    public func metricNames(after id: Int32, limit: Int) throws(PostgresError) -> (names: [(id: Int32, name: String)], total: Int) {
+        let pg = try live()
+        let rows = try pg.query("SELECT id, name FROM metrics WHERE id > $1::int ORDER BY id LIMIT $2::int", [String(id), String(limit)]).rows
+        let total = Int(try pg.execute("SELECT count(*) FROM metrics").rows.first?[0] ?? "") ?? 0
+        return (rows.compactMap { row in row[0].flatMap { Int32($0) }.flatMap { id in row[1].map { (id, $0) } } }, total)
+    }
+
     /// True when a trivial query succeeds.
     public func ping() -> Bool {
         (try? live().execute("SELECT 1")) != nil

@@ -15,6 +15,10 @@ public struct RedisKeys: Sendable, Hashable {
     /// `telemetry:deliveries`: how often each compatibility task in a processing list was handed to
     /// a worker (hash, field = FNV-1a-64 of the task's bytes); removed when the task is finished.
     public var deliveries: String { "\(prefix):deliveries" }
+    /// `telemetry:metric_names`: the deployment's metric names (set), so a hub can refuse a new
+    /// name past `validation.max_metric_names` before it answers 202. Seeded and kept up to date
+    /// by the processors from PostgreSQL; hubs add the names they admit.
+    public var metricNames: String { "\(prefix):metric_names" }
     /// `telemetry:tasks` (compatibility ingress).
     public var tasks: String { "\(prefix):tasks" }
     /// `telemetry:tasks:processing:<consumer>`.

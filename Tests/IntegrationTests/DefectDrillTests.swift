@@ -166,6 +166,30 @@ struct DefectDrillTests {
         #expect(await again.stop() == 0)
     }
 
+    @Test("a new metric name past validation.max_metric_names is answered 400 cardinality_limit over HTTP, never 202 and then lost")
+    func cardinalityOverHTTP() async throws {
+        let deployment = try Deployment()
+        let db = deployment.database
+        let redis = try TestServers.redis()
+        let cap = ["VALIDATION_MAX_METRIC_NAMES": "5"]
+        let processor = try Daemon("telemetry-processor", name: "cardinality-processor", environment: deployment.processorEnvironment(extra: cap))
+        // The processor mirrors PostgreSQL's names (the 3 seeded ones) for the hubs.
+        #expect(try await eventually(timeout: .seconds(30)) { try redis.send(["SCARD", "\(deployment.prefix):metric_names"]).int == 3 })
+        let hub = try Daemon("telemetry-hub", name: "cardinality-hub",
+                             environment: deployment.hubEnvironment(sensors: 1, readings: 1, rate: 1, extra: cap.merging(["SIMULATED_ENABLED": "false"]) { $1 }))
+        let t = wallClockMicros() / 1000 - 60_000
+        let body = (1...4).map { "{\"device_id\":\"\(deployment.prefix)_d\",\"timestamp\":\(t + Int64($0)),\"new_\($0)\":\($0)}" }.joined(separator: "\n")
+        let file = "\(TestServers.logDirectory)/cardinality-\(deployment.prefix).ndjson"
+        try body.write(toFile: file, atomically: true, encoding: .utf8)
+        let (status, answer, _) = try await HTTPClients.post("http://127.0.0.1:\(try await hub.httpPort())/v1/samples", body: file)
+        #expect(status == 400 && answer.contains("cardinality_limit") && answer.contains(#""accepted":2"#), "\(status) \(answer)")
+        try await db.expectStoredOnce(2, "\(processor.tail)")
+        #expect(try db.scalar("SELECT count(*) FROM metrics") == 5)
+        #expect(try deployment.deadLetters().isEmpty, "refused at the door, nothing to dead-letter")
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+    }
+
     @Test("FLUSHALL of Redis mid-load: the processor recreates its group without a restart, says what was at risk, and stores what comes after")
     func flushAll() async throws {
         let redisServer = try RedisServer()

@@ -26,6 +26,8 @@ public struct SampleDocument: Sendable, Equatable {
     public static let maxListedRejections = 1000
 
     public var readings: [SampleReading] = []
+    /// The line (or array position) of each reading.
+    public var readingLines: [Int] = []
     public var rejected: [Rejection] = []
     public var rejectedCount = 0
     public var rejectedByReason: [String: Int] = [:]
@@ -94,9 +96,32 @@ public struct SampleDocument: Sendable, Equatable {
             let reading = try TelemetryTaskCodec.reading(try object(), path: "", maxFields: maxFields)
             values += reading.metrics.count
             readings.append(reading)
+            readingLines.append(line)
         } catch {
             reject(Rejection(line: line, reason: error.code.description, message: error.message))
         }
+    }
+
+    /// Every metric name of the readings, once.
+    public var metricNames: Set<String> { Set(readings.lazy.flatMap { $0.metrics.map(\.name) }) }
+
+    /// Moves the readings naming any of `names` to the rejections with `reason`: a reading is
+    /// accepted or refused whole, as its line is.
+    public mutating func reject(readingsNaming names: Set<String>, reason: TelemetryError.Code, message: (String) -> String) {
+        guard !names.isEmpty else { return }
+        var keptReadings: [SampleReading] = []
+        var keptLines: [Int] = []
+        for (reading, line) in zip(readings, readingLines) {
+            if let name = reading.metrics.first(where: { names.contains($0.name) })?.name {
+                values -= reading.metrics.count
+                reject(Rejection(line: line, reason: reason.description, message: message(name)))
+            } else {
+                keptReadings.append(reading)
+                keptLines.append(line)
+            }
+        }
+        readings = keptReadings
+        readingLines = keptLines
     }
 
     private mutating func reject(_ rejection: Rejection) {
