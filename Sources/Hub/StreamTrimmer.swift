@@ -84,7 +84,7 @@ public struct StreamTrimmer: Sendable {
     }
 
     /// Whether stream id `a` sorts before `b` (`ms-seq`).
-    static func precedes(_ a: String, _ b: String) -> Bool {
+    public static func precedes(_ a: String, _ b: String) -> Bool {
         func parts(_ id: String) -> (UInt64, UInt64) {
             let p = id.split(separator: "-")
             return (UInt64(p.first ?? "") ?? 0, p.count > 1 ? UInt64(p[1]) ?? 0 : 0)
