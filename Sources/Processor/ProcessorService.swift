@@ -126,10 +126,8 @@ public final class ProcessorService: Service {
                     counters.updateQueues(queues)
                 }
                 probes += 1
-                if redisUp, probes % 30 == 1 {
-                    await capDeadLetters(control)
-                    lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID)
-                }
+                if redisUp, probes % 5 == 1 { await capDeadLetters(control) }
+                if redisUp, probes % 30 == 1 { lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID) }
                 try? await Task.sleep(for: .seconds(1))
             }
         }

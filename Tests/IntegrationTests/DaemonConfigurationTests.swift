@@ -18,6 +18,9 @@ struct DaemonConfigurationTests {
         ("telemetry-hub", "SIMULATED_SENSORS", "lots", "simulated.sensors"),
         ("telemetry-processor", "NUM_WORKERS", "0", "num_workers"),
         ("telemetry-processor", "REDIS_PORT", "http", "redis.port"),
+        // A batch names its devices and metrics in u16-counted tables: more samples could trap the encoder.
+        ("telemetry-hub", "INGEST_BATCH_SIZE", "65536", "ingest.batch_size"),
+        ("telemetry-processor", "VALIDATION_MAX_FIELDS", "70000", "validation.max_fields"),
     ])
     func invalidValue(executable: String, name: String, value: String, key: String) async throws {
         let (status, output) = try await run(executable, environment: [name: value])

@@ -122,6 +122,50 @@ struct DefectDrillTests {
         #expect(await processor.stop() == 0)
     }
 
+    @Test("a sample PostgreSQL refuses (a data error) is dead-lettered alone; its batch's other samples are stored, no retries spent")
+    func dataErrorIsolation() async throws {
+        let deployment = try Deployment()
+        let db = deployment.database
+        let redis = try TestServers.redis()
+        let processor = try Daemon("telemetry-processor", name: "isolation-processor", environment: deployment.processorEnvironment())
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM schema_migrations") >= 3 })
+        // A rule of the database that one value breaks (SQLSTATE 23514), as a site's own constraint would.
+        try db.connect().execute("ALTER TABLE samples ADD CONSTRAINT no_666 CHECK (value <> 666)")
+        let t = wallClockMicros() - 60_000_000
+        _ = try redis.send(["RPUSH", "\(deployment.prefix):tasks",
+                            Self.task("mixed", device: "\(deployment.prefix)_mixed", micros: t, fields: [("a", 1), ("b", 666), ("c", 3), ("d", 4)])])
+        try Self.xadd(redis, prefix: deployment.prefix, id: "mixed-batch", devices: ["\(deployment.prefix)_dev"], metrics: ["level"],
+                      samples: (0..<8).map { Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: t + Int64($0), value: $0 == 5 ? 666 : Double($0)) })
+        try await db.expectStoredOnce(3 + 7, "\(processor.tail)")
+        let letters = try deployment.deadLetters()
+        #expect(letters.count == 2)
+        for letter in letters {
+            #expect(letter.fields["reason"] == Array("invalid_field".utf8))
+            #expect(String(decoding: letter.fields["payload"] ?? [], as: UTF8.self).contains("666"))
+        }
+        let (_, metrics) = try await processor.get("/metrics")
+        #expect(metrics.contains(#"telemetry_processor_dead_letters_total{reason="retries_exhausted"} 0"#), "retries were spent on a data error")
+        #expect(await processor.stop() == 0)
+    }
+
+    @Test("the dead-letter stream is capped by dead_letters.max_bytes; what the cap deletes is counted")
+    func deadLetterCap() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let processor = try Daemon("telemetry-processor", name: "dlq-cap-processor",
+                                   environment: deployment.processorEnvironment(extra: ["DEAD_LETTERS_MAX_BYTES": "65536"]))
+        let junk = String(repeating: "z", count: 2000)
+        _ = try redis.pipeline((0..<200).map { ["RPUSH", "\(deployment.prefix):tasks", #"{"id":"j\#($0)","type":"nope","payload":{"x":"\#(junk)"}}"#] })
+        let capped = try await eventually(timeout: .seconds(30)) {
+            let (_, metrics) = try await processor.get("/metrics")
+            let usage = try redis.send(["MEMORY", "USAGE", "\(deployment.prefix):dlq"]).int ?? 0
+            let queued = try redis.send(["LLEN", "\(deployment.prefix):tasks"]).int ?? 1
+            return !metrics.contains("telemetry_processor_dead_letters_evicted_total 0\n") && usage <= 65536 && queued == 0
+        }
+        #expect(capped, "\(processor.tail)")
+        #expect(await processor.stop() == 0)
+    }
+
     @Test("a hub restarted with a fixed hub.id: the second run's batches are stored, not dropped as duplicates")
     func fixedHubID() async throws {
         let deployment = try Deployment()
