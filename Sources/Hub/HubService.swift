@@ -223,7 +223,9 @@ public final class HubService: Service {
         let maxFields = configuration.maxFields
         var document = await worker.run { SampleDocument.parse(body, maxFields: maxFields) }
         // New metric names past validation.max_metric_names are refused here, before any 202.
-        let refused = await metricNames.refused(document.metricNames, logger: logger)
+        // Not while Redis is failing (the breaker is open and batches go to the spool): ingest must
+        // not wait on it; the processors enforce the same cap against PostgreSQL.
+        let refused = counters.breakerOpen.load(ordering: .relaxed) == 1 ? [] : await metricNames.refused(document.metricNames, logger: logger)
         if !refused.isEmpty {
             let limit = configuration.maxMetricNames
             document.reject(readingsNaming: refused, reason: .cardinalityLimit) {

@@ -32,13 +32,15 @@ public actor ConsumerActor {
         return 0
         """
 
-    /// Puts a dead consumer's processing list back at the head of the task list, in order.
+    /// Moves a dead consumer's processing list into this consumer's, in order, and returns the
+    /// tasks: they are redelivered work (maybe the very task that killed it), so they are
+    /// dispatched one at a time and counted, like a previous run's.
     static let requeueScript = """
-        if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+        if redis.call('EXISTS', KEYS[2]) == 1 then return {} end
         local items = redis.call('LRANGE', KEYS[1], 0, -1)
-        for i = #items, 1, -1 do redis.call('LPUSH', KEYS[3], items[i]) end
+        for i = 1, #items do redis.call('RPUSH', KEYS[3], items[i]) end
         redis.call('DEL', KEYS[1])
-        return #items
+        return items
         """
 
     private let heartbeat: StageHeartbeat
@@ -116,6 +118,11 @@ public actor ConsumerActor {
             heartbeat.beat()
             do {
                 try await claimAcquired()
+                if !adopted.isEmpty {
+                    let tasks = adopted
+                    adopted = []
+                    await dispatchCompat(tasks, careful: true)
+                }
                 try await redeliverStranded()
                 let moved = try await pullCompatTasks()
                 let reading = owned.subtracting(toClaim.keys)
@@ -196,6 +203,11 @@ public actor ConsumerActor {
         }
         items.sort { $0.priority != $1.priority ? $0.priority > $1.priority : $0.order < $1.order }
         for entry in items {
+            // Shutting down: what is not handed over stays in the processing list for the next start.
+            if careful && (Task.isShuttingDownGracefully || Task.isCancelled) {
+                inFlight.finished([entry.item.source])
+                continue
+            }
             guard careful, case .compat(let raw) = entry.item.source else {
                 await deliver(entry.item, to: entry.worker)
                 continue
@@ -206,9 +218,10 @@ public actor ConsumerActor {
                                     payload: .undecodable(poison(deliveries: deliveries), raw: raw, sourceID: TelemetryTaskCodec.salvageID(raw)))
                 await deliver(item, to: entry.worker)
             } else {
-                let copies = inFlight.count(task: raw)
+                let hash = FNV1a.hash64(bytes: raw)
+                let copies = inFlight.count(taskHash: hash)
                 await deliver(entry.item, to: entry.worker)
-                await heartbeat.waiting { await waitUntil { self.inFlight.count(task: raw) < copies } }
+                await heartbeat.waiting { await waitUntil { self.inFlight.count(taskHash: hash) < copies } }
             }
         }
     }
@@ -223,6 +236,10 @@ public actor ConsumerActor {
     private func waitUntil(_ done: @Sendable () -> Bool) async {
         while !done() && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
     }
+
+    /// Tasks a dead consumer left, moved into this consumer's processing list by maintenance, to
+    /// be dispatched one at a time by the read loop (redelivered work, like a previous run's).
+    private var adopted: [[UInt8]] = []
 
     /// The field of a task in ``RedisKeys/deliveries``: FNV-1a-64 of its bytes, in hex.
     static func deliveryField(_ raw: [UInt8]) -> String { String(FNV1a.hash64(bytes: raw), radix: 16) }
@@ -366,9 +383,11 @@ public actor ConsumerActor {
         for key in try await scan(pattern: keys.processingPattern) {
             let consumer = String(key.dropFirst(keys.processing("").count))
             guard consumer != me else { continue }
-            let moved = try await control.send(["EVAL", Self.requeueScript, "3", key, keys.heartbeat(consumer), keys.tasks]).int ?? -1
-            if moved > 0 {
-                logger.warning("re-queued the tasks of a dead consumer", metadata: ["consumer": "\(consumer)", "count": "\(moved)"])
+            let moved = (try await control.send(["EVAL", Self.requeueScript, "3", key, keys.heartbeat(consumer), keys.processing(me)]).array ?? [])
+                .compactMap(\.bytes)
+            if !moved.isEmpty {
+                adopted += moved
+                logger.warning("took over the tasks of a dead consumer", metadata: ["consumer": "\(consumer)", "count": "\(moved.count)"])
             }
         }
     }
@@ -387,6 +406,7 @@ public actor ConsumerActor {
     /// once its claim is done.
     private func claimAcquired() async throws(RedisError) {
         for (shard, minIdle) in toClaim.sorted(by: { $0.key < $1.key }) {
+            guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return }
             let claimed = try await claimPending(shard: shard, minIdle: minIdle)
             toClaim[shard] = nil
             if claimed > 0 { logger.info("claimed the pending entries of an acquired shard", metadata: ["shard": "\(shard)", "claimed": "\(claimed)"]) }
@@ -414,7 +434,7 @@ public actor ConsumerActor {
         for raw in listed {
             let hash = FNV1a.hash64(bytes: raw)
             copies[hash, default: 0] += 1
-            guard copies[hash]! > inFlight.count(task: raw) else { continue }  // a worker holds it
+            guard copies[hash]! > inFlight.count(taskHash: hash) else { continue }  // a worker holds it
             let since = strandedTasks[hash] ?? now
             if now - since >= .milliseconds(configuration.claimIdleMillis) {
                 again.append(raw)
@@ -455,6 +475,7 @@ public actor ConsumerActor {
             // crash-causing input hides, and a crash must count against that entry alone (its
             // delivery count grows with each claim; the entries behind it are not claimed yet).
             for id in candidates {
+                guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return claimed }
                 let entries = try await control.send(["XCLAIM", key, configuration.group, configuration.consumerName, String(minIdle), id]).array ?? []
                 guard !entries.isEmpty else {
                     // Not claimed: deleted from the stream (Redis drops it from the PEL), or taken by

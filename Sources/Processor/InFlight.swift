@@ -27,18 +27,21 @@ public final class InFlight: Sendable {
     }
 
     /// How many copies of `raw` are with the workers.
-    func count(task raw: [UInt8]) -> Int { state.withLock { $0.tasks[FNV1a.hash64(bytes: raw)] ?? 0 } }
+    func count(task raw: [UInt8]) -> Int { count(taskHash: FNV1a.hash64(bytes: raw)) }
+
+    /// The same by the task's hash (computed once, outside the lock, by a caller that polls).
+    func count(taskHash hash: UInt64) -> Int { state.withLock { $0.tasks[hash] ?? 0 } }
 
     /// Forgets what was acknowledged.
     func finished(_ sources: [WorkItem.Source]) {
+        let hashes = sources.map { source -> UInt64? in if case .compat(let raw) = source { FNV1a.hash64(bytes: raw) } else { nil } }
         state.withLock { state in
-            for source in sources {
+            for (source, hash) in zip(sources, hashes) {
                 switch source {
                 case .stream(let shard, let entryID):
                     state.entries.remove(Self.key(shard, entryID))
-                case .compat(let raw):
-                    let hash = FNV1a.hash64(bytes: raw)
-                    if let n = state.tasks[hash] { state.tasks[hash] = n > 1 ? n - 1 : nil }
+                case .compat:
+                    if let hash, let n = state.tasks[hash] { state.tasks[hash] = n > 1 ? n - 1 : nil }
                 }
             }
         }

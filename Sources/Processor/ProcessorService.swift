@@ -78,8 +78,18 @@ public final class ProcessorService: Service {
         let key = configuration.keys.metricNames
         var last = after
         if let inRedis = try? await redis.send(["SCARD", key]).int,
-           let (_, total) = try? await storage.metricNames(after: Int32.max, limit: 0), inRedis < total {
-            last = 0
+           let (_, total) = try? await storage.metricNames(after: Int32.max, limit: 0) {
+            if inRedis >= configuration.maxMetricNames && total < configuration.maxMetricNames {
+                // Full of names hubs admitted that were never stored (their samples were refused
+                // later, say as too old): rebuilt from PostgreSQL, the authority, so valid new names
+                // are not refused for good.
+                _ = try? await redis.send(["DEL", key])
+                logger.warning("the metric name set was full of names never stored; rebuilt from PostgreSQL",
+                               metadata: ["in_redis": "\(inRedis)", "in_postgres": "\(total)"])
+                last = 0
+            } else if inRedis < total {
+                last = 0
+            }
         }
         while let (names, _) = try? await storage.metricNames(after: last, limit: 1000), !names.isEmpty {
             guard (try? await redis.send(RedisCommand(["SADD", key] + names.map(\.name)))) != nil else { return last }
@@ -127,7 +137,7 @@ public final class ProcessorService: Service {
                 }
                 probes += 1
                 if redisUp, probes % 5 == 1 { await capDeadLetters(control) }
-                if redisUp, probes % 30 == 1 { lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID) }
+                if redisUp, probes % 5 == 1 { lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID) }
                 try? await Task.sleep(for: .seconds(1))
             }
         }

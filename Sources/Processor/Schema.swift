@@ -90,8 +90,9 @@ public enum Schema {
             ALTER TABLE samples ALTER COLUMN metric_id TYPE integer;
             ALTER TABLE aggregates_1m ALTER COLUMN metric_id TYPE integer;
             ALTER TABLE alerts ALTER COLUMN metric_id TYPE integer;
-            -- Two valid values near 1.5e308 overflow a float8 sum: numeric cannot.
-            ALTER TABLE aggregates_1m ALTER COLUMN sum TYPE numeric;
+            -- Two valid values near 1.5e308 overflow a float8 sum: numeric cannot. The existing sums
+            -- keep every digit (float8 text with 17 significant digits, not the 15 of a plain cast).
+            ALTER TABLE aggregates_1m ALTER COLUMN sum TYPE numeric USING (sum::float8 ::text)::numeric;
             -- A digest of each batch's or task's content, so an id reused with other content is told
             -- apart from a redelivery (duplicate_id). Ids are namespaced (hub: / task:) from now on.
             ALTER TABLE ingested_batches ADD COLUMN digest bigint;

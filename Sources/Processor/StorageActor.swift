@@ -381,8 +381,8 @@ public actor StorageActor {
         }
         try pg.query("""
             INSERT INTO aggregates_1m AS a (device_id, metric_id, bucket, count, sum, min, max)
-            SELECT d, m, timestamptz 'epoch' + b * interval '1 second', sum(c), sum(s::numeric), min(lo), max(hi)
-            FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
+            SELECT d, m, timestamptz 'epoch' + b * interval '1 second', sum(c), sum(s), min(lo), max(hi)
+            FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[])
                 AS u(d, m, b, c, s, lo, hi)
             GROUP BY d, m, b ORDER BY d, m, b
             ON CONFLICT (device_id, metric_id, bucket) DO UPDATE SET

@@ -374,6 +374,9 @@ struct Worker {
             let decoded: HubBatch
             do { decoded = try HubBatchCodec.decode(bytes) } catch { return .failure(error) }
             faults.crashIfNamed(decoded.devices)
+            guard !decoded.id.isEmpty, decoded.id.utf8.count <= 256, !ValidationPolicy.containsControlCharacters(decoded.id) else {
+                return .failure(TelemetryError(.invalidField, "batch id \(PrintableName(decoded.id)) is empty, longer than 256 bytes or holds control characters"))
+            }
             var valid: [Sample] = []
             valid.reserveCapacity(decoded.samples.count)
             var invalid: [(Sample, TelemetryError)] = []

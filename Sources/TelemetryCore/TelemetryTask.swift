@@ -119,6 +119,9 @@ public enum TelemetryTaskCodec {
         }
         let id = try string(object, "id")
         guard !id.isEmpty, id.utf8.count <= 128 else { throw TelemetryError(.invalidField, "id must have 1 to 128 bytes") }
+        guard !ValidationPolicy.containsControlCharacters(id) else {
+            throw TelemetryError(.invalidField, "id \(PrintableName(id)) contains control characters")
+        }
         let typeName = try string(object, "type")
         guard let kind = TelemetryTask.Kind(rawValue: typeName) else {
             throw TelemetryError(.unknownType, "unknown task type \"\(typeName.prefix(64))\"")

@@ -73,6 +73,17 @@ struct HostileInputTests {
         #expect(!ValidationPolicy.containsControlCharacters("température_°C"))
     }
 
+    @Test("a task id with a NUL or another control character is invalid_field (libpq would cut it)")
+    func controlCharacterInID() {
+        let json = #"{"id":"a\u0000b","type":"telemetry.store","payload":{"device_id":"d","timestamp":1766745000123,"t":1}}"#
+        do {
+            _ = try TelemetryTaskCodec.decode(Array(json.utf8))
+            Issue.record("accepted a NUL in the id")
+        } catch {
+            #expect(error.code == .invalidField)
+        }
+    }
+
     @Test("PrintableName escapes control characters and quotes, and cuts long names")
     func printableName() {
         #expect(PrintableName("a\u{0}\"b").description == #""a\u0000\"b""#)

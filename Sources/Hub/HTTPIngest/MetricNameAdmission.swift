@@ -43,17 +43,22 @@ final class MetricNameAdmission: Sendable {
 
     /// The names of `names` refused by the cap (empty when Redis cannot tell).
     func refused(_ names: Set<String>, logger: Logger) async -> Set<String> {
-        let unknown = admitted.withLock { known in names.subtracting(known) }.sorted()
+        var unknown = admitted.withLock { known in names.subtracting(known) }.sorted()
         guard !unknown.isEmpty else { return [] }
-        let reply: RESPValue
-        do {
-            reply = try await redis.send(RedisCommand(["EVAL", Self.script, "1", key, String(limit)] + unknown))
-        } catch {
-            logger.debug("metric names not checked against the cap (redis did not answer)", metadata: ["error": "\(error)"])
-            return []
+        // More new names than the cap itself can never all be admitted: the excess is refused
+        // without asking, so one request cannot make Redis loop over hundreds of thousands.
+        var refused = Set(unknown.dropFirst(limit))
+        unknown = Array(unknown.prefix(limit))
+        var verdicts: [RESPValue] = []
+        for start in stride(from: 0, to: unknown.count, by: 1000) {  // one short script per 1 000 names
+            let chunk = unknown[start..<min(start + 1000, unknown.count)]
+            do {
+                verdicts += try await redis.send(RedisCommand(["EVAL", Self.script, "1", key, String(limit)] + chunk)).array ?? []
+            } catch {
+                logger.debug("metric names not checked against the cap (redis did not answer)", metadata: ["error": "\(error)"])
+                return refused
+            }
         }
-        let verdicts = reply.array ?? []
-        var refused = Set<String>()
         admitted.withLock { known in
             for (name, verdict) in zip(unknown, verdicts) {
                 if verdict.int == 1 {
