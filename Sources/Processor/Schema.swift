@@ -97,5 +97,25 @@ public enum Schema {
             -- apart from a redelivery (duplicate_id). Ids are namespaced (hub: / task:) from now on.
             ALTER TABLE ingested_batches ADD COLUMN digest bigint;
             """),
+        Migration(version: 4, name: "partition creation safe under concurrency", sql: """
+            -- Two processors creating the same day at once: the second's catalog snapshot may not
+            -- see the first's table even after the lock, so its CREATE fails with duplicate_table
+            -- (42P07). That is the outcome it wanted: the partition exists.
+            CREATE OR REPLACE FUNCTION telemetry_ensure_partition(day date) RETURNS boolean
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                part text := 'samples_p' || to_char(day, 'YYYYMMDD');
+            BEGIN
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                PERFORM pg_advisory_xact_lock(hashtext('telemetry_partition_' || part));
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                EXECUTE format('CREATE TABLE %I PARTITION OF samples FOR VALUES FROM (%L) TO (%L)', part,
+                    to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+                RETURN true;
+            EXCEPTION WHEN duplicate_table THEN
+                RETURN false;
+            END
+            $fn$;
+            """),
     ]
 }

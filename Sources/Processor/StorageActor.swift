@@ -148,8 +148,9 @@ public actor StorageActor {
         // Only names its samples use: a table may also list names whose samples were refused.
         let usedDevices = Set(batches.flatMap { b in b.series.devices.map { b.deviceNames[Int($0)] } })
         let usedMetrics = Set(batches.flatMap { b in b.series.metrics.map { b.metricNames[Int($0)] } })
-        try resolve(names: Array(usedDevices), table: "devices", cache: &deviceIDs, limit: nil, pg)
-        let refused = try resolve(names: Array(usedMetrics), table: "metrics", cache: &metricIDs, limit: maxMetricNames, pg)
+        // Sorted: processors inserting the same new names take their index locks in one order.
+        try resolve(names: usedDevices.sorted(), table: "devices", cache: &deviceIDs, limit: nil, pg)
+        let refused = try resolve(names: usedMetrics.sorted(), table: "metrics", cache: &metricIDs, limit: maxMetricNames, pg)
         // Samples naming a metric refused by validation.max_metric_names are split off (the worker
         // dead-letters them as cardinality_limit); the rest of their batch is stored.
         var batches = batches

@@ -1,4 +1,5 @@
 import Foundation
+import Hub
 import Logging
 import Postgres
 import Processor
@@ -81,5 +82,41 @@ struct DefectStorageTests {
         let stored = try await wide.write(Self.batch("w", metric: "m_wide", at: t + 100, values: [7]))
         #expect(stored.inserted == 1)
         #expect(try db.scalar("SELECT metric_id FROM samples s JOIN metrics m ON m.id = s.metric_id WHERE m.name = 'm_wide'") == 40001)
+    }
+
+    @Test("two processors upserting the same aggregate and latest rows at once never deadlock (rows locked in key order)")
+    func noDeadlock() async throws {
+        let db = try TestDatabase.create()
+        let first = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), name: "a")
+        let second = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), name: "b")
+        try await first.prepare()
+        let devices = (0..<40).map { "dev\($0)" }
+        let metrics = ["temperature", "humidity", "pressure", "level"]
+        let minute = (wallClockMicros() / 60_000_000 - 5) * 60_000_000
+        var generator = SplitMix64(seed: 14)
+        func batch(_ id: String, offset: Int64) -> StorageBatch {
+            // Every series of the minute, in a shuffled order: without sorting, two transactions
+            // would take the same rows' locks in different orders.
+            var samples: [Sample] = []
+            for d in devices.indices { for m in metrics.indices {
+                samples.append(Sample(deviceIndex: UInt32(d), metricIndex: UInt16(m), timestampMicros: minute + offset, value: 50))
+            } }
+            samples.shuffle(using: &generator)
+            return StorageBatch(id: id, deviceNames: devices, metricNames: metrics, samples: samples)
+        }
+        var failures: [String] = []
+        for round in 0..<30 {
+            let a = batch("a\(round)", offset: Int64(round) * 2)
+            let b = batch("b\(round)", offset: Int64(round) * 2 + 1)
+            @Sendable func attempt(_ storage: StorageActor, _ batch: StorageBatch) async -> String? {
+                do { _ = try await storage.write(batch); return nil } catch { return "\(error)" }
+            }
+            async let x = attempt(first, a)
+            async let y = attempt(second, b)
+            failures += [await x, await y].compactMap { $0 }
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(3))")
+        #expect(try db.scalar("SELECT count(*) FROM samples") == 30 * 2 * devices.count * metrics.count - failures.count * devices.count * metrics.count)
+        #expect(try db.aggregateMismatches() == 0)
     }
 }
