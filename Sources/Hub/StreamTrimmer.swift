@@ -64,14 +64,7 @@ public struct StreamTrimmer: Sendable {
             return 0  // no such stream yet
         }
         var total = 0
-        for group in groups.array ?? [] {
-            let fields = group.array ?? []
-            var values: [String: RESPValue] = [:]
-            var i = 0
-            while i + 1 < fields.count {
-                if let name = fields[i].string { values[name] = fields[i + 1] }
-                i += 2
-            }
+        for values in RedisClient.groups(in: groups) {
             guard let name = values["name"]?.string else { continue }
             let pending = try await redis.send(["XPENDING", key, name, "-", "(" + minID, String(Self.countLimit)])
             total += pending.array?.count ?? 0

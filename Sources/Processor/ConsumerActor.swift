@@ -90,12 +90,12 @@ public actor ConsumerActor {
     /// promoted replica without the group), from the start of each stream, and says what may be
     /// gone: the entries undelivered or pending at the last probe.
     public func recreateLostGroups() async {
-        let before = QueueState(shards: counters.shards, compatTasksQueued: 0, deadLetters: 0)
+        let before = counters.shards
         do {
             let created = try await createGroups()
             guard created > 0 else { return }
             counters.groupsRecreated.add(created, ordering: .relaxed)
-            let atRisk = before.shards.reduce(0) { $0 + ($1.lag ?? 0) + $1.pending }
+            let atRisk = before.reduce(0) { $0 + ($1.lag ?? 0) + $1.pending }
             counters.entriesPossiblyLost.add(atRisk, ordering: .relaxed)
             logger.error("the consumer group was missing (Redis lost it: FLUSHALL, a restart without AOF, a failover); recreated from the start of each stream",
                          metadata: ["groups": "\(created)", "entries_at_risk": "\(atRisk)",

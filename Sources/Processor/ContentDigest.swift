@@ -7,12 +7,7 @@ enum ContentDigest {
     /// A hub batch: its encoded bytes but the flags byte (whether a client was told it is durable
     /// does not change what it holds). Replays from the spool carry the same bytes.
     static func hubBatch(_ bytes: [UInt8]) -> Int64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for (index, byte) in bytes.enumerated() where index != 3 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return Int64(bitPattern: hash)
+        Int64(bitPattern: FNV1a.hash64(bytes: bytes.dropFirst(4), continuing: FNV1a.hash64(bytes: bytes.prefix(3))))
     }
 
     /// A seed task: its type, device, time and every numeric field (sorted by name), so the same

@@ -26,10 +26,7 @@ public final class InFlight: Sendable {
         state.withLock { $0.tasks[hash, default: 0] += 1 }
     }
 
-    /// How many copies of `raw` are with the workers.
-    func count(task raw: [UInt8]) -> Int { count(taskHash: FNV1a.hash64(bytes: raw)) }
-
-    /// The same by the task's hash (computed once, outside the lock, by a caller that polls).
+    /// How many copies of a task (by its hash, computed outside the lock) are with the workers.
     func count(taskHash hash: UInt64) -> Int { state.withLock { $0.tasks[hash] ?? 0 } }
 
     /// Forgets what was acknowledged.
@@ -46,7 +43,4 @@ public final class InFlight: Sendable {
             }
         }
     }
-
-    /// Entries and tasks with the workers.
-    public var count: Int { state.withLock { $0.entries.count + $0.tasks.values.reduce(0, +) } }
 }

@@ -25,12 +25,6 @@ public struct QueueState: Sendable, Equatable {
 
     /// Indexed by shard.
     public var shards: [Shard]
-    /// The total lag, nil when any shard's is unknown.
-    public var totalLag: Int? {
-        shards.reduce(Optional(0)) { total, shard in total.flatMap { t in shard.lag.map { t + $0 } } }
-    }
-    /// Shards whose stream has no consumer group.
-    public var shardsWithoutGroup: [Int] { shards.indices.filter { !shards[$0].groupExists } }
     public var compatTasksQueued: Int
     public var deadLetters: Int
 
@@ -67,9 +61,14 @@ extension RedisClient {
         return QueueState(shards: states, compatTasksQueued: replies[shards * 2].int ?? 0, deadLetters: replies[shards * 2 + 1].int ?? 0)
     }
 
-    /// `group`'s fields in an `XINFO GROUPS` reply (a list of flat field/value lists).
+    /// `group`'s fields in an `XINFO GROUPS` reply.
     static func group(_ group: String, in reply: RESPValue) -> [String: RESPValue]? {
-        for entry in reply.array ?? [] {
+        groups(in: reply).first { $0["name"]?.string == group }
+    }
+
+    /// Each group's fields in an `XINFO GROUPS` reply (a list of flat field/value lists).
+    public static func groups(in reply: RESPValue) -> [[String: RESPValue]] {
+        (reply.array ?? []).map { entry in
             let fields = entry.array ?? []
             var values: [String: RESPValue] = [:]
             var i = 0
@@ -77,8 +76,17 @@ extension RedisClient {
                 if let key = fields[i].string { values[key] = fields[i + 1] }
                 i += 2
             }
-            if values["name"]?.string == group { return values }
+            return values
         }
-        return nil
     }
+}
+
+extension Array where Element == QueueState.Shard {
+    /// The total lag, nil when any shard's is unknown.
+    public var totalLag: Int? {
+        reduce(Optional(0)) { total, shard in total.flatMap { t in shard.lag.map { t + $0 } } }
+    }
+
+    /// Shards whose stream has no consumer group.
+    public var withoutGroup: [Int] { indices.filter { !self[$0].groupExists } }
 }

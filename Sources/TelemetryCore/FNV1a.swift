@@ -4,21 +4,17 @@
 /// let shard = ShardRouter(shards: 8).shard(of: "sensor_001")
 /// ```
 public enum FNV1a {
+    /// The FNV-1a-64 offset basis: the hash of no bytes.
+    public static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+
     /// Hashes the UTF-8 bytes of `string`.
     @inlinable
-    public static func hash64(_ string: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in string.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return hash
-    }
+    public static func hash64(_ string: String) -> UInt64 { hash64(bytes: string.utf8) }
 
-    /// Hashes `bytes`.
+    /// Hashes `bytes`; with `continuing`, goes on from the hash of the bytes before them.
     @inlinable
-    public static func hash64(bytes: some Sequence<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    public static func hash64(bytes: some Sequence<UInt8>, continuing seed: UInt64 = offsetBasis) -> UInt64 {
+        var hash = seed
         for byte in bytes {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01b3

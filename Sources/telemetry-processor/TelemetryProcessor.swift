@@ -33,7 +33,7 @@ struct TelemetryProcessor {
                 let redis = counters.redisReachable.load(ordering: .relaxed) == 1
                 let postgres = counters.postgresReachable.load(ordering: .relaxed) == 1
                 let started = counters.started.load(ordering: .relaxed) == 1
-                let missing = QueueState(shards: counters.shards, compatTasksQueued: 0, deadLetters: 0).shardsWithoutGroup
+                let missing = counters.shards.withoutGroup
                 return Readiness(ready: redis && postgres && started && missing.isEmpty, checks: [
                     "redis": redis ? "reachable" : "unreachable", "postgres": postgres ? "reachable" : "unreachable",
                     "startup": started ? "done" : "in progress",
@@ -44,7 +44,7 @@ struct TelemetryProcessor {
                 let r = rates.rates
                 let shards = counters.shards
                 return "stored \(RateTracker.format(r["stored"]))/s, items \(RateTracker.format(r["items"]))/s, "
-                    + "lag \(QueueState(shards: shards, compatTasksQueued: 0, deadLetters: 0).totalLag.map(String.init) ?? "unknown"), pending \(shards.reduce(0) { $0 + $1.pending }), "
+                    + "lag \(shards.totalLag.map(String.init) ?? "unknown"), pending \(shards.reduce(0) { $0 + $1.pending }), "
                     + "queues \(counters.workerQueueDepth.load(ordering: .relaxed)), "
                     + "redis \(counters.redisReachable.load(ordering: .relaxed) == 1 ? "up" : "down"), "
                     + "postgres \(counters.postgresReachable.load(ordering: .relaxed) == 1 ? "up" : "down")"
@@ -72,7 +72,7 @@ struct TelemetryProcessor {
             "totals": ["samples_stored": c.samplesStored.load(ordering: .relaxed), "items_completed": c.itemsCompleted.load(ordering: .relaxed),
                        "duplicate_batches": c.duplicateBatches.load(ordering: .relaxed), "alerts": c.alerts.load(ordering: .relaxed),
                        "retries": c.retries.load(ordering: .relaxed), "dead_letters": c.deadLettersByReason.values.reduce(0, +)],
-            "consumer_lag": QueueState(shards: shards, compatTasksQueued: 0, deadLetters: 0).totalLag as (any Sendable)?,
+            "consumer_lag": shards.totalLag as (any Sendable)?,
             "pending": shards.reduce(0) { $0 + $1.pending },
             "shards": shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "lag": $0.element.lag as (any Sendable)?,
                                                  "pending": $0.element.pending, "group": $0.element.groupExists ? "present" : "missing"] as [String: any Sendable] },
