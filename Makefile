@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev zlib1g-dev postgresql postgresql-client pkg-config \
-	python3 python3-venv socat curl util-linux systemd prometheus yamllint shellcheck
+	python3 python3-venv socat curl util-linux iproute2 systemd prometheus yamllint shellcheck
 # A real Modbus RTU slave for the bus tests (pymodbus from PyPI, in a virtual environment under .run/).
 PYTHON_VENV := .run/venv
 PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5

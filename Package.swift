@@ -179,7 +179,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),
     ]

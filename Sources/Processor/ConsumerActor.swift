@@ -8,7 +8,7 @@ public import TelemetryCore
 ///
 /// Each shard stream is read by one processor at a time, the holder of its lease
 /// (`telemetry:lease:<n>`, `SET NX PX`, renewed by ``maintain()``); taking a lease over claims the
-/// shard's pending entries (`XAUTOCLAIM`) before new ones (`>`) are read. At start the consumer
+/// shard's pending entries (`XPENDING … IDLE`, `XCLAIM`) before new ones (`>`) are read. At start the consumer
 /// also re-processes what its previous run left in its compatibility processing list.
 public actor ConsumerActor {
     private let reader: RedisClient
@@ -124,7 +124,7 @@ public actor ConsumerActor {
                     await dispatchCompat(tasks, careful: true)
                 }
                 try await redeliverStranded()
-                let moved = try await pullCompatTasks()
+                let moved = try await pullCompatTasksUnlessRefused()
                 let reading = owned.subtracting(toClaim.keys)
                 if reading.isEmpty {
                     if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.blockMillis)) }
@@ -158,6 +158,26 @@ public actor ConsumerActor {
                 logger.warning("redis unavailable while recovering pending tasks", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// ``pullCompatTasks()``, except that Redis refusing the move (`LMOVE` is denied at
+    /// `maxmemory`, OOM) does not stop the stream reads: those do not need memory, and draining
+    /// the streams into PostgreSQL is how the pipeline gets out of that state.
+    private func pullCompatTasksUnlessRefused() async throws(RedisError) -> Int {
+        do {
+            let moved = try await pullCompatTasks()
+            if compatRefused {
+                compatRefused = false
+                logger.info("redis takes the compatibility task moves again")
+            }
+            return moved
+        } catch where error.code == .server && !error.message.hasPrefix("NOGROUP") {
+            if !compatRefused {
+                compatRefused = true
+                logger.error("redis refuses to move compatibility tasks (the stream entries are still read)", metadata: ["error": "\(error)"])
+            }
+            return 0
         }
     }
 
@@ -240,6 +260,10 @@ public actor ConsumerActor {
     /// Tasks a dead consumer left, moved into this consumer's processing list by maintenance, to
     /// be dispatched one at a time by the read loop (redelivered work, like a previous run's).
     private var adopted: [[UInt8]] = []
+    /// Redis refused the last compatibility task move with an error reply (logged once per episode).
+    private var compatRefused = false
+    /// Redis refused the last heartbeat `SET` with an error reply (logged once per episode).
+    private var heartbeatRefused = false
 
     /// The field of a task in ``RedisKeys/deliveries``: FNV-1a-64 of its bytes, in hex.
     static func deliveryField(_ raw: [UInt8]) -> String { String(FNV1a.hash64(bytes: raw), radix: 16) }
@@ -334,14 +358,26 @@ public actor ConsumerActor {
         return Int(key.dropFirst(prefix.count))
     }
 
-    /// One maintenance round: refresh the heartbeat, renew, balance and take over shard leases
-    /// (claiming a taken-over shard's pending entries with `XAUTOCLAIM`), and re-queue the
-    /// processing lists of consumers whose heartbeat expired.
+    /// One maintenance round: refresh the heartbeat, renew, balance and take over shard leases,
+    /// and re-queue the processing lists of consumers whose heartbeat expired. It never waits on
+    /// the worker queues: the read loop claims a taken-over shard's pending entries.
     public func maintain() async throws(RedisError) {
         let keys = configuration.keys
         let me = configuration.consumerName
         let ttl = String(configuration.leaseTTLMillis)
-        try await control.send(["SET", keys.heartbeat(me), String(wallClockMicros() / 1000), "PX", ttl])
+        do {
+            try await control.send(["SET", keys.heartbeat(me), String(wallClockMicros() / 1000), "PX", ttl])
+            heartbeatRefused = false
+        } catch where error.code == .server {
+            // SET is refused at maxmemory (OOM) but PEXPIRE is not: keep the heartbeat and the
+            // leases alive (renewals are PEXPIREs too) instead of letting other processors take
+            // over shards this one is still reading. Acquisitions (SET NX) wait for memory.
+            try await control.send(["PEXPIRE", keys.heartbeat(me), ttl])
+            if !heartbeatRefused {
+                heartbeatRefused = true
+                logger.error("redis refuses the consumer heartbeat SET; extending it and the leases instead", metadata: ["error": "\(error)"])
+            }
+        }
         let live = try await scan(pattern: keys.heartbeatPattern).count
         var owners = (try await control.send(RedisCommand(["MGET"] + (0..<configuration.shards).map(keys.lease))).array ?? [])
             .map(\.string)

@@ -354,6 +354,50 @@ struct DefectDrillTests {
         await redisServer.stop()
     }
 
+    @Test("a Redis that refuses the processor's dead-letter write (OOM at maxmemory) reads as a stall: watchdog pings stop; they resume, and the dead letter is written, once Redis takes writes again")
+    func refusedWritesStall() async throws {
+        let redisServer = try RedisServer()  // noeviction, as DESIGN §4 asks
+        let deployment = try Deployment()
+        let redis = try RedisConnection(endpoint: RedisEndpoint(port: redisServer.port))
+        let capture = try await NotifyCapture()
+        let processor = try Daemon("telemetry-processor", name: "refused-processor", environment: deployment.processorEnvironment(extra: [
+            "REDIS_PORT": String(redisServer.port), "NOTIFY_SOCKET": capture.socketPath, "WATCHDOG_USEC": "1000000"]))
+        #expect(try await eventually(timeout: .seconds(30)) { capture.messages.contains { $0.text == "READY=1" } }, "\(processor.tail)")
+        let leased = try await eventually(timeout: .seconds(30)) {
+            try (0..<8).allSatisfy { try redis.send(["GET", "\(deployment.prefix):lease:\($0)"]).string == "p1" }
+        }
+        #expect(leased, "\(processor.tail)")
+        // One entry that is no hub batch, then a maxmemory far below what Redis uses: every write
+        // that needs memory is refused with OOM, the XADD of its dead letter among them (reading
+        // and acknowledging are not). The processor is paused meanwhile, so it reads the entry
+        // only once Redis is full.
+        kill(processor.process.processIdentifier, SIGSTOP)
+        #expect(try redis.send(["XADD", "\(deployment.prefix):stream:0", "*", "v", "2", "d", "\u{7}not a hub batch"]).string != nil)
+        _ = try redis.send(["CONFIG", "SET", "maxmemory", "1"])
+        #expect(try redis.send(["XADD", "\(deployment.prefix):probe", "*", "a", "b"]).string == nil, "Redis still takes writes")
+        kill(processor.process.processIdentifier, SIGCONT)
+        let stalled = try await eventually(timeout: .seconds(30)) {
+            let log = (try? String(contentsOfFile: processor.logPath, encoding: .utf8)) ?? ""
+            return log.contains("stages stalled") && log.contains("redis-writes")
+        }
+        #expect(stalled, "\(processor.tail)")
+        let quietFrom = NotifyCapture.nowMillis()
+        try await Task.sleep(for: .seconds(2))
+        #expect(!capture.messages.contains { $0.text == "WATCHDOG=1" && $0.millis >= quietFrom },
+                "watchdog pings went on while Redis refused every dead-letter write")
+        #expect(try redis.send(["XLEN", "\(deployment.prefix):dlq"]).int == 0)
+        // Redis takes writes again: the same process writes the dead letter and pings again.
+        _ = try redis.send(["CONFIG", "SET", "maxmemory", "0"])
+        let recovered = try await eventually(timeout: .seconds(30)) {
+            try redis.send(["XLEN", "\(deployment.prefix):dlq"]).int == 1
+                && capture.messages.contains { $0.text == "WATCHDOG=1" && $0.millis >= NotifyCapture.nowMillis() - 1000 }
+        }
+        #expect(recovered, "\(processor.tail)")
+        #expect(processor.isRunning)
+        #expect(await processor.stop() == 0)
+        await redisServer.stop()
+    }
+
     @Test("telemetryctl dlq replay keeps a dead letter whose re-injection Redis refused")
     func replayRefused() async throws {
         let deployment = try Deployment()

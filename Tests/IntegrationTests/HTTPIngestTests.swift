@@ -288,4 +288,45 @@ struct HTTPIngestTests {
         #expect(await processor.stop() == 0)
         await redis.stop()
     }
+
+    @Test("in a network namespace of its own, a hub on 0.0.0.0 without a token answers ingest 403 with JSON; with a token it asks for it (401); allow_unauthenticated serves it")
+    func unauthenticatedIngestOnAllInterfaces() async throws {
+        // A namespace with only its own loopback: 0.0.0.0 there reaches nothing outside.
+        let deployment = try Deployment()
+        let script = #"""
+            set -u
+            ip link set lo up
+            probe() {  # $1 label, $2 port, then environment assignments for the hub
+                label=$1; port=$2; shift 2
+                env HTTP_HOST=0.0.0.0 HTTP_PORT="$port" "$@" "$HUB" >"$LOGS/netns-hub-$label.log" 2>&1 &
+                pid=$!
+                i=0
+                until curl -s -o /dev/null "http://127.0.0.1:$port/health"; do
+                    i=$((i + 1)); [ $i -gt 300 ] && break; sleep 0.05
+                done
+                printf '%s ' "$label"
+                curl -s -m 10 -w ' %{http_code}\n' -X POST -H 'Content-Type: application/x-ndjson' \
+                    --data-binary "{\"device_id\":\"netns_1\",\"timestamp\":$(date +%s)000,\"temperature\":21.5}" "http://127.0.0.1:$port/v1/samples"
+                kill -INT $pid; wait $pid
+            }
+            probe open 18181
+            probe token 18182 HTTP_INGEST_TOKEN=netns-test-token-0123456789
+            probe allowed 18183 HTTP_INGEST_ALLOW_UNAUTHENTICATED=true
+            """#
+        let (status, output) = try await runTool("/usr/bin/unshare", ["--net", "/bin/sh", "-c", script], environment: [
+            "HUB": "\(TestServers.binDirectory)/telemetry-hub", "LOGS": TestServers.logDirectory, "REDIS_KEY_PREFIX": deployment.prefix,
+            "SIMULATED_SENSORS": "1", "SIMULATED_READINGS": "1", "SPOOL_DIR": deployment.spoolDirectory, "RUNTIME_DIRECTORY": "\(deployment.spoolDirectory)-rt",
+        ])
+        #expect(status == 0, "\(output)")
+        let lines = Dictionary(output.split(separator: "\n").compactMap { line -> (String, String)? in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        }) { $1 }
+        #expect(lines["open"]?.hasSuffix(" 403") == true && lines["open"]?.contains("unauthenticated_ingest_disabled") == true, "\(output)")
+        #expect(lines["token"]?.hasSuffix(" 401") == true, "\(output)")
+        // Served: no Redis is reachable from the namespace, so the sample is spooled (202).
+        #expect(lines["allowed"]?.hasSuffix(" 202") == true, "\(output)")
+        let log = (try? String(contentsOfFile: "\(TestServers.logDirectory)/netns-hub-open.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("ingest routes refused"), "\(log.suffix(2000))")
+    }
 }
