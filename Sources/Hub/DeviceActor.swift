@@ -26,7 +26,8 @@ public actor DeviceActor {
         didSet { busCounters.connected.store(connected, ordering: .relaxed) }
     }
     /// Longest wait between two attempts to open a device.
-    private let maxBackoffMillis: Int
+    /// Waits between reconnection attempts: 100 ms doubling to `maxBackoffMillis`.
+    private let reconnect: Backoff
 
     /// `makeDriver` is called once, here: the driver (with its open files) belongs to the actor.
     public init(name: String, makeDriver: @Sendable () -> any BusDriver, ringCapacity: Int, stagingCapacity: Int, catalog: DeviceCatalog,
@@ -40,7 +41,7 @@ public actor DeviceActor {
         var logger = logger
         logger[metadataKey: "bus"] = "\(name)"
         self.logger = logger
-        self.maxBackoffMillis = maxBackoffMillis
+        reconnect = Backoff(initialMillis: 100, maximumMillis: Int64(maxBackoffMillis))
         output = BusOutput(busName: name, ring: ring, stagingCapacity: stagingCapacity, catalog: catalog, counters: busCounters,
                            hubCounters: counters, deadLetters: deadLetters, logger: logger)
     }
@@ -73,8 +74,7 @@ public actor DeviceActor {
                         logger.warning("bus device unavailable; retrying", metadata: [
                             "error": "\(error.message)", "error_kind": "\(error.kind)", "attempts": "\(failures)"])
                     }
-                    let backoff = min(maxBackoffMillis, 100 << min(failures - 1, 16))
-                    try await Task.sleep(for: .milliseconds(backoff))
+                    try await Task.sleep(for: .milliseconds(reconnect.capMillis(afterFailures: failures)))
                     continue
                 }
             }

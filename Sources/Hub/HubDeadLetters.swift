@@ -11,6 +11,9 @@ public import TelemetryCore
 /// the oldest is dropped and counted (`telemetry_hub_dead_letters_dropped_total`): a dead letter
 /// is evidence of bad input, not a reading, so it does not hold the devices back.
 public final class HubDeadLetters: Sendable {
+    /// Waits between write attempts while Redis refuses them: 200 ms doubling to 5 s.
+    static let backoff = Backoff(initialMillis: 100, maximumMillis: 5000)
+
     public struct Entry: Sendable {
         public var error: TelemetryError
         public var source: String
@@ -83,7 +86,7 @@ public final class HubDeadLetters: Sendable {
                 if failures == 1 {
                     logger.warning("cannot write dead letters; they wait in memory", metadata: ["error": "\(error)", "queued": "\(count)"])
                 }
-                try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
+                try? await Task.sleep(for: .milliseconds(Self.backoff.capMillis(afterFailures: failures + 1)))
             }
         }
         while count > 0, (try? await writeSome(redis: redis, keys: keys)) != nil {}

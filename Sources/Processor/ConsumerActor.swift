@@ -108,7 +108,7 @@ public actor ConsumerActor {
     /// Reads and dispatches until graceful shutdown (the service then finishes the worker queues).
     public func run() async {
         await recoverOwnTasks()
-        var backoff = Duration.milliseconds(100)
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if faults.stallRequested {
                 // Test-only: make no progress (no heartbeat), but still honour shutdown.
@@ -131,13 +131,13 @@ public actor ConsumerActor {
                 } else {
                     _ = try await readStreams(reading, block: moved < configuration.compatWindow)
                 }
-                backoff = .milliseconds(100)
+                backoff.reset()
             } catch where "\(error)".contains("NOGROUP") {
                 await recreateLostGroups()
             } catch {
-                logger.warning("redis unavailable, consumption paused", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                let wait = backoff.next()
+                logger.warning("redis unavailable, consumption paused", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                try? await Task.sleep(for: wait)
             }
         }
         logger.info("consumer stopped reading; workers are draining")

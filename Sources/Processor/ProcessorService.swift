@@ -225,7 +225,7 @@ public final class ProcessorService: Service {
     /// Waits until PostgreSQL (migrated) and Redis (groups created) are reachable; false if the
     /// service is asked to stop first.
     private func waitForDependencies(storage: StorageActor, control: RedisClient, consumer: ConsumerActor) async -> Bool {
-        var backoff = Duration.milliseconds(100)
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         var postgresReady = false
         var redisReady = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -252,8 +252,7 @@ public final class ProcessorService: Service {
                 }
             }
             if postgresReady && redisReady { return true }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
         return false
     }

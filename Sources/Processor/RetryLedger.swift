@@ -10,6 +10,12 @@ public struct RetryLedger: Sendable {
         public var failures = 0
         public var firstFailureMillis: Int64 = 0
         public var nextAttemptMillis: Int64 = 0
+
+        public init(failures: Int = 0, firstFailureMillis: Int64 = 0, nextAttemptMillis: Int64 = 0) {
+            self.failures = failures
+            self.firstFailureMillis = firstFailureMillis
+            self.nextAttemptMillis = nextAttemptMillis
+        }
     }
 
     let redis: RedisClient

@@ -76,7 +76,7 @@ public final class Acknowledger: Sendable {
             for shard in shardOrder {
                 commands.append(RedisCommand(["XACK", keys.stream(shard), group] + ids[shard]!))
             }
-            var backoff = Duration.milliseconds(50)
+            var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5))
             while true {
                 do {
                     let replies = try await redis.pipeline(commands)
@@ -87,9 +87,9 @@ public final class Acknowledger: Sendable {
                     redis.refusals?.idle()
                     break
                 } catch {
-                    logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
+                    let wait = backoff.next()
+                    logger.warning("acknowledgement failed, retrying", metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                    try? await Task.sleep(for: wait)
                 }
             }
             inFlight.finished(taken.flatMap(\.sources))
@@ -256,7 +256,7 @@ struct Worker {
     /// attempt) and observing the time each of its `batches` spent in storage; returns any other
     /// failure. Cancellation (the supervisor escalating) stops it: the items stay pending in Redis.
     private func writeThroughOutages<T>(batches: Int, _ write: () async throws(PostgresError) -> T) async throws -> Result<T, PostgresError> {
-        var outageBackoff = Duration.milliseconds(100)
+        var outage = RetryPolicy.outageBackoff
         while true {
             try Task.checkCancellation()
             heartbeat.beat()
@@ -266,14 +266,14 @@ struct Worker {
                 let seconds = (ContinuousClock.now - started).totalSeconds
                 for _ in 0..<batches { counters.copyDuration.observe(seconds) }
                 return .success(value)
-            } catch where error.isConnectionError || error.isTransientConflict {
-                counters.outageWaits.add(1, ordering: .relaxed)
-                logger.warning(error.isTransientConflict ? "transaction lost a race (deadlock or serialization), retrying" : "postgres unavailable, pausing",
-                               metadata: ["error": "\(error)", "retry_in": "\(outageBackoff)"])
-                try? await Task.sleep(for: outageBackoff)
-                outageBackoff = min(outageBackoff * 2, .seconds(5))
             } catch {
-                return .failure(error)
+                let failure = RetryPolicy.Failure(error)
+                guard RetryPolicy.isWaitedOut(failure) else { return .failure(error) }
+                let wait = outage.next()
+                counters.outageWaits.add(1, ordering: .relaxed)
+                logger.warning(failure == .conflict ? "transaction lost a race (deadlock or serialization), retrying" : "postgres unavailable, pausing",
+                               metadata: ["error": "\(error)", "retry_in": "\(wait)"])
+                try? await Task.sleep(for: wait)
             }
         }
     }
@@ -437,22 +437,24 @@ struct Worker {
         }
     }
 
-    /// Writes the batch. An outage (connection errors) waits and retries without spending an
-    /// attempt; any other failure is retried `maxRetries` times with exponential backoff and full
-    /// jitter, then dead-lettered. The retry state is kept in the ``RetryLedger`` so a restart
-    /// neither resets the count nor retries early. Returns false when the item was dead-lettered
-    /// (and acknowledged).
+    /// Writes the batch as ``RetryPolicy`` decides: outages and lost races are waited out, a
+    /// data error is isolated to the failing samples, any other failure is retried with backoff
+    /// (its state in the ``RetryLedger``) and finally dead-lettered. Returns false when the item
+    /// was dead-lettered (and acknowledged).
     func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async throws -> Bool {
         let ledgerKey = item.retryKey(batchID: batch.id)
+        let policy = RetryPolicy(maxRetries: maxRetries, retry: Backoff(initialMillis: Int64(configuration.retryBaseMillis),
+                                                                        maximumMillis: Int64(configuration.retryMaxMillis)))
+        var random = SystemRandomNumberGenerator()
         var state = await heartbeat.waiting { await retries.load(ledgerKey) }
         while true {
             // Cancelled (the supervisor escalating): stop; the item stays pending in Redis.
             try Task.checkCancellation()
             heartbeat.beat()
-            let now = wallClockMicros() / 1000
-            if state.nextAttemptMillis > now {
-                try? await Task.sleep(for: .milliseconds(state.nextAttemptMillis - now))
+            if case .waitUntil(let due) = policy.beforeAttempt(state, nowMillis: wallClockMicros() / 1000) {
+                try? await Task.sleep(for: .milliseconds(max(0, due - wallClockMicros() / 1000)))
             }
+            var error: PostgresError
             switch try await writeThroughOutages(batches: 1, { () async throws(PostgresError) in try await storage.write(batch) }) {
             case .success(let outcome):
                 record(outcome, batch: batch)
@@ -462,7 +464,13 @@ struct Worker {
                     return false
                 }
                 return true
-            case .failure(let error) where error.isDataError && !batch.samples.isEmpty:
+            case .failure(let failure):
+                error = failure
+            }
+            var next = state
+            var action = policy.afterFailure(RetryPolicy.Failure(error), samples: batch.samples.count, state: &next,
+                                             nowMillis: wallClockMicros() / 1000, using: &random)
+            if action == .isolate {
                 // Caused by some of the rows: store the others, dead-letter those that fail alone.
                 logger.warning("a batch failed for a data error; isolating the failing samples", metadata: ["error": "\(error)"])
                 do {
@@ -476,44 +484,39 @@ struct Worker {
                                          payload: Self.rejectionLines(failing.map { ($0.0, code) }, devices: batch.deviceNames, metrics: batch.metricNames))
                     }
                     return true
-                } catch let error as PostgresError {
-                    guard let next = await recordFailure(error, state: state, item: item, batch: batch, ledgerKey: ledgerKey, maxRetries: maxRetries) else { return false }
-                    state = next
+                } catch let isolationError as PostgresError {
+                    error = isolationError
+                    action = policy.afterFailure(.other, samples: 0, state: &next, nowMillis: wallClockMicros() / 1000, using: &random)
                 }
-            case .failure(let error):
-                guard let next = await recordFailure(error, state: state, item: item, batch: batch, ledgerKey: ledgerKey, maxRetries: maxRetries) else { return false }
-                state = next
             }
+            guard await follow(action, error: error, state: next, item: item, batch: batch, ledgerKey: ledgerKey, maxRetries: maxRetries) else {
+                return false
+            }
+            state = next
         }
     }
 
-    /// Counts a failed write and schedules the next attempt; once `maxRetries` are spent,
-    /// dead-letters the item as `retries_exhausted`, acknowledges it and returns nil.
-    private func recordFailure(_ error: PostgresError, state current: RetryLedger.State, item: WorkItem, batch: StorageBatch,
-                               ledgerKey: String, maxRetries: Int) async -> RetryLedger.State? {
-        var state = current
-        let failedAt = wallClockMicros() / 1000
-        state.failures += 1
-        if state.firstFailureMillis == 0 { state.firstFailureMillis = failedAt }
-        if state.failures > maxRetries {
-            await deadLetter(item, error: TelemetryError(.retriesExhausted, "\(error)"), attempts: state.failures,
+    /// Carries out a counted failure's ``RetryPolicy/Action``: `.retry` saves the state and
+    /// returns true; `.deadLetter` dead-letters and acknowledges the item and returns false.
+    private func follow(_ action: RetryPolicy.Action, error: PostgresError, state: RetryLedger.State, item: WorkItem, batch: StorageBatch,
+                        ledgerKey: String, maxRetries: Int) async -> Bool {
+        switch action {
+        case .deadLetter(let code, let attempts):
+            await deadLetter(item, error: TelemetryError(code, "\(error)"), attempts: attempts,
                              firstFailure: state.firstFailureMillis, payload: rawPayload(item))
             await heartbeat.waiting { await retries.clear(ledgerKey) }
             await heartbeat.waiting { await acknowledger.acknowledge(item.source, logger: logger) }
-            return nil
+            return false
+        case .retry, .attempt, .waitUntil, .isolate:
+            counters.retries.add(1, ordering: .relaxed)
+            counters.countTask(item.typeName) { $0.retried += 1 }
+            await heartbeat.waiting { await retries.save(ledgerKey, state) }
+            logger.warning("write failed, will retry", metadata: [
+                "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
+                "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
+            return true
         }
-        counters.retries.add(1, ordering: .relaxed)
-        counters.countTask(item.typeName) { $0.retried += 1 }
-        let cap = min(Double(configuration.retryMaxMillis), Double(configuration.retryBaseMillis) * pow2(state.failures - 1))
-        state.nextAttemptMillis = failedAt + Int64(Double.random(in: 0...cap))
-        await heartbeat.waiting { await retries.save(ledgerKey, state) }
-        logger.warning("write failed, will retry", metadata: [
-            "batch_id": "\(batch.id)", "failures": "\(state.failures)", "max_retries": "\(maxRetries)",
-            "next_attempt_ms": "\(state.nextAttemptMillis)", "error": "\(error)"])
-        return state
     }
-
-    private func pow2(_ n: Int) -> Double { Double(1 << min(n, 30)) }
 
     /// One NDJSON line per refused sample (device, metric, timestamp, value, reason): the payload
     /// of a dead letter for samples split off their batch.

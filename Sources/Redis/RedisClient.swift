@@ -84,7 +84,7 @@ extension RedisClient {
     /// through connection failures and error replies; `onFailure` reports each failed try.
     /// For writes that must not be lost (acknowledgements, dead letters, retry state).
     public nonisolated func sendRetrying(_ command: RedisCommand, onFailure: (RedisError, Duration) -> Void) async -> RESPValue {
-        var backoff = Duration.milliseconds(50)
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5))
         while true {
             do {
                 let reply = try await send(command)
@@ -92,9 +92,9 @@ extension RedisClient {
                 return reply
             } catch {
                 if error.code == .server { refusals?.beatOnce() }
-                onFailure(error, backoff)
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+                let wait = backoff.next()
+                onFailure(error, wait)
+                try? await Task.sleep(for: wait)
             }
         }
     }

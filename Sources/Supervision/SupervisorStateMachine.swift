@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// How a supervisor restarts its children: exponential backoff per child, and an intensity limit
 /// over all of them (more than `maxRestarts` restarts within `periodMillis` escalates).
 public struct RestartPolicy: Sendable, Equatable {
@@ -126,9 +128,8 @@ public struct SupervisorStateMachine: Sendable {
         recentRestarts.append(nowMillis)
         records[i].status.restarts += 1
         records[i].status.state = .backingOff
-        let exponent = min(records[i].consecutiveFailures - 1, 30)
-        let backoff = min(policy.maxBackoffMillis, policy.initialBackoffMillis.multipliedReportingOverflow(by: 1 << Int64(exponent)).partialValue)
-        return .restart(afterMillis: backoff < 0 ? policy.maxBackoffMillis : backoff)
+        let backoff = Backoff(initialMillis: policy.initialBackoffMillis, maximumMillis: policy.maxBackoffMillis)
+        return .restart(afterMillis: backoff.capMillis(afterFailures: records[i].consecutiveFailures))
     }
 
     /// Every child, in the order added.

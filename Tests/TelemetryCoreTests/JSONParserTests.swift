@@ -43,7 +43,7 @@ struct JSONParserTests {
 
     @Test("agrees with JSONDecoder on generated documents and on every truncation of one")
     func generated() throws {
-        var generator = SplitMix(seed: 0x5eed)
+        var generator = SplitMix64(seed: 0x5eed)
         for _ in 0..<300 {
             let text = Self.document(&generator, depth: 0)
             let bytes = Array(text.utf8)
@@ -86,7 +86,7 @@ struct JSONParserTests {
     }
 
     /// A random JSON document of objects, arrays, strings with escapes, and numbers.
-    static func document(_ g: inout SplitMix, depth: Int) -> String {
+    static func document(_ g: inout SplitMix64, depth: Int) -> String {
         switch depth >= 3 ? g.next() % 4 : g.next() % 6 {
         case 0: return ["null", "true", "false"][Int(g.next() % 3)]
         case 1:
@@ -106,19 +106,6 @@ struct JSONParserTests {
             let members = (0..<Int(g.next() % 4)).map { k in "\"k\(k)\": " + document(&g, depth: depth + 1) }
             return "{" + members.joined(separator: ",") + "}"
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing document can be reproduced.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

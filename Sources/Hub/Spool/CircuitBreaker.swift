@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// The publisher's circuit breaker around Redis, as a pure state machine (no I/O, no clock of
 /// its own): the publisher reports outcomes and asks whether it may try Redis now.
 ///
@@ -40,8 +42,8 @@ public struct CircuitBreaker: Sendable, Equatable {
 
     public mutating func recordFailure(nowMillis: Int64) {
         consecutiveFailures += 1
-        let backoff = min(maxProbeIntervalMillis, probeIntervalMillis << min(consecutiveFailures - 1, 20))
-        state = .open(retryAtMillis: nowMillis + backoff)
+        let backoff = Backoff(initialMillis: probeIntervalMillis, maximumMillis: maxProbeIntervalMillis)
+        state = .open(retryAtMillis: nowMillis.addingSaturating(backoff.capMillis(afterFailures: consecutiveFailures)))
     }
 
     /// `closed`, `open` or `half_open`, for status and metrics.
