@@ -157,6 +157,7 @@ let package = Package(
 
         .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],

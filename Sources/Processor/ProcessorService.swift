@@ -113,13 +113,12 @@ public final class ProcessorService: Service {
         let refusals = heartbeat("redis-writes")
         let control = RedisClient(endpoint: configuration.redis, name: "control", refusals: refusals)
         let acker = RedisClient(endpoint: configuration.redis, name: "acker", refusals: refusals)
-        let queues = (0..<configuration.workers).map { _ in
-            BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block)
-        }
+        let consumerHeartbeat = heartbeat("consumer")
+        let pool = WorkerPool(configuration: configuration, heartbeat: heartbeat)
         let faults = FaultSwitches()
         let inFlight = InFlight()
-        let consumer = ConsumerActor(reader: reader, control: control, queues: queues, configuration: configuration,
-                                     counters: counters, logger: logger, heartbeat: heartbeat("consumer"), faults: faults, inFlight: inFlight)
+        let consumer = ConsumerActor(reader: reader, control: control, queues: pool.queues, configuration: configuration,
+                                     counters: counters, logger: logger, heartbeat: consumerHeartbeat, faults: faults, inFlight: inFlight)
 
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {
@@ -129,7 +128,7 @@ public final class ProcessorService: Service {
                 counters.postgresReachable.store(await storage.ping() ? 1 : 0, ordering: .relaxed)
                 let redisUp = (try? await control.send(["PING"])) != nil
                 counters.redisReachable.store(redisUp ? 1 : 0, ordering: .relaxed)
-                counters.workerQueueDepth.store(queues.reduce(0) { $0 + $1.count }, ordering: .relaxed)
+                counters.workerQueueDepth.store(pool.queued, ordering: .relaxed)
                 counters.storageTransactions.store(storages.reduce(0) { $0 + $1.groups.load(ordering: .relaxed) }, ordering: .relaxed)
                 counters.storageBatches.store(storages.reduce(0) { $0 + $1.groupedBatches.load(ordering: .relaxed) }, ordering: .relaxed)
                 if redisUp, let queues = try? await consumer.queueState() {
@@ -163,8 +162,6 @@ public final class ProcessorService: Service {
                                         inFlight: inFlight)
         let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
         let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
-        let workerHeartbeats = (0..<configuration.workers).map { heartbeat("worker-\($0)") }
-        let slots = (0..<configuration.workers).map { _ in WorkerSlot() }
         let onStopping = self.onStopping
         let analysisSettings = self.analysisSettings
 
@@ -174,7 +171,7 @@ public final class ProcessorService: Service {
                 // Only a consumer that stopped for shutdown closes the queues; one that stopped
                 // unexpectedly is restarted and keeps feeding them.
                 if Task.isShuttingDownGracefully || Task.isCancelled {
-                    for queue in queues { queue.finish() }
+                    pool.finish()
                 }
             },
             .init(name: "leases", role: .maintenance) {
@@ -202,15 +199,8 @@ public final class ProcessorService: Service {
                 }
             },
         ]
-        for index in 0..<configuration.workers {
-            children.append(.init(name: "worker-\(index)") {
-                var worker = Worker(index: index, queue: queues[index], storage: storages[index % storages.count], acknowledger: acknowledger,
-                                    deadLetters: deadLetters, retries: retries, faults: faults,
-                                    heartbeat: workerHeartbeats[index], counters: counters,
-                                    configuration: configuration, slot: slots[index], settings: analysisSettings, logger: logger)
-                try await worker.run()
-            })
-        }
+        children += pool.children(storages: storages, acknowledger: acknowledger, deadLetters: deadLetters, retries: retries, faults: faults,
+                                  counters: counters, configuration: configuration, settings: analysisSettings, logger: logger)
         let supervisor = self.supervisor
         try await withGracefulShutdownHandler {
             try await supervisor.run(children)

@@ -1,4 +1,4 @@
-@testable import Processor
+import Postgres
 import Testing
 
 @Suite("PostgresText")

@@ -1,0 +1,40 @@
+/// Text encodings for libpq text parameters.
+public enum PostgresText {
+    /// A PostgreSQL array literal, every element quoted.
+    public static func array(_ elements: [String]) -> String {
+        var out = "{"
+        out.reserveCapacity(elements.reduce(2) { $0 + $1.utf8.count + 3 })
+        for (i, e) in elements.enumerated() {
+            if i > 0 { out += "," }
+            out += "\""
+            // Most elements (numbers, names) need no escape: appended whole, not scalar by scalar.
+            if e.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for ch in e.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+            } else {
+                out += e
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+
+    /// A JSON string literal.
+    public static func jsonString(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return "\"" + s + "\"" }
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where ch.value < 0x20:
+                let hex = String(ch.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out + "\""
+    }
+}

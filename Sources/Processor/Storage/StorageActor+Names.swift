@@ -1,0 +1,55 @@
+import Logging
+import Postgres
+import TelemetryCore
+
+/// The name cache: device and metric names resolved to ids, new ones inserted (metric names up to
+/// `validation.max_metric_names`).
+extension StorageActor {
+    /// Looks up the ids of `names` in `table` (`devices` or `metrics`) into `cache`, inserting the
+    /// unknown ones; returns the names refused because `table` already holds `limit` names.
+    ///
+    /// Names are looked up first and only missing ones inserted, so no identity value is burned
+    /// for a name that exists. With a `limit`, the count and the insert run in a transaction of
+    /// their own under an advisory lock, so processors admitting names at once never exceed it.
+    @discardableResult
+    func resolve(names: [String], table: String, cache: inout [String: Int32], limit: Int?,
+                         _ pg: PostgresConnection) throws(PostgresError) -> Set<String> {
+        func lookup(_ names: [String]) throws(PostgresError) {
+            for row in try pg.query("SELECT id, name FROM \(table) WHERE name = ANY($1::text[])", [PostgresText.array(names)]).rows {
+                if let id = row[0].flatMap({ Int32($0) }), let name = row[1] { cache[name] = id }
+            }
+        }
+        let missing = names.filter { cache[$0] == nil }
+        guard !missing.isEmpty else { return [] }
+        try lookup(missing)
+        var unknown = missing.filter { cache[$0] == nil }
+        guard !unknown.isEmpty else { return [] }
+        guard let limit else {
+            try pg.query("INSERT INTO \(table) (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [PostgresText.array(unknown)])
+            try lookup(unknown)
+            return Set(unknown.filter { cache[$0] == nil })
+        }
+        try pg.execute("BEGIN")
+        do throws(PostgresError) {
+            try pg.query("SELECT pg_advisory_xact_lock(hashtext($1))", ["telemetry_names_\(table)"])
+            try lookup(unknown)  // another processor may have added some meanwhile
+            unknown = unknown.filter { cache[$0] == nil }
+            let count = Int(try pg.execute("SELECT count(*) FROM \(table)").rows.first?[0] ?? "") ?? 0
+            let admitted = Array(unknown.sorted().prefix(max(0, limit - count)))
+            if !admitted.isEmpty {
+                try pg.query("INSERT INTO \(table) (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [PostgresText.array(admitted)])
+            }
+            try pg.execute("COMMIT")
+        } catch {
+            if pg.isUsable { _ = try? pg.execute("ROLLBACK") }
+            throw error
+        }
+        try lookup(unknown)
+        let refused = Set(unknown.filter { cache[$0] == nil })
+        if !refused.isEmpty {
+            logger.warning("new metric names refused: the deployment holds validation.max_metric_names names",
+                           metadata: ["refused": "\(refused.count)", "limit": "\(limit)", "first": "\(PrintableName(refused.sorted()[0]))"])
+        }
+        return refused
+    }
+}

@@ -1,0 +1,145 @@
+import Logging
+public import Postgres
+public import Synchronization
+import TelemetryCore
+
+/// Owns one PostgreSQL connection of the processor and writes batches exactly once.
+///
+/// The actor runs on a thread of its own (libpq blocks). Batches are committed in groups: every
+/// ``write(_:)`` that arrives while a transaction is running joins the next one (up to
+/// `maxGroupRows` rows), so under load one transaction and one WAL flush carry many batches,
+/// and an idle pipeline still commits each batch at once. One group is one transaction:
+/// 1. record every batch id in `ingested_batches`; a batch whose id is already there is done;
+/// 2. one binary `COPY` of the new batches' samples straight into `samples` (the fast path); if it
+///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
+///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (LIMITS.md measures both paths);
+/// 3. add the inserted samples (only those) to `aggregates_1m`, upsert `device_latest`, insert
+///    alerts of inserted samples; 4. commit. The caller acknowledges its entry only after that.
+/// A group that fails for any reason but a lost connection is rolled back and its batches are
+/// written one per transaction, so one bad batch fails alone.
+public actor StorageActor {
+    private nonisolated let executor: ThreadExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let conninfo: String
+    let logger: Logger
+    let maxGroupRows: Int
+    /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
+    let maxMetricNames: Int
+    var connection: PostgresConnection?
+    var deviceIDs: [String: Int32] = [:]
+    var metricIDs: [String: Int32] = [:]
+    var knownPartitions: Set<Int> = []
+
+    struct Request: Sendable {
+        let batches: [StorageBatch]
+        let continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>
+        var rows: Int { batches.reduce(0) { $0 + $1.samples.count } }
+    }
+
+    /// Writes waiting for the next transaction (filled from any thread, emptied by the actor).
+    nonisolated let intake = Mutex<[Request]>([])
+    /// Transactions committed and the batches they carried, for the metrics.
+    public nonisolated let groups = Atomic<Int>(0)
+    public nonisolated let groupedBatches = Atomic<Int>(0)
+
+    public init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000) {
+        self.conninfo = conninfo
+        self.maxMetricNames = maxMetricNames
+        self.logger = logger
+        self.maxGroupRows = maxGroupRows
+        executor = ThreadExecutor(name: name)
+    }
+
+    /// Connects (if needed) and applies pending migrations; returns the versions applied.
+    @discardableResult
+    public func prepare() throws(PostgresError) -> [Int] {
+        try MigrationRunner.migrate(try live(), migrations: Schema.migrations)
+    }
+
+    /// Metric names with an id above `id`, in id order, at most `limit` (to mirror them into
+    /// Redis for the hubs' cardinality check), and how many metric names exist.
+    public func metricNames(after id: Int32, limit: Int) throws(PostgresError) -> (names: [(id: Int32, name: String)], total: Int) {
+        let pg = try live()
+        let rows = try pg.query("SELECT id, name FROM metrics WHERE id > $1::int ORDER BY id LIMIT $2::int", [String(id), String(limit)]).rows
+        let total = Int(try pg.execute("SELECT count(*) FROM metrics").rows.first?[0] ?? "") ?? 0
+        return (rows.compactMap { row in row[0].flatMap { Int32($0) }.flatMap { id in row[1].map { (id, $0) } } }, total)
+    }
+
+    /// True when a trivial query succeeds.
+    public func ping() -> Bool {
+        (try? live().execute("SELECT 1")) != nil
+    }
+
+    /// Writes `batch` in the next transaction (see the type's documentation) and returns once it
+    /// is committed.
+    public nonisolated func write(_ batch: StorageBatch) async throws(PostgresError) -> StorageOutcome {
+        try await write([batch])[0]
+    }
+
+    /// Writes `batches` in the next transaction, all or none: when one of them fails, none is
+    /// committed and they all fail with its error (the caller then writes them one at a time).
+    public nonisolated func write(_ batches: [StorageBatch]) async throws(PostgresError) -> [StorageOutcome] {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>) in
+            intake.withLock { $0.append(Request(batches: batches, continuation: continuation)) }
+            Task { await self.drainIntake() }
+        }
+        return try result.get()
+    }
+
+    /// Commits what waits in the intake, a group at a time, until it is empty.
+    func drainIntake() {
+        while true {
+            let requests = intake.withLock { pending -> [Request] in
+                var rows = 0
+                var count = 0
+                while count < pending.count && (count == 0 || rows + pending[count].rows <= maxGroupRows) {
+                    rows += pending[count].rows
+                    count += 1
+                }
+                defer { pending.removeFirst(count) }
+                return Array(pending.prefix(count))
+            }
+            guard !requests.isEmpty else { return }
+            for (request, result) in zip(requests, commit(requests.map(\.batches))) {
+                request.continuation.resume(returning: result)
+            }
+        }
+    }
+
+    /// Commits the batches of all `requests` in one transaction. On a failure other than a lost
+    /// connection, each request gets a transaction of its own, so one bad request fails alone and
+    /// a request is still all or none.
+    func commit(_ requests: [[StorageBatch]]) -> [Result<[StorageOutcome], PostgresError>] {
+        do throws(PostgresError) {
+            let pg = try live()
+            do {
+                var outcomes = try write(requests.flatMap { $0 }, pg)[...]
+                groups.add(1, ordering: .relaxed)
+                groupedBatches.add(outcomes.count, ordering: .relaxed)
+                return requests.map { request in
+                    defer { outcomes = outcomes.dropFirst(request.count) }
+                    return .success(Array(outcomes.prefix(request.count)))
+                }
+            } catch {
+                if pg.isUsable { _ = try? pg.execute("ROLLBACK") } else { connection = nil }
+                if error.sqlState == "23514" { knownPartitions.removeAll() }  // no partition for a row
+                throw error
+            }
+        } catch where error.isConnectionError || requests.count == 1 {
+            return requests.map { _ in .failure(error) }
+        } catch {
+            logger.warning("a group of batches failed; writing each request in its own transaction",
+                           metadata: ["requests": "\(requests.count)", "error": "\(error)"])
+            return requests.flatMap { commit([$0]) }
+        }
+    }
+
+    func live() throws(PostgresError) -> PostgresConnection {
+        if let connection, connection.isUsable { return connection }
+        connection = nil
+        let fresh = try PostgresConnection(conninfo: conninfo)
+        connection = fresh
+        return fresh
+    }
+}

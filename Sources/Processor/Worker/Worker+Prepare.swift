@@ -1,0 +1,105 @@
+import Postgres
+import TelemetryCore
+
+/// Decoding and validation of a work item into what storage writes, and the dead-letter payload
+/// of refused samples.
+extension Worker {
+    struct Prepared {
+        var batch: StorageBatch
+        var plan: AnalysisPlan
+        var maxRetries: Int
+        var rejection: (error: TelemetryError, payload: [UInt8])?
+    }
+
+    /// Decodes and validates; invalid samples are split off for the dead letters.
+    func prepare(_ item: WorkItem) -> Result<Prepared, TelemetryError> {
+        let now = wallClockMicros()
+        switch item.payload {
+        case .undecodable(let error, _, _):
+            return .failure(error)
+        case .hubBatch(let version, let bytes):
+            guard bytes.count <= Self.maxBatchBytes else {
+                return .failure(TelemetryError(.tooLarge, "stream entry of \(bytes.count) bytes exceeds \(Self.maxBatchBytes)"))
+            }
+            if let version, UInt8(version).map({ HubBatchCodec.supportedVersions.contains($0) }) != true {
+                return .failure(TelemetryError(.unsupportedVersion, "stream entry version \(version) is not supported"))
+            }
+            let decoded: HubBatch
+            do { decoded = try HubBatchCodec.decode(bytes) } catch { return .failure(error) }
+            faults.crashIfNamed(decoded.devices)
+            guard !decoded.id.isEmpty, decoded.id.utf8.count <= 256, !ValidationPolicy.containsControlCharacters(decoded.id) else {
+                return .failure(TelemetryError(.invalidField, "batch id \(PrintableName(decoded.id)) is empty, longer than 256 bytes or holds control characters"))
+            }
+            var valid: [Sample] = []
+            valid.reserveCapacity(decoded.samples.count)
+            var invalid: [(Sample, TelemetryError)] = []
+            // Names are checked once per table entry, not per sample: a control character (a NUL
+            // would be cut by libpq) refuses the samples naming it, never their neighbours.
+            let badDevices = Set(decoded.devices.indices.filter { ValidationPolicy.containsControlCharacters(decoded.devices[$0]) })
+            let badMetrics = Set(decoded.metrics.indices.filter { ValidationPolicy.containsControlCharacters(decoded.metrics[$0]) })
+            let anyBadName = !badDevices.isEmpty || !badMetrics.isEmpty
+            for sample in decoded.samples {
+                if anyBadName, badDevices.contains(Int(sample.deviceIndex)) || badMetrics.contains(Int(sample.metricIndex)) {
+                    let name = badDevices.contains(Int(sample.deviceIndex)) ? "device id \(PrintableName(decoded.devices[Int(sample.deviceIndex)]))"
+                        : "metric name \(PrintableName(decoded.metrics[Int(sample.metricIndex)]))"
+                    invalid.append((sample, TelemetryError(.invalidField, "\(name) contains control characters")))
+                } else if let violation = configuration.validation.violation(metric: decoded.metrics[Int(sample.metricIndex)],
+                                                                      timestampMicros: sample.timestampMicros, value: sample.value, nowMicros: now) {
+                    invalid.append((sample, violation))
+                } else {
+                    valid.append(sample)
+                }
+            }
+            var rejection: (TelemetryError, [UInt8])?
+            if let first = invalid.first {
+                rejection = (TelemetryError(first.1.code, "\(invalid.count) of \(decoded.samples.count) samples of batch \(decoded.id) rejected; first: \(first.1.message)"),
+                             Self.rejectionLines(invalid.map { ($0.0, $0.1.code) }, devices: decoded.devices, metrics: decoded.metrics))
+            }
+            return .success(Prepared(
+                batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
+                                    deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
+                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
+        case .task(let task):
+            faults.crashIfNamed([task.deviceID])
+            // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
+            guard task.metrics.count <= min(configuration.validation.maxFields, HubBatchCodec.maxTableEntries) else {
+                return .failure(TelemetryError(.tooLarge, "task \(task.id) has \(task.metrics.count) numeric fields, more than \(configuration.validation.maxFields) (validation.max_fields)"))
+            }
+            var valid: [Sample] = []
+            var names: [String] = []
+            var firstViolation: TelemetryError?
+            var rejected = 0
+            for metric in task.metrics {
+                if let violation = configuration.validation.violation(metric: metric.name, timestampMicros: task.timestampMicros,
+                                                                      value: metric.value, nowMicros: now) {
+                    firstViolation = firstViolation ?? violation
+                    rejected += 1
+                    continue
+                }
+                valid.append(Sample(deviceIndex: 0, metricIndex: UInt16(names.count), timestampMicros: task.timestampMicros, value: metric.value))
+                names.append(metric.name)
+            }
+            var rejection: (TelemetryError, [UInt8])?
+            if let firstViolation, case .compat(let raw) = item.source {
+                rejection = (TelemetryError(firstViolation.code, "\(rejected) of \(task.metrics.count) fields of task \(task.id) rejected: \(firstViolation.message)"), raw)
+            }
+            return .success(Prepared(
+                batch: StorageBatch(id: task.id, namespace: .task, digest: ContentDigest.task(task),
+                                    deviceNames: [task.deviceID], metricNames: names, samples: valid),
+                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.maxRetries, rejection: rejection))
+        }
+    }
+
+    /// One NDJSON line per refused sample (device, metric, timestamp, value, reason): the payload
+    /// of a dead letter for samples split off their batch.
+    static func rejectionLines(_ samples: [(Sample, TelemetryError.Code)], devices: [String], metrics: [String]) -> [UInt8] {
+        var lines = ""
+        for (sample, code) in samples {
+            lines += "{\"device_id\":\(PostgresText.jsonString(devices[Int(sample.deviceIndex)])),"
+                + "\"metric\":\(PostgresText.jsonString(metrics[Int(sample.metricIndex)])),"
+                + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\","
+                + "\"value\":\(sample.value.isFinite ? "\(sample.value)" : "null"),\"reason\":\"\(code)\"}\n"
+        }
+        return Array(lines.utf8)
+    }
+}
