@@ -19,10 +19,9 @@ public actor PublisherActor {
     private let pipeline: Int
     private let spoolFullPolicy: BufferFullPolicy
     private let logger: Logger
-    private var breaker: CircuitBreaker
-    /// Batches taken from the buffer that the spool had no room for yet.
+    private var machine: PublisherStateMachine
+    /// Batches taken from the buffer that the spool had no room for yet (``PublisherStateMachine/pending`` counts them).
     private var pending: [EncodedBatch] = []
-    private var spooled = 0
     private let heartbeat: StageHeartbeat
 
     public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
@@ -36,109 +35,96 @@ public actor PublisherActor {
         self.counters = counters
         self.pipeline = pipeline
         self.spoolFullPolicy = spoolFullPolicy
-        self.breaker = breaker
+        machine = PublisherStateMachine(breaker: breaker, spooled: 0, spoolFullPolicy: spoolFullPolicy)
         self.logger = logger
     }
 
     /// The breaker's state name, for status.
-    public var breakerState: String { breaker.name }
+    public var breakerState: String { machine.breaker.name }
 
     /// Publishes until the buffer is finished and empty; on the way out, replays what it can of
-    /// the spool (what Redis does not take stays on disk for the next start).
+    /// the spool (what Redis does not take stays on disk for the next start). Each step is the
+    /// ``PublisherStateMachine``'s to choose.
     public func run() async {
-        spooled = await spool.count
+        machine = PublisherStateMachine(breaker: machine.breaker, spooled: await spool.count, spoolFullPolicy: spoolFullPolicy)
         await publishSpoolGauges()
         while true {
             heartbeat.beat()
-            if spooled == 0 && pending.isEmpty && breaker.state == .closed {
+            switch machine.next(nowMillis: wallClockMicros() / 1000, bufferFinishedAndEmpty: buffer.isFinishedAndEmpty) {
+            case .publishFromBuffer:
                 heartbeat.idle()  // waiting for batches is idle by design
                 guard let taken = await buffer.next(max: pipeline) else { return }
                 let batches = taken.map(EncodedBatch.init)
                 heartbeat.beat()
-                if await send(batches) {
-                    breaker.recordSuccess()
-                    counters.breakerOpen.store(0, ordering: .relaxed)
-                    counters.spoolFull.store(0, ordering: .relaxed)
-                } else {
-                    breaker.recordFailure(nowMillis: wallClockMicros() / 1000)
+                let ok = await send(batches)
+                machine.published(ok: ok, batches: batches.count, nowMillis: wallClockMicros() / 1000)
+                if !ok {
                     logger.warning("redis unavailable: circuit breaker open, spooling to disk", metadata: ["redis": "\(redis.endpoint)"])
                     pending = batches
                 }
-                continue
-            }
-            // Degraded: everything goes through the spool, which is replayed when Redis answers.
-            var progressed = await spoolPending()
-            if pending.isEmpty, let batches = buffer.tryNext(max: pipeline) {
-                pending = batches.map(EncodedBatch.init)
-                progressed = await spoolPending() || progressed
-            }
-            if breaker.allowsAttempt(nowMillis: wallClockMicros() / 1000), spooled > 0 {
-                progressed = await replay() || progressed
-            }
-            if buffer.isFinishedAndEmpty && pending.isEmpty && (spooled == 0 || breaker.state != .closed) {
-                if spooled > 0 { logger.warning("stopping with batches still spooled; they are replayed at the next start", metadata: ["records": "\(spooled)"]) }
+            case .spoolPending:
+                await spoolPending()
+            case .takeFromBuffer:
+                let batches = buffer.tryNext(max: pipeline) ?? []
+                if !batches.isEmpty { pending = batches.map(EncodedBatch.init) }
+                machine.took(batches.count)
+            case .replay:
+                await replay()
+            case .finish(let spooledLeft):
+                if spooledLeft > 0 { logger.warning("stopping with batches still spooled; they are replayed at the next start", metadata: ["records": "\(spooledLeft)"]) }
                 return
+            case .sleep(let wait):
+                try? await Task.sleep(for: wait)
             }
-            if spooled == 0 && pending.isEmpty && breaker.state == .halfOpen { breaker.recordSuccess() }
-            counters.breakerOpen.store(breaker.state == .closed ? 0 : 1, ordering: .relaxed)
+            counters.breakerOpen.store(machine.breaker.state == .closed ? 0 : 1, ordering: .relaxed)
             counters.spoolFull.store(pending.isEmpty ? 0 : 1, ordering: .relaxed)
-            if !progressed { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
 
     private func publishSpoolGauges() async {
-        counters.spoolRecords.store(spooled, ordering: .relaxed)
+        counters.spoolRecords.store(machine.spooled, ordering: .relaxed)
         counters.spoolBytes.store(await spool.bytes, ordering: .relaxed)
     }
 
     /// Moves ``pending`` into the spool if it has room (or makes room under `drop_oldest`).
-    private func spoolPending() async -> Bool {
-        guard !pending.isEmpty else { return false }
+    private func spoolPending() async {
         do {
             while !(try await spool.append(pending)) {
-                guard spoolFullPolicy == .dropOldest, spooled > 0 else { return false }
+                guard machine.mayDropOldest else { return }
                 let oldest = try await spool.peek(max: 1)
-                // A batch acknowledged to a client is never dropped: the spool stays full, the
-                // buffer fills and HTTP clients get 429 until Redis is back.
-                if oldest.first??.acknowledged == true { return false }
+                guard machine.dropsOldest(acknowledged: oldest.first??.acknowledged == true) else { return }
                 try await spool.consume(1)
-                spooled -= 1
+                machine.droppedOldest()
                 counters.spoolDroppedBatches.add(1, ordering: .relaxed)
                 counters.spoolDroppedSamples.add(oldest.first??.sampleCount ?? 0, ordering: .relaxed)
             }
-            spooled += pending.count
+            machine.spooledPending()
             counters.batchesSpooled.add(pending.count, ordering: .relaxed)
             for batch in pending { batch.ticket?.batchDurable() }
             await publishSpoolGauges()
             pending = []
-            return true
         } catch {
             logger.error("spool write failed", metadata: ["error": "\(error)"])
-            return false
         }
     }
 
-    /// Replays the oldest spooled batches; true when some were published.
-    private func replay() async -> Bool {
+    /// Replays the oldest spooled batches.
+    private func replay() async {
         do {
             let records = try await spool.peek(max: pipeline)
             let batches = records.compactMap { $0 }
-            if !batches.isEmpty {
-                guard await send(batches) else {
-                    breaker.recordFailure(nowMillis: wallClockMicros() / 1000)
-                    return false
-                }
+            if !batches.isEmpty, await !send(batches) {
+                machine.replayed(.sendFailed, nowMillis: wallClockMicros() / 1000)
+                return
             }
-            breaker.recordSuccess()
             try await spool.consume(records.count)
-            spooled -= records.count
+            machine.replayed(.sent(records: records.count), nowMillis: wallClockMicros() / 1000)
             counters.batchesReplayed.add(batches.count, ordering: .relaxed)
             await publishSpoolGauges()
-            if spooled == 0 { logger.info("spool replayed: publishing directly again") }
-            return true
+            if machine.spooled == 0 { logger.info("spool replayed: publishing directly again") }
         } catch {
             logger.error("spool read failed", metadata: ["error": "\(error)"])
-            return false
+            machine.replayed(.readFailed, nowMillis: wallClockMicros() / 1000)
         }
     }
 

@@ -16,8 +16,7 @@ public actor IngestActor {
     private let buffer: BoundedBuffer<HubBatch>
     private let counters: HubCounters
     private let batchSize: Int
-    private let flushIntervalMicros: Int64
-    private let flushWhenIdle: Bool
+    private let flush: FlushRule
     /// `<hub.id>-<epoch>`: the epoch (this actor's start, microseconds in base 36) keeps batch ids
     /// unique across restarts of a hub with a fixed `hub.id`, whose sequence starts at 1 again.
     private let batchPrefix: String
@@ -43,8 +42,7 @@ public actor IngestActor {
         // A batch's device and metric tables are counted in u16 on the wire; a batch of at most
         // 65 535 samples cannot name more.
         self.batchSize = min(batchSize, HubBatchCodec.maxTableEntries)
-        self.flushIntervalMicros = Int64(flushIntervalMillis) * 1000
-        self.flushWhenIdle = flushWhenIdle
+        flush = FlushRule(intervalMillis: flushIntervalMillis, whenIdle: flushWhenIdle)
         batchPrefix = "\(hubID)-\(String(UInt64(clamping: wallClockMicros()), radix: 36))"
         snapshot = catalog.snapshot()
         builders = (0..<catalog.router.shards).map { _ in ShardBatchBuilder() }
@@ -70,13 +68,10 @@ public actor IngestActor {
                 }
             }
             let now = wallClockMicros()
-            // Idle: this pass and the one before it, a back-off sleep apart, found nothing (the
-            // pass right after a drain usually finds nothing too, and proves no pause).
-            let idle = drained == 0 && idleRounds > 0
-            for shard in builders.indices where builders[shard].count > 0 {
-                if drained == 0 && stopping || idle && flushWhenIdle || now - builders[shard].openedAtMicros >= flushIntervalMicros {
-                    close(shard: shard, now: now)
-                }
+            for shard in builders.indices where builders[shard].count > 0
+                && flush.closes(openedAtMicros: builders[shard].openedAtMicros, nowMicros: now, drained: drained,
+                                idlePasses: idleRounds, stopping: stopping) {
+                close(shard: shard, now: now)
             }
             for batch in ready { await publish(batch) }
             ready.removeAll(keepingCapacity: true)
