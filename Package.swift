@@ -80,7 +80,9 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -91,7 +93,7 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision",
+                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -116,23 +118,14 @@ let package = Package(
         .executableTarget(
             name: "telemetry-hub",
             dependencies: [
-                "Hub", "Systemd", "TelemetryConfiguration", "Control", "TelemetryCore",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                "CInflate",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Hub",
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "telemetry-processor",
             dependencies: [
-                "Processor", "Systemd", "TelemetryConfiguration", "Control",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Processor",
             ],
             swiftSettings: swiftSettings
         ),

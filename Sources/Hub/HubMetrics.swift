@@ -1,5 +1,4 @@
 import Control
-import Hub
 
 /// The hub's metrics, mirrored from its counters at each scrape. Labels are low-cardinality.
 enum HubMetrics {

@@ -1,5 +1,4 @@
 import Control
-import Processor
 import TelemetryCore
 
 /// The processor's metrics, mirrored from its counters at each scrape. Labels are low-cardinality:

@@ -1,7 +1,6 @@
 import CInflate
 import Control
 import Foundation
-import Hub
 import Hummingbird
 import Logging
 import NIOCore

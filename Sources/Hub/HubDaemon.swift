@@ -1,0 +1,93 @@
+import Control
+import Logging
+import Systemd
+
+/// The `telemetry-hub` daemon: configuration, systemd notify and watchdog, the HTTP endpoints
+/// (health, readiness, metrics, ingest), the control socket and the hub service under its
+/// supervisor. The executable only calls ``main()``.
+public enum HubDaemon {
+    public static func main() async {
+        DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
+        let logger = Logger(label: "telemetry-hub")
+        let (configuration, http, control, ingest) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
+            (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080),
+             try ControlSocketConfiguration(reader: reader, name: "hub"), try HTTPIngestConfiguration(reader: reader))
+        }
+        let notifier = SystemdNotifier()
+        let watchdog = Watchdog(notifier: notifier, logger: logger)
+        let hub = HubService(configuration: configuration, logger: logger,
+                             onReady: { notifier.ready(status: $0) },
+                             onStopping: { notifier.stopping(status: "draining") },
+                             heartbeat: { watchdog.register($0) })
+        let counters = hub.counters
+        let rates = RateTracker()
+        let surface = DaemonSurface(
+            name: "telemetry-hub", http: http, control: control, notifier: notifier, watchdog: watchdog,
+            supervisor: hub.supervisor, shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, rates: rates,
+            rateCounters: {
+                ["read": counters.samplesRead.load(ordering: .relaxed), "published": counters.samplesPublished.load(ordering: .relaxed),
+                 "batches": counters.batchesPublished.load(ordering: .relaxed)]
+            },
+            readiness: {
+                // The hub accepts data while Redis takes it or the spool has room (DESIGN §6).
+                let started = counters.started.load(ordering: .relaxed) == 1
+                let breakerOpen = counters.breakerOpen.load(ordering: .relaxed) == 1
+                let spoolFull = counters.spoolFull.load(ordering: .relaxed) == 1
+                return Readiness(ready: started && !spoolFull, checks: [
+                    "redis": breakerOpen ? "unreachable (spooling)" : "reachable",
+                    "spool": spoolFull ? "full" : "has room", "startup": started ? "done" : "in progress"])
+            },
+            started: { counters.started.load(ordering: .relaxed) == 1 },
+            summary: {
+                let r = rates.rates
+                return "read \(RateTracker.format(r["read"]))/s, published \(RateTracker.format(r["published"]))/s, "
+                    + "buffer \(hub.bufferDepth) batches, spool \(counters.spoolRecords.load(ordering: .relaxed)) batches, "
+                    + "breaker \(counters.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed")"
+            },
+            metrics: { HubMetrics.collect(hub, into: $0) },
+            status: { status(hub: hub, rates: rates) },
+            reload: {
+                let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
+                return hub.reload(fresh)
+            },
+            routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest, host: http.host, logger: logger) })
+        await surface.serve(service: hub, logger: logger)
+    }
+
+    /// The hub's own fields of the `GET /v1/status` document.
+    /// The hub's part of the status document (`telemetryctl status`).
+    static func status(hub: HubService, rates: RateTracker) -> [String: any Sendable] {
+        let c = hub.counters
+        let r = rates.rates
+        let busStatus = hub.buses
+        var queues: [String: any Sendable] = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
+        for bus in busStatus { queues["ring.\(bus.name)"] = bus.ringOccupancy }
+        let buses = busStatus.map { bus -> [String: any Sendable] in
+            let b = bus.counters
+            var entry: [String: any Sendable] = [
+                "name": bus.name, "kind": bus.kind, "connected": b.connected.load(ordering: .relaxed),
+                "readings": b.readings.load(ordering: .relaxed), "samples": b.samplesRead.load(ordering: .relaxed),
+                "reconnects": b.reconnects.load(ordering: .relaxed), "dead_letters": b.deadLetters.load(ordering: .relaxed),
+                "errors": b.errorsByKind.filter { $0.value > 0 },
+            ]
+            if let detail = b.detail { entry["detail"] = detail }
+            if let last = b.lastError {
+                entry["last_error"] = last.message
+                entry["last_error_at_ms"] = Int(last.atMillis)
+            }
+            return entry
+        }
+        return [
+            "hub_id": hub.configuration.hubID,
+            "buses": buses,
+            "queues": queues,
+            "rates": ["samples_read_per_s": r["read"] ?? 0, "samples_published_per_s": r["published"] ?? 0,
+                      "batches_published_per_s": r["batches"] ?? 0],
+            "totals": ["samples_read": c.samplesRead.load(ordering: .relaxed), "samples_published": c.samplesPublished.load(ordering: .relaxed),
+                       "samples_dropped": c.samplesDropped.load(ordering: .relaxed), "publish_errors": c.publishErrors.load(ordering: .relaxed)],
+            "spool": ["records": c.spoolRecords.load(ordering: .relaxed), "bytes": c.spoolBytes.load(ordering: .relaxed),
+                      "max_bytes": hub.configuration.spoolMaxBytes, "directory": hub.configuration.spoolDirectory] as [String: any Sendable],
+            "breaker": c.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed",
+        ]
+    }
+}

@@ -1,0 +1,82 @@
+import Control
+import Logging
+import Redis
+import Systemd
+
+/// The `telemetry-processor` daemon: consumes the hub's streams and compatibility tasks into
+/// PostgreSQL, with systemd notify and watchdog, the HTTP endpoints (health, readiness, metrics),
+/// the control socket and the processor service under its supervisor. The executable only calls
+/// ``main()``.
+public enum ProcessorDaemon {
+    public static func main() async {
+        DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
+        let logger = Logger(label: "telemetry-processor")
+        let (configuration, http, control) = await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
+            (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081),
+             try ControlSocketConfiguration(reader: reader, name: "processor"))
+        }
+        let notifier = SystemdNotifier()
+        let watchdog = Watchdog(notifier: notifier, logger: logger)
+        let processor = ProcessorService(configuration: configuration, logger: logger,
+                                         heartbeat: { watchdog.register($0) },
+                                         onReady: { notifier.ready(status: $0) },
+                                         onStopping: { notifier.stopping(status: "finishing in-flight work") })
+        let counters = processor.counters
+        let rates = RateTracker()
+        let surface = DaemonSurface(
+            name: "telemetry-processor", http: http, control: control, notifier: notifier, watchdog: watchdog,
+            supervisor: processor.supervisor, shutdownTimeoutSeconds: configuration.shutdownTimeoutSeconds, rates: rates,
+            rateCounters: {
+                ["stored": counters.samplesStored.load(ordering: .relaxed), "items": counters.itemsCompleted.load(ordering: .relaxed),
+                 "entries": counters.entriesRead.load(ordering: .relaxed)]
+            },
+            readiness: {
+                let redis = counters.redisReachable.load(ordering: .relaxed) == 1
+                let postgres = counters.postgresReachable.load(ordering: .relaxed) == 1
+                let started = counters.started.load(ordering: .relaxed) == 1
+                let missing = counters.shards.withoutGroup
+                return Readiness(ready: redis && postgres && started && missing.isEmpty, checks: [
+                    "redis": redis ? "reachable" : "unreachable", "postgres": postgres ? "reachable" : "unreachable",
+                    "startup": started ? "done" : "in progress",
+                    "consumer_group": missing.isEmpty ? "present" : "missing on shards \(missing), being recreated"])
+            },
+            started: { counters.started.load(ordering: .relaxed) == 1 },
+            summary: {
+                let r = rates.rates
+                let shards = counters.shards
+                return "stored \(RateTracker.format(r["stored"]))/s, items \(RateTracker.format(r["items"]))/s, "
+                    + "lag \(shards.totalLag.map(String.init) ?? "unknown"), pending \(shards.reduce(0) { $0 + $1.pending }), "
+                    + "queues \(counters.workerQueueDepth.load(ordering: .relaxed)), "
+                    + "redis \(counters.redisReachable.load(ordering: .relaxed) == 1 ? "up" : "down"), "
+                    + "postgres \(counters.postgresReachable.load(ordering: .relaxed) == 1 ? "up" : "down")"
+            },
+            metrics: { ProcessorMetrics.collect(counters, into: $0) },
+            status: { status(processor: processor, rates: rates) },
+            reload: {
+                let fresh = try await DaemonRuntime.readConfiguration { try ProcessorConfiguration(reader: $0) }
+                return processor.reload(fresh)
+            })
+        await surface.serve(service: processor, logger: logger)
+    }
+
+    /// The processor's own fields of the `GET /v1/status` document.
+    static func status(processor: ProcessorService, rates: RateTracker) -> [String: any Sendable] {
+        let c = processor.counters
+        let r = rates.rates
+        let shards = c.shards
+        return [
+            "consumer": processor.configuration.consumerName,
+            "queues": ["worker_queues": c.workerQueueDepth.load(ordering: .relaxed),
+                       "worker_queue_capacity": processor.configuration.workers * processor.configuration.workerQueueDepth,
+                       "dead_letter_stream": c.deadLetterStreamLength.load(ordering: .relaxed)],
+            "rates": ["samples_stored_per_s": r["stored"] ?? 0, "items_per_s": r["items"] ?? 0, "entries_read_per_s": r["entries"] ?? 0],
+            "totals": ["samples_stored": c.samplesStored.load(ordering: .relaxed), "items_completed": c.itemsCompleted.load(ordering: .relaxed),
+                       "duplicate_batches": c.duplicateBatches.load(ordering: .relaxed), "alerts": c.alerts.load(ordering: .relaxed),
+                       "retries": c.retries.load(ordering: .relaxed), "dead_letters": c.deadLettersByReason.values.reduce(0, +)],
+            "consumer_lag": shards.totalLag as (any Sendable)?,
+            "pending": shards.reduce(0) { $0 + $1.pending },
+            "shards": shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "lag": $0.element.lag as (any Sendable)?,
+                                                 "pending": $0.element.pending, "group": $0.element.groupExists ? "present" : "missing"] as [String: any Sendable] },
+        ]
+    }
+}
