@@ -57,7 +57,9 @@ lint: deps ## yamllint, shellcheck, promtool check rules/config and JSON checks 
 	Deploy/lint.sh
 
 test: services-test lint ## Build and run every test against the local Redis and PostgreSQL
-	swift build --build-tests
+	swift build --build-tests 2>&1 | tee .run/build.log; exit $${PIPESTATUS[0]}
+	@# A fresh clone (CI) compiles every file, so a new warning fails here.
+	Deploy/dev/check-warnings.sh .run/build.log
 	@# Unit tests in parallel; the integration tests one at a time (each runs daemons and servers of
 	@# its own, and two cores are no place for several such drills at once).
 	$(TEST_ENV) timeout --signal=KILL 600 swift test --skip-build --parallel --num-workers 2 --skip IntegrationTests 2>&1 | tee .run/test-unit.log; exit $${PIPESTATUS[0]}

@@ -3,7 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-public import Hummingbird
+import Hummingbird
 public import Logging
 public import ServiceLifecycle
 import NIOCore

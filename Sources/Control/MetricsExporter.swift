@@ -17,7 +17,7 @@ public final class MetricsExporter: Sendable {
     public func counter(_ name: String, labels: [(String, String)] = [], help: String, value: Int) {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
         counters.withLock { mirrors in
-            let (counter, last) = mirrors[key] ?? (registry.makeCounter(name: name, labels: labels, help: help), 0)
+            let (counter, last) = mirrors[key] ?? (registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels), 0)
             if value > last { counter.increment(by: Int64(value - last)) }
             mirrors[key] = (counter, max(last, value))
         }
@@ -28,7 +28,7 @@ public final class MetricsExporter: Sendable {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
         let gauge = gauges.withLock { gauges in
             if let existing = gauges[key] { return existing }
-            let made = registry.makeGauge(name: name, labels: labels, help: help)
+            let made = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
             gauges[key] = made
             return made
         }

@@ -13,7 +13,7 @@ public struct WatchdogService: Service {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await watchdog.run(status: status)
         }
     }

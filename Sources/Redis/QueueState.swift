@@ -46,7 +46,7 @@ extension RedisClient {
         }
         commands.append(["LLEN", keys.tasks])
         commands.append(["XLEN", keys.deadLetters])
-        let replies = try await pipeline(commands)
+        let replies = try pipeline(commands)
         let states = (0..<shards).map { shard in
             var state = QueueState.Shard(length: replies[shard * 2].int ?? 0)
             if let fields = Self.group(group, in: replies[shard * 2 + 1]) {

@@ -151,7 +151,7 @@ final class ModbusLine {
         process.arguments = [scriptPath, slaveEnd]
         process.standardOutput = output
         let logPath = "\(TestServers.logDirectory)/modbus-slave.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()
         let line = output.fileHandleForReading.readData(ofLength: 8)

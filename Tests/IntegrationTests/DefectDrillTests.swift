@@ -434,7 +434,7 @@ struct DefectDrillTests {
         try FileManager.default.createDirectory(atPath: safe, withIntermediateDirectories: true)
         chmod(safe, 0o750)
         let target = "\(safe)/target"
-        FileManager.default.createFile(atPath: target, contents: Data("keep".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: target, contents: Data("keep".utf8), attributes: [.posixPermissions: 0o600])
         symlink(target, "\(safe)/hub.sock")
         let linked = try Daemon("telemetry-hub", name: "symlink-socket-hub",
                                 environment: deployment.hubEnvironment(sensors: 1, readings: 1, rate: 1, extra: ["CONTROL_SOCKET": "\(safe)/hub.sock"]))

@@ -131,7 +131,7 @@ final class Daemon {
         for (key, value) in environment { env[key] = value }
         process.environment = env
         logPath = "\(TestServers.logDirectory)/\(name).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log

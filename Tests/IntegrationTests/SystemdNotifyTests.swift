@@ -31,7 +31,7 @@ struct SystemdNotifyTests {
         #expect((4...8).contains(pings.count), "\(pings.count) pings in 3 s")
 
         // A stalled stage stops the pings.
-        FileManager.default.createFile(atPath: "\(work)/stall", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(work)/stall", contents: nil)
         try await Task.sleep(for: .milliseconds(1500))
         let quietFrom = NotifyCapture.nowMillis()
         try await Task.sleep(for: .seconds(2))

@@ -1,5 +1,5 @@
 public import Buses
-public import TelemetryCore
+import TelemetryCore
 
 /// A Bosch BME280 on I2C (i2c-dev) or SPI (spidev), or an emulated one: temperature (°C),
 /// humidity (%) and pressure (hPa) of one device every `poll_interval_ms`.

@@ -1,4 +1,4 @@
-public import Buses
+import Buses
 public import Configuration
 import TelemetryConfiguration
 

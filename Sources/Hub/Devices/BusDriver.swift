@@ -1,9 +1,9 @@
 import Foundation
 public import Buses
-public import Logging
+import Logging
 import Synchronization
 public import TelemetryCore
-public import TelemetryRing
+import TelemetryRing
 
 /// One kind of bus as a ``DeviceActor`` drives it. Every method runs on the bus's own thread, so
 /// blocking reads and ioctls are allowed here and nowhere else.

@@ -1,6 +1,6 @@
-public import Buses
+import Buses
 public import Logging
-public import TelemetryCore
+import TelemetryCore
 public import TelemetryRing
 
 /// Reads one bus on a thread of its own and pushes every reading into the bus's own ring.

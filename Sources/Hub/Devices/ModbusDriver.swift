@@ -1,6 +1,6 @@
 import Foundation
 public import Buses
-public import TelemetryCore
+import TelemetryCore
 
 /// A Modbus RTU master on a UART: every `poll_interval_ms` it reads the configured registers of
 /// each slave (consecutive registers in one request), scales them and stages them as samples.

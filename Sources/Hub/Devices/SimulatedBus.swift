@@ -1,4 +1,4 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// A deterministic generator of plausible readings: each sensor's temperature (°C), humidity (%)
 /// and pressure (hPa) follow a bounded random walk; with `spikeProbability` a temperature reading

@@ -1,4 +1,4 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// CPU-heavy request work — decompressing and parsing request bodies of up to a few MiB — on a
 /// thread of its own, so HTTP ingest never holds the cooperative pool (2 threads here) for the

@@ -1,6 +1,6 @@
 import DequeModule
 import Foundation
-public import TelemetryCore
+import TelemetryCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -231,7 +231,7 @@ public final class SpoolStore {
     private func quarantine(_ bytes: [UInt8], segment: UInt64, offset: Int) {
         recovery.badRanges += 1
         recovery.quarantinedBytes += bytes.count
-        FileManager.default.createFile(atPath: "\(quarantineDirectory)/segment-\(segment)-at-\(offset).bad", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: "\(quarantineDirectory)/segment-\(segment)-at-\(offset).bad", contents: Data(bytes))
     }
 
     // MARK: - Files

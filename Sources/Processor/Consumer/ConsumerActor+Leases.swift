@@ -50,27 +50,20 @@ extension ConsumerActor {
             }
         }
         let live = try await scan(pattern: keys.heartbeatPattern).count
-        var owners = (try await control.send(RedisCommand(["MGET"] + (0..<configuration.shards).map(keys.lease))).array ?? [])
+        let owners = (try await control.send(RedisCommand(["MGET"] + (0..<configuration.shards).map(keys.lease))).array ?? [])
             .map(\.string)
         guard owners.count == configuration.shards else { throw RedisError(.protocolError, "MGET returned \(owners.count) values") }
         // Renew what is ours; forget what is not ours any more.
-        let mine = owned.sorted()
+        let mine = leases.renewals
         let renewals = mine.isEmpty ? [] : try await control.pipeline(mine.map { ["EVAL", Self.renewScript, "1", keys.lease($0), me, ttl] })
         for (shard, reply) in zip(mine, renewals) where reply.int != 1 {
-            owned.remove(shard)
-            toClaim[shard] = nil
+            leases.lost(shard)
             logger.warning("lost the lease of a shard", metadata: ["shard": "\(shard)"])
         }
-        var leftByPreviousRun = Set<Int>()
-        for (shard, owner) in owners.enumerated() where owner == me && !owned.contains(shard) {
-            owners[shard] = nil  // left by a previous run of this consumer: take it over properly
-            leftByPreviousRun.insert(shard)
-        }
-        let plan = LeaseBalancer(shards: configuration.shards).plan(owners: owners, me: me, liveConsumers: live)
+        let (plan, leftByPreviousRun) = leases.plan(owners: owners, liveConsumers: live)
         for shard in plan.release {
             try await control.send(["EVAL", Self.releaseScript, "1", keys.lease(shard), me])
-            owned.remove(shard)
-            toClaim[shard] = nil
+            leases.released(shard)
             logger.info("released a shard lease to rebalance", metadata: ["shard": "\(shard)", "live_processors": "\(live)"])
         }
         for shard in plan.acquire {
@@ -80,11 +73,8 @@ extension ConsumerActor {
                 try await control.send(["PEXPIRE", keys.lease(shard), ttl])
             }
             // The claim runs in the read loop, never here: waiting on full worker queues (a slow
-            // PostgreSQL) must not delay lease renewals. Another consumer's entries are claimed
-            // once idle for the lease's expiry window (it stopped renewing that long ago), so work a
-            // live consumer was just handed is not taken from it.
-            owned.insert(shard)
-            toClaim[shard] = leftByPreviousRun.contains(shard) ? 0 : configuration.leaseTTLMillis - configuration.leaseRenewMillis
+            // PostgreSQL) must not delay lease renewals.
+            leases.acquired(shard, leftByPreviousRun: leftByPreviousRun.contains(shard))
             logger.info("acquired a shard lease", metadata: ["shard": "\(shard)"])
         }
         for key in try await scan(pattern: keys.processingPattern) {
@@ -103,10 +93,9 @@ extension ConsumerActor {
     public func releaseAll() async {
         let keys = configuration.keys
         let me = configuration.consumerName
-        var commands: [RedisCommand] = owned.sorted().map { ["EVAL", Self.releaseScript, "1", keys.lease($0), me] }
+        var commands: [RedisCommand] = leases.releaseAll().map { ["EVAL", Self.releaseScript, "1", keys.lease($0), me] }
         commands.append(["DEL", keys.heartbeat(me)])
         _ = try? await control.pipeline(commands)
-        owned.removeAll()
     }
 
     func scan(pattern: String) async throws(RedisError) -> [String] {

@@ -28,10 +28,10 @@ extension ConsumerActor {
     /// Claims the pending entries of shards just acquired, in shard order; each shard is read
     /// once its claim is done.
     func claimAcquired() async throws(RedisError) {
-        for (shard, minIdle) in toClaim.sorted(by: { $0.key < $1.key }) {
+        for (shard, minIdle) in leases.claims {
             guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return }
             let claimed = try await claimPending(shard: shard, minIdle: minIdle)
-            toClaim[shard] = nil
+            leases.claimed(shard)
             if claimed > 0 { logger.info("claimed the pending entries of an acquired shard", metadata: ["shard": "\(shard)", "claimed": "\(claimed)"]) }
         }
     }
@@ -43,7 +43,7 @@ extension ConsumerActor {
         let now = ContinuousClock.now
         guard now - lastStrandedCheck >= .milliseconds(configuration.claimIntervalMillis) else { return }
         lastStrandedCheck = now
-        for shard in owned.sorted() where toClaim[shard] == nil {
+        for shard in leases.reading.sorted() {
             let claimed = try await claimPending(shard: shard, minIdle: configuration.claimIdleMillis)
             if claimed > 0 {
                 counters.strandedRedelivered.add(claimed, ordering: .relaxed)

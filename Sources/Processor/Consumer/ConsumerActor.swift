@@ -18,14 +18,12 @@ public actor ConsumerActor {
     let counters: ProcessorCounters
     let logger: Logger
     let router: ShardRouter
-    var owned: Set<Int> = []
+    /// Which shards this consumer holds, has just taken over, and reads.
+    var leases: LeaseBook
 
     let heartbeat: StageHeartbeat
     let faults: FaultSwitches
     let inFlight: InFlight
-    /// Shards whose lease was just acquired, with the minimum idle time of the claim of their
-    /// pending entries; they are read (`>`) only once that claim is done, so older entries go first.
-    var toClaim: [Int: Int] = [:]
     var lastStrandedCheck = ContinuousClock.now
     /// Copies of tasks seen in this consumer's processing list with no worker holding them, since when.
     var strandedTasks: [UInt64: ContinuousClock.Instant] = [:]
@@ -44,6 +42,7 @@ public actor ConsumerActor {
         self.counters = counters
         self.logger = logger
         self.router = ShardRouter(shards: configuration.shards)
+        leases = LeaseBook(me: configuration.consumerName, takeoverIdleMillis: configuration.leaseTTLMillis - configuration.leaseRenewMillis)
     }
 
     /// Creates the consumer group on every shard stream (from the start of the stream, so nothing
@@ -102,7 +101,7 @@ public actor ConsumerActor {
                 }
                 try await redeliverStranded()
                 let moved = try await pullCompatTasksUnlessRefused()
-                let reading = owned.subtracting(toClaim.keys)
+                let reading = leases.reading
                 if reading.isEmpty {
                     if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.blockMillis)) }
                 } else {
@@ -243,7 +242,7 @@ public actor ConsumerActor {
 
     /// Queues `item` for `worker`; waiting on a full queue is backpressure, not a stall.
     func deliver(_ item: WorkItem, to worker: Int) async {
-        await heartbeat.waiting { await queues[worker].push(item) }
+        _ = await heartbeat.waiting { await queues[worker].push(item) }
     }
 
     /// One `XREADGROUP` over `shards`; returns the number of entries dispatched.

@@ -1,4 +1,4 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// What the partition task must do now.
 public struct PartitionPlan: Sendable, Equatable {
