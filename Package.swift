@@ -42,6 +42,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         // Wrappers: the only places with Unsafe code for their C library.
+        // The status document the daemons serve and telemetryctl reads: one type for both sides.
+        .target(name: "TelemetryStatus", swiftSettings: swiftSettings),
         .target(name: "TelemetryCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
         .target(
             name: "Supervision",
@@ -81,7 +83,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate", "TelemetryStatus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -94,7 +96,7 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd",
+                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -105,7 +107,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
-                "TelemetryConfiguration", "Systemd", "Supervision", "TelemetryCore",
+                "TelemetryConfiguration", "Systemd", "Supervision", "TelemetryCore", "TelemetryStatus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -133,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "telemetryctl",
             dependencies: [
-                "Redis", "TelemetryCore",
+                "Redis", "TelemetryCore", "TelemetryStatus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -152,6 +154,7 @@ let package = Package(
         .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
+        .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],

@@ -8,6 +8,7 @@ public import Logging
 public import ServiceLifecycle
 import NIOCore
 import TelemetryConfiguration
+public import TelemetryStatus
 
 /// Where the control socket lives: `control.socket` (`CONTROL_SOCKET`) if set, else
 /// `<name>.sock` in `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else in
@@ -58,7 +59,7 @@ public enum ControlSocket {
     public static func service(
         configuration: ControlSocketConfiguration,
         logger: Logger,
-        status: @escaping @Sendable () async -> [String: any Sendable],
+        status: @escaping @Sendable () async -> StatusDocument,
         sample: @escaping @Sendable () -> Void
     ) throws -> any Service {
         ControlService(application: try application(configuration: configuration, logger: logger, status: status), sample: sample)
@@ -69,7 +70,7 @@ public enum ControlSocket {
     static func application(
         configuration: ControlSocketConfiguration,
         logger: Logger,
-        status: @escaping @Sendable () async -> [String: any Sendable]
+        status: @escaping @Sendable () async -> StatusDocument
     ) throws -> some ApplicationProtocol {
         let path = configuration.path
         let directory = (path as NSString).deletingLastPathComponent
@@ -90,8 +91,10 @@ public enum ControlSocket {
         let router = Router()
         router.get("v1/status") { _, _ in
             var body = await status()
-            body["socket"] = path
-            let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
+            body.socket = path
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = (try? encoder.encode(body)) ?? Data("{}".utf8)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         return Application(

@@ -4,6 +4,7 @@ public import Logging
 public import ServiceLifecycle
 public import Supervision
 public import Systemd
+public import TelemetryStatus
 
 /// What one daemon shows of itself; ``DaemonSurface/serve(service:logger:)`` puts it on the HTTP
 /// endpoints, the control socket, `STATUS=` and the reload path, the same way for both daemons.
@@ -26,8 +27,8 @@ public struct DaemonSurface: Sendable {
     public var summary: @Sendable () -> String
     /// The service's own metrics (the supervisor's and the watchdog's are added).
     public var metrics: @Sendable (MetricsExporter) -> Void
-    /// The service's own fields of `GET /v1/status` (identity, children, readiness are added).
-    public var status: @Sendable () -> [String: any Sendable]
+    /// Fills the service's own fields of `GET /v1/status` (identity, children, readiness are set).
+    public var status: @Sendable (inout StatusDocument) -> Void
     /// Reads and applies the configuration again; returns the keys that changed.
     public var reload: @Sendable () async throws -> [String]
     /// The service's own HTTP routes (the hub's ingest API), next to /health, /ready and /metrics.
@@ -37,7 +38,7 @@ public struct DaemonSurface: Sendable {
                 watchdog: Watchdog, supervisor: Supervisor, shutdownTimeoutSeconds: Int, rates: RateTracker,
                 rateCounters: @escaping @Sendable () -> [String: Int], readiness: @escaping @Sendable () -> Readiness,
                 started: @escaping @Sendable () -> Bool, summary: @escaping @Sendable () -> String,
-                metrics: @escaping @Sendable (MetricsExporter) -> Void, status: @escaping @Sendable () -> [String: any Sendable],
+                metrics: @escaping @Sendable (MetricsExporter) -> Void, status: @escaping @Sendable (inout StatusDocument) -> Void,
                 reload: @escaping @Sendable () async throws -> [String],
                 routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void = { _ in }) {
         self.routes = routes
@@ -59,24 +60,17 @@ public struct DaemonSurface: Sendable {
     }
 
     /// The full status document: the fields every daemon has, then the service's own.
-    public func statusDocument() -> [String: any Sendable] {
+    public func statusDocument() -> StatusDocument {
         let readiness = readiness()
-        var document: [String: any Sendable] = [
-            "service": name,
-            "pid": Int(getpid()),
-            "uptime_s": Int(ProcessInfo.processInfo.systemUptime - DaemonRuntime.startUptime),
-            "ready": readiness.ready,
-            "summary": summary(),
-            "dependencies": readiness.checks,
-            "children": supervisor.children.map { child -> [String: any Sendable] in
-                var entry: [String: any Sendable] = ["name": child.name, "state": child.state.rawValue, "restarts": child.restarts]
-                if let error = child.lastError { entry["last_error"] = error }
-                if let at = child.lastErrorAtMillis { entry["last_error_at_ms"] = Int(at) }
-                return entry
+        var document = StatusDocument(
+            service: name, pid: Int(getpid()), uptimeSeconds: Int(ProcessInfo.processInfo.systemUptime - DaemonRuntime.startUptime),
+            ready: readiness.ready, summary: summary(), dependencies: readiness.checks,
+            children: supervisor.children.map {
+                StatusDocument.Child(name: $0.name, state: $0.state.rawValue, restarts: $0.restarts, lastError: $0.lastError,
+                                     lastErrorAtMillis: $0.lastErrorAtMillis)
             },
-            "stalled_stages": watchdog.stalledStages(),
-        ]
-        document.merge(status()) { $1 }
+            stalledStages: watchdog.stalledStages())
+        status(&document)
         return document
     }
 

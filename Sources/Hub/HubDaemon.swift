@@ -1,6 +1,7 @@
 import Control
 import Logging
 import Systemd
+import TelemetryStatus
 
 /// The `telemetry-hub` daemon: configuration, systemd notify and watchdog, the HTTP endpoints
 /// (health, readiness, metrics, ingest), the control socket and the hub service under its
@@ -45,7 +46,7 @@ public enum HubDaemon {
                     + "breaker \(counters.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed")"
             },
             metrics: { HubMetrics.collect(hub, into: $0) },
-            status: { status(hub: hub, rates: rates) },
+            status: { status(hub: hub, rates: rates, into: &$0) },
             reload: {
                 let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
                 return hub.reload(fresh)
@@ -56,38 +57,29 @@ public enum HubDaemon {
 
     /// The hub's own fields of the `GET /v1/status` document.
     /// The hub's part of the status document (`telemetryctl status`).
-    static func status(hub: HubService, rates: RateTracker) -> [String: any Sendable] {
+    static func status(hub: HubService, rates: RateTracker, into document: inout StatusDocument) {
         let c = hub.counters
         let r = rates.rates
         let busStatus = hub.buses
-        var queues: [String: any Sendable] = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
+        var queues = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
         for bus in busStatus { queues["ring.\(bus.name)"] = bus.ringOccupancy }
-        let buses = busStatus.map { bus -> [String: any Sendable] in
+        document.hubID = hub.configuration.hubID
+        document.buses = busStatus.map { bus in
             let b = bus.counters
-            var entry: [String: any Sendable] = [
-                "name": bus.name, "kind": bus.kind, "connected": b.connected.load(ordering: .relaxed),
-                "readings": b.readings.load(ordering: .relaxed), "samples": b.samplesRead.load(ordering: .relaxed),
-                "reconnects": b.reconnects.load(ordering: .relaxed), "dead_letters": b.deadLetters.load(ordering: .relaxed),
-                "errors": b.errorsByKind.filter { $0.value > 0 },
-            ]
-            if let detail = b.detail { entry["detail"] = detail }
-            if let last = b.lastError {
-                entry["last_error"] = last.message
-                entry["last_error_at_ms"] = Int(last.atMillis)
-            }
-            return entry
+            let last = b.lastError
+            return StatusDocument.Bus(name: bus.name, kind: bus.kind, connected: b.connected.load(ordering: .relaxed),
+                                      readings: b.readings.load(ordering: .relaxed), samples: b.samplesRead.load(ordering: .relaxed),
+                                      reconnects: b.reconnects.load(ordering: .relaxed), deadLetters: b.deadLetters.load(ordering: .relaxed),
+                                      errors: b.errorsByKind.filter { $0.value > 0 }, detail: b.detail, lastError: last?.message,
+                                      lastErrorAtMillis: last?.atMillis)
         }
-        return [
-            "hub_id": hub.configuration.hubID,
-            "buses": buses,
-            "queues": queues,
-            "rates": ["samples_read_per_s": r["read"] ?? 0, "samples_published_per_s": r["published"] ?? 0,
-                      "batches_published_per_s": r["batches"] ?? 0],
-            "totals": ["samples_read": c.samplesRead.load(ordering: .relaxed), "samples_published": c.samplesPublished.load(ordering: .relaxed),
-                       "samples_dropped": c.samplesDropped.load(ordering: .relaxed), "publish_errors": c.publishErrors.load(ordering: .relaxed)],
-            "spool": ["records": c.spoolRecords.load(ordering: .relaxed), "bytes": c.spoolBytes.load(ordering: .relaxed),
-                      "max_bytes": hub.configuration.spoolMaxBytes, "directory": hub.configuration.spoolDirectory] as [String: any Sendable],
-            "breaker": c.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed",
-        ]
+        document.queues = queues
+        document.rates = ["samples_read_per_s": r["read"] ?? 0, "samples_published_per_s": r["published"] ?? 0,
+                          "batches_published_per_s": r["batches"] ?? 0]
+        document.totals = ["samples_read": c.samplesRead.load(ordering: .relaxed), "samples_published": c.samplesPublished.load(ordering: .relaxed),
+                           "samples_dropped": c.samplesDropped.load(ordering: .relaxed), "publish_errors": c.publishErrors.load(ordering: .relaxed)]
+        document.spool = StatusDocument.Spool(records: c.spoolRecords.load(ordering: .relaxed), bytes: c.spoolBytes.load(ordering: .relaxed),
+                                              maxBytes: hub.configuration.spoolMaxBytes, directory: hub.configuration.spoolDirectory)
+        document.breaker = c.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed"
     }
 }

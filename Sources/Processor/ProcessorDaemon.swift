@@ -2,6 +2,7 @@ import Control
 import Logging
 import Redis
 import Systemd
+import TelemetryStatus
 
 /// The `telemetry-processor` daemon: consumes the hub's streams and compatibility tasks into
 /// PostgreSQL, with systemd notify and watchdog, the HTTP endpoints (health, readiness, metrics),
@@ -51,7 +52,7 @@ public enum ProcessorDaemon {
                     + "postgres \(counters.postgresReachable.load(ordering: .relaxed) == 1 ? "up" : "down")"
             },
             metrics: { ProcessorMetrics.collect(counters, into: $0) },
-            status: { status(processor: processor, rates: rates) },
+            status: { status(processor: processor, rates: rates, into: &$0) },
             reload: {
                 let fresh = try await DaemonRuntime.readConfiguration { try ProcessorConfiguration(reader: $0) }
                 return processor.reload(fresh)
@@ -60,23 +61,24 @@ public enum ProcessorDaemon {
     }
 
     /// The processor's own fields of the `GET /v1/status` document.
-    static func status(processor: ProcessorService, rates: RateTracker) -> [String: any Sendable] {
+    /// The processor's part of the status document (`telemetryctl status`).
+    static func status(processor: ProcessorService, rates: RateTracker, into document: inout StatusDocument) {
         let c = processor.counters
         let r = rates.rates
         let shards = c.shards
-        return [
-            "consumer": processor.configuration.consumerName,
-            "queues": ["worker_queues": c.workerQueueDepth.load(ordering: .relaxed),
-                       "worker_queue_capacity": processor.configuration.workers * processor.configuration.workerQueueDepth,
-                       "dead_letter_stream": c.deadLetterStreamLength.load(ordering: .relaxed)],
-            "rates": ["samples_stored_per_s": r["stored"] ?? 0, "items_per_s": r["items"] ?? 0, "entries_read_per_s": r["entries"] ?? 0],
-            "totals": ["samples_stored": c.samplesStored.load(ordering: .relaxed), "items_completed": c.itemsCompleted.load(ordering: .relaxed),
-                       "duplicate_batches": c.duplicateBatches.load(ordering: .relaxed), "alerts": c.alerts.load(ordering: .relaxed),
-                       "retries": c.retries.load(ordering: .relaxed), "dead_letters": c.deadLettersByReason.values.reduce(0, +)],
-            "consumer_lag": shards.totalLag as (any Sendable)?,
-            "pending": shards.reduce(0) { $0 + $1.pending },
-            "shards": shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "lag": $0.element.lag as (any Sendable)?,
-                                                 "pending": $0.element.pending, "group": $0.element.groupExists ? "present" : "missing"] as [String: any Sendable] },
-        ]
+        document.consumer = processor.configuration.consumerName
+        document.queues = ["worker_queues": c.workerQueueDepth.load(ordering: .relaxed),
+                           "worker_queue_capacity": processor.configuration.workers * processor.configuration.workerQueueDepth,
+                           "dead_letter_stream": c.deadLetterStreamLength.load(ordering: .relaxed)]
+        document.rates = ["samples_stored_per_s": r["stored"] ?? 0, "items_per_s": r["items"] ?? 0, "entries_read_per_s": r["entries"] ?? 0]
+        document.totals = ["samples_stored": c.samplesStored.load(ordering: .relaxed), "items_completed": c.itemsCompleted.load(ordering: .relaxed),
+                           "duplicate_batches": c.duplicateBatches.load(ordering: .relaxed), "alerts": c.alerts.load(ordering: .relaxed),
+                           "retries": c.retries.load(ordering: .relaxed), "dead_letters": c.deadLettersByReason.values.reduce(0, +)]
+        document.consumerLag = shards.totalLag
+        document.pending = shards.reduce(0) { $0 + $1.pending }
+        document.shards = shards.enumerated().map {
+            StatusDocument.Shard(shard: $0.offset, length: $0.element.length, lag: $0.element.lag, pending: $0.element.pending,
+                                 group: $0.element.groupExists ? "present" : "missing")
+        }
     }
 }

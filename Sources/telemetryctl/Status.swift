@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TelemetryStatus
 
 /// `telemetryctl status`: each daemon's own view, read from its control socket — children with
 /// their state, restarts and last error; dependencies; queue depths; rates; spool; consumer lag.
@@ -21,22 +22,24 @@ struct Status: ParsableCommand {
         guard !sockets.isEmpty else {
             throw ValidationError("no control socket found in \(Self.directories(environment: ProcessInfo.processInfo.environment).joined(separator: ", ")); is a daemon running? Use --socket PATH.")
         }
-        var documents: [[String: Any]] = []
+        var documents: [StatusDocument] = []
         var failures: [String] = []
         for path in sockets {
             do {
                 let body = try UnixHTTPClient.get(socket: path, path: "/v1/status")
-                guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-                    throw UnixHTTPClient.Failure("\(path): the status is not a JSON object")
+                do {
+                    documents.append(try JSONDecoder().decode(StatusDocument.self, from: body))
+                } catch {
+                    throw UnixHTTPClient.Failure("\(path): the status is not a status document (\(error))")
                 }
-                documents.append(object)
             } catch {
                 failures.append("\(error)")
             }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: documents, options: [.sortedKeys, .prettyPrinted])
-            print(String(decoding: data, as: UTF8.self))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(documents), as: UTF8.self))
         } else {
             print(documents.map(StatusScreen.render).joined(separator: "\n"), terminator: "")
         }
@@ -64,63 +67,50 @@ struct Status: ParsableCommand {
 
 /// The human-readable status of one daemon.
 enum StatusScreen {
-    static func render(_ d: [String: Any]) -> String {
+    static func render(_ d: StatusDocument) -> String {
         var lines: [String] = []
-        let service = d["service"] as? String ?? "?"
-        var identity = ["pid \(int(d["pid"]))", "up \(duration(int(d["uptime_s"])))"]
-        if let consumer = d["consumer"] as? String { identity.insert("consumer \(consumer)", at: 0) }
-        if let hub = d["hub_id"] as? String { identity.insert("hub \(hub)", at: 0) }
-        lines.append("\(service) (\(identity.joined(separator: ", "))): \((d["ready"] as? Bool) == true ? "ready" : "NOT READY")")
-        if let socket = d["socket"] as? String { lines.append("  socket        \(socket)") }
-        if let summary = d["summary"] as? String { lines.append("  summary       \(summary)") }
-        if let dependencies = d["dependencies"] as? [String: Any] {
-            lines.append("  dependencies  " + dependencies.keys.sorted().map { "\($0) \(dependencies[$0]!)" }.joined(separator: ", "))
+        var identity = ["pid \(d.pid)", "up \(duration(d.uptimeSeconds))"]
+        if let consumer = d.consumer { identity.insert("consumer \(consumer)", at: 0) }
+        if let hub = d.hubID { identity.insert("hub \(hub)", at: 0) }
+        lines.append("\(d.service) (\(identity.joined(separator: ", "))): \(d.ready ? "ready" : "NOT READY")")
+        if let socket = d.socket { lines.append("  socket        \(socket)") }
+        lines.append("  summary       \(d.summary)")
+        lines.append("  dependencies  " + d.dependencies.keys.sorted().map { "\($0) \(d.dependencies[$0]!)" }.joined(separator: ", "))
+        lines.append("  rates         " + d.rates.keys.sorted().map {
+            "\($0.replacingOccurrences(of: "_per_s", with: "")) \(String(format: "%.1f", d.rates[$0]!))/s"
+        }.joined(separator: ", "))
+        lines.append("  queues        " + d.queues.keys.sorted().map { "\($0) \(d.queues[$0]!)" }.joined(separator: ", "))
+        if let spool = d.spool {
+            lines.append("  spool         \(spool.records) batches, \(bytes(spool.bytes)) of \(bytes(spool.maxBytes)) (\(spool.directory))")
         }
-        if let rates = d["rates"] as? [String: Any] {
-            lines.append("  rates         " + rates.keys.sorted().map { "\($0.replacingOccurrences(of: "_per_s", with: "")) \(String(format: "%.1f", double(rates[$0])))/s" }.joined(separator: ", "))
-        }
-        if let queues = d["queues"] as? [String: Any] {
-            lines.append("  queues        " + queues.keys.sorted().map { "\($0) \(int(queues[$0]))" }.joined(separator: ", "))
-        }
-        if let spool = d["spool"] as? [String: Any] {
-            lines.append("  spool         \(int(spool["records"])) batches, \(bytes(int(spool["bytes"]))) of \(bytes(int(spool["max_bytes"]))) (\(spool["directory"] ?? ""))")
-        }
-        if let breaker = d["breaker"] as? String { lines.append("  breaker       \(breaker)") }
-        for bus in d["buses"] as? [[String: Any]] ?? [] {
-            var line = "  bus           \(bus["name"] as? String ?? "?") (\(bus["kind"] as? String ?? "?")): "
-                + ((bus["connected"] as? Bool) == true ? "open" : "NOT OPEN")
-                + ", \(int(bus["readings"])) readings, \(int(bus["samples"])) samples, \(int(bus["reconnects"])) reconnects"
-            if let errors = bus["errors"] as? [String: Any], !errors.isEmpty {
-                line += ", errors " + errors.keys.sorted().map { "\($0) \(int(errors[$0]))" }.joined(separator: " ")
+        if let breaker = d.breaker { lines.append("  breaker       \(breaker)") }
+        for bus in d.buses ?? [] {
+            var line = "  bus           \(bus.name) (\(bus.kind)): " + (bus.connected ? "open" : "NOT OPEN")
+                + ", \(bus.readings) readings, \(bus.samples) samples, \(bus.reconnects) reconnects"
+            if !bus.errors.isEmpty {
+                line += ", errors " + bus.errors.keys.sorted().map { "\($0) \(bus.errors[$0]!)" }.joined(separator: " ")
             }
-            if int(bus["dead_letters"]) > 0 { line += ", \(int(bus["dead_letters"])) dead letters" }
+            if bus.deadLetters > 0 { line += ", \(bus.deadLetters) dead letters" }
             lines.append(line)
-            if let detail = bus["detail"] as? String { lines.append("                \(detail)") }
-            if let error = bus["last_error"] as? String { lines.append("                last error: \(error)") }
+            if let detail = bus.detail { lines.append("                \(detail)") }
+            if let error = bus.lastError { lines.append("                last error: \(error)") }
         }
-        if d["consumer_lag"] != nil {
-            lines.append("  consumer      lag \(int(d["consumer_lag"])), pending \(int(d["pending"]))")
+        if d.consumer != nil {
+            lines.append("  consumer      lag \(d.consumerLag.map(String.init) ?? "unknown"), pending \(d.pending ?? 0)")
         }
-        if let stalled = d["stalled_stages"] as? [String], !stalled.isEmpty {
-            lines.append("  STALLED       \(stalled.joined(separator: ", "))")
+        if !d.stalledStages.isEmpty {
+            lines.append("  STALLED       \(d.stalledStages.joined(separator: ", "))")
         }
-        let children = d["children"] as? [[String: Any]] ?? []
-        let width = max(12, children.map { ($0["name"] as? String ?? "").count }.max() ?? 0)
+        let width = max(12, d.children.map(\.name.count).max() ?? 0)
         lines.append("  " + pad("CHILD", width) + "  " + pad("STATE", 12) + "  RESTARTS  LAST ERROR")
-        let now = Date().timeIntervalSince1970 * 1000
-        for child in children {
-            var error = child["last_error"] as? String ?? "-"
-            if let at = child["last_error_at_ms"] as? Double ?? (child["last_error_at_ms"] as? Int).map(Double.init) {
-                error += " (\(duration(Int((now - at) / 1000))) ago)"
-            }
-            lines.append("  " + pad(child["name"] as? String ?? "?", width) + "  " + pad(child["state"] as? String ?? "?", 12)
-                         + "  " + pad(String(int(child["restarts"])), 8, right: true) + "  " + error)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for child in d.children {
+            var error = child.lastError ?? "-"
+            if let at = child.lastErrorAtMillis { error += " (\(duration(Int((now - at) / 1000))) ago)" }
+            lines.append("  " + pad(child.name, width) + "  " + pad(child.state, 12) + "  " + pad(String(child.restarts), 8, right: true) + "  " + error)
         }
         return lines.joined(separator: "\n") + "\n"
     }
-
-    static func int(_ value: Any?) -> Int { (value as? Int) ?? (value as? Double).map { Int($0) } ?? 0 }
-    static func double(_ value: Any?) -> Double { (value as? Double) ?? (value as? Int).map(Double.init) ?? 0 }
 
     static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
         let fill = String(repeating: " ", count: max(0, width - s.count))
