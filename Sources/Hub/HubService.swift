@@ -23,7 +23,7 @@ public final class HubService: Service {
     public let supervisor: Supervisor
     private struct Runtime: Sendable {
         var devices: [DeviceActor] = []
-        var buffer: BoundedBuffer<HubBatch>?
+        var buffer: BoundedBuffer<QueuedBatch>?
         var ingest: IngestActor?
     }
     private let runtime = Mutex(Runtime())
@@ -108,8 +108,8 @@ public final class HubService: Service {
                                        stagingCapacity: 1024, catalog: catalog, counters: counters, deadLetters: deadLetters, logger: logger))
         }
         // Batches acknowledged to an HTTP client are never dropped by `drop_oldest`.
-        let buffer = BoundedBuffer<HubBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy,
-                                             isProtected: { $0.acknowledged })
+        let buffer = BoundedBuffer<QueuedBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy,
+                                             isProtected: { $0.batch.acknowledged })
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
                                  batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
                                  flushWhenIdle: configuration.flushWhenIdle,

@@ -20,21 +20,4 @@ public enum PostgresText {
         }
         return out + "}"
     }
-
-    /// A JSON string literal.
-    public static func jsonString(_ s: String) -> String {
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else { return "\"" + s + "\"" }
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where ch.value < 0x20:
-                let hex = String(ch.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out + "\""
-    }
 }

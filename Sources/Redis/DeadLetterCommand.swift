@@ -1,22 +1,29 @@
 public import TelemetryCore
 
 extension RedisCommand {
-    /// Largest payload kept in a dead letter (1 MiB): a flood of huge inputs cannot exhaust Redis.
-    public static let maxDeadLetterPayloadBytes = 1 << 20
+    /// The `XADD` of `letter` to `keys.deadLetters` (capped near a million entries).
+    public static func deadLetter(keys: RedisKeys, _ letter: DeadLetter) -> RedisCommand {
+        var command: RedisCommand = ["XADD", keys.deadLetters, "MAXLEN", "~", "1000000", "*"]
+        for (name, value) in letter.fields {
+            command.append(name)
+            command.append(bytes: value)
+        }
+        return command
+    }
 
-    /// The `XADD` of one dead letter to `keys.deadLetters`, with the fields of DESIGN.md §4; the
-    /// payload is kept up to ``maxDeadLetterPayloadBytes`` (its full size is then recorded).
+    /// The `XADD` of a dead letter of `error` (its payload cut to ``DeadLetter/maxPayloadBytes``).
     public static func deadLetter(keys: RedisKeys, error: TelemetryError, attempts: Int, firstFailureMillis: Int64,
                                   lastFailureMillis: Int64, source: String, sourceID: String, payload: [UInt8]) -> RedisCommand {
-        var command: RedisCommand = ["XADD", keys.deadLetters, "MAXLEN", "~", "1000000", "*",
-                                     "reason", error.code.description, "message", error.message,
-                                     "attempts", String(attempts), "first_failure_ms", String(firstFailureMillis),
-                                     "last_failure_ms", String(lastFailureMillis), "source", source, "source_id", sourceID]
-        command.append("payload")
-        command.append(bytes: payload.count > maxDeadLetterPayloadBytes ? Array(payload.prefix(maxDeadLetterPayloadBytes)) : payload)
-        if payload.count > maxDeadLetterPayloadBytes {
-            command.append("payload_truncated_from")
-            command.append(String(payload.count))
+        deadLetter(keys: keys, DeadLetter(error: error, attempts: attempts, firstFailureMillis: firstFailureMillis,
+                                          lastFailureMillis: lastFailureMillis, source: source, sourceID: sourceID, payload: payload))
+    }
+
+    /// The `XADD` of `entry` to the stream `key`.
+    public static func streamEntry(key: String, _ entry: StreamEntry) -> RedisCommand {
+        var command: RedisCommand = ["XADD", key, "*"]
+        for (name, value) in entry.fields {
+            command.append(name)
+            command.append(bytes: value)
         }
         return command
     }

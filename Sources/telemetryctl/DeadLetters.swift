@@ -14,7 +14,8 @@ struct DeadLetters: AsyncParsableCommand {
     struct Entry {
         var id: String
         var fields: [String: [UInt8]] = [:]
-        func text(_ name: String) -> String { fields[name].map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        var letter: DeadLetter { DeadLetter(fields: fields) }
+        func text(_ field: DeadLetter.Field) -> String { fields[field.rawValue].map { String(decoding: $0, as: UTF8.self) } ?? "" }
     }
 
     static func entries(_ client: RedisClient, keys: RedisKeys, from start: String = "-", to end: String = "+", count: Int? = nil) async throws -> [Entry] {
@@ -43,16 +44,15 @@ struct DeadLetters: AsyncParsableCommand {
 
         func run() async throws {
             var entries = try await DeadLetters.entries(redis.client(), keys: redis.keys)
-            if let reason { entries = entries.filter { $0.text("reason") == reason } }
+            if let reason { entries = entries.filter { $0.letter.reason == reason } }
             for entry in entries.prefix(limit) {
+                let letter = entry.letter
                 if json {
-                    let object: [String: Any] = ["id": entry.id, "reason": entry.text("reason"), "source": entry.text("source"),
-                                                 "source_id": entry.text("source_id"), "attempts": Int(entry.text("attempts")) ?? 0,
-                                                 "message": entry.text("message")]
+                    let object: [String: Any] = ["id": entry.id, "reason": letter.reason, "source": letter.source,
+                                                 "source_id": letter.sourceID, "attempts": letter.attempts, "message": letter.message]
                     print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
                 } else {
-                    let message = entry.text("message")
-                    print("\(entry.id)  \(entry.text("reason"))  \(entry.text("source"))  \(entry.text("source_id"))  \(message.prefix(80))")
+                    print("\(entry.id)  \(letter.reason)  \(letter.source)  \(letter.sourceID)  \(letter.message.prefix(80))")
                 }
             }
             if !json { print("\(min(entries.count, limit)) of \(entries.count) dead letters") }
@@ -69,11 +69,10 @@ struct DeadLetters: AsyncParsableCommand {
                 throw ValidationError("no dead letter \(id)")
             }
             print("id:               \(entry.id)")
-            for name in ["reason", "message", "attempts", "first_failure_ms", "last_failure_ms", "source", "source_id", "payload_truncated_from"]
-            where entry.fields[name] != nil {
-                print("\((name + ":").padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.text(name))")
+            for field in DeadLetter.Field.allCases where field != .payload && entry.fields[field.rawValue] != nil {
+                print("\((field.rawValue + ":").padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.text(field))")
             }
-            let payload = entry.fields["payload"] ?? []
+            let payload = entry.letter.payload
             if let text = String(validating: payload, as: UTF8.self) {
                 print("payload (\(payload.count) bytes):\n\(text)")
             } else {
@@ -105,7 +104,7 @@ struct DeadLetters: AsyncParsableCommand {
             var entries: [Entry] = []
             if ids.isEmpty {
                 entries = try await DeadLetters.entries(client, keys: keys)
-                if let reason { entries = entries.filter { $0.text("reason") == reason } }
+                if let reason { entries = entries.filter { $0.letter.reason == reason } }
             } else {
                 for id in ids {
                     guard let entry = try await DeadLetters.entries(client, keys: keys, from: id, to: id).first else {
@@ -117,7 +116,7 @@ struct DeadLetters: AsyncParsableCommand {
             var replayed = 0
             var failed = 0
             for entry in entries {
-                guard entry.fields["payload_truncated_from"] == nil else {
+                guard entry.letter.payloadTruncatedFrom == nil else {
                     print("\(entry.id): payload was truncated, not replayed")
                     continue
                 }
@@ -147,8 +146,9 @@ struct DeadLetters: AsyncParsableCommand {
         }
 
         static func commands(for entry: Entry, keys: RedisKeys) throws -> [RedisCommand] {
-            let payload = entry.fields["payload"] ?? []
-            let source = entry.text("source")
+            let letter = entry.letter
+            let payload = letter.payload
+            let source = letter.source
             if source == "compat" {
                 var command: RedisCommand = ["RPUSH", keys.tasks]
                 command.append(bytes: payload)
@@ -158,21 +158,24 @@ struct DeadLetters: AsyncParsableCommand {
                 throw ValidationError("\(entry.id): unknown source \(source)")
             }
             if payload.starts(with: Array("TB".utf8)) {
-                var command: RedisCommand = ["XADD", keys.stream(shard), "*", "v", String(payload.count > 2 ? payload[2] : 1)]
-                command.append("d")
-                command.append(bytes: payload)
-                return [command]
+                let entry = StreamEntry(version: String(payload.count > 2 ? payload[2] : 1), batchID: nil, data: payload)
+                return [RedisCommand.streamEntry(key: keys.stream(shard), entry)]
             }
             // Samples rejected from a hub batch: one JSON object per line.
+            let samples: [RejectedSample]
+            do {
+                samples = try RejectedSample.parse(payload: payload)
+            } catch {
+                throw ValidationError("\(entry.id): \(error.message)")
+            }
             var commands: [RedisCommand] = []
-            for (index, line) in payload.split(separator: UInt8(ascii: "\n")).enumerated() {
-                guard let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                      let device = object["device_id"] as? String, let metric = object["metric"] as? String,
-                      let timestamp = object["timestamp"] as? String, let value = object["value"] as? Double else {
-                    throw ValidationError("\(entry.id): line \(index + 1) is not a rejected sample")
+            for (index, sample) in samples.enumerated() {
+                guard let value = sample.value else {
+                    throw ValidationError("\(entry.id): line \(index + 1) has no finite value to replay")
                 }
                 let task: [String: Any] = ["id": "dlq-\(entry.id)-\(index)", "type": "telemetry.store",
-                                           "payload": ["device_id": device, "timestamp": timestamp, metric: value]]
+                                           "payload": ["device_id": sample.deviceID, "timestamp": Timestamp.formatRFC3339(micros: sample.timestampMicros),
+                                                       sample.metric: value]]
                 var command: RedisCommand = ["RPUSH", keys.tasks]
                 command.append(bytes: Array(try JSONSerialization.data(withJSONObject: task, options: [.sortedKeys])))
                 commands.append(command)

@@ -3,11 +3,9 @@ import Testing
 
 @Suite("PostgresText")
 struct PostgresTextTests {
-    @Test("array literals quote every element and escape quotes and backslashes; JSON strings escape control characters")
+    @Test("array literals quote every element and escape quotes and backslashes")
     func literals() {
         #expect(PostgresText.array([]) == "{}")
         #expect(PostgresText.array(["12", "-0.5", "sensor_1", #"a"b"#, #"c\d"#, "é"]) == #"{"12","-0.5","sensor_1","a\"b","c\\d","é"}"#)
-        #expect(PostgresText.jsonString("temperature") == #""temperature""#)
-        #expect(PostgresText.jsonString("a\"b\\c\nd\u{1}") == #""a\"b\\c\u000ad\u0001""#)
     }
 }

@@ -45,7 +45,7 @@ func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) asy
     let metric = catalog.metric("temperature")
     let ring = SampleRing(capacity: 65_536)
     let writer = RingWriter(ring: ring)
-    let buffer = BoundedBuffer<HubBatch>(capacity: 4096, policy: .block)
+    let buffer = BoundedBuffer<QueuedBatch>(capacity: 4096, policy: .block)
     // A long flush interval: batches close on size only, so their number is fixed per iteration.
     let ingest = IngestActor(rings: [ring], catalog: catalog, buffer: buffer, counters: HubCounters(),
                              batchSize: batchSize, flushIntervalMillis: 60_000, flushWhenIdle: false, hubID: "bench")
@@ -70,8 +70,8 @@ func steadyState(_ benchmark: Benchmark, samples total: Int, batchSize: Int) asy
         var received = 0
         while received < total, let batches = await buffer.next(max: 64) {
             for b in batches {
-                received += b.samples.count
-                blackHole(EncodedBatch(b))
+                received += b.batch.samples.count
+                blackHole(EncodedBatch(b.batch))
             }
         }
     }

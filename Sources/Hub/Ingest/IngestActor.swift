@@ -13,7 +13,7 @@ public import TelemetryRing
 public actor IngestActor {
     private let rings: [SampleRing]
     private let catalog: DeviceCatalog
-    private let buffer: BoundedBuffer<HubBatch>
+    private let buffer: BoundedBuffer<QueuedBatch>
     private let counters: HubCounters
     private let batchSize: Int
     private let flush: FlushRule
@@ -31,7 +31,7 @@ public actor IngestActor {
     private var idleRounds = 0
     private let heartbeat: StageHeartbeat
 
-    public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<HubBatch>, counters: HubCounters,
+    public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<QueuedBatch>, counters: HubCounters,
                 batchSize: Int, flushIntervalMillis: Int, flushWhenIdle: Bool = true, hubID: String,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "ingest")) {
         self.heartbeat = heartbeat
@@ -106,12 +106,12 @@ public actor IngestActor {
     }
 
     private func publish(_ batch: HubBatch) async {
-        switch await heartbeat.waiting({ await buffer.push(batch) }) {
+        switch await heartbeat.waiting({ await buffer.push(QueuedBatch(batch)) }) {
         case .enqueued, .finished:
             break
         case .enqueuedDropping(let dropped):
             counters.batchesDropped.add(1, ordering: .relaxed)
-            counters.samplesDropped.add(dropped.samples.count, ordering: .relaxed)
+            counters.samplesDropped.add(dropped.batch.samples.count, ordering: .relaxed)
         case .dropped:
             counters.batchesDropped.add(1, ordering: .relaxed)
             counters.samplesDropped.add(batch.samples.count, ordering: .relaxed)
@@ -134,14 +134,14 @@ public actor IngestActor {
     public func admit(_ batches: [HubBatch]) -> Admission {
         guard !stopRequested, !Task.isCancelled else { return .stopping }
         guard batches.count <= buffer.capacity else { return .tooLarge(batches: batches.count, capacity: buffer.capacity) }
-        var batches = batches
         let ticket = DurabilityTicket(batches: batches.count)
-        for index in batches.indices {
+        let queued = batches.map { batch in
             sequence += 1
-            batches[index].id = "\(batchPrefix)-\(sequence)"
-            batches[index].ticket = ticket
+            var batch = batch
+            batch.id = "\(batchPrefix)-\(sequence)"
+            return QueuedBatch(batch, ticket: ticket)
         }
-        guard buffer.tryPush(contentsOf: batches) else { return buffer.isFinished ? .stopping : .busy }
+        guard buffer.tryPush(contentsOf: queued) else { return buffer.isFinished ? .stopping : .busy }
         counters.batchesBuilt.add(batches.count, ordering: .relaxed)
         return .queued(ticket)
     }

@@ -12,7 +12,7 @@ public import TelemetryCore
 /// (reply lost, or replayed after a crash) is deduplicated downstream by its id.
 public actor PublisherActor {
     private let redis: RedisClient
-    private let buffer: BoundedBuffer<HubBatch>
+    private let buffer: BoundedBuffer<QueuedBatch>
     private let spool: Spool
     private let keys: RedisKeys
     private let counters: HubCounters
@@ -21,10 +21,10 @@ public actor PublisherActor {
     private let logger: Logger
     private var machine: PublisherStateMachine
     /// Batches taken from the buffer that the spool had no room for yet (``PublisherStateMachine/pending`` counts them).
-    private var pending: [EncodedBatch] = []
+    private var pending: [Outgoing] = []
     private let heartbeat: StageHeartbeat
 
-    public init(redis: RedisClient, buffer: BoundedBuffer<HubBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
+    public init(redis: RedisClient, buffer: BoundedBuffer<QueuedBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
                 pipeline: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "publisher")) {
         self.heartbeat = heartbeat
@@ -54,7 +54,7 @@ public actor PublisherActor {
             case .publishFromBuffer:
                 heartbeat.idle()  // waiting for batches is idle by design
                 guard let taken = await buffer.next(max: pipeline) else { return }
-                let batches = taken.map(EncodedBatch.init)
+                let batches = taken.map(Outgoing.init)
                 heartbeat.beat()
                 let ok = await send(batches)
                 machine.published(ok: ok, batches: batches.count, nowMillis: wallClockMicros() / 1000)
@@ -66,7 +66,7 @@ public actor PublisherActor {
                 await spoolPending()
             case .takeFromBuffer:
                 let batches = buffer.tryNext(max: pipeline) ?? []
-                if !batches.isEmpty { pending = batches.map(EncodedBatch.init) }
+                if !batches.isEmpty { pending = batches.map(Outgoing.init) }
                 machine.took(batches.count)
             case .replay:
                 await replay()
@@ -89,7 +89,7 @@ public actor PublisherActor {
     /// Moves ``pending`` into the spool if it has room (or makes room under `drop_oldest`).
     private func spoolPending() async {
         do {
-            while !(try await spool.append(pending)) {
+            while !(try await spool.append(pending.map(\.encoded))) {
                 guard machine.mayDropOldest else { return }
                 let oldest = try await spool.peek(max: 1)
                 guard machine.dropsOldest(acknowledged: oldest.first??.acknowledged == true) else { return }
@@ -112,7 +112,7 @@ public actor PublisherActor {
     private func replay() async {
         do {
             let records = try await spool.peek(max: pipeline)
-            let batches = records.compactMap { $0 }
+            let batches = records.compactMap { $0.map { Outgoing(encoded: $0, ticket: nil) } }
             if !batches.isEmpty, await !send(batches) {
                 machine.replayed(.sendFailed, nowMillis: wallClockMicros() / 1000)
                 return
@@ -129,32 +129,43 @@ public actor PublisherActor {
     }
 
     /// One pipelined round trip; false on any failure (connection or error reply).
-    private func send(_ batches: [EncodedBatch]) async -> Bool {
+    private func send(_ batches: [Outgoing]) async -> Bool {
         // No MINID here: retention is the ``StreamTrimmer``'s, on Redis's clock and on a timer
         // (a trim riding on XADD stops exactly when a full Redis refuses XADD).
-        let commands = batches.map { batch -> RedisCommand in
-            var command: RedisCommand = ["XADD", keys.stream(batch.shard), "*", "v", String(batch.version), "id", batch.id]
-            command.append("d")
-            command.append(bytes: batch.bytes)
-            return command
-        }
+        let commands = batches.map { RedisCommand.streamEntry(key: keys.stream($0.encoded.shard), StreamEntry($0.encoded)) }
         do {
             let replies = try await redis.pipeline(commands)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 throw RedisError(.server, "XADD failed: \(failure)")
             }
             for (batch, reply) in zip(batches, replies) {
-                logger.debug("batch published", metadata: ["batch_id": "\(batch.id)", "shard": "\(batch.shard)",
-                                                           "entry_id": "\(reply.string ?? "")", "samples": "\(batch.sampleCount)"])
+                logger.debug("batch published", metadata: ["batch_id": "\(batch.encoded.id)", "shard": "\(batch.encoded.shard)",
+                                                           "entry_id": "\(reply.string ?? "")", "samples": "\(batch.encoded.sampleCount)"])
             }
             for batch in batches { batch.ticket?.batchDurable() }
             counters.batchesPublished.add(batches.count, ordering: .relaxed)
-            counters.samplesPublished.add(batches.reduce(0) { $0 + $1.sampleCount }, ordering: .relaxed)
+            counters.samplesPublished.add(batches.reduce(0) { $0 + $1.encoded.sampleCount }, ordering: .relaxed)
             return true
         } catch {
             counters.publishErrors.add(1, ordering: .relaxed)
             logger.debug("publishing failed", metadata: ["error": "\(error)"])
             return false
         }
+    }
+}
+
+/// A batch being published: encoded, with the durability ticket of its HTTP request (nil for
+/// device batches and for batches read back from the spool, which the spool made durable).
+private struct Outgoing: Sendable {
+    let encoded: EncodedBatch
+    let ticket: DurabilityTicket?
+
+    init(encoded: EncodedBatch, ticket: DurabilityTicket?) {
+        self.encoded = encoded
+        self.ticket = ticket
+    }
+
+    init(_ queued: QueuedBatch) {
+        self.init(encoded: EncodedBatch(queued.batch), ticket: queued.ticket)
     }
 }

@@ -286,17 +286,8 @@ public actor ConsumerActor {
                 inFlight.finished([source])
                 continue
             }
-            var version: String?
-            var data: [UInt8]?
-            var index = 0
-            while index + 1 < fields.count {
-                switch fields[index].string {
-                case "v": version = fields[index + 1].string
-                case "d": data = fields[index + 1].bytes
-                default: break
-                }
-                index += 2
-            }
+            let entry = StreamEntry(fields: stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0].string, fields[$0 + 1].bytes) })
+            let (version, data) = (entry.version, entry.data)
             let item: WorkItem
             if let count = deliveries[id], isPoison(deliveries: count) {
                 item = WorkItem(source: source, payload: .undecodable(poison(deliveries: count), raw: data ?? [], sourceID: id))

@@ -39,7 +39,7 @@ extension StorageActor {
             json += "{\"d\":\(device),\"a\":{"
             for (k, latest) in metrics.enumerated() {
                 if k > 0 { json += "," }
-                json += "\(PostgresText.jsonString(latest.metric)):{\"value\":\(latest.value),\"ts\":\"\(Timestamp.formatRFC3339(micros: latest.timestampMicros))\"}"
+                json += "\(JSONText.quoted(latest.metric)):{\"value\":\(latest.value),\"ts\":\"\(Timestamp.formatRFC3339(micros: latest.timestampMicros))\"}"
             }
             json += "}}"
         }

@@ -93,13 +93,9 @@ extension Worker {
     /// One NDJSON line per refused sample (device, metric, timestamp, value, reason): the payload
     /// of a dead letter for samples split off their batch.
     static func rejectionLines(_ samples: [(Sample, TelemetryError.Code)], devices: [String], metrics: [String]) -> [UInt8] {
-        var lines = ""
-        for (sample, code) in samples {
-            lines += "{\"device_id\":\(PostgresText.jsonString(devices[Int(sample.deviceIndex)])),"
-                + "\"metric\":\(PostgresText.jsonString(metrics[Int(sample.metricIndex)])),"
-                + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: sample.timestampMicros))\","
-                + "\"value\":\(sample.value.isFinite ? "\(sample.value)" : "null"),\"reason\":\"\(code)\"}\n"
-        }
-        return Array(lines.utf8)
+        RejectedSample.payload(samples.map { sample, code in
+            RejectedSample(deviceID: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)],
+                           timestampMicros: sample.timestampMicros, value: sample.value, reason: code.description)
+        })
     }
 }

@@ -21,12 +21,9 @@ public struct HubBatch: Sendable, Equatable {
     /// Samples a client is (or will be) told are durable (HTTP ingest): no drop policy may drop
     /// them. Carried in the header (flag bit 0 of the reserved byte), so the spool keeps it.
     public var acknowledged: Bool
-    /// Completed once this batch is durable (XADD returned an id, or the spool record is fsync'd);
-    /// not encoded.
-    public var ticket: DurabilityTicket?
 
     public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = [],
-                acknowledged: Bool = false, ticket: DurabilityTicket? = nil) {
+                acknowledged: Bool = false) {
         self.id = id
         self.shard = shard
         self.createdMicros = createdMicros
@@ -34,7 +31,6 @@ public struct HubBatch: Sendable, Equatable {
         self.metrics = metrics
         self.samples = samples
         self.acknowledged = acknowledged
-        self.ticket = ticket
     }
 }
 
@@ -48,8 +44,6 @@ public struct EncodedBatch: Sendable, Equatable {
     public var version: UInt8 { bytes[2] }
     /// See ``HubBatch/acknowledged`` (the header's flags byte).
     public var acknowledged: Bool { bytes[3] & HubBatchCodec.acknowledgedFlag != 0 }
-    /// See ``HubBatch/ticket`` (nil once read back from the spool: the spool made it durable).
-    public let ticket: DurabilityTicket?
 
     /// Encodes `batch` in the current version.
     public init(_ batch: HubBatch) {
@@ -57,7 +51,6 @@ public struct EncodedBatch: Sendable, Equatable {
         shard = batch.shard
         sampleCount = batch.samples.count
         bytes = HubBatchCodec.encode(batch)
-        ticket = batch.ticket
     }
 
     /// Reads only the header of already encoded bytes (a spooled record).
@@ -66,7 +59,6 @@ public struct EncodedBatch: Sendable, Equatable {
         id = header.id
         shard = header.shard
         sampleCount = header.sampleCount
-        ticket = nil
         self.bytes = bytes
     }
 }

@@ -1,4 +1,3 @@
-public import TelemetryCore
 
 /// The body of `POST /v1/samples`: NDJSON (one sample object per line) or a JSON array of sample
 /// objects, each with the seed payload's fields (`device_id`, `timestamp` as RFC 3339 or integer

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make fuzz`: builds a libFuzzer binary (swiftc -sanitize=fuzzer,address) for every decoder that
+# takes outside bytes and runs each over its committed seed corpus (Tests/Fuzz/corpus/<target>/)
+# for FUZZ_RUNS executions (default 10 million). New inputs collect in .build/fuzz/corpus-<target>,
+# crashes and leaks in .build/fuzz/crash-<target>-*; a crash fails the run. Turn each crash into a
+# file of the seed corpus (so `make test` replays it) before fixing it.
+#
+# Usage: Tests/Fuzz/fuzz.sh [TARGET...]   (default: every target)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+runs=${FUZZ_RUNS:-10000000}
+build="$root/.build/fuzz"
+# The probes, shared with the corpus tests, by module.
+declare -A probes=(
+    [TelemetryCore]="$root/Tests/TelemetryCoreTests/DecoderProbes.swift"
+)
+declare -A module_of=(
+    [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
+)
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(printf '%s\n' "${!module_of[@]}" | sort); fi
+
+mkdir -p "$build"
+for module in $(for t in "${targets[@]}"; do echo "${module_of[$t]:?unknown fuzz target $t}"; done | sort -u); do
+    echo "building $module with -sanitize=fuzzer,address"
+    swift build --package-path "$root" --build-path "$build" -c release --target "$module" \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -g >"$build/build-$module.log" 2>&1 \
+        || { tail -20 "$build/build-$module.log"; exit 1; }
+done
+
+status=0
+for target in "${targets[@]}"; do
+    module=${module_of[$target]}
+    entry="$build/entry-$target.swift"
+    cat >"$entry" <<SWIFT
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    DecoderProbes.$target(data.map { Array(UnsafeBufferPointer(start: \$0, count: size)) } ?? [])
+    return 0
+}
+SWIFT
+    # The module's objects and those of the modules it depends on (swift-collections).
+    objects=()
+    for dir in "$build/release/$module.build" "$build/release/DequeModule.build" "$build/release/InternalCollectionsUtilities.build"; do
+        [ -d "$dir" ] && objects+=("$dir"/*.o)
+    done
+    swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" -I "$build/release/Modules" \
+        "${probes[$module]}" "$entry" "${objects[@]}" -o "$build/fuzz-$target"
+    mkdir -p "$build/corpus-$target"
+    echo "fuzzing $target: $runs runs"
+    started=$(date +%s)
+    if "$build/fuzz-$target" -runs="$runs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+        -artifact_prefix="$build/crash-$target-" "$build/corpus-$target" "$root/Tests/Fuzz/corpus/$target" \
+        >"$build/fuzz-$target.log" 2>&1; then
+        echo "$target: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz-$target.log" | grep -o '[0-9]*$') executions in $(( $(date +%s) - started )) s, no crash"
+    else
+        echo "$target: FAILED, see $build/fuzz-$target.log and $build/crash-$target-*" >&2
+        tail -30 "$build/fuzz-$target.log" >&2
+        status=1
+    fi
+done
+exit $status
