@@ -21,7 +21,7 @@ TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
-.PHONY: help deps build release run test lint bench microbench container-test services-test services-run services-bench stop clean
+.PHONY: help deps build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ services-bench: deps ## Start Redis (:36379) and PostgreSQL (:35432) for `make b
 
 bench: services-bench release ## Measure the pipeline against its baselines; writes bench/report.md, .json and .svg
 	.build/release/telemetry-bench --redis-port $(BENCH_REDIS_PORT) --pg-port $(BENCH_PG_PORT) $(BENCH_ARGS)
+
+fuzz: deps ## libFuzzer (address sanitizer) over every decoder of outside bytes, FUZZ_RUNS each (default 10 million); see Tests/Fuzz/fuzz.sh
+	Tests/Fuzz/fuzz.sh $(FUZZ_TARGETS)
 
 microbench: deps ## Codec and hub steady-state microbenchmarks with allocation counts (package-benchmark, Benchmarks/)
 	swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark --no-progress

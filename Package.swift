@@ -155,6 +155,8 @@ let package = Package(
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),
+        // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
+        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],

@@ -12,10 +12,21 @@ runs=${FUZZ_RUNS:-10000000}
 build="$root/.build/fuzz"
 # The probes, shared with the corpus tests, by module.
 declare -A probes=(
-    [TelemetryCore]="$root/Tests/TelemetryCoreTests/DecoderProbes.swift"
+    [TelemetryCore]="$root/Tests/FuzzTests/TelemetryCoreProbes.swift"
+    [Buses]="$root/Tests/FuzzTests/BusesProbes.swift"
+)
+# Longest input tried per target (libFuzzer's -max_len): bodies and batches can be large, lines not.
+declare -A max_len=(
+    [seed_task]=65536 [samples]=65536 [hub_batch]=65536 [rejected_samples]=8192 [json]=16384 [uart_line]=4096 [modbus_frame]=512
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
+    [uart_line]=Buses [modbus_frame]=Buses
+)
+# Object folders to link for a module: its own, its C targets', and those it depends on.
+declare -A objects_of=(
+    [TelemetryCore]="TelemetryCore DequeModule InternalCollectionsUtilities"
+    [Buses]="Buses CDeviceBus TelemetryCore DequeModule InternalCollectionsUtilities"
 )
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(printf '%s\n' "${!module_of[@]}" | sort); fi
@@ -33,23 +44,31 @@ for target in "${targets[@]}"; do
     module=${module_of[$target]}
     entry="$build/entry-$target.swift"
     cat >"$entry" <<SWIFT
+let probe = ${module}Probes.targets["$target"]!
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    DecoderProbes.$target(data.map { Array(UnsafeBufferPointer(start: \$0, count: size)) } ?? [])
+    probe(data.map { Array(UnsafeBufferPointer(start: \$0, count: size)) } ?? [])
     return 0
 }
 SWIFT
     # The module's objects and those of the modules it depends on (swift-collections).
     objects=()
-    for dir in "$build/release/$module.build" "$build/release/DequeModule.build" "$build/release/InternalCollectionsUtilities.build"; do
-        [ -d "$dir" ] && objects+=("$dir"/*.o)
+    cflags=()
+    for dependency in ${objects_of[$module]}; do
+        # A C target's module map, as SwiftPM generated it, so the module's interface resolves.
+        if [ -f "$build/release/$dependency.build/module.modulemap" ]; then
+            cflags+=(-Xcc "-fmodule-map-file=$build/release/$dependency.build/module.modulemap" -Xcc "-I$root/Sources/$dependency/include")
+        fi
+        [ -d "$build/release/$dependency.build" ] && objects+=("$build/release/$dependency.build"/*.o)
     done
-    swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" -I "$build/release/Modules" \
-        "${probes[$module]}" "$entry" "${objects[@]}" -o "$build/fuzz-$target"
+    swiftc -swift-version 6 -O -g -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" -I "$build/release/Modules" \
+        "${cflags[@]}" "${probes[$module]}" "$entry" "${objects[@]}" -o "$build/fuzz-$target" >"$build/link-$target.log" 2>&1 \
+        || { grep -v "Cannot export local symbol" "$build/link-$target.log" | tail -20; exit 1; }
     mkdir -p "$build/corpus-$target"
     echo "fuzzing $target: $runs runs"
     started=$(date +%s)
-    if "$build/fuzz-$target" -runs="$runs" -max_len=65536 -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+    if "$build/fuzz-$target" -runs="$runs" -max_len="${max_len[$target]}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$build/crash-$target-" "$build/corpus-$target" "$root/Tests/Fuzz/corpus/$target" \
         >"$build/fuzz-$target.log" 2>&1; then
         echo "$target: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz-$target.log" | grep -o '[0-9]*$') executions in $(( $(date +%s) - started )) s, no crash"

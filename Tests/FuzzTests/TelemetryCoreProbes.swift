@@ -4,7 +4,7 @@ import TelemetryCore
 /// that must hold whatever the bytes. Shared by the corpus tests (`FuzzCorpusTests`, in
 /// `make test`) and the libFuzzer binaries of `make fuzz` (Tests/Fuzz/fuzz.sh compiles this file
 /// into them), so a crash either finds is the same crash. A violated invariant traps.
-enum DecoderProbes {
+enum TelemetryCoreProbes {
     /// The fuzz targets of this module, by name (the corpus folders under Tests/Fuzz/corpus).
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "seed_task": seedTask, "samples": samples, "hub_batch": hubBatch, "rejected_samples": rejectedSamples, "json": json,
