@@ -44,6 +44,9 @@ let package = Package(
         // Wrappers: the only places with Unsafe code for their C library.
         // The status document the daemons serve and telemetryctl reads: one type for both sides.
         .target(name: "TelemetryStatus", swiftSettings: swiftSettings),
+        // POSIX files and sockets (fsync, lstat, chmod, getgrnam_r, sockaddr_un): the only Swift
+        // code besides the C wrappers that calls them.
+        .target(name: "SystemSupport", swiftSettings: swiftSettings),
         .target(name: "TelemetryCore", dependencies: [.product(name: "DequeModule", package: "swift-collections")], swiftSettings: swiftSettings),
         .target(
             name: "Supervision",
@@ -83,7 +86,8 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate", "TelemetryStatus",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate", "TelemetryStatus", "SystemSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -107,7 +111,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
-                "TelemetryConfiguration", "Systemd", "Supervision", "TelemetryCore", "TelemetryStatus",
+                "TelemetryConfiguration", "Systemd", "Supervision", "TelemetryCore", "TelemetryStatus", "SystemSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -135,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "telemetryctl",
             dependencies: [
-                "Redis", "TelemetryCore", "TelemetryStatus",
+                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -143,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "telemetry-bench",
             dependencies: [
-                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub",
+                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),

@@ -1,12 +1,10 @@
 public import Configuration
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Hummingbird
 public import Logging
 public import ServiceLifecycle
 import NIOCore
+import SystemSupport
 import TelemetryConfiguration
 public import TelemetryStatus
 
@@ -18,21 +16,13 @@ public struct ControlSocketConfiguration: Sendable {
     public var path: String
     public var group: String
     /// The group's id, resolved once at start (nil when the group does not exist).
-    public var groupID: gid_t?
+    public var groupID: UInt32?
 
     public init(reader config: ConfigReader, name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
         let explicit = try config.strictString("control.socket", default: "")
         path = explicit.isEmpty ? "\(Self.defaultDirectory(environment: environment))/\(name).sock" : explicit
         group = try config.strictString("control.group", default: "telemetry")
-        groupID = Self.lookupGroup(group)
-    }
-
-    static func lookupGroup(_ name: String) -> gid_t? {
-        var entry = Glibc.group()
-        var result: UnsafeMutablePointer<Glibc.group>?
-        var buffer = [CChar](repeating: 0, count: 16_384)
-        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        return entry.gr_gid
+        groupID = FileSystem.groupID(named: group)
     }
 
     /// The socket directory when none is configured; also where `telemetryctl` looks.
@@ -81,11 +71,10 @@ public enum ControlSocket {
             throw ControlSocketError(description: "cannot create the control socket directory \(directory): \(error)")
         }
         try checkPrivate(directory: directory)
-        var existing = stat()
-        if lstat(path, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFSOCK {
+        if let existing = FileStatus.of(path), existing.kind != .socket {
             throw ControlSocketError(description: "\(path) exists and is not a socket (a symlink or a file); remove it or set control.socket (CONTROL_SOCKET)")
         }
-        if isServed(path) {
+        if UnixSocket.isServed(path) {
             throw ControlSocketError(description: "control socket \(path) is served by another running instance; set control.socket (CONTROL_SOCKET) to another path")
         }
         let router = Router()
@@ -114,19 +103,22 @@ public enum ControlSocket {
     /// Refuses a socket directory that others could write to (they could swap the socket for a
     /// symlink between its creation and its `chmod`), or that is itself a symlink.
     static func checkPrivate(directory: String) throws {
-        var info = stat()
-        guard lstat(directory, &info) == 0 else {
-            throw ControlSocketError(description: "cannot inspect the control socket directory \(directory): errno \(errno)")
+        let info: FileStatus
+        do {
+            info = try FileStatus.existing(directory)
+        } catch {
+            throw ControlSocketError(description: "cannot inspect the control socket directory \(directory): \(error)")
         }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+        guard info.kind == .directory else {
             throw ControlSocketError(description: "the control socket directory \(directory) is a symlink or not a directory; set control.socket (CONTROL_SOCKET)")
         }
-        guard info.st_mode & 0o022 == 0 || (info.st_mode & S_ISVTX != 0 && info.st_uid == geteuid()) else {
-            throw ControlSocketError(description: "the control socket directory \(directory) is writable by other users (mode \(String(info.st_mode & 0o7777, radix: 8))); "
+        let me = FileSystem.effectiveUserID
+        guard info.permissions & 0o022 == 0 || (info.permissions & 0o1000 != 0 && info.owner == me) else {
+            throw ControlSocketError(description: "the control socket directory \(directory) is writable by other users (mode \(String(info.permissions, radix: 8))); "
                                      + "use a private directory (RuntimeDirectory=, $XDG_RUNTIME_DIR) or set control.socket (CONTROL_SOCKET)")
         }
-        guard info.st_uid == geteuid() || info.st_uid == 0 else {
-            throw ControlSocketError(description: "the control socket directory \(directory) belongs to another user (uid \(info.st_uid))")
+        guard info.owner == me || info.owner == 0 else {
+            throw ControlSocketError(description: "the control socket directory \(directory) belongs to another user (uid \(info.owner))")
         }
     }
 
@@ -134,14 +126,15 @@ public enum ControlSocket {
     /// The socket is created under the process umask (0755 by default: nobody else can connect
     /// until this runs) in a directory only this user can write, and checked with `lstat` first,
     /// so neither call can be led through a symlink. False when the mode could not be set.
-    static func restrict(_ path: String, group: String, groupID: gid_t?, logger: Logger) -> Bool {
-        var socketInfo = stat()
-        guard lstat(path, &socketInfo) == 0, (socketInfo.st_mode & S_IFMT) == S_IFSOCK else {
-            logger.error("the control socket is not a socket after bind", metadata: ["errno": "\(errno)"])
+    static func restrict(_ path: String, group: String, groupID: UInt32?, logger: Logger) -> Bool {
+        guard let socketInfo = FileStatus.of(path), socketInfo.kind == .socket else {
+            logger.error("the control socket is not a socket after bind", metadata: ["control_socket": "\(path)"])
             return false
         }
-        if chmod(path, 0o660) != 0 {
-            logger.error("cannot set the control socket's mode", metadata: ["errno": "\(errno)"])
+        do {
+            try FileSystem.setPermissions(path, 0o660)
+        } catch {
+            logger.error("cannot set the control socket's mode", metadata: ["error": "\(error)"])
             return false
         }
         guard let groupID else {
@@ -149,31 +142,12 @@ public enum ControlSocket {
             return true
         }
         // Under the units the process group already is `telemetry` (and chown is filtered there).
-        if socketInfo.st_gid == groupID { return true }
-        if lchown(path, uid_t.max, groupID) != 0 {
-            logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "errno": "\(errno)"])
+        if socketInfo.group == groupID { return true }
+        do {
+            try FileSystem.setGroup(path, groupID)
+        } catch {
+            logger.warning("cannot give the control socket to its group", metadata: ["group": "\(group)", "error": "\(error)"])
         }
         return true
-    }
-
-    /// True when something accepts connections on `path`.
-    static func isServed(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return false }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return result == 0
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SystemSupport
 import TelemetryStatus
 
 /// `telemetryctl status`: each daemon's own view, read from its control socket — children with
@@ -141,43 +142,16 @@ enum UnixHTTPClient {
     }
 
     static func get(socket path: String, path target: String, timeoutSeconds: Int = 5) throws -> Data {
-        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure("socket(): errno \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure("\(path): path too long for a Unix socket") }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = errno == EACCES ? "permission denied (are you in the socket's group, usually telemetry?)" : String(cString: strerror(errno))
+        do {
+            let socket = try UnixSocket(connectingTo: path, timeoutSeconds: timeoutSeconds)
+            try socket.send(Array("GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n\r\n".utf8))
+            return try body(of: socket.receiveAll(), from: path)
+        } catch let error as SystemError where error.operation == "connect" {
+            let reason = error.isPermissionDenied ? "permission denied (are you in the socket's group, usually telemetry?)" : "\(error)"
             throw Failure("\(path): cannot connect: \(reason)")
+        } catch let error as SystemError {
+            throw Failure("\(path): \(error)")
         }
-        let request = Array("GET \(target) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAccept: application/json\r\n\r\n".utf8)
-        var sent = 0
-        while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw Failure("\(path): write failed: errno \(errno)") }
-            sent += n
-        }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            guard n > 0 else { throw Failure("\(path): read failed: \(String(cString: strerror(errno)))") }
-            response += chunk[0..<n]
-        }
-        return try body(of: response, from: path)
     }
 
     /// The body of a complete response (Content-Length, chunked, or until close).

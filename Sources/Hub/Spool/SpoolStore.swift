@@ -1,9 +1,8 @@
 import DequeModule
 import Foundation
+import SystemPackage
+import SystemSupport
 import TelemetryCore
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// An error of the on-disk spool.
 public struct SpoolError: Error, Sendable, CustomStringConvertible {
@@ -47,8 +46,8 @@ public final class SpoolStore {
     private var directoryUnsynced = false
     private var segmentSizes: [UInt64: Int] = [:]
     private var tailSegment: UInt64 = 0
-    private var tailDescriptor: Int32 = -1
-    private var readDescriptors: [UInt64: Int32] = [:]
+    private var tailDescriptor: FileDescriptor?
+    private var readDescriptors: [UInt64: FileDescriptor] = [:]
 
     /// Opens (creating if needed) the spool in `directory` and recovers its records.
     public init(directory: String, segmentBytes: Int = 64 << 20, maxBytes: Int = 1 << 30, fsync: Bool = true) throws(SpoolError) {
@@ -66,8 +65,8 @@ public final class SpoolStore {
     }
 
     deinit {
-        if tailDescriptor >= 0 { close(tailDescriptor) }
-        for fd in readDescriptors.values { close(fd) }
+        try? tailDescriptor?.close()
+        for fd in readDescriptors.values { try? fd.close() }
     }
 
     /// Records waiting to be published.
@@ -94,7 +93,7 @@ public final class SpoolStore {
         var sizesBefore: [UInt64: Int] = [tailSegment: segmentSizes[tailSegment, default: 0]]
         do throws(SpoolError) {
             for payload in payloads {
-                if tailDescriptor < 0 || segmentSizes[tailSegment, default: 0] >= segmentBytes {
+                if tailDescriptor == nil || segmentSizes[tailSegment, default: 0] >= segmentBytes {
                     try rotate(syncingPrevious: sync)
                     sizesBefore[tailSegment] = 0
                 }
@@ -105,17 +104,17 @@ public final class SpoolStore {
                 Self.append(&record, CRC32.checksum(payload))
                 record += payload
                 let offset = segmentSizes[tailSegment, default: 0]
-                try writeAll(tailDescriptor, record)
+                try writeAll(tailDescriptor!, record)
                 segmentSizes[tailSegment] = offset + record.count
                 records.append(Location(segment: tailSegment, offset: offset, length: payload.count))
             }
-            guard sync, tailDescriptor >= 0 else { return }
+            guard sync, tailDescriptor != nil else { return }
             try syncTail()
             if directoryUnsynced { syncDirectory(force: true) }
         } catch {
             records.removeLast(records.count - recordsBefore)
             for (segment, size) in sizesBefore where segmentSizes[segment] != nil {
-                _ = truncate(path(segment), off_t(size))
+                try? FileSystem.truncate(path(segment), to: size)
                 segmentSizes[segment] = size
             }
             throw error
@@ -128,7 +127,12 @@ public final class SpoolStore {
         for location in records.prefix(max) {
             let fd = try readDescriptor(location.segment)
             var buffer = [UInt8](repeating: 0, count: location.length)
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, location.length, off_t(location.offset + Self.headerSize)) }
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: Int64(location.offset + Self.headerSize), into: $0) }
+            } catch {
+                throw SpoolError("cannot read segment \(location.segment): \(error)")
+            }
             guard n == location.length else { throw SpoolError("short read in segment \(location.segment)") }
             out.append(buffer)
         }
@@ -144,11 +148,11 @@ public final class SpoolStore {
         for segment in segmentSizes.keys.sorted() where segment < (head?.segment ?? tailSegment + 1) {
             if segment == tailSegment && head == nil {
                 // Everything is consumed: start the next append on a fresh segment.
-                close(tailDescriptor)
-                tailDescriptor = -1
+                try? tailDescriptor?.close()
+                tailDescriptor = nil
             }
-            if let fd = readDescriptors.removeValue(forKey: segment) { close(fd) }
-            unlink(path(segment))
+            if let fd = readDescriptors.removeValue(forKey: segment) { try? fd.close() }
+            try? FileSystem.remove(path(segment))
             segmentSizes.removeValue(forKey: segment)
         }
         try writeHead(segment: head?.segment ?? tailSegment + 1, offset: head?.offset ?? 0)
@@ -165,7 +169,7 @@ public final class SpoolStore {
         }.sorted()
         for segment in segments {
             if segment < headSegment {
-                unlink(path(segment))
+                try? FileSystem.remove(path(segment))
                 continue
             }
             guard let data = FileManager.default.contents(atPath: path(segment)) else { continue }
@@ -195,7 +199,8 @@ public final class SpoolStore {
                     rewritten += bytes[location.offset..<(location.offset + Self.headerSize + location.length)]
                 }
                 let temporary = path(segment) + ".tmp"
-                guard FileManager.default.createFile(atPath: temporary, contents: Data(rewritten)), rename(temporary, path(segment)) == 0 else {
+                guard FileManager.default.createFile(atPath: temporary, contents: Data(rewritten)),
+                      (try? FileSystem.rename(temporary, to: path(segment))) != nil else {
                     throw SpoolError("cannot rewrite damaged segment \(segment)")
                 }
                 good = relocated
@@ -242,41 +247,42 @@ public final class SpoolStore {
     }
 
     private func syncTail() throws(SpoolError) {
-        if Glibc.fsync(tailDescriptor) != 0 { throw SpoolError("fsync failed: errno \(errno)") }
+        guard let tailDescriptor else { return }
+        do { try FileSystem.sync(descriptor: tailDescriptor.rawValue, path: path(tailSegment)) } catch { throw SpoolError("\(error)") }
     }
 
     /// Starts a new tail segment. With `syncingPrevious`, the segment being closed is fsync'd
     /// first: its last records belong to the same durable append as the new segment's first.
     private func rotate(syncingPrevious: Bool = false) throws(SpoolError) {
-        if tailDescriptor >= 0 {
+        if let previous = tailDescriptor {
             if syncingPrevious { try syncTail() }
-            close(tailDescriptor)
+            try? previous.close()
+            tailDescriptor = nil
         }
         tailSegment += 1
-        tailDescriptor = open(path(tailSegment), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard tailDescriptor >= 0 else { throw SpoolError("cannot create segment \(tailSegment): errno \(errno)") }
+        do {
+            tailDescriptor = try FileDescriptor.open(FilePath(path(tailSegment)), .writeOnly, options: [.create, .append, .closeOnExec],
+                                                     permissions: [.ownerReadWrite])
+        } catch {
+            throw SpoolError("cannot create segment \(tailSegment): \(error)")
+        }
         segmentSizes[tailSegment] = 0
         syncDirectory()
     }
 
-    private func readDescriptor(_ segment: UInt64) throws(SpoolError) -> Int32 {
+    private func readDescriptor(_ segment: UInt64) throws(SpoolError) -> FileDescriptor {
         if let fd = readDescriptors[segment] { return fd }
-        let fd = open(path(segment), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SpoolError("cannot open segment \(segment): errno \(errno)") }
-        readDescriptors[segment] = fd
-        return fd
+        do {
+            let fd = try FileDescriptor.open(FilePath(path(segment)), .readOnly, options: [.closeOnExec])
+            readDescriptors[segment] = fd
+            return fd
+        } catch {
+            throw SpoolError("cannot open segment \(segment): \(error)")
+        }
     }
 
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SpoolError) {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SpoolError("write failed: errno \(errno)")
-            }
-            written += n
-        }
+    private func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(SpoolError) {
+        do { _ = try fd.writeAll(bytes) } catch { throw SpoolError("write failed: \(error)") }
     }
 
     private var headPath: String { directory + "/head" }
@@ -291,12 +297,21 @@ public final class SpoolStore {
     /// Persists the head position atomically (write, fsync, rename).
     private func writeHead(segment: UInt64, offset: Int) throws(SpoolError) {
         let temporary = headPath + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SpoolError("cannot write the head index: errno \(errno)") }
-        try writeAll(fd, Array("\(segment) \(offset)\n".utf8))
-        if fsync { _ = Glibc.fsync(fd) }
-        close(fd)
-        guard rename(temporary, headPath) == 0 else { throw SpoolError("cannot replace the head index: errno \(errno)") }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(FilePath(temporary), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+        } catch {
+            throw SpoolError("cannot write the head index: \(error)")
+        }
+        do throws(SpoolError) {
+            try writeAll(fd, Array("\(segment) \(offset)\n".utf8))
+            if fsync { try? FileSystem.sync(descriptor: fd.rawValue, path: temporary) }
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        try? fd.close()
+        do { try FileSystem.rename(temporary, to: headPath) } catch { throw SpoolError("cannot replace the head index: \(error)") }
     }
 
     /// Makes new segment files durable; without `fsync` only when a durable append asks for it.
@@ -305,8 +320,7 @@ public final class SpoolStore {
             directoryUnsynced = true
             return
         }
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 { _ = Glibc.fsync(fd); close(fd) }
+        try? FileSystem.syncDirectory(directory)
         directoryUnsynced = false
     }
 
