@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "CDeviceBus"),
         // gzip request bodies (zlib1g-dev), inflated under a size limit.
         .target(name: "CInflate", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "Gzip", dependencies: ["CInflate"], swiftSettings: swiftSettings),
         // No pkg-config: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -86,7 +87,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "CInflate", "TelemetryStatus", "SystemSupport",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "Gzip", "TelemetryStatus", "SystemSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -160,7 +161,8 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
-        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip"], swiftSettings: swiftSettings),
+        .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],
@@ -169,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "HubTests",
             dependencies: [
-                "Hub", "TelemetryCore", "Buses", "TelemetryConfiguration", "CInflate",
+                "Hub", "TelemetryCore", "Buses", "TelemetryConfiguration",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

@@ -14,6 +14,7 @@ build="$root/.build/fuzz"
 declare -A probes=(
     [TelemetryCore]="$root/Tests/FuzzTests/TelemetryCoreProbes.swift"
     [Buses]="$root/Tests/FuzzTests/BusesProbes.swift"
+    [Gzip]="$root/Tests/FuzzTests/GzipProbes.swift"
 )
 # Longest input tried per target (libFuzzer's -max_len): bodies and batches can be large, lines not.
 declare -A max_len=(
@@ -21,13 +22,16 @@ declare -A max_len=(
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
-    [uart_line]=Buses [modbus_frame]=Buses
+    [uart_line]=Buses [modbus_frame]=Buses [gzip]=Gzip
 )
 # Object folders to link for a module: its own, its C targets', and those it depends on.
 declare -A objects_of=(
     [TelemetryCore]="TelemetryCore DequeModule InternalCollectionsUtilities"
     [Buses]="Buses CDeviceBus TelemetryCore DequeModule InternalCollectionsUtilities"
+    [Gzip]="Gzip CInflate"
 )
+# Libraries to link for a module.
+declare -A libraries_of=([Gzip]="-lz")
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(printf '%s\n' "${!module_of[@]}" | sort); fi
 
@@ -55,6 +59,8 @@ SWIFT
     # The module's objects and those of the modules it depends on (swift-collections).
     objects=()
     cflags=()
+    libraries=()
+    if [ -n "${libraries_of[$module]:-}" ]; then read -ra libraries <<<"${libraries_of[$module]}"; fi
     for dependency in ${objects_of[$module]}; do
         # A C target's module map, as SwiftPM generated it, so the module's interface resolves.
         if [ -f "$build/release/$dependency.build/module.modulemap" ]; then
@@ -63,7 +69,7 @@ SWIFT
         [ -d "$build/release/$dependency.build" ] && objects+=("$build/release/$dependency.build"/*.o)
     done
     swiftc -swift-version 6 -O -g -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$target" -I "$build/release/Modules" \
-        "${cflags[@]}" "${probes[$module]}" "$entry" "${objects[@]}" -o "$build/fuzz-$target" >"$build/link-$target.log" 2>&1 \
+        "${cflags[@]}" "${probes[$module]}" "$entry" "${objects[@]}" "${libraries[@]}" -o "$build/fuzz-$target" >"$build/link-$target.log" 2>&1 \
         || { grep -v "Cannot export local symbol" "$build/link-$target.log" | tail -20; exit 1; }
     mkdir -p "$build/corpus-$target"
     echo "fuzzing $target: $runs runs"

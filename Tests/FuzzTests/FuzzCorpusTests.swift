@@ -6,7 +6,7 @@ import Testing
 /// build. The probes (one file per module) are compiled into the libFuzzer binaries as they are.
 @Suite("Fuzz corpus")
 struct FuzzCorpusTests {
-    static let targets = TelemetryCoreProbes.targets.merging(BusesProbes.targets) { a, _ in a }
+    static let targets = TelemetryCoreProbes.targets.merging(BusesProbes.targets) { a, _ in a }.merging(GzipProbes.targets) { a, _ in a }
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz/corpus")
 

@@ -1,4 +1,3 @@
-import CInflate
 import Configuration
 import Foundation
 import Hub
@@ -49,44 +48,6 @@ struct HTTPIngestUnitTests {
         let document = SampleDocument.parse(Array(String(repeating: "1\n", count: 5000).utf8) + Array("{\"x\":1}\n".utf8))
         #expect(document.readings.isEmpty && document.rejected.count == SampleDocument.maxListedRejections)
         #expect(document.rejectedCount == 5001 && document.rejectedByReason == ["malformed_json": 5000, "missing_field": 1])
-    }
-
-    @Test("gzip: one member or several, each checked to its trailer; a cut stream, trailing garbage and a bomb are refused")
-    func gunzip() throws {
-        func gzip(_ text: String) throws -> [UInt8] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-            process.arguments = ["-c"]
-            let input = Pipe(), output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            try process.run()
-            input.fileHandleForWriting.write(Data(text.utf8))
-            try input.fileHandleForWriting.close()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Array(data)
-        }
-        func gunzip(_ bytes: [UInt8], limit: Int = 1 << 20) -> (Int32, String) {
-            var out: UnsafeMutablePointer<UInt8>?
-            var length = 0
-            let result = tb_gunzip(bytes, bytes.count, limit, &out, &length)
-            defer { free(out) }
-            return (result, out.map { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) } ?? "")
-        }
-        let one = try gzip("first line\n"), two = try gzip("second line\n")
-        #expect(gunzip(one) == (Int32(TB_GUNZIP_OK), "first line\n"))
-        #expect(gunzip(one + two) == (Int32(TB_GUNZIP_OK), "first line\nsecond line\n"))
-        #expect(gunzip(Array(one.dropLast(4))).0 == Int32(TB_GUNZIP_TRUNCATED))
-        #expect(gunzip(Array(one.prefix(12))).0 == Int32(TB_GUNZIP_TRUNCATED))
-        #expect(gunzip(one + Array("junk".utf8)).0 == Int32(TB_GUNZIP_CORRUPT))
-        #expect(gunzip(Array("not gzip at all".utf8)).0 == Int32(TB_GUNZIP_CORRUPT))
-        var flipped = one
-        flipped[flipped.count - 6] ^= 0xFF  // the CRC-32 in the trailer
-        #expect(gunzip(flipped).0 == Int32(TB_GUNZIP_CORRUPT))
-        let bomb = try gzip(String(repeating: " ", count: 3 << 20))
-        #expect(gunzip(bomb, limit: 1 << 20).0 == Int32(TB_GUNZIP_TOO_LARGE))
-        #expect(gunzip(bomb, limit: 4 << 20).1.count == 3 << 20)
     }
 
     @Test("A ticket is durable once every batch is, fails at the first expiry, and ignores what comes after")

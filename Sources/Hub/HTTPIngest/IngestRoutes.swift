@@ -1,6 +1,6 @@
-import CInflate
 import Control
 import Foundation
+import Gzip
 import Hummingbird
 import Logging
 import NIOCore
@@ -153,18 +153,13 @@ enum IngestRoutes {
 
     /// Inflates a whole gzip body (every member, trailers checked) up to `limit` bytes.
     private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Inflated {
-        var out: UnsafeMutablePointer<UInt8>?
-        var length = 0
-        let result = compressed.withUnsafeReadableBytes { raw in
-            tb_gunzip(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, limit, &out, &length)
+        let result: Result<[UInt8], Gzip.Failure> = compressed.withUnsafeReadableBytes { raw in
+            do throws(Gzip.Failure) { return .success(try Gzip.inflate(raw, limit: limit)) } catch { return .failure(error) }
         }
-        defer { free(out) }
         switch result {
-        case Int32(TB_GUNZIP_OK): return .bytes(Array(UnsafeBufferPointer(start: out, count: length)))
-        case Int32(TB_GUNZIP_TOO_LARGE): return .tooLarge
-        case Int32(TB_GUNZIP_TRUNCATED): return .invalid("the gzip body ends before its last member does")
-        case Int32(TB_GUNZIP_NO_MEMORY): return .invalid("out of memory inflating the body")
-        default: return .invalid("the body is not valid gzip")
+        case .success(let bytes): return .bytes(bytes)
+        case .failure(.tooLarge): return .tooLarge
+        case .failure(let failure): return .invalid(failure.description)
         }
     }
 
