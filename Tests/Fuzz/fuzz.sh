@@ -22,6 +22,7 @@ declare -A max_len=(
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
+    [spool_record]=TelemetryCore
     [uart_line]=Buses [modbus_frame]=Buses [gzip]=Gzip
 )
 # Object folders to link for a module: its own, its C targets', and those it depends on.

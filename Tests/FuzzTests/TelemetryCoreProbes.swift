@@ -8,6 +8,7 @@ enum TelemetryCoreProbes {
     /// The fuzz targets of this module, by name (the corpus folders under Tests/Fuzz/corpus).
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "seed_task": seedTask, "samples": samples, "hub_batch": hubBatch, "rejected_samples": rejectedSamples, "json": json,
+        "spool_record": spoolRecord,
     ]
 
     /// A seed task (`RPUSH telemetry:tasks`, `POST /v1/tasks`).
@@ -54,5 +55,22 @@ enum TelemetryCoreProbes {
     static func json(_ bytes: [UInt8]) {
         _ = try? JSONParser.parse(bytes)
         _ = JSONParser.isValidUTF8(bytes)
+    }
+
+    /// A spool segment as read back from disk at start, damaged or not: the valid records and
+    /// the damaged ranges tile the bytes exactly, in order; a framed payload reads back whole.
+    static func spoolRecord(_ bytes: [UInt8]) {
+        let (records, damaged) = SpoolRecord.scan(bytes)
+        var pieces = records.map { $0.offset..<($0.offset + SpoolRecord.headerSize + $0.length) } + damaged
+        pieces.sort { $0.lowerBound < $1.lowerBound }
+        var next = 0
+        for piece in pieces {
+            precondition(piece.lowerBound == next && !piece.isEmpty, "records and damage do not tile the segment")
+            next = piece.upperBound
+        }
+        precondition(next == bytes.count, "bytes left unaccounted for")
+        for record in records { precondition(SpoolRecord.validRecord(bytes, at: record.offset) == record.length, "an invalid record kept") }
+        let framed = SpoolRecord.frame(bytes)
+        precondition(SpoolRecord.validRecord(framed, at: 0) == bytes.count, "a framed payload does not read back")
     }
 }

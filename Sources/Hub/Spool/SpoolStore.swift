@@ -33,8 +33,7 @@ public final class SpoolStore {
         public var quarantinedBytes = 0
     }
 
-    static let magic: UInt32 = 0x3152_5354  // "TSR1"
-    static let headerSize = 12
+    static let headerSize = SpoolRecord.headerSize
 
     public let directory: String
     public let segmentBytes: Int
@@ -97,12 +96,7 @@ public final class SpoolStore {
                     try rotate(syncingPrevious: sync)
                     sizesBefore[tailSegment] = 0
                 }
-                var record: [UInt8] = []
-                record.reserveCapacity(payload.count + Self.headerSize)
-                Self.append(&record, Self.magic)
-                Self.append(&record, UInt32(payload.count))
-                Self.append(&record, CRC32.checksum(payload))
-                record += payload
+                let record = SpoolRecord.frame(payload)
                 let offset = segmentSizes[tailSegment, default: 0]
                 try writeAll(tailDescriptor!, record)
                 segmentSizes[tailSegment] = offset + record.count
@@ -174,22 +168,13 @@ public final class SpoolStore {
             }
             guard let data = FileManager.default.contents(atPath: path(segment)) else { continue }
             let bytes = [UInt8](data)
-            var offset = segment == headSegment ? min(headOffset, bytes.count) : 0
-            var good: [Location] = []
-            var damaged = false
-            while offset < bytes.count {
-                if let length = Self.validRecord(bytes, at: offset) {
-                    good.append(Location(segment: segment, offset: offset, length: length))
-                    offset += Self.headerSize + length
-                    continue
-                }
-                // Resynchronise on the next valid record; everything in between is quarantined.
-                var next = offset + 1
-                while next < bytes.count && Self.validRecord(bytes, at: next) == nil { next += 1 }
-                quarantine(Array(bytes[offset..<next]), segment: segment, offset: offset)
-                damaged = true
-                offset = next
+            let scanned = SpoolRecord.scan(bytes, from: segment == headSegment ? min(headOffset, bytes.count) : 0)
+            var good = scanned.records.map { Location(segment: segment, offset: $0.offset, length: $0.length) }
+            for range in scanned.damaged {
+                // Everything between two valid records is quarantined.
+                quarantine(Array(bytes[range]), segment: segment, offset: range.lowerBound)
             }
+            let damaged = !scanned.damaged.isEmpty
             if damaged {
                 // Rewrite the segment with its good records only.
                 var rewritten: [UInt8] = []
@@ -217,20 +202,6 @@ public final class SpoolStore {
         // for an already consumed segment and deleted by the next recovery).
         tailSegment = max(tailSegment, headSegment)
         if let first = records.first { try writeHead(segment: first.segment, offset: first.offset) }
-    }
-
-    /// The payload length of a valid record at `offset`, or nil.
-    static func validRecord(_ bytes: [UInt8], at offset: Int) -> Int? {
-        guard bytes.count - offset >= headerSize else { return nil }
-        func u32(_ at: Int) -> UInt32 {
-            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-        }
-        guard u32(offset) == magic else { return nil }
-        let length = Int(u32(offset + 4))
-        guard length <= bytes.count - offset - headerSize else { return nil }
-        let start = offset + headerSize
-        guard CRC32.checksum(bytes[start..<(start + length)]) == u32(offset + 8) else { return nil }
-        return length
     }
 
     private func quarantine(_ bytes: [UInt8], segment: UInt64, offset: Int) {
@@ -322,9 +293,5 @@ public final class SpoolStore {
         }
         try? FileSystem.syncDirectory(directory)
         directoryUnsynced = false
-    }
-
-    private static func append(_ out: inout [UInt8], _ value: UInt32) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
     }
 }
