@@ -161,8 +161,9 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
-        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
+        .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],

@@ -94,7 +94,7 @@ public final class RedisConnection {
         }
     }
 
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+    static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
         let r = reply.pointee
         switch r.type {
         case REDIS_REPLY_STRING:

@@ -15,6 +15,7 @@ declare -A probes=(
     [TelemetryCore]="$root/Tests/FuzzTests/TelemetryCoreProbes.swift"
     [Buses]="$root/Tests/FuzzTests/BusesProbes.swift"
     [Gzip]="$root/Tests/FuzzTests/GzipProbes.swift"
+    [Redis]="$root/Tests/FuzzTests/RedisProbes.swift"
 )
 # Longest input tried per target (libFuzzer's -max_len): bodies and batches can be large, lines not.
 declare -A max_len=(
@@ -22,7 +23,7 @@ declare -A max_len=(
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
-    [spool_record]=TelemetryCore
+    [spool_record]=TelemetryCore [resp]=Redis
     [uart_line]=Buses [modbus_frame]=Buses [gzip]=Gzip
 )
 # Object folders to link for a module: its own, its C targets', and those it depends on.
@@ -30,9 +31,10 @@ declare -A objects_of=(
     [TelemetryCore]="TelemetryCore DequeModule InternalCollectionsUtilities"
     [Buses]="Buses CDeviceBus TelemetryCore DequeModule InternalCollectionsUtilities"
     [Gzip]="Gzip CInflate"
+    [Redis]="Redis Hiredis TelemetryCore DequeModule InternalCollectionsUtilities"
 )
 # Libraries to link for a module.
-declare -A libraries_of=([Gzip]="-lz")
+declare -A libraries_of=([Gzip]="-lz" [Redis]="-lhiredis")
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then mapfile -t targets < <(printf '%s\n' "${!module_of[@]}" | sort); fi
 
@@ -63,7 +65,11 @@ SWIFT
     libraries=()
     if [ -n "${libraries_of[$module]:-}" ]; then read -ra libraries <<<"${libraries_of[$module]}"; fi
     for dependency in ${objects_of[$module]}; do
-        # A C target's module map, as SwiftPM generated it, so the module's interface resolves.
+        # A C target's module map (as SwiftPM generated it, or a system library's own), so the
+        # module's interface resolves.
+        if [ -f "$root/Sources/C$dependency/module.modulemap" ]; then
+            cflags+=(-Xcc "-fmodule-map-file=$root/Sources/C$dependency/module.modulemap")
+        fi
         if [ -f "$build/release/$dependency.build/module.modulemap" ]; then
             cflags+=(-Xcc "-fmodule-map-file=$build/release/$dependency.build/module.modulemap" -Xcc "-I$root/Sources/$dependency/include")
         fi
