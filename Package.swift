@@ -126,14 +126,14 @@ let package = Package(
         .executableTarget(
             name: "telemetry-hub",
             dependencies: [
-                "Hub",
+                "Hub", "Control",
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "telemetry-processor",
             dependencies: [
-                "Processor",
+                "Processor", "Control",
             ],
             swiftSettings: swiftSettings
         ),

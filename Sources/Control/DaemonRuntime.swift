@@ -33,14 +33,13 @@ public enum DaemonRuntime {
         }
     }
 
-    /// Reads the configuration with `build` (and `log.level`), or exits with status 2 and the
-    /// reason on stderr.
-    public static func loadConfiguration<T: Sendable>(_ name: String, _ build: @Sendable (ConfigReader) throws -> T) async -> T {
+    /// Reads the configuration with `build` (and `log.level`); an invalid value ends the daemon
+    /// with status 2 and the reason.
+    public static func loadConfiguration<T: Sendable>(_ name: String, _ build: @Sendable (ConfigReader) throws -> T) async throws(DaemonExit) -> T {
         do {
             return try await readConfiguration(build)
         } catch {
-            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
-            exit(2)
+            throw DaemonExit(status: 2, message: "\(name): \(error)")
         }
     }
 
@@ -55,8 +54,9 @@ public enum DaemonRuntime {
         return built
     }
 
-    /// Runs `services` until they finish or a signal stops them; exits 1 if one fails.
-    public static func run(_ services: [any Service], shutdownTimeoutSeconds: Int, logger: Logger) async {
+    /// Runs `services` until they finish or a signal stops them; one that fails ends the daemon
+    /// with status 1.
+    public static func run(_ services: [any Service], shutdownTimeoutSeconds: Int, logger: Logger) async throws(DaemonExit) {
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -66,7 +66,33 @@ public enum DaemonRuntime {
             try await group.run()
         } catch {
             logger.critical("service failed", metadata: ["error": "\(error)"])
-            exit(1)
+            throw DaemonExit(status: 1, message: nil)
+        }
+    }
+}
+
+/// How a daemon ends other than by a clean stop: the exit status (2 for a configuration error,
+/// 1 for a failed service) and what to print on stderr. Library code throws it; only the
+/// executable exits.
+public struct DaemonExit: Error, Sendable, CustomStringConvertible {
+    public let status: Int32
+    /// Printed on stderr when set (a failed service has already logged why).
+    public let message: String?
+
+    public init(status: Int32, message: String?) {
+        self.status = status
+        self.message = message
+    }
+
+    public var description: String { message ?? "exit status \(status)" }
+
+    /// Runs a daemon's `main`: prints the message of a ``DaemonExit`` and exits with its status.
+    public static func run(_ main: @Sendable () async throws(DaemonExit) -> Void) async {
+        do {
+            try await main()
+        } catch {
+            if let message = error.message { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            exit(error.status)
         }
     }
 }

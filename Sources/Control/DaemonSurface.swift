@@ -75,8 +75,8 @@ public struct DaemonSurface: Sendable {
     }
 
     /// Runs `service` with the HTTP endpoints, the control socket, SIGHUP reload and the watchdog
-    /// until it ends; exits 2 when the control socket cannot be set up.
-    public func serve(service: any Service, logger: Logger) async {
+    /// until it ends; a control socket that cannot be set up ends it with status 2.
+    public func serve(service: any Service, logger: Logger) async throws(DaemonExit) {
         let surface = self
         let endpoints = HTTPEndpoints.application(
             configuration: http, metrics: MetricsExporter(), logger: logger,
@@ -91,12 +91,11 @@ public struct DaemonSurface: Sendable {
                                                       status: { surface.statusDocument() },
                                                       sample: { surface.rates.observe(surface.rateCounters()) })
         } catch {
-            FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
-            exit(2)
+            throw DaemonExit(status: 2, message: "\(name): \(error)")
         }
         let reloadService = ReloadService(notifier: notifier, logger: logger, isReady: started, reload: reload)
         let watchdogService = WatchdogService(watchdog: watchdog, status: summary)
-        await DaemonRuntime.run([endpoints, controlSocket, reloadService, watchdogService, service],
+        try await DaemonRuntime.run([endpoints, controlSocket, reloadService, watchdogService, service],
                                 shutdownTimeoutSeconds: shutdownTimeoutSeconds, logger: logger)
     }
 }

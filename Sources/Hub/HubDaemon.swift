@@ -7,10 +7,10 @@ import TelemetryStatus
 /// (health, readiness, metrics, ingest), the control socket and the hub service under its
 /// supervisor. The executable only calls ``main()``.
 public enum HubDaemon {
-    public static func main() async {
+    public static func main() async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
-        let (configuration, http, control, ingest) = await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
+        let (configuration, http, control, ingest) = try await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
             (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080),
              try ControlSocketConfiguration(reader: reader, name: "hub"), try HTTPIngestConfiguration(reader: reader))
         }
@@ -52,7 +52,7 @@ public enum HubDaemon {
                 return hub.reload(fresh)
             },
             routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest, host: http.host, logger: logger) })
-        await surface.serve(service: hub, logger: logger)
+        try await surface.serve(service: hub, logger: logger)
     }
 
     /// The hub's own fields of the `GET /v1/status` document.

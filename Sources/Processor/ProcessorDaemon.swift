@@ -9,10 +9,10 @@ import TelemetryStatus
 /// the control socket and the processor service under its supervisor. The executable only calls
 /// ``main()``.
 public enum ProcessorDaemon {
-    public static func main() async {
+    public static func main() async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")
-        let (configuration, http, control) = await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
+        let (configuration, http, control) = try await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
             (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081),
              try ControlSocketConfiguration(reader: reader, name: "processor"))
         }
@@ -57,7 +57,7 @@ public enum ProcessorDaemon {
                 let fresh = try await DaemonRuntime.readConfiguration { try ProcessorConfiguration(reader: $0) }
                 return processor.reload(fresh)
             })
-        await surface.serve(service: processor, logger: logger)
+        try await surface.serve(service: processor, logger: logger)
     }
 
     /// The processor's own fields of the `GET /v1/status` document.

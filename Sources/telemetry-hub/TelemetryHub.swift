@@ -1,6 +1,7 @@
+import Control
 import Hub
 
 @main
 struct TelemetryHub {
-    static func main() async { await HubDaemon.main() }
+    static func main() async { await DaemonExit.run { () async throws(DaemonExit) in try await HubDaemon.main() } }
 }
