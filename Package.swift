@@ -164,6 +164,13 @@ let package = Package(
         .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: swiftSettings),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Control"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TelemetryConfigurationTests",
+            dependencies: ["TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SupervisionTests",
             dependencies: ["Supervision", .product(name: "Logging", package: "swift-log")],
@@ -186,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),

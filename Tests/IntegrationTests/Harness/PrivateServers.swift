@@ -1,0 +1,108 @@
+import Foundation
+import Postgres
+import Redis
+import SystemSupport
+import Testing
+
+/// A free TCP port on loopback (bound, read, released).
+func freePort() throws -> Int {
+    do { return try LoopbackPort.free() } catch { throw HarnessError("cannot find a free port: \(error)") }
+}
+
+/// A redis-server of a test's own (for drills that stop it), with AOF in a directory of its own.
+final class RedisServer {
+    let port: Int
+    let directory: String
+    let durable: Bool
+    private var process: Process?
+
+    /// - Parameter durable: false runs Redis the way DESIGN §4 forbids (no AOF, LRU eviction).
+    init(durable: Bool = true) throws {
+        self.durable = durable
+        port = try freePort()
+        directory = "\(TestServers.logDirectory)/../redis-\(port)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", durable ? "yes" : "no",
+                             "--appendfsync", "no", "--save", "", "--maxmemory-policy", durable ? "noeviction" : "allkeys-lru",
+                             "--logfile", "\(directory)/redis.log"]
+        try process.run()
+        self.process = process
+        for _ in 0..<100 {
+            if (try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["PING"])) == .status("PONG") { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("redis-server on port \(port) did not start; see \(directory)/redis.log")
+    }
+
+    /// `SHUTDOWN` (Redis flushes its AOF) and wait. A command, not SIGTERM: children of the test
+    /// runner inherit a signal mask that blocks SIGTERM.
+    func stop() async {
+        guard let process, process.isRunning else { return }
+        _ = try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["SHUTDOWN"])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+}
+
+/// A PostgreSQL server of a test's own (for drills that stop it), run as the postgres user.
+final class PostgresServer {
+    let port: Int
+    let directory: String
+    let binaries: String
+
+    init() throws {
+        port = try freePort()
+        directory = "\(TestServers.logDirectory)/../pg-\(port)"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw HarnessError("no PostgreSQL server binaries under /usr/lib/postgresql; \(TestServers.hint)")
+        }
+        binaries = "/usr/lib/postgresql/\(version)/bin"
+        try FileManager.default.createDirectory(atPath: directory + "/sock", withIntermediateDirectories: true)
+        try run("/bin/chown", ["-R", "postgres:postgres", directory])
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/initdb", "-D", directory + "/data", "-U", "postgres",
+                                      "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        try start()
+        try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-q",
+                                  "-c", "CREATE ROLE telemetry LOGIN CREATEDB", "-c", "CREATE DATABASE telemetry OWNER telemetry"])
+    }
+
+    var conninfo: String { "host=127.0.0.1 port=\(port) user=telemetry dbname=telemetry" }
+
+    func start() throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-l", directory + "/postgres.log",
+                                      "-w", "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory)/sock -c fsync=off", "start"])
+    }
+
+    func stop() throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-m", "fast", "-w", "stop"])
+    }
+
+    func scalar(_ sql: String) throws -> Int {
+        let connection = try PostgresConnection(conninfo: conninfo)
+        return Int(try connection.execute(sql).rows.first?[0] ?? "") ?? -1
+    }
+
+    /// Runs a tool to completion with `system(3)`, its output appended to tools.log. (Foundation's
+    /// Process does not notice the exit of `runuser` whose grandchild, the server, lives on.)
+    private func run(_ tool: String, _ arguments: [String]) throws {
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let logPath = directory + "/tools.log"
+        let command = ([tool] + arguments).map(quote).joined(separator: " ") + " </dev/null >>\(quote(logPath)) 2>&1"
+        let status = system(command)
+        guard status == 0 else {
+            throw HarnessError("\(tool) \(arguments.joined(separator: " ")) failed (\(status)); see \(logPath)")
+        }
+    }
+
+    deinit { try? stop() }
+}
