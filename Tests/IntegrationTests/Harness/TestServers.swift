@@ -16,7 +16,8 @@ enum TestServers {
     static var redisEndpoint: RedisEndpoint { RedisEndpoint(host: redisHost, port: redisPort) }
 
     /// The repository's root directory.
-    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent() }
 
     /// Directory of the built daemons.
     static var binDirectory: String {
