@@ -37,35 +37,50 @@ import Foundation
 public struct HubConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
+    /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
     public var shards: Int
+    /// `streams.retention_days` (`STREAMS_RETENTION_DAYS`), default `7`.
     public var streamRetentionDays: Int
     /// Seconds between retention trims (`streams.trim_interval_s`).
     public var trimIntervalSeconds: Int
+    /// `ingest.batch_size` (`INGEST_BATCH_SIZE`), default `1000`.
     public var batchSize: Int
+    /// `ingest.flush_interval_ms` (`INGEST_FLUSH_INTERVAL_MS`), default `5`.
     public var flushIntervalMillis: Int
     /// Close open batches once the rings stay empty over a drain pause (the burst is over).
     public var flushWhenIdle: Bool
+    /// `ingest.buffer_batches` (`INGEST_BUFFER_BATCHES`), default `256`.
     public var bufferBatches: Int
     public var fullPolicy: BufferFullPolicy
+    /// `ingest.ring_capacity` (`INGEST_RING_CAPACITY`), default `65_536`.
     public var ringCapacity: Int
+    /// `publisher.pipeline` (`PUBLISHER_PIPELINE`), default `64`.
     public var publisherPipeline: Int
+    /// `spool.dir` (`SPOOL_DIR`), default `$STATE_DIRECTORY/spool`, else /var/lib/telemetry-hub/spool.
     public var spoolDirectory: String
+    /// `spool.segment_bytes` (`SPOOL_SEGMENT_BYTES`), default `64 << 20`.
     public var spoolSegmentBytes: Int
+    /// `spool.max_bytes` (`SPOOL_MAX_BYTES`), default `1 << 30`.
     public var spoolMaxBytes: Int
+    /// `spool.fsync` (`SPOOL_FSYNC`), default `true`.
     public var spoolFsync: Bool
     public var spoolFullPolicy: BufferFullPolicy
+    /// `breaker.probe_ms` (`BREAKER_PROBE_MS`), default `500`.
     public var breakerProbeMillis: Int
+    /// `breaker.max_probe_ms` (`BREAKER_MAX_PROBE_MS`), default `5000`.
     public var breakerMaxProbeMillis: Int
     public var simulated: SimulatedBusConfiguration?
     /// The device buses (`buses.names`, then `buses.<name>.*`).
     public var buses: [BusConfiguration]
     /// Dead letters waiting for Redis (`dead_letters.buffer`).
     public var deadLetterBuffer: Int
+    /// `hub.id` (`HUB_ID`), default a random id per start: the prefix of batch ids (each start adds an epoch).
     public var hubID: String
     /// Most numeric fields of one reading (`validation.max_fields`).
     public var maxFields: Int
     /// Distinct metric names in the deployment (`validation.max_metric_names`).
     public var maxMetricNames: Int
+    /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
     public var shutdownTimeoutSeconds: Int
     /// How the supervisor restarts failed stages (`supervisor.*`).
     public var restartPolicy: RestartPolicy

@@ -52,10 +52,15 @@ public struct ThresholdRule: Sendable, Equatable {
 public struct ProcessorConfiguration: Sendable {
     public var redis: RedisEndpoint
     public var keys: RedisKeys
+    /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
     public var shards: Int
+    /// `consumer.group` (`CONSUMER_GROUP`), default `"processors"`.
     public var group: String
+    /// `consumer.name` (`CONSUMER_NAME`), default the host name.
     public var consumerName: String
+    /// `consumer.read_count` (`CONSUMER_READ_COUNT`), default `64`.
     public var readCount: Int
+    /// `consumer.block_ms` (`CONSUMER_BLOCK_MS`), default `200`.
     public var blockMillis: Int
     /// The dead-letter stream's cap in bytes (`dead_letters.max_bytes`).
     public var deadLetterMaxBytes: Int
@@ -67,7 +72,9 @@ public struct ProcessorConfiguration: Sendable {
     public var maxDeliveries: Int
     /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
     public var maxMetricNames: Int
+    /// `num_workers` (`NUM_WORKERS`), default `8`.
     public var workers: Int
+    /// `worker.queue_depth` (`WORKER_QUEUE_DEPTH`), default `64`.
     public var workerQueueDepth: Int
     /// Most queued items a worker takes and commits together.
     public var workerGroupMax: Int
@@ -75,21 +82,35 @@ public struct ProcessorConfiguration: Sendable {
     public var storageConnections: Int
     /// Most rows one group commit carries.
     public var storageGroupRows: Int
+    /// `postgres.url` (`POSTGRES_URL`), default `""`.
     public var postgresURL: String
+    /// `compat.window` (`COMPAT_WINDOW`), default `64`.
     public var compatWindow: Int
+    /// `lease.ttl_ms` (`LEASE_TTL_MS`), default `5000`.
     public var leaseTTLMillis: Int
+    /// `lease.renew_ms` (`LEASE_RENEW_MS`), default `1000`.
     public var leaseRenewMillis: Int
+    /// `retry.max_retries` (`RETRY_MAX_RETRIES`), default `3`.
     public var maxRetries: Int
+    /// `retry.base_ms` (`RETRY_BASE_MS`), default `100`.
     public var retryBaseMillis: Int
+    /// `retry.max_ms` (`RETRY_MAX_MS`), default `10_000`.
     public var retryMaxMillis: Int
     public var thresholds: [String: ThresholdRule]
+    /// `anomaly.zscore` (`ANOMALY_ZSCORE`), default `4`.
     public var zScore: Double
+    /// `anomaly.min_samples` (`ANOMALY_MIN_SAMPLES`), default `30`.
     public var anomalyMinSamples: Int
     public var validation: ValidationPolicy
+    /// `partitions.ahead_days` (`PARTITIONS_AHEAD_DAYS`), default `3`.
     public var partitionsAheadDays: Int
+    /// `partitions.retention_days` (`PARTITIONS_RETENTION_DAYS`), default `30`.
     public var retentionDays: Int
+    /// `partitions.aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default `400`.
     public var aggregateRetentionDays: Int
+    /// `partitions.interval_s` (`PARTITIONS_INTERVAL_S`), default `3600`.
     public var partitionIntervalSeconds: Int
+    /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
     public var shutdownTimeoutSeconds: Int
     /// The rules a reload can change.
     public var analysis: AnalysisSettings {
