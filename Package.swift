@@ -33,6 +33,8 @@ let package = Package(
     targets: [
         // C at the edge.
         .target(name: "CTelemetryRing", cSettings: [.unsafeFlags(["-std=c11", "-O3"])]),
+        // The ring's C producer/consumer baseline and thread pinning, for telemetry-bench only.
+        .target(name: "CTelemetryRingBench", dependencies: ["CTelemetryRing"], cSettings: [.unsafeFlags(["-std=c11", "-O3"])]),
         .target(name: "CDeviceBus"),
         // gzip request bodies (zlib1g-dev), inflated under a size limit.
         .target(name: "CInflate", linkerSettings: [.linkedLibrary("z")]),
@@ -148,7 +150,7 @@ let package = Package(
         .executableTarget(
             name: "telemetry-bench",
             dependencies: [
-                "TelemetryRing", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub", "SystemSupport",
+                "TelemetryRing", "CTelemetryRingBench", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -156,7 +158,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing"], swiftSettings: swiftSettings),
+        .testTarget(name: "TelemetryRingTests", dependencies: ["TelemetryRing", "CTelemetryRingBench"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),

@@ -41,22 +41,19 @@ public final class SampleRing: @unchecked Sendable {
     }
 
     /// Pops up to `max` records into `buffer` (which must hold `max` records).
-    @inlinable @inline(__always)
-    public func drain(into buffer: UnsafeMutablePointer<telemetry_record_t>, max: Int) -> Int {
+    @usableFromInline @inline(__always)
+    func drain(into buffer: UnsafeMutablePointer<telemetry_record_t>, max: Int) -> Int {
         telemetry_ring_pop_batch(ring, buffer, max)
     }
 
-    /// Runs the C-only producer/consumer loop over this ring (benchmark baseline). Returns the
-    /// number of records received in order.
-    public func runCLoop(total: UInt64, drain: Int, publish: Int = 1) -> UInt64 {
-        telemetry_ring_c_loop(ring, total, drain, publish)
-    }
+    /// The C ring, for the package's C baseline benchmark only.
+    package var unsafeRing: OpaquePointer { ring }
 }
 
 /// A reusable drain buffer, allocated once per consumer.
 public final class RingDrainBuffer: @unchecked Sendable {
     // @unchecked: used by the single consumer that owns it.
-    public let pointer: UnsafeMutablePointer<telemetry_record_t>
+    @usableFromInline let pointer: UnsafeMutablePointer<telemetry_record_t>
     public let capacity: Int
 
     public init(capacity: Int) {

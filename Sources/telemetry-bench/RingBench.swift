@@ -1,4 +1,4 @@
-import CTelemetryRing
+import CTelemetryRingBench
 import DequeModule
 import Hub
 import Foundation
@@ -45,7 +45,7 @@ enum RingBench {
     static func cLoop(total: UInt64, staged: Bool = false) throws -> Result {
         let ring = SampleRing(capacity: capacity)
         let started = ContinuousClock.now
-        let inOrder = ring.runCLoop(total: total, drain: drain, publish: staged ? publish : 1)
+        let inOrder = telemetry_ring_c_loop(ring.unsafeRing, total, drain, staged ? publish : 1)
         let seconds = (ContinuousClock.now - started).totalSeconds
         guard inOrder == total else { throw BenchError("C ring loop delivered \(inOrder) of \(total) records in order") }
         return Result(name: staged ? "C ring, C-only loop, \(publish) per publish" : "C ring, C-only loop, push per record",

@@ -1,4 +1,5 @@
 import Foundation
+import CTelemetryRingBench
 import Synchronization
 import TelemetryCore
 import TelemetryRing
@@ -42,7 +43,7 @@ struct SampleRingTests {
           arguments: [1, 64, 1000])
     func cLoop(publish: Int) {
         let ring = SampleRing(capacity: 1024)
-        #expect(ring.runCLoop(total: 1_000_000, drain: 256, publish: publish) == 1_000_000)
+        #expect(telemetry_ring_c_loop(ring.unsafeRing, 1_000_000, 256, publish) == 1_000_000)
     }
 
     @Test("a writer's samples are invisible until published, and it stops at a full ring")
