@@ -142,7 +142,7 @@ let package = Package(
         .executableTarget(
             name: "telemetryctl",
             dependencies: [
-                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport",
+                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

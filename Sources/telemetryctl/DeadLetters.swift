@@ -43,6 +43,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Flag(help: "Print JSON lines.") var json = false
 
         func run() async throws {
+            let redis = try await self.redis.settings()
             var entries = try await DeadLetters.entries(redis.client(), keys: redis.keys)
             if let reason { entries = entries.filter { $0.letter.reason == reason } }
             for entry in entries.prefix(limit) {
@@ -65,6 +66,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "Entry id, as printed by `dlq list`.") var id: String
 
         func run() async throws {
+            let redis = try await self.redis.settings()
             guard let entry = try await DeadLetters.entries(redis.client(), keys: redis.keys, from: id, to: id).first else {
                 throw ValidationError("no dead letter \(id)")
             }
@@ -99,6 +101,7 @@ struct DeadLetters: AsyncParsableCommand {
         }
 
         func run() async throws {
+            let redis = try await self.redis.settings()
             let client = redis.client()
             let keys = redis.keys
             var entries: [Entry] = []
@@ -191,6 +194,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Flag(help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
+            let redis = try await self.redis.settings()
             let client = redis.client()
             let keys = redis.keys
             let count = ids.isEmpty ? (try await client.send(["XLEN", keys.deadLetters]).int ?? 0) : ids.count

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Redis
+import TelemetryConfiguration
 import TelemetryCore
 
 /// telemetryctl: operator commands for the telemetry pipeline.
@@ -12,22 +13,46 @@ struct TelemetryCtl: AsyncParsableCommand {
         subcommands: [Status.self, Queues.self, DeadLetters.self])
 }
 
+/// Where the pipeline's Redis is, read like the daemons read it: `--config` names a daemon's
+/// YAML file, the environment uses the same names (`REDIS_HOST`, `REDIS_PORT`,
+/// `REDIS_KEY_PREFIX`, `STREAMS_SHARDS`, `CONSUMER_GROUP`), and the flags win over both.
 struct RedisOptions: ParsableArguments {
-    @Option(help: "Redis host (default: $REDIS_HOST or 127.0.0.1).")
-    var redisHost: String = ProcessInfo.processInfo.environment["REDIS_HOST"] ?? "127.0.0.1"
-    @Option(help: "Redis port (default: $REDIS_PORT or 6379).")
-    var redisPort: Int = Int(ProcessInfo.processInfo.environment["REDIS_PORT"] ?? "") ?? 6379
-    @Option(help: "Key prefix (default: $REDIS_KEY_PREFIX or telemetry).")
-    var keyPrefix: String = ProcessInfo.processInfo.environment["REDIS_KEY_PREFIX"] ?? "telemetry"
-    @Option(help: "Number of shard streams.")
-    var shards: Int = Int(ProcessInfo.processInfo.environment["STREAMS_SHARDS"] ?? "") ?? 8
-    @Option(help: "Consumer group.")
-    var group: String = "processors"
+    @Option(help: "A daemon's configuration file (YAML) to read redis.*, streams.shards and consumer.group from.")
+    var config: String?
+    @Option(help: "Redis host (default: redis.host, $REDIS_HOST, or 127.0.0.1).")
+    var redisHost: String?
+    @Option(help: "Redis port (default: redis.port, $REDIS_PORT, or 6379).")
+    var redisPort: Int?
+    @Option(help: "Key prefix (default: redis.key_prefix, $REDIS_KEY_PREFIX, or telemetry).")
+    var keyPrefix: String?
+    @Option(help: "Number of shard streams (default: streams.shards, $STREAMS_SHARDS, or 8).")
+    var shards: Int?
+    @Option(help: "Consumer group (default: consumer.group, $CONSUMER_GROUP, or processors).")
+    var group: String?
 
-    var keys: RedisKeys { RedisKeys(prefix: keyPrefix) }
+    /// The settings in force: flags, then the configuration file and the environment, then the
+    /// daemons' defaults.
+    func settings() async throws -> RedisSettings {
+        let reader = try await ConfigurationLoader.reader(arguments: ["telemetryctl"] + (config.map { ["--config", $0] } ?? []))
+        return RedisSettings(
+            host: try redisHost ?? reader.strictString("redis.host", default: "127.0.0.1"),
+            port: try redisPort ?? reader.strictInt("redis.port", default: 6379, in: 1...65535),
+            keys: RedisKeys(prefix: try keyPrefix ?? reader.strictString("redis.key_prefix", default: "telemetry")),
+            shards: try shards ?? reader.strictInt("streams.shards", default: 8, in: 1...1024),
+            group: try group ?? reader.strictString("consumer.group", default: "processors"))
+    }
+}
+
+/// What ``RedisOptions`` resolved to.
+struct RedisSettings {
+    let host: String
+    let port: Int
+    let keys: RedisKeys
+    let shards: Int
+    let group: String
 
     func client() -> RedisClient {
-        RedisClient(endpoint: RedisEndpoint(host: redisHost, port: redisPort), name: "ctl")
+        RedisClient(endpoint: RedisEndpoint(host: host, port: port), name: "ctl")
     }
 }
 
@@ -40,11 +65,12 @@ struct Queues: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
+        let settings = try await redis.settings()
         let state: QueueState
         do {
-            state = try await redis.client().queueState(keys: redis.keys, shards: redis.shards, group: redis.group)
+            state = try await settings.client().queueState(keys: settings.keys, shards: settings.shards, group: settings.group)
         } catch {
-            throw ValidationError("cannot reach redis at \(redis.redisHost):\(redis.redisPort): \(error)")
+            throw ValidationError("cannot reach redis at \(settings.host):\(settings.port): \(error)")
         }
         let shards = state.shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "pending": $0.element.pending,
                                                       "lag": $0.element.lag ?? -1, "group": $0.element.groupExists ? 1 : 0] }

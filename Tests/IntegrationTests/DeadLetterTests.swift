@@ -155,4 +155,41 @@ struct DeadLetterTests {
         #expect(try deployment.deadLetters().isEmpty)
         #expect(await processor.stop() == 0)
     }
+
+    @Test("telemetryctl finds Redis, the key prefix, the shards and the group in a daemon's configuration file; flags win over it")
+    func ctlReadsDaemonConfiguration() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let file = "\(TestServers.logDirectory)/ctl-\(deployment.prefix).yaml"
+        try """
+            redis:
+              host: \(TestServers.redisHost)
+              port: \(TestServers.redisPort)
+              key_prefix: \(deployment.prefix)
+            streams:
+              shards: 3
+            consumer:
+              group: ctlgroup
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try redis.send(["XGROUP", "CREATE", "\(deployment.prefix):stream:1", "ctlgroup", "0", "MKSTREAM"])
+        _ = try redis.send(["XADD", "\(deployment.prefix):stream:1", "*", "d", "x"])
+        _ = try redis.send(["XADD", "\(deployment.prefix):dlq", "*", "reason", "invalid_field", "message", "m", "source", "compat", "payload", "{}"])
+        // No Redis settings in the environment: everything comes from the file.
+        func ctl(_ arguments: [String]) async throws -> (Int32, String) {
+            try await runTool("/usr/bin/env", ["-u", "REDIS_HOST", "-u", "REDIS_PORT", "-u", "REDIS_KEY_PREFIX", "-u", "STREAMS_SHARDS",
+                                               "-u", "CONSUMER_GROUP", "\(TestServers.binDirectory)/telemetryctl"] + arguments)
+        }
+        let (code, output) = try await ctl(["queues", "--json", "--config", file])
+        #expect(code == 0, "\(output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+        let shards = try #require(object["shards"] as? [[String: Any]])
+        #expect(shards.count == 3)
+        #expect(shards.first { $0["shard"] as? Int == 1 }?["length"] as? Int == 1)
+        #expect(object["dead_letters"] as? Int == 1)
+        let (listed, list) = try await ctl(["dlq", "list", "--config", file])
+        #expect(listed == 0 && list.contains("invalid_field"), "\(list)")
+        // A flag wins over the file: another prefix has no dead letters.
+        let (_, other) = try await ctl(["queues", "--json", "--config", file, "--key-prefix", "\(deployment.prefix)x"])
+        #expect((try JSONSerialization.jsonObject(with: Data(other.utf8)) as? [String: Any])?["dead_letters"] as? Int == 0, "\(other)")
+    }
 }
