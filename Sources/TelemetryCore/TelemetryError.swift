@@ -24,17 +24,29 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
             case cardinalityLimit = "cardinality_limit"
         }
         let base: Base
+        /// A body, line or task that is not JSON (or not the JSON shape expected).
         public static let malformedJSON = Code(base: .malformedJSON)
+        /// Text that is not valid UTF-8.
         public static let invalidUTF8 = Code(base: .invalidUTF8)
+        /// A required field is absent (`device_id`, `timestamp`, a stream entry's `d`, …).
         public static let missingField = Code(base: .missingField)
+        /// A field of the wrong type or form: an empty id, control characters in a name, a bad timestamp text, a batch that does not decode.
         public static let invalidField = Code(base: .invalidField)
+        /// A seed task whose `type` is not one of the task types.
         public static let unknownType = Code(base: .unknownType)
+        /// A value that is NaN or infinite.
         public static let nonFinite = Code(base: .nonFinite)
+        /// A value outside its metric's `validation.<metric>.min`/`max`, or refused by PostgreSQL as out of range.
         public static let outOfRange = Code(base: .outOfRange)
+        /// A timestamp further in the future than `validation.max_future_skew_s`.
         public static let timestampFuture = Code(base: .timestampFuture)
+        /// A timestamp older than the retention (`partitions.retention_days`).
         public static let timestampTooOld = Code(base: .timestampTooOld)
+        /// An input over a size bound: a body, task or entry too long, or more than `validation.max_fields` numeric fields.
         public static let tooLarge = Code(base: .tooLarge)
+        /// A hub batch in a format version this processor does not read.
         public static let unsupportedVersion = Code(base: .unsupportedVersion)
+        /// A write that kept failing after `retry.max_retries` attempts.
         public static let retriesExhausted = Code(base: .retriesExhausted)
         /// A line from a device (UART line protocol) that does not parse.
         public static let malformedLine = Code(base: .malformedLine)
@@ -52,8 +64,11 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
         public var description: String { base.rawValue }
     }
 
+    /// Why the input was refused.
     public let code: Code
+    /// What exactly was wrong, for the dead letter and the 4xx body.
     public let message: String
+    /// Where the error was raised (for logs).
     public let file: String
     public let line: Int
 
