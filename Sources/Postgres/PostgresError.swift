@@ -7,16 +7,22 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
             case server = "server_error"
         }
         let base: Base
+        /// Could not connect (the server is down, refuses, or the credentials are wrong).
         public static let connectionFailed = Code(base: .connectionFailed)
+        /// The connection broke during a command.
         public static let connectionLost = Code(base: .connectionLost)
+        /// The server answered with an error; ``PostgresError/sqlState`` says which.
         public static let server = Code(base: .server)
         public var description: String { base.rawValue }
     }
 
+    /// What kind of failure.
     public let code: Code
+    /// libpq's or the server's message.
     public let message: String
     /// The server's SQLSTATE, e.g. `23505` for a unique violation.
     public let sqlState: String?
+    /// Where the error was raised (for logs).
     public let file: String
     public let line: Int
 
