@@ -102,4 +102,24 @@ struct PublisherStateMachineTests {
         let block = Self.machine(spooled: 5, policy: .block)
         #expect(!block.mayDropOldest && !block.dropsOldest(acknowledged: false))
     }
+
+    @Test("a replay Redis took closes the breaker even when the spool then fails to drop the records; they stay counted")
+    func replaySentThenConsumeFailed() {
+        var m = Self.machine(spooled: 3)
+        m.published(ok: false, batches: 0, nowMillis: 0)
+        _ = m.next(nowMillis: 500, bufferFinishedAndEmpty: false)
+        m.took(0)
+        #expect(m.next(nowMillis: 500, bufferFinishedAndEmpty: false) == .replay)
+        m.replaySent()
+        m.replayed(.readFailed, nowMillis: 500)  // the consume threw
+        #expect(m.breaker.state == .closed && m.spooled == 3)
+        // Redis is back and the records are still spooled: not finished, replay again.
+        #expect(m.next(nowMillis: 501, bufferFinishedAndEmpty: true) == .sleep(.milliseconds(5)))
+        #expect(m.next(nowMillis: 502, bufferFinishedAndEmpty: true) == .takeFromBuffer)
+        m.took(0)
+        #expect(m.next(nowMillis: 502, bufferFinishedAndEmpty: true) == .replay)
+        m.replaySent()
+        m.replayConsumed(3)
+        #expect(m.next(nowMillis: 503, bufferFinishedAndEmpty: true) == .finish(spooledLeft: 0))
+    }
 }

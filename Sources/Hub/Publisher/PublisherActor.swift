@@ -58,6 +58,7 @@ public actor PublisherActor {
                 heartbeat.beat()
                 let ok = await send(batches)
                 machine.published(ok: ok, batches: batches.count, nowMillis: wallClockMicros() / 1000)
+                if ok { counters.spoolFull.store(0, ordering: .relaxed) }
                 if !ok {
                     logger.warning("redis unavailable: circuit breaker open, spooling to disk", metadata: ["redis": "\(redis.endpoint)"])
                     pending = batches
@@ -77,7 +78,6 @@ public actor PublisherActor {
                 try? await Task.sleep(for: wait)
             }
             counters.breakerOpen.store(machine.breaker.state == .closed ? 0 : 1, ordering: .relaxed)
-            counters.spoolFull.store(pending.isEmpty ? 0 : 1, ordering: .relaxed)
         }
     }
 
@@ -88,6 +88,8 @@ public actor PublisherActor {
 
     /// Moves ``pending`` into the spool if it has room (or makes room under `drop_oldest`).
     private func spoolPending() async {
+        // Full (readiness says so) only once the spool was tried and could not take them.
+        defer { counters.spoolFull.store(pending.isEmpty ? 0 : 1, ordering: .relaxed) }
         do {
             while !(try await spool.append(pending.map(\.encoded))) {
                 guard machine.mayDropOldest else { return }
@@ -117,8 +119,9 @@ public actor PublisherActor {
                 machine.replayed(.sendFailed, nowMillis: wallClockMicros() / 1000)
                 return
             }
+            machine.replaySent()
             try await spool.consume(records.count)
-            machine.replayed(.sent(records: records.count), nowMillis: wallClockMicros() / 1000)
+            machine.replayConsumed(records.count)
             counters.batchesReplayed.add(batches.count, ordering: .relaxed)
             await publishSpoolGauges()
             if machine.spooled == 0 { logger.info("spool replayed: publishing directly again") }

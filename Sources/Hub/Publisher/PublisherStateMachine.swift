@@ -135,13 +135,22 @@ public struct PublisherStateMachine: Sendable {
     /// The oldest spooled record was dropped.
     public mutating func droppedOldest() { spooled = max(0, spooled - 1) }
 
-    /// A replay ended.
+    /// Redis took the replayed batches (or there were none readable to send): the breaker closes,
+    /// whether or not the spool then manages to drop them.
+    public mutating func replaySent() { breaker.recordSuccess() }
+
+    /// `records` replayed records left the spool.
+    public mutating func replayConsumed(_ records: Int) {
+        spooled = max(0, spooled - records)
+        progressed = true
+    }
+
+    /// A replay ended: ``replaySent()`` then ``replayConsumed(_:)`` for `.sent`.
     public mutating func replayed(_ outcome: ReplayOutcome, nowMillis: Int64) {
         switch outcome {
         case .sent(let records):
-            breaker.recordSuccess()
-            spooled = max(0, spooled - records)
-            progressed = true
+            replaySent()
+            replayConsumed(records)
         case .sendFailed:
             breaker.recordFailure(nowMillis: nowMillis)
         case .readFailed:
