@@ -122,4 +122,14 @@ struct PublisherStateMachineTests {
         m.replayConsumed(3)
         #expect(m.next(nowMillis: 503, bufferFinishedAndEmpty: true) == .finish(spooledLeft: 0))
     }
+
+    @Test("after a spool operation failed half-way the machine takes the spool's own count: an empty spool lets publishing go direct again")
+    func resync() {
+        var m = Self.machine(spooled: 4)
+        m.resync(spooled: 0)
+        #expect(m.spooled == 0 && m.isDirect)
+        #expect(m.next(nowMillis: 0, bufferFinishedAndEmpty: false) == .publishFromBuffer)
+        m.resync(spooled: -3)
+        #expect(m.spooled == 0)
+    }
 }

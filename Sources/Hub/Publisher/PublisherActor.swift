@@ -107,6 +107,7 @@ public actor PublisherActor {
             pending = []
         } catch {
             logger.error("spool write failed", metadata: ["error": "\(error)"])
+            machine.resync(spooled: await spool.count)
         }
     }
 
@@ -128,6 +129,7 @@ public actor PublisherActor {
         } catch {
             logger.error("spool read failed", metadata: ["error": "\(error)"])
             machine.replayed(.readFailed, nowMillis: wallClockMicros() / 1000)
+            machine.resync(spooled: await spool.count)
         }
     }
 

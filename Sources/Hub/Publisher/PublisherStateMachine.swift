@@ -145,6 +145,11 @@ public struct PublisherStateMachine: Sendable {
         progressed = true
     }
 
+    /// The spool's own count of records, after an operation on it failed half-way (a consume that
+    /// dropped records from memory but could not persist its head): the machine counts what the
+    /// spool holds, so an empty spool is seen as empty.
+    public mutating func resync(spooled count: Int) { spooled = max(0, count) }
+
     /// A replay ended: ``replaySent()`` then ``replayConsumed(_:)`` for `.sent`.
     public mutating func replayed(_ outcome: ReplayOutcome, nowMillis: Int64) {
         switch outcome {
