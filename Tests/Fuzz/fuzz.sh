@@ -20,6 +20,7 @@ declare -A probes=(
 # Longest input tried per target (libFuzzer's -max_len): bodies and batches can be large, lines not.
 declare -A max_len=(
     [seed_task]=65536 [samples]=65536 [hub_batch]=65536 [rejected_samples]=8192 [json]=16384 [uart_line]=4096 [modbus_frame]=512
+    [gzip]=65536 [spool_record]=65536 [resp]=16384
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
@@ -81,7 +82,7 @@ SWIFT
     mkdir -p "$build/corpus-$target"
     echo "fuzzing $target: $runs runs"
     started=$(date +%s)
-    if "$build/fuzz-$target" -runs="$runs" -max_len="${max_len[$target]}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+    if "$build/fuzz-$target" -runs="$runs" -max_len="${max_len[$target]:-4096}" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
         -artifact_prefix="$build/crash-$target-" "$build/corpus-$target" "$root/Tests/Fuzz/corpus/$target" \
         >"$build/fuzz-$target.log" 2>&1; then
         echo "$target: $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$build/fuzz-$target.log" | grep -o '[0-9]*$') executions in $(( $(date +%s) - started )) s, no crash"
