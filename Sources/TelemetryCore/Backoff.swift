@@ -52,9 +52,6 @@ public struct Backoff: Sendable, Hashable {
         return .milliseconds(capMillis(afterFailures: failures))
     }
 
-    /// The wait ``next()`` would return, without counting a failure.
-    public var current: Duration { .milliseconds(capMillis(afterFailures: max(failures, 1))) }
-
     /// After a success: the next failure waits `initial` again.
     public mutating func reset() { failures = 0 }
 }
