@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "Gzip", dependencies: ["CInflate"], swiftSettings: swiftSettings),
         // No pkg-config: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // hiredis's reader with a bound on array headers (0.14 has none).
+        .target(name: "CRedisReader", dependencies: ["CHiredis"]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
@@ -75,7 +77,7 @@ let package = Package(
         .target(name: "Buses", dependencies: ["CDeviceBus", "TelemetryCore"], swiftSettings: swiftSettings),
         .target(
             name: "Redis",
-            dependencies: ["CHiredis", "TelemetryCore", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["CHiredis", "CRedisReader", "TelemetryCore", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         .target(name: "Postgres", dependencies: ["CLibPQ", "TelemetryCore"], swiftSettings: swiftSettings),

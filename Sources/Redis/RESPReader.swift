@@ -1,4 +1,5 @@
 import CHiredis
+import CRedisReader
 
 /// Replies from raw RESP bytes, read by hiredis's reader exactly as a connection reads them:
 /// for tests and the fuzzer, which feed it bytes no server would send.
@@ -8,6 +9,7 @@ public enum RESPReader {
     public static func replies(_ bytes: [UInt8], max: Int = .max) throws(RedisError) -> [RESPValue] {
         guard let reader = redisReaderCreate() else { throw RedisError(.protocolError, "cannot create a RESP reader") }
         defer { redisReaderFree(reader) }
+        telemetry_redis_reader_limit(reader)
         let fed = bytes.withUnsafeBufferPointer { raw in
             raw.withMemoryRebound(to: CChar.self) { redisReaderFeed(reader, $0.baseAddress, $0.count) }
         }
@@ -16,7 +18,7 @@ public enum RESPReader {
         while replies.count < max {
             var raw: UnsafeMutableRawPointer?
             guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
-                let message = withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let message = RedisConnection.readerError(reader.pointee.err, reader.pointee.errstr)
                 throw RedisError(.protocolError, message.isEmpty ? "not RESP" : message)
             }
             guard let raw else { break }

@@ -1,4 +1,5 @@
 import CHiredis
+import CRedisReader
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,6 +41,7 @@ public final class RedisConnection {
         }
         redisSetTimeout(context, tv)
         redisEnableKeepAlive(context)
+        telemetry_redis_reader_limit(context.pointee.reader)
         self.context = context
     }
 
@@ -89,9 +91,16 @@ public final class RedisConnection {
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
+        readerError(context.pointee.err, context.pointee.errstr)
+    }
+
+    /// hiredis's error text, with what `REDIS_ERR_OOM` means once readers are limited.
+    static func readerError<Text>(_ code: Int32, _ text: Text) -> String {
+        let message = withUnsafeBytes(of: text) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
+        guard code == REDIS_ERR_OOM else { return message }
+        return "reply refused: an array header over \(TELEMETRY_REDIS_MAX_ARRAY_ELEMENTS) elements, or out of memory"
     }
 
     static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {

@@ -27,4 +27,21 @@ struct RESPReaderTests {
             #expect(throws: RedisError.self, "\(text)") { try Self.read(text) }
         }
     }
+
+    /// Found by `make fuzz` (`Tests/Fuzz/corpus/resp/oom-huge-array-header.resp`): hiredis 0.14
+    /// allocated the element pointers of `*1111111111` (about 9 GB) before any element arrived.
+    @Test("an array header over the bound is refused before anything is allocated; one at the bound waits for its elements")
+    func hugeArrayHeader() throws {
+        for text in ["*1111111111\r\n", "*16777217\r\n", "*1\r\n*2147483647\r\n:1\r\n"] {
+            do {
+                _ = try Self.read(text)
+                Issue.record("\(text.debugDescription) was accepted")
+            } catch {
+                #expect(error.code == .protocolError)
+                #expect(error.message.contains("array header over 16777216 elements"), "\(error.message)")
+            }
+        }
+        #expect(try Self.read("*16777216\r\n:1\r\n") == [])
+        #expect(try Self.read("*2\r\n*0\r\n:7\r\n") == [.array([.array([]), .integer(7)])])
+    }
 }
