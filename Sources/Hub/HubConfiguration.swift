@@ -1,8 +1,8 @@
-public import Configuration
-public import TelemetryCore
+import Configuration
+import TelemetryCore
 import Redis
 import TelemetryConfiguration
-public import Supervision
+import Supervision
 import Foundation
 
 /// Everything the hub reads from configuration.
@@ -34,58 +34,58 @@ import Foundation
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
-public struct HubConfiguration: Sendable {
-    public var redis: RedisEndpoint
-    public var keys: RedisKeys
+package struct HubConfiguration: Sendable {
+    package var redis: RedisEndpoint
+    package var keys: RedisKeys
     /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
-    public var shards: Int
+    package var shards: Int
     /// `streams.retention_days` (`STREAMS_RETENTION_DAYS`), default `7`.
-    public var streamRetentionDays: Int
+    package var streamRetentionDays: Int
     /// Seconds between retention trims (`streams.trim_interval_s`).
-    public var trimIntervalSeconds: Int
+    package var trimIntervalSeconds: Int
     /// `ingest.batch_size` (`INGEST_BATCH_SIZE`), default `1000`.
-    public var batchSize: Int
+    package var batchSize: Int
     /// `ingest.flush_interval_ms` (`INGEST_FLUSH_INTERVAL_MS`), default `5`.
-    public var flushIntervalMillis: Int
+    package var flushIntervalMillis: Int
     /// Close open batches once the rings stay empty over a drain pause (the burst is over).
-    public var flushWhenIdle: Bool
+    package var flushWhenIdle: Bool
     /// `ingest.buffer_batches` (`INGEST_BUFFER_BATCHES`), default `256`.
-    public var bufferBatches: Int
-    public var fullPolicy: BufferFullPolicy
+    package var bufferBatches: Int
+    package var fullPolicy: BufferFullPolicy
     /// `ingest.ring_capacity` (`INGEST_RING_CAPACITY`), default `65_536`.
-    public var ringCapacity: Int
+    package var ringCapacity: Int
     /// `publisher.pipeline` (`PUBLISHER_PIPELINE`), default `64`.
-    public var publisherPipeline: Int
+    package var publisherPipeline: Int
     /// `spool.dir` (`SPOOL_DIR`), default `$STATE_DIRECTORY/spool`, else /var/lib/telemetry-hub/spool.
-    public var spoolDirectory: String
+    package var spoolDirectory: String
     /// `spool.segment_bytes` (`SPOOL_SEGMENT_BYTES`), default `64 << 20`.
-    public var spoolSegmentBytes: Int
+    package var spoolSegmentBytes: Int
     /// `spool.max_bytes` (`SPOOL_MAX_BYTES`), default `1 << 30`.
-    public var spoolMaxBytes: Int
+    package var spoolMaxBytes: Int
     /// `spool.fsync` (`SPOOL_FSYNC`), default `true`.
-    public var spoolFsync: Bool
-    public var spoolFullPolicy: BufferFullPolicy
+    package var spoolFsync: Bool
+    package var spoolFullPolicy: BufferFullPolicy
     /// `breaker.probe_ms` (`BREAKER_PROBE_MS`), default `500`.
-    public var breakerProbeMillis: Int
+    package var breakerProbeMillis: Int
     /// `breaker.max_probe_ms` (`BREAKER_MAX_PROBE_MS`), default `5000`.
-    public var breakerMaxProbeMillis: Int
-    public var simulated: SimulatedBusConfiguration?
+    package var breakerMaxProbeMillis: Int
+    package var simulated: SimulatedBusConfiguration?
     /// The device buses (`buses.names`, then `buses.<name>.*`).
-    public var buses: [BusConfiguration]
+    package var buses: [BusConfiguration]
     /// Dead letters waiting for Redis (`dead_letters.buffer`).
-    public var deadLetterBuffer: Int
+    package var deadLetterBuffer: Int
     /// `hub.id` (`HUB_ID`), default a random id per start: the prefix of batch ids (each start adds an epoch).
-    public var hubID: String
+    package var hubID: String
     /// Most numeric fields of one reading (`validation.max_fields`).
-    public var maxFields: Int
+    package var maxFields: Int
     /// Distinct metric names in the deployment (`validation.max_metric_names`).
-    public var maxMetricNames: Int
+    package var maxMetricNames: Int
     /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
-    public var shutdownTimeoutSeconds: Int
+    package var shutdownTimeoutSeconds: Int
     /// How the supervisor restarts failed stages (`supervisor.*`).
-    public var restartPolicy: RestartPolicy
+    package var restartPolicy: RestartPolicy
 
-    public init(reader config: ConfigReader) throws(ConfigurationError) {
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
             host: try config.strictString("redis.host", default: "127.0.0.1"),
             port: try config.strictInt("redis.port", default: 6379, in: 1...65535))
@@ -125,15 +125,15 @@ public struct HubConfiguration: Sendable {
 }
 
 /// The simulated bus (see ``HubConfiguration`` for its keys).
-public struct SimulatedBusConfiguration: Sendable {
-    public var sensors: Int
-    public var rateHz: Double
-    public var readings: Int
-    public var spikeProbability: Double
-    public var devicePrefix: String
-    public var seed: UInt64
+package struct SimulatedBusConfiguration: Sendable {
+    package var sensors: Int
+    package var rateHz: Double
+    package var readings: Int
+    package var spikeProbability: Double
+    package var devicePrefix: String
+    package var seed: UInt64
 
-    public init(reader config: ConfigReader, prefix: String) throws(ConfigurationError) {
+    package init(reader config: ConfigReader, prefix: String) throws(ConfigurationError) {
         sensors = try config.strictInt("\(prefix).sensors", default: 24, in: 1...100_000)
         rateHz = try config.strictDouble("\(prefix).rate_hz", default: 1, in: 0.001...1_000_000)
         readings = try config.strictInt("\(prefix).readings", default: 0, in: 0...Int.max)

@@ -7,6 +7,8 @@ import TelemetryStatus
 /// (health, readiness, metrics, ingest), the control socket and the hub service under its
 /// supervisor. The executable only calls ``main()``.
 public enum HubDaemon {
+    /// Runs the hub until SIGTERM or SIGINT and its drain; throws `DaemonExit` with the status the
+    /// process should end with (2 for a configuration error, 1 for a service that failed).
     public static func main() async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")

@@ -1,8 +1,8 @@
 import DequeModule
-public import Logging
-public import Redis
+import Logging
+import Redis
 import Synchronization
-public import TelemetryCore
+import TelemetryCore
 
 /// Input the hub could not read (a device line that does not parse), on its way to the
 /// dead-letter stream with the fields of DESIGN.md §4.
@@ -10,20 +10,20 @@ public import TelemetryCore
 /// Bounded (`dead_letters.buffer`): while Redis is unreachable entries wait here, and when full
 /// the oldest is dropped and counted (`telemetry_hub_dead_letters_dropped_total`): a dead letter
 /// is evidence of bad input, not a reading, so it does not hold the devices back.
-public final class HubDeadLetters: Sendable {
+package final class HubDeadLetters: Sendable {
     /// Waits between write attempts while Redis refuses them: 200 ms doubling to 5 s.
     static let backoff = Backoff(initialMillis: 100, maximumMillis: 5000)
 
-    public struct Entry: Sendable {
-        public var error: TelemetryError
-        public var source: String
-        public var sourceID: String
-        public var payload: [UInt8]
-        public var atMillis: Int64
+    package struct Entry: Sendable {
+        package var error: TelemetryError
+        package var source: String
+        package var sourceID: String
+        package var payload: [UInt8]
+        package var atMillis: Int64
         /// Position in the queue, assigned by ``HubDeadLetters/add(_:)``.
         fileprivate var number: UInt64 = 0
 
-        public init(error: TelemetryError, source: String, sourceID: String, payload: [UInt8], atMillis: Int64 = wallClockMicros() / 1000) {
+        package init(error: TelemetryError, source: String, sourceID: String, payload: [UInt8], atMillis: Int64 = wallClockMicros() / 1000) {
             self.error = error
             self.source = source
             self.sourceID = sourceID
@@ -32,28 +32,28 @@ public final class HubDeadLetters: Sendable {
         }
     }
 
-    public let capacity: Int
+    package let capacity: Int
     private struct Queue {
         var entries = Deque<Entry>()
         var next: UInt64 = 0
     }
     private let queue = Mutex(Queue())
-    public let dropped = Atomic<Int>(0)
+    package let dropped = Atomic<Int>(0)
     private let byReason = Mutex([String: Int]())
 
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = capacity
     }
 
-    public var count: Int { queue.withLock { $0.entries.count } }
+    package var count: Int { queue.withLock { $0.entries.count } }
 
     /// Dead letters handed over so far, by reason (every reason present).
-    public var reasons: [String: Int] {
+    package var reasons: [String: Int] {
         let counted = byReason.withLock { $0 }
         return Dictionary(uniqueKeysWithValues: TelemetryError.Code.all.map { ($0.description, counted[$0.description] ?? 0) })
     }
 
-    public func add(_ entry: Entry) {
+    package func add(_ entry: Entry) {
         byReason.withLock { $0[entry.error.code.description, default: 0] += 1 }
         var entry = entry
         let overflow = queue.withLock { queue -> Bool in
@@ -69,7 +69,7 @@ public final class HubDeadLetters: Sendable {
 
     /// Writes queued entries to `keys.deadLetters` until cancelled, waiting out Redis outages;
     /// once cancelled (shutdown), makes one last attempt with what is left.
-    public func run(redis: RedisClient, keys: RedisKeys, logger: Logger, heartbeat: StageHeartbeat) async {
+    package func run(redis: RedisClient, keys: RedisKeys, logger: Logger, heartbeat: StageHeartbeat) async {
         var failures = 0
         while !Task.isCancelled {
             heartbeat.beat()

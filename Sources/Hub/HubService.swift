@@ -1,8 +1,8 @@
-public import Logging
+import Logging
 import Redis
-public import ServiceLifecycle
-public import TelemetryCore
-public import Supervision
+import ServiceLifecycle
+import TelemetryCore
+import Supervision
 import Synchronization
 import TelemetryRing
 
@@ -16,11 +16,11 @@ import TelemetryRing
 /// let hub = HubService(configuration: try HubConfiguration(reader: config), logger: logger)
 /// try await ServiceGroup(services: [hub], gracefulShutdownSignals: [.sigterm], logger: logger).run()
 /// ```
-public final class HubService: Service {
-    public let configuration: HubConfiguration
-    public let counters = HubCounters()
+package final class HubService: Service {
+    package let configuration: HubConfiguration
+    package let counters = HubCounters()
     /// Owns the buses, the ingest actor and the publisher; its children are in `status`.
-    public let supervisor: Supervisor
+    package let supervisor: Supervisor
     private struct Runtime: Sendable {
         var devices: [DeviceActor] = []
         var buffer: BoundedBuffer<QueuedBatch>?
@@ -31,16 +31,16 @@ public final class HubService: Service {
     private let simulatedRate: Reloadable<Double>
 
     /// One bus as seen by status and metrics.
-    public struct BusStatus: Sendable {
-        public var name: String
-        public var kind: String
-        public var counters: BusCounters
-        public var ringOccupancy: Int
-        public var ringCapacity: Int
+    package struct BusStatus: Sendable {
+        package var name: String
+        package var kind: String
+        package var counters: BusCounters
+        package var ringOccupancy: Int
+        package var ringCapacity: Int
     }
 
     /// Every bus's counters and ring occupancy.
-    public var buses: [BusStatus] {
+    package var buses: [BusStatus] {
         runtime.withLock { $0.devices }.map { device in
             BusStatus(name: device.name, kind: device.kind, counters: device.busCounters,
                       ringOccupancy: device.ring.count, ringCapacity: device.ring.capacity)
@@ -48,26 +48,26 @@ public final class HubService: Service {
     }
 
     /// Unreadable device input on its way to the dead-letter stream.
-    public let deadLetters: HubDeadLetters
+    package let deadLetters: HubDeadLetters
     /// `POST /v1/tasks`' connection (an actor on a thread of its own, like every Redis client).
     private let taskRedis: RedisClient
     private let metricNames: MetricNameAdmission
 
     /// Applies what a reload may change (the simulated bus rate); returns what changed.
-    public func reload(_ new: HubConfiguration) -> [String] {
+    package func reload(_ new: HubConfiguration) -> [String] {
         guard let rate = new.simulated?.rateHz, rate != simulatedRate.value else { return [] }
         simulatedRate.update(rate)
         return ["simulated.rate_hz"]
     }
 
     /// Batches waiting between the ingest actor and the publisher.
-    public var bufferDepth: Int { runtime.withLock { $0.buffer }?.count ?? 0 }
+    package var bufferDepth: Int { runtime.withLock { $0.buffer }?.count ?? 0 }
     private let logger: Logger
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
     private let heartbeat: @Sendable (String) -> StageHeartbeat
 
-    public init(configuration: HubConfiguration, logger: Logger,
+    package init(configuration: HubConfiguration, logger: Logger,
                 onReady: @escaping @Sendable (String) -> Void = { _ in },
                 onStopping: @escaping @Sendable () -> Void = {},
                 heartbeat: @escaping @Sendable (String) -> StageHeartbeat = { StageHeartbeat(name: $0) }) {
@@ -83,7 +83,7 @@ public final class HubService: Service {
         metricNames = MetricNameAdmission(redis: taskRedis, keys: configuration.keys, limit: configuration.maxMetricNames)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let configuration = self.configuration
         let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.shards))
         var devices: [DeviceActor] = []
@@ -200,7 +200,7 @@ public final class HubService: Service {
     }
 
     /// What became of the samples of one `POST /v1/samples`.
-    public enum SampleIngestResult: Sendable {
+    package enum SampleIngestResult: Sendable {
         /// Every valid line is durable; `document.rejected` lists the others.
         case durable(SampleDocument)
         /// No line was valid; nothing was queued.
@@ -217,7 +217,7 @@ public final class HubService: Service {
     /// samples through the ingest actor and waits until they are durable (DESIGN §2): in Redis or
     /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
     /// become durable; a retry is deduplicated by the samples' natural key).
-    public func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
+    package func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
         let router = ShardRouter(shards: configuration.shards)
         let batchSize = configuration.batchSize
         let maxFields = configuration.maxFields
@@ -267,7 +267,7 @@ public final class HubService: Service {
 
     /// Queues one task in the seed's JSON (validated first) on the compatibility list, as
     /// `RPUSH telemetry:tasks` would; returns once Redis has it.
-    public func submitTask(_ bytes: [UInt8], worker: RequestWorker) async throws -> TelemetryTask {
+    package func submitTask(_ bytes: [UInt8], worker: RequestWorker) async throws -> TelemetryTask {
         let maxFields = configuration.maxFields
         let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes, maxFields: maxFields) }
         var command: RedisCommand = ["RPUSH", configuration.keys.tasks]

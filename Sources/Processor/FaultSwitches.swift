@@ -14,7 +14,7 @@ import Synchronization
 /// `TELEMETRY_FAULT_CRASH_ON_DEVICE=NAME`: the process aborts (as a trap would) when a worker
 /// prepares an item naming device NAME — the poison drill: whatever the cause of a crash, such an
 /// input must end in the dead letters, not in a crash loop.
-public final class FaultSwitches: Sendable {
+package final class FaultSwitches: Sendable {
     private let crashOnDevice: String?
     private let exitAfterCommits: Int?
     private let stallFile: String?
@@ -28,7 +28,7 @@ public final class FaultSwitches: Sendable {
         var description: String { "injected worker fault \(number) (TELEMETRY_FAULT_WORKER_THROWS)" }
     }
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         crashOnDevice = environment["TELEMETRY_FAULT_CRASH_ON_DEVICE"]
         exitAfterCommits = environment["TELEMETRY_FAULT_EXIT_AFTER_COMMITS"].flatMap(Int.init)
         stallFile = environment["TELEMETRY_FAULT_STALL_FILE"]

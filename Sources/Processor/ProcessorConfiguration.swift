@@ -1,18 +1,18 @@
-public import Configuration
+import Configuration
 import Foundation
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 import TelemetryConfiguration
-public import Supervision
+import Supervision
 
 /// An alert threshold on one metric.
-public struct ThresholdRule: Sendable, Equatable {
-    public var metric: String
-    public var low: Double?
-    public var high: Double?
-    public var severity: String
+package struct ThresholdRule: Sendable, Equatable {
+    package var metric: String
+    package var low: Double?
+    package var high: Double?
+    package var severity: String
 
-    public init(metric: String, low: Double?, high: Double?, severity: String) {
+    package init(metric: String, low: Double?, high: Double?, severity: String) {
         self.metric = metric
         self.low = low
         self.high = high
@@ -49,77 +49,77 @@ public struct ThresholdRule: Sendable, Equatable {
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
-public struct ProcessorConfiguration: Sendable {
-    public var redis: RedisEndpoint
-    public var keys: RedisKeys
+package struct ProcessorConfiguration: Sendable {
+    package var redis: RedisEndpoint
+    package var keys: RedisKeys
     /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
-    public var shards: Int
+    package var shards: Int
     /// `consumer.group` (`CONSUMER_GROUP`), default `"processors"`.
-    public var group: String
+    package var group: String
     /// `consumer.name` (`CONSUMER_NAME`), default the host name.
-    public var consumerName: String
+    package var consumerName: String
     /// `consumer.read_count` (`CONSUMER_READ_COUNT`), default `64`.
-    public var readCount: Int
+    package var readCount: Int
     /// `consumer.block_ms` (`CONSUMER_BLOCK_MS`), default `200`.
-    public var blockMillis: Int
+    package var blockMillis: Int
     /// The dead-letter stream's cap in bytes (`dead_letters.max_bytes`).
-    public var deadLetterMaxBytes: Int
+    package var deadLetterMaxBytes: Int
     /// Idle time after which pending work no worker holds is delivered again (`consumer.claim_idle_ms`).
-    public var claimIdleMillis: Int
+    package var claimIdleMillis: Int
     /// How often stranded work is looked for (`consumer.claim_interval_ms`).
-    public var claimIntervalMillis: Int
+    package var claimIntervalMillis: Int
     /// Deliveries after which an entry or task is dead-lettered as `poison` (`consumer.max_deliveries`).
-    public var maxDeliveries: Int
+    package var maxDeliveries: Int
     /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
-    public var maxMetricNames: Int
+    package var maxMetricNames: Int
     /// `num_workers` (`NUM_WORKERS`), default `8`.
-    public var workers: Int
+    package var workers: Int
     /// `worker.queue_depth` (`WORKER_QUEUE_DEPTH`), default `64`.
-    public var workerQueueDepth: Int
+    package var workerQueueDepth: Int
     /// Most queued items a worker takes and commits together.
-    public var workerGroupMax: Int
+    package var workerGroupMax: Int
     /// PostgreSQL connections (one storage thread each); worker `i` writes through connection `i % n`.
-    public var storageConnections: Int
+    package var storageConnections: Int
     /// Most rows one group commit carries.
-    public var storageGroupRows: Int
+    package var storageGroupRows: Int
     /// `postgres.url` (`POSTGRES_URL`), default `""`.
-    public var postgresURL: String
+    package var postgresURL: String
     /// `compat.window` (`COMPAT_WINDOW`), default `64`.
-    public var compatWindow: Int
+    package var compatWindow: Int
     /// `lease.ttl_ms` (`LEASE_TTL_MS`), default `5000`.
-    public var leaseTTLMillis: Int
+    package var leaseTTLMillis: Int
     /// `lease.renew_ms` (`LEASE_RENEW_MS`), default `1000`.
-    public var leaseRenewMillis: Int
+    package var leaseRenewMillis: Int
     /// `retry.max_retries` (`RETRY_MAX_RETRIES`), default `3`.
-    public var maxRetries: Int
+    package var maxRetries: Int
     /// `retry.base_ms` (`RETRY_BASE_MS`), default `100`.
-    public var retryBaseMillis: Int
+    package var retryBaseMillis: Int
     /// `retry.max_ms` (`RETRY_MAX_MS`), default `10_000`.
-    public var retryMaxMillis: Int
-    public var thresholds: [String: ThresholdRule]
+    package var retryMaxMillis: Int
+    package var thresholds: [String: ThresholdRule]
     /// `anomaly.zscore` (`ANOMALY_ZSCORE`), default `4`.
-    public var zScore: Double
+    package var zScore: Double
     /// `anomaly.min_samples` (`ANOMALY_MIN_SAMPLES`), default `30`.
-    public var anomalyMinSamples: Int
-    public var validation: ValidationPolicy
+    package var anomalyMinSamples: Int
+    package var validation: ValidationPolicy
     /// `partitions.ahead_days` (`PARTITIONS_AHEAD_DAYS`), default `3`.
-    public var partitionsAheadDays: Int
+    package var partitionsAheadDays: Int
     /// `partitions.retention_days` (`PARTITIONS_RETENTION_DAYS`), default `30`.
-    public var retentionDays: Int
+    package var retentionDays: Int
     /// `partitions.aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default `400`.
-    public var aggregateRetentionDays: Int
+    package var aggregateRetentionDays: Int
     /// `partitions.interval_s` (`PARTITIONS_INTERVAL_S`), default `3600`.
-    public var partitionIntervalSeconds: Int
+    package var partitionIntervalSeconds: Int
     /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
-    public var shutdownTimeoutSeconds: Int
+    package var shutdownTimeoutSeconds: Int
     /// The rules a reload can change.
-    public var analysis: AnalysisSettings {
+    package var analysis: AnalysisSettings {
         AnalysisSettings(thresholds: thresholds, zScore: zScore, minSamples: anomalyMinSamples)
     }
     /// How the supervisor restarts failed stages (`supervisor.*`).
-    public var restartPolicy: RestartPolicy
+    package var restartPolicy: RestartPolicy
 
-    public init(reader config: ConfigReader) throws(ConfigurationError) {
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = RedisEndpoint(
             host: try config.strictString("redis.host", default: "127.0.0.1"),
             port: try config.strictInt("redis.port", default: 6379, in: 1...65535))

@@ -9,6 +9,8 @@ import TelemetryStatus
 /// the control socket and the processor service under its supervisor. The executable only calls
 /// ``main()``.
 public enum ProcessorDaemon {
+    /// Runs the processor until SIGTERM or SIGINT and its drain; throws `DaemonExit` with the status
+    /// the process should end with (2 for a configuration error, 1 for a service that failed).
     public static func main() async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")

@@ -1,9 +1,9 @@
-public import Logging
+import Logging
 import Postgres
 import Redis
-public import ServiceLifecycle
-public import TelemetryCore
-public import Supervision
+import ServiceLifecycle
+import TelemetryCore
+import Supervision
 
 /// The processor: consumer → worker pool (TaskGroup) → storage → acknowledgement.
 ///
@@ -14,20 +14,20 @@ public import Supervision
 /// let processor = ProcessorService(configuration: try ProcessorConfiguration(reader: config), logger: logger)
 /// try await ServiceGroup(services: [processor], gracefulShutdownSignals: [.sigterm], logger: logger).run()
 /// ```
-public final class ProcessorService: Service {
-    public let configuration: ProcessorConfiguration
-    public let counters = ProcessorCounters()
+package final class ProcessorService: Service {
+    package let configuration: ProcessorConfiguration
+    package let counters = ProcessorCounters()
     /// Owns the consumer, the workers and the maintenance tasks; its children are in `status`.
-    public let supervisor: Supervisor
+    package let supervisor: Supervisor
     /// Thresholds and anomaly rules, replaced by ``reload(_:)``.
-    public let analysisSettings: Reloadable<AnalysisSettings>
+    package let analysisSettings: Reloadable<AnalysisSettings>
     private let logger: Logger
     private let onReady: @Sendable (String) -> Void
     private let onStopping: @Sendable () -> Void
     private let clock: @Sendable () -> Int64
     private let heartbeat: @Sendable (String) -> StageHeartbeat
 
-    public init(configuration: ProcessorConfiguration, logger: Logger,
+    package init(configuration: ProcessorConfiguration, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = wallClockMicros,
                 heartbeat: @escaping @Sendable (String) -> StageHeartbeat = { StageHeartbeat(name: $0) },
                 onReady: @escaping @Sendable (String) -> Void = { _ in },
@@ -43,7 +43,7 @@ public final class ProcessorService: Service {
     }
 
     /// Applies what a reload may change (thresholds, anomaly rules); returns what changed.
-    public func reload(_ new: ProcessorConfiguration) -> [String] {
+    package func reload(_ new: ProcessorConfiguration) -> [String] {
         let old = analysisSettings.value
         guard new.analysis != old else { return [] }
         analysisSettings.update(new.analysis)
@@ -98,7 +98,7 @@ public final class ProcessorService: Service {
         return last
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
         let counters = self.counters

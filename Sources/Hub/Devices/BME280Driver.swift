@@ -1,4 +1,4 @@
-public import Buses
+import Buses
 import TelemetryCore
 
 /// A Bosch BME280 on I2C (i2c-dev) or SPI (spidev), or an emulated one: temperature (°C),
@@ -6,21 +6,21 @@ import TelemetryCore
 ///
 /// A chip that does not answer with the BME280's id is a configuration error: reported with what
 /// was found, and tried again with backoff (the wiring or the address may be fixed meanwhile).
-public struct BME280Driver: BusDriver {
-    public enum Transport: Sendable, Equatable {
+package struct BME280Driver: BusDriver {
+    package enum Transport: Sendable, Equatable {
         case i2c(path: String, address: UInt8)
         case spi(path: String, mode: UInt8, speedHz: UInt32)
         /// An ``EmulatedBME280`` register map: a configuration can be tried without the hardware.
         case emulated(address: UInt8)
     }
 
-    public struct Configuration: Sendable, Equatable {
-        public var transport: Transport
-        public var settings: BME280Settings
-        public var deviceID: String
-        public var pollIntervalMillis: Int
+    package struct Configuration: Sendable, Equatable {
+        package var transport: Transport
+        package var settings: BME280Settings
+        package var deviceID: String
+        package var pollIntervalMillis: Int
 
-        public init(transport: Transport, settings: BME280Settings, deviceID: String, pollIntervalMillis: Int = 1000) {
+        package init(transport: Transport, settings: BME280Settings, deviceID: String, pollIntervalMillis: Int = 1000) {
             self.transport = transport
             self.settings = settings
             self.deviceID = deviceID
@@ -28,20 +28,20 @@ public struct BME280Driver: BusDriver {
         }
     }
 
-    public var kind: String { "bme280" }
-    public let configuration: Configuration
+    package var kind: String { "bme280" }
+    package let configuration: Configuration
     private var sensor: BME280<AnyRegisterBus>?
     private var indexes: (device: UInt32, temperature: UInt16, humidity: UInt16, pressure: UInt16)?
     private var timer = PollTimer()
     private let makeBus: (Transport) throws(BusError) -> AnyRegisterBus
 
     /// `makeBus` opens the transport; tests pass their own register maps.
-    public init(configuration: Configuration, makeBus: @escaping (Transport) throws(BusError) -> AnyRegisterBus = BME280Driver.openBus) {
+    package init(configuration: Configuration, makeBus: @escaping (Transport) throws(BusError) -> AnyRegisterBus = BME280Driver.openBus) {
         self.configuration = configuration
         self.makeBus = makeBus
     }
 
-    public static func openBus(_ transport: Transport) throws(BusError) -> AnyRegisterBus {
+    package static func openBus(_ transport: Transport) throws(BusError) -> AnyRegisterBus {
         switch transport {
         case .i2c(let path, let address): AnyRegisterBus(I2CRegisterBus(transport: try LinuxI2C(path: path), address: address))
         case .spi(let path, let mode, let speed): AnyRegisterBus(SPIRegisterBus(transport: try LinuxSPI(path: path, mode: mode, speedHz: speed)))
@@ -49,7 +49,7 @@ public struct BME280Driver: BusDriver {
         }
     }
 
-    public var detail: String? {
+    package var detail: String? {
         let target = switch configuration.transport {
         case .i2c(let path, let address): "\(path) address 0x\(String(address, radix: 16))"
         case .spi(let path, let mode, let speed): "\(path) mode \(mode) \(speed) Hz"
@@ -58,7 +58,7 @@ public struct BME280Driver: BusDriver {
         return "\(target): \(sensor == nil ? "not configured" : "\(configuration.settings.mode) mode")"
     }
 
-    public mutating func connect(_ output: BusOutput) throws(BusError) {
+    package mutating func connect(_ output: BusOutput) throws(BusError) {
         if indexes == nil {
             indexes = (output.catalog.device(configuration.deviceID), output.catalog.metric(StandardMetric.temperature.rawValue),
                        output.catalog.metric(StandardMetric.humidity.rawValue), output.catalog.metric(StandardMetric.pressure.rawValue))
@@ -68,11 +68,11 @@ public struct BME280Driver: BusDriver {
         self.sensor = sensor
     }
 
-    public mutating func disconnect(_ output: BusOutput) {
+    package mutating func disconnect(_ output: BusOutput) {
         sensor = nil
     }
 
-    public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
+    package mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
         try await timer.wait(interval: .milliseconds(configuration.pollIntervalMillis))
         guard var sensor, let indexes else { throw BusError(.io, "the BME280 is not configured", reconnect: true) }
         let reading: BME280Reading

@@ -1,25 +1,25 @@
 import Buses
-public import Configuration
+import Configuration
 import TelemetryConfiguration
 
 /// One configured bus: `buses.names` lists them, and each one's keys are under `buses.<name>`
 /// (Docs/buses.md has every key and an example per kind).
-public struct BusConfiguration: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct BusConfiguration: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case uartLines(UARTLineDriver.Configuration)
         case modbusRTU(ModbusDriver.Configuration)
         case bme280(BME280Driver.Configuration)
     }
 
-    public static let kinds = ["uart_lines", "modbus_rtu", "bme280"]
+    package static let kinds = ["uart_lines", "modbus_rtu", "bme280"]
 
-    public var name: String
-    public var kind: Kind
+    package var name: String
+    package var kind: Kind
     /// Ring capacity of this bus, in samples (`ingest.ring_capacity` unless set).
-    public var ringCapacity: Int?
+    package var ringCapacity: Int?
 
     /// Every bus in `buses.names`, in order.
-    public static func all(reader config: ConfigReader) throws(ConfigurationError) -> [BusConfiguration] {
+    package static func all(reader config: ConfigReader) throws(ConfigurationError) -> [BusConfiguration] {
         let names = try config.strictStringArray("buses.names", default: [])
         var seen = Set<String>()
         for name in names {
@@ -31,7 +31,7 @@ public struct BusConfiguration: Sendable, Equatable {
         return try names.map { name throws(ConfigurationError) in try BusConfiguration(reader: config, name: name) }
     }
 
-    public init(reader config: ConfigReader, name: String) throws(ConfigurationError) {
+    package init(reader config: ConfigReader, name: String) throws(ConfigurationError) {
         self.name = name
         let p = "buses.\(name)"
         guard config.string(forKey: ConfigKey("\(p).kind")) != nil else {

@@ -1,13 +1,13 @@
 import Foundation
-public import Buses
+import Buses
 import Logging
 import Synchronization
-public import TelemetryCore
+import TelemetryCore
 import TelemetryRing
 
 /// One kind of bus as a ``DeviceActor`` drives it. Every method runs on the bus's own thread, so
 /// blocking reads and ioctls are allowed here and nowhere else.
-public protocol BusDriver {
+package protocol BusDriver {
     /// The bus kind, a metric label: `simulated`, `uart_lines`, `modbus_rtu`, `bme280`.
     var kind: String { get }
     /// True when the bus has nothing more to read (a simulated bus with a readings limit).
@@ -27,20 +27,20 @@ public protocol BusDriver {
 }
 
 extension BusDriver {
-    public var isFinished: Bool { false }
-    public var detail: String? { nil }
+    package var isFinished: Bool { false }
+    package var detail: String? { nil }
 }
 
 /// Counters and state of one bus, read by status and metrics.
-public final class BusCounters: Sendable {
-    public let samplesRead = Atomic<Int>(0)
+package final class BusCounters: Sendable {
+    package let samplesRead = Atomic<Int>(0)
     /// Readings accepted: lines parsed, Modbus polls answered, sensor measurements taken.
-    public let readings = Atomic<Int>(0)
-    public let ringFullWaits = Atomic<Int>(0)
+    package let readings = Atomic<Int>(0)
+    package let ringFullWaits = Atomic<Int>(0)
     /// Times the device was opened again after it failed or went away.
-    public let reconnects = Atomic<Int>(0)
-    public let connected = Atomic<Bool>(false)
-    public let deadLetters = Atomic<Int>(0)
+    package let reconnects = Atomic<Int>(0)
+    package let connected = Atomic<Bool>(false)
+    package let deadLetters = Atomic<Int>(0)
     private struct Errors {
         var byKind: [String: Int] = [:]
         var last: String?
@@ -49,9 +49,9 @@ public final class BusCounters: Sendable {
     }
     private let errors = Mutex(Errors())
 
-    public init() {}
+    package init() {}
 
-    public func countError(_ error: BusError) {
+    package func countError(_ error: BusError) {
         errors.withLock {
             $0.byKind[error.kind.rawValue, default: 0] += 1
             $0.last = error.message
@@ -60,17 +60,17 @@ public final class BusCounters: Sendable {
     }
 
     /// Errors so far by kind (every kind present, zeros included).
-    public var errorsByKind: [String: Int] {
+    package var errorsByKind: [String: Int] {
         let counted = errors.withLock { $0.byKind }
         return Dictionary(uniqueKeysWithValues: BusError.Kind.all.map { ($0.rawValue, counted[$0.rawValue] ?? 0) })
     }
 
-    public var lastError: (message: String, atMillis: Int64)? {
+    package var lastError: (message: String, atMillis: Int64)? {
         errors.withLock { e in e.last.map { ($0, e.lastAtMillis ?? 0) } }
     }
 
     /// The driver's own state line (``BusDriver/detail``).
-    public var detail: String? {
+    package var detail: String? {
         get { errors.withLock { $0.detail } }
         set { errors.withLock { $0.detail = newValue } }
     }
@@ -81,10 +81,10 @@ public final class BusCounters: Sendable {
 ///
 /// When the ring is full the bus's thread waits (counted) until the ingest side makes room:
 /// backpressure reaches the device, nothing is dropped.
-public final class BusOutput {
-    public let busName: String
-    public let catalog: DeviceCatalog
-    public let counters: BusCounters
+package final class BusOutput {
+    package let busName: String
+    package let catalog: DeviceCatalog
+    package let counters: BusCounters
     let hubCounters: HubCounters
     let ring: SampleRing
     let deadLetters: HubDeadLetters
@@ -110,7 +110,7 @@ public final class BusOutput {
 
     /// A receive timestamp for a reading without its own: the wall clock, strictly increasing on
     /// this bus so two readings of one device never share a key.
-    public func receiveTimestamp() -> Int64 {
+    package func receiveTimestamp() -> Int64 {
         var now = wallClockMicros()
         if now <= lastTimestamp { now = lastTimestamp + 1 }
         lastTimestamp = now
@@ -118,7 +118,7 @@ public final class BusOutput {
     }
 
     @inline(__always)
-    public func sample(device: UInt32, metric: UInt16, timestampMicros: Int64, value: Double) {
+    package func sample(device: UInt32, metric: UInt16, timestampMicros: Int64, value: Double) {
         if writer.pending == publishEvery { writer.publish() }
         sequence &+= 1
         let sample = Sample(deviceIndex: device, metricIndex: metric, timestampMicros: timestampMicros, value: value)
@@ -126,14 +126,14 @@ public final class BusOutput {
     }
 
     /// Counts a reading of `samples` samples.
-    public func readingTaken(samples: Int) {
+    package func readingTaken(samples: Int) {
         counters.readings.add(1, ordering: .relaxed)
         counters.samplesRead.add(samples, ordering: .relaxed)
         hubCounters.samplesRead.add(samples, ordering: .relaxed)
     }
 
     /// Publishes every sample of the reading.
-    public func publish() { writer.publish() }
+    package func publish() { writer.publish() }
 
     /// The ring is full: publishes what is pending, so the consumer can take it, and waits (this
     /// thread only, counted) for the ingest side to make room.
@@ -145,7 +145,7 @@ public final class BusOutput {
     }
 
     /// Sends input that could not be read to the dead-letter stream, with its raw bytes.
-    public func deadLetter(_ error: TelemetryError, payload: [UInt8], sourceID: String) {
+    package func deadLetter(_ error: TelemetryError, payload: [UInt8], sourceID: String) {
         counters.deadLetters.add(1, ordering: .relaxed)
         counters.countError(BusError(.malformed, error.description))
         deadLetters.add(HubDeadLetters.Entry(error: error, source: "bus:\(busName)", sourceID: sourceID, payload: payload))

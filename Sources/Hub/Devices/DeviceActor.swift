@@ -1,7 +1,7 @@
 import Buses
-public import Logging
+import Logging
 import TelemetryCore
-public import TelemetryRing
+import TelemetryRing
 
 /// Reads one bus on a thread of its own and pushes every reading into the bus's own ring.
 ///
@@ -10,15 +10,15 @@ public import TelemetryRing
 /// thread of the cooperative pool. When the ring is full the bus waits (backpressure from the
 /// ingest side) and counts the wait; nothing is dropped. A device that cannot be opened, or goes
 /// away, is opened again with a capped exponential backoff and reported; it is never fatal.
-public actor DeviceActor {
+package actor DeviceActor {
     private nonisolated let executor: ThreadExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
-    public nonisolated let name: String
-    public nonisolated let kind: String
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    package nonisolated let name: String
+    package nonisolated let kind: String
     /// The bus's ring; the ingest actor is its only consumer.
-    public nonisolated let ring: SampleRing
+    package nonisolated let ring: SampleRing
     /// This bus's own counters (the hub's are totals).
-    public nonisolated let busCounters = BusCounters()
+    package nonisolated let busCounters = BusCounters()
     private var driver: any BusDriver
     private let output: BusOutput
     private let logger: Logger
@@ -30,7 +30,7 @@ public actor DeviceActor {
     private let reconnect: Backoff
 
     /// `makeDriver` is called once, here: the driver (with its open files) belongs to the actor.
-    public init(name: String, makeDriver: @Sendable () -> any BusDriver, ringCapacity: Int, stagingCapacity: Int, catalog: DeviceCatalog,
+    package init(name: String, makeDriver: @Sendable () -> any BusDriver, ringCapacity: Int, stagingCapacity: Int, catalog: DeviceCatalog,
                 counters: HubCounters, deadLetters: HubDeadLetters, logger: Logger, maxBackoffMillis: Int = 30_000) {
         self.name = name
         let driver = makeDriver()
@@ -47,7 +47,7 @@ public actor DeviceActor {
     }
 
     /// Reads until the driver is finished or the task is cancelled.
-    public func run() async throws {
+    package func run() async throws {
         output.publish()  // what a cancelled run left staged goes first
         var failures = 0
         defer {

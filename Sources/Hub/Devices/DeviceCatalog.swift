@@ -7,11 +7,11 @@ public import TelemetryCore
 /// refreshes it when it meets an index it has not seen, so the per-sample path takes no lock.
 public final class DeviceCatalog: Sendable {
     /// An immutable view of the tables.
-    public struct Snapshot: Sendable {
-        public let devices: [String]
-        public let metrics: [String]
+    package struct Snapshot: Sendable {
+        package let devices: [String]
+        package let metrics: [String]
         /// Shard of each device, by device index.
-        public let shards: [Int]
+        package let shards: [Int]
     }
 
     private struct State {
@@ -23,13 +23,14 @@ public final class DeviceCatalog: Sendable {
     }
 
     private let state = Mutex(State())
-    public let router: ShardRouter
+    package let router: ShardRouter
     /// Most distinct names the tables take from input the hub does not control (device lines,
     /// HTTP): beyond them a reading is rejected, so a flood of made-up names cannot exhaust memory
     /// or the 16-bit metric index.
-    public static let maxDevices = 1_000_000
-    public static let maxMetrics = 4096
+    package static let maxDevices = 1_000_000
+    package static let maxMetrics = 4096
 
+    /// An empty catalog whose devices go to the shards `router` picks.
     public init(router: ShardRouter) {
         self.router = router
         for metric in StandardMetric.allCases { _ = self.metric(metric.rawValue) }
@@ -49,7 +50,7 @@ public final class DeviceCatalog: Sendable {
     }
 
     /// The index of device `name`, registering it if the table has room; nil when full.
-    public func deviceIfRoom(_ name: String) -> UInt32? {
+    package func deviceIfRoom(_ name: String) -> UInt32? {
         state.withLock { state in
             if let index = state.deviceIndex[name] { return index }
             guard state.devices.count < Self.maxDevices else { return nil }
@@ -62,7 +63,7 @@ public final class DeviceCatalog: Sendable {
     }
 
     /// The index of metric `name`, registering it if the table has room; nil when full.
-    public func metricIfRoom(_ name: String) -> UInt16? {
+    package func metricIfRoom(_ name: String) -> UInt16? {
         state.withLock { state in
             if let index = state.metricIndex[name] { return index }
             guard state.metrics.count < Self.maxMetrics else { return nil }
@@ -73,7 +74,7 @@ public final class DeviceCatalog: Sendable {
         }
     }
 
-    public func snapshot() -> Snapshot {
+    package func snapshot() -> Snapshot {
         state.withLock { Snapshot(devices: $0.devices, metrics: $0.metrics, shards: $0.shards) }
     }
 }

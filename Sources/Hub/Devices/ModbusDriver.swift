@@ -1,5 +1,5 @@
 import Foundation
-public import Buses
+import Buses
 import TelemetryCore
 
 /// A Modbus RTU master on a UART: every `poll_interval_ms` it reads the configured registers of
@@ -9,17 +9,17 @@ import TelemetryCore
 /// a slave that still does not answer is reported (status, log, errors by kind) and polled again
 /// at the next interval, so it is picked up as soon as it answers. A vanished adapter is reopened
 /// by the ``DeviceActor``.
-public struct ModbusDriver: BusDriver {
-    public struct Configuration: Sendable, Equatable {
-        public var device: String
-        public var serial: SerialSettings
-        public var pollIntervalMillis: Int
-        public var timeoutMillis: Int
-        public var retries: Int
-        public var points: [ModbusPoint]
-        public var maxGap: Int
+package struct ModbusDriver: BusDriver {
+    package struct Configuration: Sendable, Equatable {
+        package var device: String
+        package var serial: SerialSettings
+        package var pollIntervalMillis: Int
+        package var timeoutMillis: Int
+        package var retries: Int
+        package var points: [ModbusPoint]
+        package var maxGap: Int
 
-        public init(device: String, serial: SerialSettings, pollIntervalMillis: Int = 1000, timeoutMillis: Int = 200, retries: Int = 2,
+        package init(device: String, serial: SerialSettings, pollIntervalMillis: Int = 1000, timeoutMillis: Int = 200, retries: Int = 2,
                     points: [ModbusPoint], maxGap: Int = 0) {
             self.device = device
             self.serial = serial
@@ -31,8 +31,8 @@ public struct ModbusDriver: BusDriver {
         }
     }
 
-    public var kind: String { "modbus_rtu" }
-    public let configuration: Configuration
+    package var kind: String { "modbus_rtu" }
+    package let configuration: Configuration
     private let plan: ModbusReadPlan
     /// The slaves the points name, in order (for ``detail``, read after every poll).
     private let slaves: [UInt8]
@@ -46,13 +46,13 @@ public struct ModbusDriver: BusDriver {
     private var failing: [UInt8: (sinceMillis: Int64, error: BusError)] = [:]
     private var answer: [UInt8] = []
 
-    public init(configuration: Configuration) {
+    package init(configuration: Configuration) {
         self.configuration = configuration
         plan = ModbusReadPlan(points: configuration.points, maxGap: configuration.maxGap)
         slaves = Set(configuration.points.map(\.slave)).sorted()
     }
 
-    public var detail: String? {
+    package var detail: String? {
         let states = slaves.map { slave in
             guard let (sinceMillis, error) = failing[slave] else { return "slave \(slave) answering" }
             let since = Timestamp.formatRFC3339(micros: sinceMillis * 1000)
@@ -62,7 +62,7 @@ public struct ModbusDriver: BusDriver {
         return "\(configuration.device) \(port == nil ? "closed" : "open"); " + states.joined(separator: ", ")
     }
 
-    public mutating func connect(_ output: BusOutput) throws(BusError) {
+    package mutating func connect(_ output: BusOutput) throws(BusError) {
         if indexes.isEmpty {
             indexes = configuration.points.map { (output.catalog.device($0.device), output.catalog.metric($0.metric)) }
         }
@@ -70,12 +70,12 @@ public struct ModbusDriver: BusDriver {
         lastActivity = clock.now
     }
 
-    public mutating func disconnect(_ output: BusOutput) {
+    package mutating func disconnect(_ output: BusOutput) {
         port?.close()
         port = nil
     }
 
-    public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
+    package mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
         guard let port else { throw BusError(.io, "\(configuration.device) is not open", reconnect: true) }
         try await timer.wait(interval: .milliseconds(configuration.pollIntervalMillis))
         var staged = 0

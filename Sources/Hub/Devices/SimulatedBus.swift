@@ -3,19 +3,19 @@ import TelemetryCore
 /// A deterministic generator of plausible readings: each sensor's temperature (°C), humidity (%)
 /// and pressure (hPa) follow a bounded random walk; with `spikeProbability` a temperature reading
 /// jumps above the default alert threshold (60 °C) while staying inside validation (≤ 100 °C).
-public struct SimulatedBus: Sendable {
+package struct SimulatedBus: Sendable {
     struct SensorState: Sendable {
         var temperature: Double
         var humidity: Double
         var pressure: Double
     }
 
-    public let configuration: SimulatedBusConfiguration
-    public let deviceNames: [String]
+    package let configuration: SimulatedBusConfiguration
+    package let deviceNames: [String]
     private var sensors: [SensorState]
     private var random: SplitMix64
 
-    public init(configuration: SimulatedBusConfiguration) {
+    package init(configuration: SimulatedBusConfiguration) {
         self.configuration = configuration
         var random = SplitMix64(seed: configuration.seed)
         deviceNames = (0..<configuration.sensors).map { i in
@@ -32,7 +32,7 @@ public struct SimulatedBus: Sendable {
     }
 
     /// Advances sensor `index` by one reading; returns (temperature, humidity, pressure).
-    public mutating func read(sensor index: Int) -> (Double, Double, Double) {
+    package mutating func read(sensor index: Int) -> (Double, Double, Double) {
         var s = sensors[index]
         s.temperature = min(35, max(10, s.temperature + (random.nextUnit() - 0.5) * 0.4))
         s.humidity = min(85, max(15, s.humidity + (random.nextUnit() - 0.5) * 1.0))

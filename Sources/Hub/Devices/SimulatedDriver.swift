@@ -1,10 +1,10 @@
-public import Buses
-public import TelemetryCore
+import Buses
+import TelemetryCore
 
 /// The simulated bus as a driver: every sensor's temperature, humidity and pressure at
 /// `rate_hz` readings per second, staged by index (no name lookup per sample).
-public struct SimulatedDriver: BusDriver {
-    public var kind: String { "simulated" }
+package struct SimulatedDriver: BusDriver {
+    package var kind: String { "simulated" }
     private var bus: SimulatedBus
     private let deviceIndexes: [UInt32]
     private let metricIndexes: (UInt16, UInt16, UInt16)
@@ -15,7 +15,7 @@ public struct SimulatedDriver: BusDriver {
     private let clock = ContinuousClock()
     private var deadline: ContinuousClock.Instant?
 
-    public init(configuration: SimulatedBusConfiguration, rateHz: Reloadable<Double>, catalog: DeviceCatalog) {
+    package init(configuration: SimulatedBusConfiguration, rateHz: Reloadable<Double>, catalog: DeviceCatalog) {
         bus = SimulatedBus(configuration: configuration)
         self.rateHz = rateHz
         deviceIndexes = bus.deviceNames.map { catalog.device($0) }
@@ -26,13 +26,13 @@ public struct SimulatedDriver: BusDriver {
     }
 
 
-    public var isFinished: Bool { bus.configuration.readings > 0 && readingsTaken >= bus.configuration.readings }
+    package var isFinished: Bool { bus.configuration.readings > 0 && readingsTaken >= bus.configuration.readings }
 
-    public mutating func connect(_ output: BusOutput) throws(BusError) {}
+    package mutating func connect(_ output: BusOutput) throws(BusError) {}
 
-    public mutating func disconnect(_ output: BusOutput) {}
+    package mutating func disconnect(_ output: BusOutput) {}
 
-    public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
+    package mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
         let interval = Duration.nanoseconds(Int64(1e9 / rateHz.value))
         if let deadline {
             let next = max(deadline + interval, clock.now - interval)

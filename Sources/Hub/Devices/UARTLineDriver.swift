@@ -1,21 +1,21 @@
-public import Buses
-public import TelemetryCore
+import Buses
+import TelemetryCore
 
 /// A UART whose sensors print one reading per line in the line protocol (``LineProtocol``).
 ///
 /// Lines that do not parse, lines over the length limit and the unfinished line of a device that
 /// went away are dead-lettered with their raw bytes and counted; the reader carries on.
-public struct UARTLineDriver: BusDriver {
-    public struct Configuration: Sendable, Equatable {
-        public var device: String
-        public var serial: SerialSettings
-        public var readTimeoutMillis: Int
-        public var precision: TimestampPrecision
-        public var maxLineBytes: Int
+package struct UARTLineDriver: BusDriver {
+    package struct Configuration: Sendable, Equatable {
+        package var device: String
+        package var serial: SerialSettings
+        package var readTimeoutMillis: Int
+        package var precision: TimestampPrecision
+        package var maxLineBytes: Int
         /// Most numeric fields of one line (the hub's `validation.max_fields`).
-        public var maxFields: Int
+        package var maxFields: Int
 
-        public init(device: String, serial: SerialSettings, readTimeoutMillis: Int = 500, precision: TimestampPrecision = .milliseconds,
+        package init(device: String, serial: SerialSettings, readTimeoutMillis: Int = 500, precision: TimestampPrecision = .milliseconds,
                     maxLineBytes: Int = 4096, maxFields: Int = ValidationPolicy.defaultMaxFields) {
             self.maxFields = maxFields
             self.device = device
@@ -26,8 +26,8 @@ public struct UARTLineDriver: BusDriver {
         }
     }
 
-    public var kind: String { "uart_lines" }
-    public let configuration: Configuration
+    package var kind: String { "uart_lines" }
+    package let configuration: Configuration
     private var port: SerialPort?
     private var framer: LineFramer
     private var received: [UInt8] = []
@@ -35,19 +35,19 @@ public struct UARTLineDriver: BusDriver {
     /// Lines received since the hub started (the dead letters' `source_id` names the line).
     private var lineNumber = 0
 
-    public init(configuration: Configuration) {
+    package init(configuration: Configuration) {
         self.configuration = configuration
         framer = LineFramer(maxLineBytes: configuration.maxLineBytes)
         received.reserveCapacity(4096)
     }
 
-    public var detail: String? { port == nil ? "\(configuration.device) closed" : "\(configuration.device) open, \(lineNumber) lines" }
+    package var detail: String? { port == nil ? "\(configuration.device) closed" : "\(configuration.device) open, \(lineNumber) lines" }
 
-    public mutating func connect(_ output: BusOutput) throws(BusError) {
+    package mutating func connect(_ output: BusOutput) throws(BusError) {
         port = try SerialPort(path: configuration.device, settings: configuration.serial)
     }
 
-    public mutating func disconnect(_ output: BusOutput) {
+    package mutating func disconnect(_ output: BusOutput) {
         port?.close()
         port = nil
         let partial = framer.reset()
@@ -58,7 +58,7 @@ public struct UARTLineDriver: BusDriver {
         }
     }
 
-    public mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
+    package mutating func poll(_ output: BusOutput, isolation: isolated (any Actor)? = #isolation) async throws {
         guard let port else { throw BusError(.io, "\(configuration.device) is not open", reconnect: true) }
         received.removeAll(keepingCapacity: true)
         try port.read(into: &received, timeoutMillis: configuration.readTimeoutMillis)

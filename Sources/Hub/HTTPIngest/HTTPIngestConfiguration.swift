@@ -1,4 +1,4 @@
-public import Configuration
+import Configuration
 import Foundation
 import TelemetryConfiguration
 
@@ -16,17 +16,17 @@ import TelemetryConfiguration
 /// - `http.ingest.allow_unauthenticated` (`HTTP_INGEST_ALLOW_UNAUTHENTICATED`) false: without a
 ///   token, the ingest routes are served on a loopback `http.host` only; on any other address they
 ///   answer 403 unless this is true (logged at start)
-public struct HTTPIngestConfiguration: Sendable {
-    public var token: String?
-    public var maxBodyBytes: Int
-    public var bodyTimeoutMillis: Int
-    public var ackTimeoutMillis: Int
-    public var retryAfterSeconds: Int
-    public var maxConcurrentRequests: Int
+package struct HTTPIngestConfiguration: Sendable {
+    package var token: String?
+    package var maxBodyBytes: Int
+    package var bodyTimeoutMillis: Int
+    package var ackTimeoutMillis: Int
+    package var retryAfterSeconds: Int
+    package var maxConcurrentRequests: Int
     /// Serve ingest without a token on a non-loopback address (`http.ingest.allow_unauthenticated`).
-    public var allowUnauthenticated: Bool
+    package var allowUnauthenticated: Bool
 
-    public init(reader config: ConfigReader) throws(ConfigurationError) {
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
         var token = try config.strictString("http.ingest.token", default: "")
         let file = try config.strictString("http.ingest.token_file", default: "")
         if !file.isEmpty {
@@ -50,12 +50,12 @@ public struct HTTPIngestConfiguration: Sendable {
     /// Whether ingest may be served on `host`: with a token always; without one on a loopback
     /// address, or when explicitly allowed. Anyone who can reach an open ingest port can write
     /// readings into the plant's history.
-    public func servesIngest(on host: String) -> Bool {
+    package func servesIngest(on host: String) -> Bool {
         token != nil || allowUnauthenticated || Self.isLoopback(host)
     }
 
     /// `127.0.0.0/8`, `::1` and `localhost`.
-    public static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if trimmed == "localhost" || trimmed == "::1" || trimmed == "0:0:0:0:0:0:0:1" { return true }
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
@@ -64,7 +64,7 @@ public struct HTTPIngestConfiguration: Sendable {
 
     /// True when `header` (the `Authorization` value) carries the configured token, or none is
     /// configured. Compared in constant time.
-    public func authorizes(_ header: String?) -> Bool {
+    package func authorizes(_ header: String?) -> Bool {
         guard let token else { return true }
         guard let header, header.hasPrefix("Bearer ") else { return false }
         let given = Array(header.utf8.dropFirst(7))

@@ -6,18 +6,18 @@
 /// - `ingest.flush_when_idle` is on and the rings were idle two passes in a row (a pass right
 ///   after a drain usually finds nothing too, and proves no pause), or
 /// - it has been open for `ingest.flush_interval_ms` or longer.
-public struct FlushRule: Sendable, Equatable {
-    public let intervalMicros: Int64
-    public let whenIdle: Bool
+package struct FlushRule: Sendable, Equatable {
+    package let intervalMicros: Int64
+    package let whenIdle: Bool
 
-    public init(intervalMillis: Int, whenIdle: Bool) {
+    package init(intervalMillis: Int, whenIdle: Bool) {
         intervalMicros = Int64(max(0, intervalMillis)) * 1000
         self.whenIdle = whenIdle
     }
 
     /// Whether to close a non-empty batch opened at `openedAtMicros`. `drained` is what this
     /// pass took from the rings, `idlePasses` how many passes before it found nothing (0 or 1).
-    public func closes(openedAtMicros: Int64, nowMicros: Int64, drained: Int, idlePasses: Int, stopping: Bool) -> Bool {
+    package func closes(openedAtMicros: Int64, nowMicros: Int64, drained: Int, idlePasses: Int, stopping: Bool) -> Bool {
         if stopping && drained == 0 { return true }
         if whenIdle && drained == 0 && idlePasses > 0 { return true }
         let (age, overflow) = nowMicros.subtractingReportingOverflow(openedAtMicros)

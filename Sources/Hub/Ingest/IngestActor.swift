@@ -24,13 +24,16 @@ public actor IngestActor {
     private var builders: [ShardBatchBuilder]
     private var sequence: UInt64 = 0
     /// Records taken from a ring at a time.
-    public static let drainBatch = 1024
+    package static let drainBatch = 1024
     private let drain = RingDrainBuffer(capacity: drainBatch)
     private var stopRequested = false
     private var ready: [HubBatch] = []
     private var idleRounds = 0
     private let heartbeat: StageHeartbeat
 
+    /// Drains `rings` into batches of at most `batchSize` samples per shard, closing an open batch
+    /// after `flushIntervalMillis` (or once the rings stay empty, with `flushWhenIdle`), and hands
+    /// them to `buffer` under its full policy. Batch ids are `hubID`, an epoch and a sequence.
     public init(rings: [SampleRing], catalog: DeviceCatalog, buffer: BoundedBuffer<QueuedBatch>, counters: HubCounters,
                 batchSize: Int, flushIntervalMillis: Int, flushWhenIdle: Bool = true, hubID: String,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "ingest")) {
@@ -122,7 +125,7 @@ public actor IngestActor {
     /// ticket completes when exactly they are durable), marked acknowledged so no drop policy
     /// drops them, and queued only if the buffer has room for all of them now. When it has not,
     /// the hub is applying backpressure and the client is told to come back (429).
-    public enum Admission: Sendable {
+    package enum Admission: Sendable {
         case queued(DurabilityTicket)
         case busy
         case stopping
@@ -131,7 +134,7 @@ public actor IngestActor {
     }
 
     /// Queues `batches` (from ``batches(for:router:batchSize:)``) all or nothing.
-    public func admit(_ batches: [HubBatch]) -> Admission {
+    package func admit(_ batches: [HubBatch]) -> Admission {
         guard !stopRequested, !Task.isCancelled else { return .stopping }
         guard batches.count <= buffer.capacity else { return .tooLarge(batches: batches.count, capacity: buffer.capacity) }
         let ticket = DurabilityTicket(batches: batches.count)
@@ -148,7 +151,7 @@ public actor IngestActor {
 
     /// The batches of one request's readings, per shard, at most `batchSize` samples each (ids
     /// are given by ``admit(_:)``). Pure work, run on the request worker's thread, not on this actor.
-    public static func batches(for readings: [SampleReading], router: ShardRouter, batchSize: Int) -> [HubBatch] {
+    package static func batches(for readings: [SampleReading], router: ShardRouter, batchSize: Int) -> [HubBatch] {
         let now = wallClockMicros()
         var perShard = [[Int]](repeating: [], count: router.shards)
         for (index, reading) in readings.enumerated() { perShard[router.shard(of: reading.deviceID)].append(index) }

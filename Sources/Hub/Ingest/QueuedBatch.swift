@@ -5,10 +5,11 @@ import TelemetryCore
 /// ticket is state of this process: it never goes on the wire nor to the spool, and it is
 /// completed once the batch is durable (`XADD` returned an id, or its spool record is fsync'd).
 public struct QueuedBatch: Sendable {
+    /// The batch as it goes on the wire and into the spool.
     public var batch: HubBatch
-    public var ticket: DurabilityTicket?
+    package var ticket: DurabilityTicket?
 
-    public init(_ batch: HubBatch, ticket: DurabilityTicket? = nil) {
+    package init(_ batch: HubBatch, ticket: DurabilityTicket? = nil) {
         self.batch = batch
         self.ticket = ticket
     }

@@ -6,25 +6,25 @@ import TelemetryCore
 /// `closed` → a failure opens it; `open` → after `probeInterval` one attempt is allowed
 /// (`halfOpen`); its success closes the breaker, its failure opens it again with the interval
 /// doubled up to `maxProbeInterval`.
-public struct CircuitBreaker: Sendable, Equatable {
-    public enum State: Sendable, Equatable {
+package struct CircuitBreaker: Sendable, Equatable {
+    package enum State: Sendable, Equatable {
         case closed
         case open(retryAtMillis: Int64)
         case halfOpen
     }
 
-    public private(set) var state: State = .closed
-    public private(set) var consecutiveFailures = 0
-    public let probeIntervalMillis: Int64
-    public let maxProbeIntervalMillis: Int64
+    package private(set) var state: State = .closed
+    package private(set) var consecutiveFailures = 0
+    package let probeIntervalMillis: Int64
+    package let maxProbeIntervalMillis: Int64
 
-    public init(probeIntervalMillis: Int64 = 500, maxProbeIntervalMillis: Int64 = 5000) {
+    package init(probeIntervalMillis: Int64 = 500, maxProbeIntervalMillis: Int64 = 5000) {
         self.probeIntervalMillis = probeIntervalMillis
         self.maxProbeIntervalMillis = maxProbeIntervalMillis
     }
 
     /// Whether an attempt may be made at `now`; moves `open` to `halfOpen` when the probe is due.
-    public mutating func allowsAttempt(nowMillis: Int64) -> Bool {
+    package mutating func allowsAttempt(nowMillis: Int64) -> Bool {
         switch state {
         case .closed, .halfOpen:
             return true
@@ -35,19 +35,19 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
-    public mutating func recordSuccess() {
+    package mutating func recordSuccess() {
         state = .closed
         consecutiveFailures = 0
     }
 
-    public mutating func recordFailure(nowMillis: Int64) {
+    package mutating func recordFailure(nowMillis: Int64) {
         consecutiveFailures += 1
         let backoff = Backoff(initialMillis: probeIntervalMillis, maximumMillis: maxProbeIntervalMillis)
         state = .open(retryAtMillis: nowMillis.addingSaturating(backoff.capMillis(afterFailures: consecutiveFailures)))
     }
 
     /// `closed`, `open` or `half_open`, for status and metrics.
-    public var name: String {
+    package var name: String {
         switch state {
         case .closed: "closed"
         case .open: "open"

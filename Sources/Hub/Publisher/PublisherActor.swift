@@ -1,6 +1,6 @@
 import Logging
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 
 /// Writes batches to their shard streams, pipelined (one `XADD` per batch, up to `pipeline`
 /// batches per round trip), behind a circuit breaker.
@@ -10,7 +10,7 @@ public import TelemetryCore
 /// never data. A full spool either holds new batches back (`block`: the bounded buffer fills and
 /// the devices wait) or drops its oldest records (`drop_oldest`, counted). A batch written twice
 /// (reply lost, or replayed after a crash) is deduplicated downstream by its id.
-public actor PublisherActor {
+package actor PublisherActor {
     private let redis: RedisClient
     private let buffer: BoundedBuffer<QueuedBatch>
     private let spool: Spool
@@ -24,7 +24,7 @@ public actor PublisherActor {
     private var pending: [Outgoing] = []
     private let heartbeat: StageHeartbeat
 
-    public init(redis: RedisClient, buffer: BoundedBuffer<QueuedBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
+    package init(redis: RedisClient, buffer: BoundedBuffer<QueuedBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
                 pipeline: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "publisher")) {
         self.heartbeat = heartbeat
@@ -40,12 +40,12 @@ public actor PublisherActor {
     }
 
     /// The breaker's state name, for status.
-    public var breakerState: String { machine.breaker.name }
+    package var breakerState: String { machine.breaker.name }
 
     /// Publishes until the buffer is finished and empty; on the way out, replays what it can of
     /// the spool (what Redis does not take stays on disk for the next start). Each step is the
     /// ``PublisherStateMachine``'s to choose.
-    public func run() async {
+    package func run() async {
         machine = PublisherStateMachine(breaker: machine.breaker, spooled: await spool.count, spoolFullPolicy: spoolFullPolicy)
         await publishSpoolGauges()
         while true {

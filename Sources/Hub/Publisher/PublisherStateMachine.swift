@@ -1,4 +1,4 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// The publisher's decisions as a pure state machine (no I/O, no clock of its own): which step
 /// ``PublisherActor`` takes next, from the breaker, the spool and the buffer. Tested without
@@ -13,8 +13,8 @@ public import TelemetryCore
 ///   replayed at the next start); sleep a little after a round without progress.
 /// - A full spool holds the pending batches (the buffer fills and the devices wait), or under
 ///   `drop_oldest` drops its oldest record, never one whose samples were acknowledged to a client.
-public struct PublisherStateMachine: Sendable {
-    public enum Action: Sendable, Equatable {
+package struct PublisherStateMachine: Sendable {
+    package enum Action: Sendable, Equatable {
         /// Wait for batches from the buffer and send them; report with ``published(ok:batches:nowMillis:)``.
         case publishFromBuffer
         /// Write the pending batches to the spool; report with ``spooledPending()`` when they went in.
@@ -30,7 +30,7 @@ public struct PublisherStateMachine: Sendable {
     }
 
     /// How a replay went.
-    public enum ReplayOutcome: Sendable, Equatable {
+    package enum ReplayOutcome: Sendable, Equatable {
         /// Redis took them (or they were unreadable and skipped): `records` left the spool.
         case sent(records: Int)
         /// Redis failed the send; the records stay spooled.
@@ -43,28 +43,28 @@ public struct PublisherStateMachine: Sendable {
         case roundStart, afterFirstSpool, afterTake, beforeReplay, afterReplay, finished
     }
 
-    public private(set) var breaker: CircuitBreaker
+    package private(set) var breaker: CircuitBreaker
     /// Records in the spool.
-    public private(set) var spooled: Int
+    package private(set) var spooled: Int
     /// Batches taken from the buffer that the spool has had no room for yet.
-    public private(set) var pending = 0
-    public let spoolFullPolicy: BufferFullPolicy
+    package private(set) var pending = 0
+    package let spoolFullPolicy: BufferFullPolicy
     private var phase = Phase.roundStart
     private var progressed = false
     private var tookThisRound = 0
 
-    public init(breaker: CircuitBreaker, spooled: Int, spoolFullPolicy: BufferFullPolicy) {
+    package init(breaker: CircuitBreaker, spooled: Int, spoolFullPolicy: BufferFullPolicy) {
         self.breaker = breaker
         self.spooled = max(0, spooled)
         self.spoolFullPolicy = spoolFullPolicy
     }
 
     /// Whether batches go straight to Redis (no outage, nothing spooled or pending).
-    public var isDirect: Bool { spooled == 0 && pending == 0 && breaker.state == .closed }
+    package var isDirect: Bool { spooled == 0 && pending == 0 && breaker.state == .closed }
 
     /// The next step at `nowMillis`; `bufferFinishedAndEmpty` says whether the buffer is closed with
     /// nothing left in it.
-    public mutating func next(nowMillis: Int64, bufferFinishedAndEmpty: Bool) -> Action {
+    package mutating func next(nowMillis: Int64, bufferFinishedAndEmpty: Bool) -> Action {
         while true {
             switch phase {
             case .finished:
@@ -102,7 +102,7 @@ public struct PublisherStateMachine: Sendable {
     }
 
     /// The direct send of `batches` batches went through, or failed (they become pending).
-    public mutating func published(ok: Bool, batches: Int, nowMillis: Int64) {
+    package mutating func published(ok: Bool, batches: Int, nowMillis: Int64) {
         if ok {
             breaker.recordSuccess()
         } else {
@@ -112,35 +112,35 @@ public struct PublisherStateMachine: Sendable {
     }
 
     /// The pending batches are in the spool.
-    public mutating func spooledPending() {
+    package mutating func spooledPending() {
         spooled += pending
         pending = 0
         progressed = true
     }
 
     /// `count` batches were taken from the buffer (0: it had none); they are pending now.
-    public mutating func took(_ count: Int) {
+    package mutating func took(_ count: Int) {
         tookThisRound = count
         if count > 0 { pending = count }
     }
 
     /// Whether a full spool may make room by dropping its oldest record (`drop_oldest` and
     /// something to drop); the publisher then looks at that record and asks ``dropsOldest(acknowledged:)``.
-    public var mayDropOldest: Bool { spoolFullPolicy == .dropOldest && spooled > 0 }
+    package var mayDropOldest: Bool { spoolFullPolicy == .dropOldest && spooled > 0 }
 
     /// Whether to drop the oldest spooled record to make room: never one acknowledged to a client
     /// (the spool stays full, the buffer fills and clients get 429 until Redis is back).
-    public func dropsOldest(acknowledged: Bool) -> Bool { mayDropOldest && !acknowledged }
+    package func dropsOldest(acknowledged: Bool) -> Bool { mayDropOldest && !acknowledged }
 
     /// The oldest spooled record was dropped.
-    public mutating func droppedOldest() { spooled = max(0, spooled - 1) }
+    package mutating func droppedOldest() { spooled = max(0, spooled - 1) }
 
     /// Redis took the replayed batches (or there were none readable to send): the breaker closes,
     /// whether or not the spool then manages to drop them.
-    public mutating func replaySent() { breaker.recordSuccess() }
+    package mutating func replaySent() { breaker.recordSuccess() }
 
     /// `records` replayed records left the spool.
-    public mutating func replayConsumed(_ records: Int) {
+    package mutating func replayConsumed(_ records: Int) {
         spooled = max(0, spooled - records)
         progressed = true
     }
@@ -148,10 +148,10 @@ public struct PublisherStateMachine: Sendable {
     /// The spool's own count of records, after an operation on it failed half-way (a consume that
     /// dropped records from memory but could not persist its head): the machine counts what the
     /// spool holds, so an empty spool is seen as empty.
-    public mutating func resync(spooled count: Int) { spooled = max(0, count) }
+    package mutating func resync(spooled count: Int) { spooled = max(0, count) }
 
     /// A replay ended: ``replaySent()`` then ``replayConsumed(_:)`` for `.sent`.
-    public mutating func replayed(_ outcome: ReplayOutcome, nowMillis: Int64) {
+    package mutating func replayed(_ outcome: ReplayOutcome, nowMillis: Int64) {
         switch outcome {
         case .sent(let records):
             replaySent()

@@ -1,6 +1,6 @@
 import Logging
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 
 /// Trims the shard streams to their retention on a timer (`XTRIM … MINID`), apart from the
 /// writes: a Redis at `maxmemory` refusing every `XADD` still gets its old entries trimmed, and
@@ -10,7 +10,7 @@ public import TelemetryCore
 /// Retention is by time (replay and failover recovery rely on it), so a consumer group that has
 /// not read or acknowledged entries that old loses them; they are counted
 /// (`telemetry_hub_stream_trimmed_unread_total`) and logged before they go, never silently.
-public struct StreamTrimmer: Sendable {
+package struct StreamTrimmer: Sendable {
     let redis: RedisClient
     let keys: RedisKeys
     let shards: Int
@@ -21,7 +21,7 @@ public struct StreamTrimmer: Sendable {
     /// Most entries counted per shard and group before a trim (an estimate beyond it).
     static let countLimit = 100_000
 
-    public init(redis: RedisClient, keys: RedisKeys, shards: Int, retentionDays: Int, counters: HubCounters, logger: Logger) {
+    package init(redis: RedisClient, keys: RedisKeys, shards: Int, retentionDays: Int, counters: HubCounters, logger: Logger) {
         self.redis = redis
         self.keys = keys
         self.shards = shards
@@ -32,7 +32,7 @@ public struct StreamTrimmer: Sendable {
 
     /// Trims every shard once; returns the entries removed.
     @discardableResult
-    public func trimOnce() async throws(RedisError) -> Int {
+    package func trimOnce() async throws(RedisError) -> Int {
         let time = try await redis.send(["TIME"]).array ?? []
         guard time.count == 2, let seconds = time[0].string.flatMap(Int64.init) else {
             throw RedisError(.protocolError, "unexpected TIME reply")
@@ -77,7 +77,7 @@ public struct StreamTrimmer: Sendable {
     }
 
     /// Whether stream id `a` sorts before `b` (`ms-seq`).
-    public static func precedes(_ a: String, _ b: String) -> Bool {
+    package static func precedes(_ a: String, _ b: String) -> Bool {
         func parts(_ id: String) -> (UInt64, UInt64) {
             let p = id.split(separator: "-")
             return (UInt64(p.first ?? "") ?? 0, p.count > 1 ? UInt64(p[1]) ?? 0 : 0)

@@ -1,18 +1,18 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// The spool as an actor on a thread of its own: its file reads, writes and fsyncs block, so
 /// they never run on the cooperative pool — recovery included, which is why ``open()`` is a
 /// method of the actor and not part of its initializer.
-public actor Spool {
+package actor Spool {
     private nonisolated let executor = ThreadExecutor(name: "spool")
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let directory: String
     private let segmentBytes: Int
     private let maxBytes: Int
     private let fsync: Bool
     private var store: SpoolStore?
 
-    public init(directory: String, segmentBytes: Int, maxBytes: Int, fsync: Bool) {
+    package init(directory: String, segmentBytes: Int, maxBytes: Int, fsync: Bool) {
         self.directory = directory
         self.segmentBytes = segmentBytes
         self.maxBytes = maxBytes
@@ -21,7 +21,7 @@ public actor Spool {
 
     /// Opens and recovers the spool (see ``SpoolStore``); returns what recovery found.
     @discardableResult
-    public func open() throws(SpoolError) -> SpoolStore.Recovery {
+    package func open() throws(SpoolError) -> SpoolStore.Recovery {
         let opened = try SpoolStore(directory: directory, segmentBytes: segmentBytes, maxBytes: maxBytes, fsync: fsync)
         store = opened
         return opened.recovery
@@ -32,13 +32,13 @@ public actor Spool {
         return store
     }
 
-    public var count: Int { store?.count ?? 0 }
-    public var bytes: Int { store?.bytes ?? 0 }
-    public var isEmpty: Bool { store?.isEmpty ?? true }
+    package var count: Int { store?.count ?? 0 }
+    package var bytes: Int { store?.bytes ?? 0 }
+    package var isEmpty: Bool { store?.isEmpty ?? true }
 
     /// Appends the batches if they fit; false (nothing written) when the spool is full. Batches
     /// acknowledged to a client are fsync'd whatever `spool.fsync` says.
-    public func append(_ batches: [EncodedBatch]) throws(SpoolError) -> Bool {
+    package func append(_ batches: [EncodedBatch]) throws(SpoolError) -> Bool {
         let store = try opened()
         let payloads = batches.map(\.bytes)
         guard store.hasRoom(for: payloads) else { return false }
@@ -48,11 +48,11 @@ public actor Spool {
 
     /// The oldest `max` batches, as stored (only their headers are read); a record whose header
     /// does not parse (impossible once its checksum passed) is returned as nil so the caller can drop it.
-    public func peek(max: Int) throws(SpoolError) -> [EncodedBatch?] {
+    package func peek(max: Int) throws(SpoolError) -> [EncodedBatch?] {
         try opened().peek(max: max).map { try? EncodedBatch(bytes: $0) }
     }
 
-    public func consume(_ count: Int) throws(SpoolError) {
+    package func consume(_ count: Int) throws(SpoolError) {
         try opened().consume(count)
     }
 }

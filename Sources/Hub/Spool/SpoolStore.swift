@@ -5,10 +5,10 @@ import SystemSupport
 import TelemetryCore
 
 /// An error of the on-disk spool.
-public struct SpoolError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { "spool: \(message)" }
+package struct SpoolError: Error, Sendable, CustomStringConvertible {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { "spool: \(message)" }
 }
 
 /// The hub's on-disk spool: append-only segment files of checksummed records, read in order
@@ -19,7 +19,7 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 /// segment is scanned; a record whose header or checksum is wrong, or a truncated tail, is copied
 /// to `quarantine/` and the segment rewritten with its good records only, so a damaged spool
 /// never stops the hub.
-public final class SpoolStore {
+package final class SpoolStore {
     struct Location {
         var segment: UInt64
         var offset: Int
@@ -27,19 +27,19 @@ public final class SpoolStore {
     }
 
     /// What recovery found at start.
-    public struct Recovery: Sendable, Equatable {
-        public var records = 0
-        public var badRanges = 0
-        public var quarantinedBytes = 0
+    package struct Recovery: Sendable, Equatable {
+        package var records = 0
+        package var badRanges = 0
+        package var quarantinedBytes = 0
     }
 
     static let headerSize = SpoolRecord.headerSize
 
-    public let directory: String
-    public let segmentBytes: Int
-    public let maxBytes: Int
-    public let fsync: Bool
-    public private(set) var recovery = Recovery()
+    package let directory: String
+    package let segmentBytes: Int
+    package let maxBytes: Int
+    package let fsync: Bool
+    package private(set) var recovery = Recovery()
     private var records: Deque<Location> = []
     /// A segment was created since the directory was last fsync'd.
     private var directoryUnsynced = false
@@ -49,7 +49,7 @@ public final class SpoolStore {
     private var readDescriptors: [UInt64: FileDescriptor] = [:]
 
     /// Opens (creating if needed) the spool in `directory` and recovers its records.
-    public init(directory: String, segmentBytes: Int = 64 << 20, maxBytes: Int = 1 << 30, fsync: Bool = true) throws(SpoolError) {
+    package init(directory: String, segmentBytes: Int = 64 << 20, maxBytes: Int = 1 << 30, fsync: Bool = true) throws(SpoolError) {
         self.directory = directory
         self.segmentBytes = segmentBytes
         self.maxBytes = maxBytes
@@ -69,14 +69,14 @@ public final class SpoolStore {
     }
 
     /// Records waiting to be published.
-    public var count: Int { records.count }
-    public var isEmpty: Bool { records.isEmpty }
+    package var count: Int { records.count }
+    package var isEmpty: Bool { records.isEmpty }
     /// Bytes of segment files on disk.
-    public var bytes: Int { segmentSizes.values.reduce(0, +) }
-    public var quarantineDirectory: String { directory + "/quarantine" }
+    package var bytes: Int { segmentSizes.values.reduce(0, +) }
+    package var quarantineDirectory: String { directory + "/quarantine" }
 
     /// Whether `payloads` fit under ``maxBytes``.
-    public func hasRoom(for payloads: [[UInt8]]) -> Bool {
+    package func hasRoom(for payloads: [[UInt8]]) -> Bool {
         bytes + payloads.reduce(0) { $0 + $1.count + Self.headerSize } <= maxBytes
     }
 
@@ -86,7 +86,7 @@ public final class SpoolStore {
     /// All or nothing: when a write or fsync fails (a full disk), the records of this call are
     /// taken back and the segments cut back to their previous length, so a later append lands
     /// where the index says and the caller can retry the same records.
-    public func append(_ payloads: [[UInt8]], durable: Bool = false) throws(SpoolError) {
+    package func append(_ payloads: [[UInt8]], durable: Bool = false) throws(SpoolError) {
         let sync = fsync || durable
         let recordsBefore = records.count
         var sizesBefore: [UInt64: Int] = [tailSegment: segmentSizes[tailSegment, default: 0]]
@@ -116,7 +116,7 @@ public final class SpoolStore {
     }
 
     /// The first `max` records, oldest first, without removing them.
-    public func peek(max: Int) throws(SpoolError) -> [[UInt8]] {
+    package func peek(max: Int) throws(SpoolError) -> [[UInt8]] {
         var out: [[UInt8]] = []
         for location in records.prefix(max) {
             let fd = try readDescriptor(location.segment)
@@ -135,7 +135,7 @@ public final class SpoolStore {
 
     /// Removes the first `count` records (published or dropped), deletes segments left empty and
     /// persists the head position.
-    public func consume(_ count: Int) throws(SpoolError) {
+    package func consume(_ count: Int) throws(SpoolError) {
         guard count > 0 else { return }
         records.removeFirst(Swift.min(count, records.count))
         let head = records.first

@@ -32,7 +32,7 @@ extension ConsumerActor {
     /// One maintenance round: refresh the heartbeat, renew, balance and take over shard leases,
     /// and re-queue the processing lists of consumers whose heartbeat expired. It never waits on
     /// the worker queues: the read loop claims a taken-over shard's pending entries.
-    public func maintain() async throws(RedisError) {
+    package func maintain() async throws(RedisError) {
         let keys = configuration.keys
         let me = configuration.consumerName
         let ttl = String(configuration.leaseTTLMillis)
@@ -90,7 +90,7 @@ extension ConsumerActor {
     }
 
     /// Gives up every lease and the heartbeat (after the workers drained), so survivors take over at once.
-    public func releaseAll() async {
+    package func releaseAll() async {
         let keys = configuration.keys
         let me = configuration.consumerName
         var commands: [RedisCommand] = leases.releaseAll().map { ["EVAL", Self.releaseScript, "1", keys.lease($0), me] }

@@ -1,7 +1,7 @@
 import Logging
-public import Redis
+import Redis
 import ServiceLifecycle
-public import TelemetryCore
+import TelemetryCore
 
 /// Reads the hub's shard streams through the consumer group and the compatibility task list, and
 /// routes every item to the worker that owns its device (`shard(device) % workers`).
@@ -10,7 +10,7 @@ public import TelemetryCore
 /// (`telemetry:lease:<n>`, `SET NX PX`, renewed by ``maintain()``); taking a lease over claims the
 /// shard's pending entries (`XPENDING … IDLE`, `XCLAIM`) before new ones (`>`) are read. At start the consumer
 /// also re-processes what its previous run left in its compatibility processing list.
-public actor ConsumerActor {
+package actor ConsumerActor {
     let reader: RedisClient
     let control: RedisClient
     let queues: [BoundedBuffer<WorkItem>]
@@ -28,7 +28,7 @@ public actor ConsumerActor {
     /// Copies of tasks seen in this consumer's processing list with no worker holding them, since when.
     var strandedTasks: [UInt64: ContinuousClock.Instant] = [:]
 
-    public init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
+    package init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
                 configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "consumer"), faults: FaultSwitches = FaultSwitches(),
                 inFlight: InFlight = InFlight()) {
@@ -49,7 +49,7 @@ public actor ConsumerActor {
     /// the hub wrote before the group existed is skipped).
     /// Returns how many groups were created (not already there).
     @discardableResult
-    public func createGroups() async throws(RedisError) -> Int {
+    package func createGroups() async throws(RedisError) -> Int {
         var created = 0
         for shard in 0..<configuration.shards {
             let reply = try await control.pipeline([["XGROUP", "CREATE", configuration.keys.stream(shard), configuration.group, "0", "MKSTREAM"]])[0]
@@ -65,7 +65,7 @@ public actor ConsumerActor {
     /// Recreates consumer groups Redis lost (`NOGROUP`: a FLUSHALL, a restart without AOF, a
     /// promoted replica without the group), from the start of each stream, and says what may be
     /// gone: the entries undelivered or pending at the last probe.
-    public func recreateLostGroups() async {
+    package func recreateLostGroups() async {
         let before = counters.shards
         do {
             let created = try await createGroups()
@@ -82,7 +82,7 @@ public actor ConsumerActor {
     }
 
     /// Reads and dispatches until graceful shutdown (the service then finishes the worker queues).
-    public func run() async {
+    package func run() async {
         await recoverOwnTasks()
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -311,7 +311,7 @@ public actor ConsumerActor {
 
 extension ConsumerActor {
     /// The queues as Redis holds them, read on the control connection.
-    public func queueState() async throws(RedisError) -> QueueState {
+    package func queueState() async throws(RedisError) -> QueueState {
         try await control.queueState(keys: configuration.keys, shards: configuration.shards, group: configuration.group)
     }
 }

@@ -5,7 +5,7 @@ import TelemetryCore
 /// periodic stranded-work check (``ConsumerActor``) claims only what is pending in Redis but not
 /// here: an entry whose `XREADGROUP` reply was lost, a task whose `LMOVE` reply was lost; never
 /// one a worker is still busy with (a slow PostgreSQL), which would be processed twice.
-public final class InFlight: Sendable {
+package final class InFlight: Sendable {
     private struct State {
         var entries: Set<String> = []
         /// Tasks by the FNV-1a-64 of their bytes, counted (the same bytes can be queued twice).
@@ -14,7 +14,7 @@ public final class InFlight: Sendable {
 
     private let state = Mutex(State())
 
-    public init() {}
+    package init() {}
 
     private static func key(_ shard: Int, _ id: String) -> String { "\(shard)/\(id)" }
 

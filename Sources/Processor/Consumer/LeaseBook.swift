@@ -7,27 +7,27 @@
 /// (`lease.ttl_ms - lease.renew_ms`): the previous owner stopped renewing at least that long ago,
 /// so nothing a live consumer was just handed is taken from it. Shards this consumer's own
 /// previous run left (its name on the lease, not in this run's book) are claimed at once.
-public struct LeaseBook: Sendable, Equatable {
-    public let me: String
-    public let takeoverIdleMillis: Int
+package struct LeaseBook: Sendable, Equatable {
+    package let me: String
+    package let takeoverIdleMillis: Int
     /// Shards whose lease this consumer holds.
-    public private(set) var owned: Set<Int> = []
+    package private(set) var owned: Set<Int> = []
     /// Shards just acquired, with the minimum idle time (ms) of the claim of their pending entries.
-    public private(set) var toClaim: [Int: Int] = [:]
+    package private(set) var toClaim: [Int: Int] = [:]
 
-    public init(me: String, takeoverIdleMillis: Int) {
+    package init(me: String, takeoverIdleMillis: Int) {
         self.me = me
         self.takeoverIdleMillis = max(0, takeoverIdleMillis)
     }
 
     /// Shards read with `>` now: held, and their pending entries claimed.
-    public var reading: Set<Int> { owned.subtracting(toClaim.keys) }
+    package var reading: Set<Int> { owned.subtracting(toClaim.keys) }
 
     /// Held shards in order, for renewal.
-    public var renewals: [Int] { owned.sorted() }
+    package var renewals: [Int] { owned.sorted() }
 
     /// The renewal of `shard` failed (another consumer holds it now): it is not ours any more.
-    public mutating func lost(_ shard: Int) {
+    package mutating func lost(_ shard: Int) {
         owned.remove(shard)
         toClaim[shard] = nil
     }
@@ -35,7 +35,7 @@ public struct LeaseBook: Sendable, Equatable {
     /// What to release and acquire, from the owners Redis lists (nil when free, by shard) and the
     /// number of live consumers. A shard listed as this consumer's but not in the book was left
     /// by its previous run: it counts as free, to be taken over properly.
-    public func plan(owners: [String?], liveConsumers: Int) -> (plan: LeaseBalancer.Plan, leftByPreviousRun: Set<Int>) {
+    package func plan(owners: [String?], liveConsumers: Int) -> (plan: LeaseBalancer.Plan, leftByPreviousRun: Set<Int>) {
         var owners = owners
         var left = Set<Int>()
         for (shard, owner) in owners.enumerated() where owner == me && !owned.contains(shard) {
@@ -45,22 +45,22 @@ public struct LeaseBook: Sendable, Equatable {
         return (LeaseBalancer(shards: owners.count).plan(owners: owners, me: me, liveConsumers: liveConsumers), left)
     }
 
-    public mutating func released(_ shard: Int) { lost(shard) }
+    package mutating func released(_ shard: Int) { lost(shard) }
 
     /// The lease of `shard` is ours now; its pending entries are claimed before it is read.
-    public mutating func acquired(_ shard: Int, leftByPreviousRun: Bool) {
+    package mutating func acquired(_ shard: Int, leftByPreviousRun: Bool) {
         owned.insert(shard)
         toClaim[shard] = leftByPreviousRun ? 0 : takeoverIdleMillis
     }
 
     /// The claims still to make, in shard order.
-    public var claims: [(shard: Int, minIdleMillis: Int)] { toClaim.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    package var claims: [(shard: Int, minIdleMillis: Int)] { toClaim.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
     /// The pending entries of `shard` are claimed: it is read from now on.
-    public mutating func claimed(_ shard: Int) { toClaim[shard] = nil }
+    package mutating func claimed(_ shard: Int) { toClaim[shard] = nil }
 
     /// Gives every lease up (at shutdown); returns the shards to release, in order.
-    public mutating func releaseAll() -> [Int] {
+    package mutating func releaseAll() -> [Int] {
         defer {
             owned.removeAll()
             toClaim.removeAll()

@@ -1,20 +1,20 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// Dense numbers 0, 1, 2, … for the series (device, metric) a batch's samples belong to, in order
 /// of first appearance, so per-series work goes to arrays of the batch's series count (at most its
 /// sample count) whatever the size of its name tables, and no name is hashed per sample.
 ///
 /// Index pairs naming the same device and metric (a table that lists a name twice) are one series.
-public struct BatchSeries: Sendable {
+package struct BatchSeries: Sendable {
     /// The series number of each sample, in sample order.
-    public private(set) var numbers: [Int32] = []
+    package private(set) var numbers: [Int32] = []
     /// Each series' device and metric, as indexes into the batch's tables (the first index of a
     /// name listed twice).
-    public private(set) var devices: [UInt32] = []
-    public private(set) var metrics: [UInt32] = []
-    public var count: Int { devices.count }
+    package private(set) var devices: [UInt32] = []
+    package private(set) var metrics: [UInt32] = []
+    package var count: Int { devices.count }
 
-    public init(samples: [Sample], deviceNames: [String], metricNames: [String]) {
+    package init(samples: [Sample], deviceNames: [String], metricNames: [String]) {
         let device: [UInt32] = Self.firstIndexes(deviceNames)
         let metric: [UInt32] = Self.firstIndexes(metricNames)
         let metricCount = metricNames.count

@@ -25,7 +25,7 @@ extension StorageActor {
     /// `retentionDays`, deletes aggregates past `aggregateRetentionDays` and idempotency records
     /// older than `idempotencyDays`. `nowMicros` is injected so tests can drive days.
     @discardableResult
-    public func maintainPartitions(nowMicros: Int64, aheadDays: Int, retentionDays: Int, aggregateRetentionDays: Int,
+    package func maintainPartitions(nowMicros: Int64, aheadDays: Int, retentionDays: Int, aggregateRetentionDays: Int,
                                    idempotencyDays: Int = 8) throws(PostgresError) -> PartitionPlan {
         let pg = try live()
         let existing = try pg.execute("""

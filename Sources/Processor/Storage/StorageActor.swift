@@ -1,6 +1,6 @@
 import Logging
-public import Postgres
-public import Synchronization
+import Postgres
+import Synchronization
 import TelemetryCore
 
 /// Owns one PostgreSQL connection of the processor and writes batches exactly once.
@@ -17,9 +17,9 @@ import TelemetryCore
 ///    alerts of inserted samples; 4. commit. The caller acknowledges its entry only after that.
 /// A group that fails for any reason but a lost connection is rolled back and its batches are
 /// written one per transaction, so one bad batch fails alone.
-public actor StorageActor {
+package actor StorageActor {
     private nonisolated let executor: ThreadExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     let conninfo: String
     let logger: Logger
@@ -40,10 +40,10 @@ public actor StorageActor {
     /// Writes waiting for the next transaction (filled from any thread, emptied by the actor).
     nonisolated let intake = Mutex<[Request]>([])
     /// Transactions committed and the batches they carried, for the metrics.
-    public nonisolated let groups = Atomic<Int>(0)
-    public nonisolated let groupedBatches = Atomic<Int>(0)
+    package nonisolated let groups = Atomic<Int>(0)
+    package nonisolated let groupedBatches = Atomic<Int>(0)
 
-    public init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000) {
+    package init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000) {
         self.conninfo = conninfo
         self.maxMetricNames = maxMetricNames
         self.logger = logger
@@ -53,13 +53,13 @@ public actor StorageActor {
 
     /// Connects (if needed) and applies pending migrations; returns the versions applied.
     @discardableResult
-    public func prepare() throws(PostgresError) -> [Int] {
+    package func prepare() throws(PostgresError) -> [Int] {
         try MigrationRunner.migrate(try live(), migrations: Schema.migrations)
     }
 
     /// Metric names with an id above `id`, in id order, at most `limit` (to mirror them into
     /// Redis for the hubs' cardinality check), and how many metric names exist.
-    public func metricNames(after id: Int32, limit: Int) throws(PostgresError) -> (names: [(id: Int32, name: String)], total: Int) {
+    package func metricNames(after id: Int32, limit: Int) throws(PostgresError) -> (names: [(id: Int32, name: String)], total: Int) {
         let pg = try live()
         let rows = try pg.query("SELECT id, name FROM metrics WHERE id > $1::int ORDER BY id LIMIT $2::int", [String(id), String(limit)]).rows
         let total = Int(try pg.execute("SELECT count(*) FROM metrics").rows.first?[0] ?? "") ?? 0
@@ -67,19 +67,19 @@ public actor StorageActor {
     }
 
     /// True when a trivial query succeeds.
-    public func ping() -> Bool {
+    package func ping() -> Bool {
         (try? live().execute("SELECT 1")) != nil
     }
 
     /// Writes `batch` in the next transaction (see the type's documentation) and returns once it
     /// is committed.
-    public nonisolated func write(_ batch: StorageBatch) async throws(PostgresError) -> StorageOutcome {
+    package nonisolated func write(_ batch: StorageBatch) async throws(PostgresError) -> StorageOutcome {
         try await write([batch])[0]
     }
 
     /// Writes `batches` in the next transaction, all or none: when one of them fails, none is
     /// committed and they all fail with its error (the caller then writes them one at a time).
-    public nonisolated func write(_ batches: [StorageBatch]) async throws(PostgresError) -> [StorageOutcome] {
+    package nonisolated func write(_ batches: [StorageBatch]) async throws(PostgresError) -> [StorageOutcome] {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[StorageOutcome], PostgresError>, Never>) in
             intake.withLock { $0.append(Request(batches: batches, continuation: continuation)) }
             Task { await self.drainIntake() }

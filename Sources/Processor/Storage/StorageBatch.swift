@@ -1,17 +1,17 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// An alert to record with a batch (one row per firing).
-public struct AlertRecord: Sendable, Equatable {
+package struct AlertRecord: Sendable, Equatable {
     /// Index into the batch's device names.
-    public var device: Int
+    package var device: Int
     /// Index into the batch's metric names.
-    public var metric: Int
-    public var timestampMicros: Int64
-    public var value: Double
-    public var rule: String
-    public var severity: String
+    package var metric: Int
+    package var timestampMicros: Int64
+    package var value: Double
+    package var rule: String
+    package var severity: String
 
-    public init(device: Int, metric: Int, timestampMicros: Int64, value: Double, rule: String, severity: String) {
+    package init(device: Int, metric: Int, timestampMicros: Int64, value: Double, rule: String, severity: String) {
         self.device = device
         self.metric = metric
         self.timestampMicros = timestampMicros
@@ -23,28 +23,28 @@ public struct AlertRecord: Sendable, Equatable {
 
 /// What one transaction writes: the batch's valid samples (indexes into its name tables) and
 /// the alerts they fired.
-public struct StorageBatch: Sendable {
+package struct StorageBatch: Sendable {
     /// The hub's batch id or the task id, as logged.
-    public var id: String
+    package var id: String
     /// The idempotency key in `ingested_batches`: the id in its namespace (`hub:<batch id>` or
     /// `task:<task id>`), so a task id can never swallow a hub batch or the other way round.
-    public var key: String
+    package var key: String
     /// A digest of the whole input (every sample, valid or not), so a reused id with other content
     /// is told apart from a redelivery of the same input.
-    public var digest: Int64
-    public let deviceNames: [String]
-    public let metricNames: [String]
-    public let samples: [Sample]
-    public var alerts: [AlertRecord]
+    package var digest: Int64
+    package let deviceNames: [String]
+    package let metricNames: [String]
+    package let samples: [Sample]
+    package var alerts: [AlertRecord]
     /// The samples' series, numbered once here for the analysis and the storage.
-    public let series: BatchSeries
+    package let series: BatchSeries
 
     /// Where an id comes from; each source has its own idempotency namespace.
-    public enum Namespace: String, Sendable {
+    package enum Namespace: String, Sendable {
         case hub, task
     }
 
-    public init(id: String, namespace: Namespace = .hub, digest: Int64 = 0, deviceNames: [String], metricNames: [String], samples: [Sample],
+    package init(id: String, namespace: Namespace = .hub, digest: Int64 = 0, deviceNames: [String], metricNames: [String], samples: [Sample],
                 alerts: [AlertRecord] = []) {
         self.id = id
         key = "\(namespace.rawValue):\(id)"
@@ -84,24 +84,24 @@ extension StorageBatch {
 }
 
 /// What a write did.
-public struct StorageOutcome: Sendable, Equatable {
+package struct StorageOutcome: Sendable, Equatable {
     /// The batch id was already committed: nothing was written.
-    public var duplicateBatch: Bool
+    package var duplicateBatch: Bool
     /// Samples inserted into `samples`.
-    public var inserted: Int
+    package var inserted: Int
     /// Samples already stored under the same key (skipped).
-    public var duplicates: Int
+    package var duplicates: Int
     /// Of those, how many carried a different value (the first value is kept).
-    public var conflictingValues: Int
-    public var alertsInserted: Int
+    package var conflictingValues: Int
+    package var alertsInserted: Int
     /// The id was already committed with other content: nothing was written (`duplicate_id`).
-    public var reusedID = false
+    package var reusedID = false
     /// Samples refused because their metric name would exceed `validation.max_metric_names`
     /// (indexes into the batch's tables), and those names.
-    public var overCardinality: [Sample] = []
-    public var refusedNames: [String] = []
+    package var overCardinality: [Sample] = []
+    package var refusedNames: [String] = []
 
-    public init(duplicateBatch: Bool, inserted: Int, duplicates: Int, conflictingValues: Int, alertsInserted: Int) {
+    package init(duplicateBatch: Bool, inserted: Int, duplicates: Int, conflictingValues: Int, alertsInserted: Int) {
         self.duplicateBatch = duplicateBatch
         self.inserted = inserted
         self.duplicates = duplicates

@@ -1,6 +1,6 @@
 import Logging
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 import Synchronization
 
 /// Acknowledges finished work: `XACK` for stream entries, `LREM` from the processing list for
@@ -9,7 +9,7 @@ import Synchronization
 /// Acknowledgements that arrive while a round trip is under way are sent together in the next
 /// one (one `XACK` per stream carrying every id, pipelined with any `LREM`s), so the workers
 /// never queue one round trip each behind each other.
-public final class Acknowledger: Sendable {
+package final class Acknowledger: Sendable {
     let redis: RedisClient
     let keys: RedisKeys
     let group: String
@@ -23,7 +23,7 @@ public final class Acknowledger: Sendable {
 
     private let intake = Mutex(Intake())
 
-    public init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String, inFlight: InFlight = InFlight()) {
+    package init(redis: RedisClient, keys: RedisKeys, group: String, consumer: String, inFlight: InFlight = InFlight()) {
         self.inFlight = inFlight
         self.redis = redis
         self.keys = keys
@@ -32,12 +32,12 @@ public final class Acknowledger: Sendable {
     }
 
     /// Acknowledges `source`, retrying through a Redis outage; returns once Redis took it.
-    public func acknowledge(_ source: WorkItem.Source, logger: Logger) async {
+    package func acknowledge(_ source: WorkItem.Source, logger: Logger) async {
         await acknowledge([source], logger: logger)
     }
 
     /// Acknowledges `sources` together.
-    public func acknowledge(_ sources: [WorkItem.Source], logger: Logger) async {
+    package func acknowledge(_ sources: [WorkItem.Source], logger: Logger) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             let lead = intake.withLock { state -> Bool in
                 state.waiting.append((sources, done))

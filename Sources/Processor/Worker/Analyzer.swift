@@ -1,14 +1,14 @@
-public import TelemetryCore
+import TelemetryCore
 
 /// What analysis a task type asks for on top of storing its samples.
-public struct AnalysisPlan: Sendable, Equatable {
-    public var statistics: Bool
-    public var anomalies: Bool
-    public var thresholds: Bool
+package struct AnalysisPlan: Sendable, Equatable {
+    package var statistics: Bool
+    package var anomalies: Bool
+    package var thresholds: Bool
 
     /// Hub batches and `telemetry.analyze` run the full chain; `anomaly_detect` detection and
     /// alerts; `alert` the threshold rules only; `aggregate` and `store` nothing more.
-    public init(kind: TelemetryTask.Kind) {
+    package init(kind: TelemetryTask.Kind) {
         switch kind {
         case .analyze: self.init(statistics: true, anomalies: true, thresholds: true)
         case .anomalyDetect: self.init(statistics: false, anomalies: true, thresholds: true)
@@ -17,7 +17,7 @@ public struct AnalysisPlan: Sendable, Equatable {
         }
     }
 
-    public init(statistics: Bool, anomalies: Bool, thresholds: Bool) {
+    package init(statistics: Bool, anomalies: Bool, thresholds: Bool) {
         self.statistics = statistics
         self.anomalies = anomalies
         self.thresholds = thresholds
@@ -25,12 +25,12 @@ public struct AnalysisPlan: Sendable, Equatable {
 }
 
 /// The analysis rules a SIGHUP reload can change: thresholds and the z-score detector.
-public struct AnalysisSettings: Sendable, Equatable {
-    public var thresholds: [String: ThresholdRule]
-    public var zScore: Double
-    public var minSamples: Int
+package struct AnalysisSettings: Sendable, Equatable {
+    package var thresholds: [String: ThresholdRule]
+    package var zScore: Double
+    package var minSamples: Int
 
-    public init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
+    package init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
         self.thresholds = thresholds
         self.zScore = zScore
         self.minSamples = minSamples
@@ -38,19 +38,19 @@ public struct AnalysisSettings: Sendable, Equatable {
 }
 
 /// Running statistics of a series of values (Welford).
-public struct SeriesStatistics: Sendable, Equatable {
-    public var count = 0
-    public var mean = 0.0
+package struct SeriesStatistics: Sendable, Equatable {
+    package var count = 0
+    package var mean = 0.0
     var m2 = 0.0
-    public var min = Double.infinity
-    public var max = -Double.infinity
+    package var min = Double.infinity
+    package var max = -Double.infinity
     /// Population standard deviation.
-    public var standardDeviation: Double { count > 0 ? (m2 / Double(count)).squareRoot() : 0 }
+    package var standardDeviation: Double { count > 0 ? (m2 / Double(count)).squareRoot() : 0 }
 
-    public init() {}
+    package init() {}
 
     /// Folds in another accumulator (Chan et al.'s parallel Welford merge).
-    public mutating func merge(_ other: SeriesStatistics) {
+    package mutating func merge(_ other: SeriesStatistics) {
         guard other.count > 0 else { return }
         let n = count + other.count
         let delta = other.mean - mean
@@ -62,7 +62,7 @@ public struct SeriesStatistics: Sendable, Equatable {
     }
 
     /// Welford's update.
-    public mutating func add(_ x: Double) {
+    package mutating func add(_ x: Double) {
         count += 1
         let delta = x - mean
         mean += delta / Double(count)
@@ -74,52 +74,52 @@ public struct SeriesStatistics: Sendable, Equatable {
 
 /// Rolling per-(device, metric) state: Welford statistics for the z-score and the breach state of
 /// each rule, so an alert fires once when a series enters a breach, not for every sample in it.
-public struct SeriesState: Sendable, Equatable {
-    public var rolling = SeriesStatistics()
-    public var inAnomaly = false
-    public var breachLow = false
-    public var breachHigh = false
-    public init() {}
+package struct SeriesState: Sendable, Equatable {
+    package var rolling = SeriesStatistics()
+    package var inAnomaly = false
+    package var breachLow = false
+    package var breachHigh = false
+    package init() {}
 }
 
 /// The analysis chain of one worker. Its state belongs to the worker that owns the devices
 /// (work is routed by device), and is changed only through ``commit(_:)`` once the batch's
 /// transaction committed, so a batch retried after a failed write does not fire twice.
-public struct Analyzer: Sendable {
-    public struct SeriesKey: Hashable, Sendable {
-        public var device: String
-        public var metric: String
-        public init(device: String, metric: String) {
+package struct Analyzer: Sendable {
+    package struct SeriesKey: Hashable, Sendable {
+        package var device: String
+        package var metric: String
+        package init(device: String, metric: String) {
             self.device = device
             self.metric = metric
         }
     }
 
     /// Tentative result of analysing one batch.
-    public struct Result: Sendable {
-        public var alerts: [AlertRecord] = []
+    package struct Result: Sendable {
+        package var alerts: [AlertRecord] = []
         /// Statistics of the batch's values per metric name.
-        public var statistics: [String: SeriesStatistics] = [:]
+        package var statistics: [String: SeriesStatistics] = [:]
         var updates: [SeriesKey: SeriesState] = [:]
     }
 
-    public private(set) var thresholds: [String: ThresholdRule]
-    public private(set) var zScore: Double
-    public private(set) var minSamples: Int
-    public private(set) var series: [SeriesKey: SeriesState] = [:]
+    package private(set) var thresholds: [String: ThresholdRule]
+    package private(set) var zScore: Double
+    package private(set) var minSamples: Int
+    package private(set) var series: [SeriesKey: SeriesState] = [:]
 
-    public init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
+    package init(thresholds: [String: ThresholdRule], zScore: Double, minSamples: Int) {
         self.thresholds = thresholds
         self.zScore = zScore
         self.minSamples = minSamples
     }
 
-    public init(settings: AnalysisSettings) {
+    package init(settings: AnalysisSettings) {
         self.init(thresholds: settings.thresholds, zScore: settings.zScore, minSamples: settings.minSamples)
     }
 
     /// Takes reloaded rules; the series' state (baselines, breaches) is kept.
-    public mutating func apply(_ settings: AnalysisSettings) {
+    package mutating func apply(_ settings: AnalysisSettings) {
         thresholds = settings.thresholds
         zScore = settings.zScore
         minSamples = settings.minSamples
@@ -129,7 +129,7 @@ public struct Analyzer: Sendable {
     ///
     /// Samples are addressed by their series' number in the batch (``BatchSeries``; pass the
     /// batch's own when it has one): each series is looked up by name once, not once per sample.
-    public func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan,
+    package func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan,
                         series batchSeries: BatchSeries? = nil) -> Result {
         var result = Result()
         if plan.statistics {
@@ -187,7 +187,7 @@ public struct Analyzer: Sendable {
     }
 
     /// Makes a committed batch's state changes permanent.
-    public mutating func commit(_ result: Result) {
+    package mutating func commit(_ result: Result) {
         for (key, state) in result.updates { series[key] = state }
     }
 }

@@ -1,14 +1,14 @@
 import Logging
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 
 /// Writes dead letters to `telemetry:dlq` with the fields of DESIGN.md §4 and counts them.
-public struct DeadLetterWriter: Sendable {
+package struct DeadLetterWriter: Sendable {
     let redis: RedisClient
     let keys: RedisKeys
     let counters: ProcessorCounters
     let logger: Logger
-    public init(redis: RedisClient, keys: RedisKeys, counters: ProcessorCounters, logger: Logger) {
+    package init(redis: RedisClient, keys: RedisKeys, counters: ProcessorCounters, logger: Logger) {
         self.redis = redis
         self.keys = keys
         self.counters = counters
@@ -16,7 +16,7 @@ public struct DeadLetterWriter: Sendable {
     }
 
     /// Appends one dead letter; retries through a Redis outage until it is written.
-    public func write(error: TelemetryError, attempts: Int, firstFailureMillis: Int64, source: String, sourceID: String?, payload: [UInt8]) async {
+    package func write(error: TelemetryError, attempts: Int, firstFailureMillis: Int64, source: String, sourceID: String?, payload: [UInt8]) async {
         let command = RedisCommand.deadLetter(keys: keys, error: error, attempts: attempts, firstFailureMillis: firstFailureMillis,
                                               lastFailureMillis: wallClockMicros() / 1000, source: source, sourceID: sourceID ?? "",
                                               payload: payload)

@@ -1,17 +1,17 @@
 import Logging
-public import Redis
-public import TelemetryCore
+import Redis
+import TelemetryCore
 
 /// Where a failing item's retry state lives: the Redis hash `telemetry:retries`, so a restarted
 /// processor neither forgets how many attempts an item had nor retries it before its time.
-public struct RetryLedger: Sendable {
+package struct RetryLedger: Sendable {
     /// Failed attempts so far, when the first failed, when the next attempt is due (epoch ms).
-    public struct State: Sendable, Equatable {
-        public var failures = 0
-        public var firstFailureMillis: Int64 = 0
-        public var nextAttemptMillis: Int64 = 0
+    package struct State: Sendable, Equatable {
+        package var failures = 0
+        package var firstFailureMillis: Int64 = 0
+        package var nextAttemptMillis: Int64 = 0
 
-        public init(failures: Int = 0, firstFailureMillis: Int64 = 0, nextAttemptMillis: Int64 = 0) {
+        package init(failures: Int = 0, firstFailureMillis: Int64 = 0, nextAttemptMillis: Int64 = 0) {
             self.failures = failures
             self.firstFailureMillis = firstFailureMillis
             self.nextAttemptMillis = nextAttemptMillis
@@ -22,25 +22,25 @@ public struct RetryLedger: Sendable {
     let key: String
     let logger: Logger
 
-    public init(redis: RedisClient, keys: RedisKeys, logger: Logger) {
+    package init(redis: RedisClient, keys: RedisKeys, logger: Logger) {
         self.redis = redis
         self.key = keys.retries
         self.logger = logger
     }
 
     /// The recorded state of `item`, or a fresh one.
-    public func load(_ item: String) async -> State {
+    package func load(_ item: String) async -> State {
         let reply = await untilDone(["HGET", key, item])
         let parts = (reply.string ?? "").split(separator: ":").compactMap { Int64($0) }
         guard parts.count == 3 else { return State() }
         return State(failures: Int(parts[0]), firstFailureMillis: parts[1], nextAttemptMillis: parts[2])
     }
 
-    public func save(_ item: String, _ state: State) async {
+    package func save(_ item: String, _ state: State) async {
         _ = await untilDone(["HSET", key, item, "\(state.failures):\(state.firstFailureMillis):\(state.nextAttemptMillis)"])
     }
 
-    public func clear(_ item: String) async {
+    package func clear(_ item: String) async {
         _ = await untilDone(["HDEL", key, item])
     }
 

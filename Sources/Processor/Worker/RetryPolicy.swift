@@ -1,4 +1,4 @@
-public import TelemetryCore
+import TelemetryCore
 import Postgres
 
 /// What a worker does about one storage write, decided without I/O: the retry branches of
@@ -13,9 +13,9 @@ import Postgres
 ///   jitter (`retry.base_ms` doubling to `retry.max_ms`), at most `maxRetries` times, then the
 ///   item is dead-lettered as `retries_exhausted`. The state lives in the ``RetryLedger``, so a
 ///   restart neither resets the count nor retries early.
-public struct RetryPolicy: Sendable {
+package struct RetryPolicy: Sendable {
     /// How a write failed, as the storage layer classifies it.
-    public enum Failure: Sendable, Equatable {
+    package enum Failure: Sendable, Equatable {
         /// PostgreSQL is unreachable (connection errors, shutdown, out of resources).
         case outage
         /// The transaction lost a race (deadlock `40P01`, serialization failure `40001`).
@@ -27,7 +27,7 @@ public struct RetryPolicy: Sendable {
     }
 
     /// What to do next.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Write now.
         case attempt
         /// Sleep until this epoch millisecond, then write (a retry scheduled earlier, maybe by a
@@ -41,30 +41,30 @@ public struct RetryPolicy: Sendable {
         case deadLetter(TelemetryError.Code, attempts: Int)
     }
 
-    public let maxRetries: Int
+    package let maxRetries: Int
     /// Backoff of counted retries (jittered).
-    public let retry: Backoff
+    package let retry: Backoff
     /// Backoff while an outage or a lost race is waited out (not jittered).
-    public let outage: Backoff
+    package let outage: Backoff
 
-    public init(maxRetries: Int, retry: Backoff, outage: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))) {
+    package init(maxRetries: Int, retry: Backoff, outage: Backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))) {
         self.maxRetries = max(0, maxRetries)
         self.retry = retry
         self.outage = outage
     }
 
     /// Before a write: wait for a retry the ledger scheduled, or go.
-    public func beforeAttempt(_ state: RetryLedger.State, nowMillis: Int64) -> Action {
+    package func beforeAttempt(_ state: RetryLedger.State, nowMillis: Int64) -> Action {
         state.nextAttemptMillis > nowMillis ? .waitUntil(millis: state.nextAttemptMillis) : .attempt
     }
 
     /// Whether `failure` is waited out, spending no attempt (an outage, a lost race).
-    public static func isWaitedOut(_ failure: Failure) -> Bool { failure == .outage || failure == .conflict }
+    package static func isWaitedOut(_ failure: Failure) -> Bool { failure == .outage || failure == .conflict }
 
     /// After a failed write of a batch with `samples` samples that is not waited out: isolate
     /// the failing rows, or count the failure in `state` (the ledger's record of the item) and
     /// retry it later or give up.
-    public func afterFailure<G: RandomNumberGenerator>(_ failure: Failure, samples: Int, state: inout RetryLedger.State,
+    package func afterFailure<G: RandomNumberGenerator>(_ failure: Failure, samples: Int, state: inout RetryLedger.State,
                                                       nowMillis: Int64, using generator: inout G) -> Action {
         if failure == .data && samples > 0 { return .isolate }
         state.failures = state.failures == .max ? state.failures : state.failures + 1
@@ -77,7 +77,7 @@ public struct RetryPolicy: Sendable {
 
 extension RetryPolicy {
     /// The backoff of waiting out an outage or a lost race: 100 ms doubling to 5 s.
-    public static let outageBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+    package static let outageBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
 }
 
 extension RetryPolicy.Failure {
