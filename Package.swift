@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "TelemetryConfiguration",
             dependencies: [
-                "Supervision",
+                "Supervision", "Redis", "TelemetryCore",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -172,7 +172,7 @@ let package = Package(
         .testTarget(name: "ControlTests", dependencies: ["Control"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryConfigurationTests",
-            dependencies: ["TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],
+            dependencies: ["TelemetryConfiguration", "Redis", "Supervision", .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -11,15 +11,22 @@
 /// ```
 public struct BME280<Bus: RegisterBus> {
 
+    /// The value of the `id` register (0xD0) of a BME280: 0x60.
     public static var expectedChipID: UInt8 { 0x60 }
+    /// The value that, written to the `reset` register (0xE0), resets the chip: 0xB6.
     public static var resetCommand: UInt8 { 0xB6 }
 
+    /// The bus the chip is reached over.
     public var bus: Bus
+    /// Mode, oversampling, filter and standby, applied by ``configure()``.
     public let settings: BME280Settings
+    /// The chip's trimming parameters, read by ``configure()``; nil before it.
     public private(set) var calibration: BME280Calibration?
     /// Sleeps between polls of the status register; injected so tests do not wait.
     private let sleep: (Double) -> Void
 
+    /// A driver for the chip on `bus`; nothing is sent before ``configure()``. `sleep` blocks for a
+    /// number of milliseconds (tests pass one that returns at once).
     public init(bus: Bus, settings: BME280Settings = BME280Settings(), sleep: @escaping (Double) -> Void = BME280Timing.sleep(millis:)) {
         self.bus = bus
         self.settings = settings
@@ -88,14 +95,23 @@ public struct BME280<Bus: RegisterBus> {
 
 /// The BME280 registers the driver uses (datasheet §5.3).
 public enum BME280Register {
+    /// First calibration block, `calib00`…`calib25`.
     public static let calibration1: UInt8 = 0x88  // 26 bytes: T1…T3, P1…P9, (0xA0), H1 at 0xA1
+    /// `id`: 0x60 on a BME280.
     public static let chipID: UInt8 = 0xD0
+    /// `reset`: writing 0xB6 resets the chip.
     public static let reset: UInt8 = 0xE0
+    /// Second calibration block, from `calib26`.
     public static let calibration2: UInt8 = 0xE1  // 7 bytes: H2…H6
+    /// `ctrl_hum`: humidity oversampling (bits 2:0), applied at the next write to `ctrl_meas`.
     public static let controlHumidity: UInt8 = 0xF2
+    /// `status`: bit 3 `measuring`, bit 0 `im_update` (NVM copy running).
     public static let status: UInt8 = 0xF3
+    /// `ctrl_meas`: temperature oversampling (bits 7:5), pressure oversampling (4:2), mode (1:0).
     public static let controlMeasurement: UInt8 = 0xF4
+    /// `config`: standby time (bits 7:5), IIR filter (4:2), 3-wire SPI (bit 0).
     public static let config: UInt8 = 0xF5
+    /// First data register, `press_msb` (pressure, temperature and humidity ADC values to 0xFE).
     public static let data: UInt8 = 0xF7  // 8 bytes: press[3], temp[3], hum[2]
 }
 
@@ -112,15 +128,21 @@ public enum BME280Mode: String, Sendable, CaseIterable {
 
 /// Oversampling 1, 2, 4, 8 or 16 (0 skips the measurement).
 public struct BME280Settings: Sendable, Equatable {
+    /// Forced (a measurement per read) or normal (continuous measurements).
     public var mode: BME280Mode
+    /// Temperature oversampling (`osrs_t`); 0 skips it, and then ``BME280/read()`` throws `frame`.
     public var temperatureOversampling: Int
+    /// Pressure oversampling (`osrs_p`); 0 skips it (the reading then has no valid pressure).
     public var pressureOversampling: Int
+    /// Humidity oversampling (`osrs_h`); 0 skips it (the reading then has no valid humidity).
     public var humidityOversampling: Int
     /// IIR filter coefficient: 0 (off), 2, 4, 8, 16.
     public var filter: Int
     /// Normal mode standby between measurements, in ms: 0.5, 62.5, 125, 250, 500, 1000, 10, 20.
     public var standbyMillis: Double
 
+    /// Settings; by default forced mode, oversampling 1, filter off and 1000 ms standby. Not
+    /// checked here: see ``problem``.
     public init(mode: BME280Mode = .forced, temperatureOversampling: Int = 1, pressureOversampling: Int = 1,
                 humidityOversampling: Int = 1, filter: Int = 0, standbyMillis: Double = 1000) {
         self.mode = mode
@@ -156,10 +178,14 @@ public struct BME280Settings: Sendable, Equatable {
 
 /// The trimming parameters burnt into each chip.
 public struct BME280Calibration: Sendable, Equatable {
+    /// Temperature trimming `dig_T1`…`dig_T3`.
     public var t1: UInt16, t2: Int16, t3: Int16
+    /// Pressure trimming `dig_P1`…`dig_P9`.
     public var p1: UInt16, p2: Int16, p3: Int16, p4: Int16, p5: Int16, p6: Int16, p7: Int16, p8: Int16, p9: Int16
+    /// Humidity trimming `dig_H1`…`dig_H6` (H4 and H5 are 12-bit signed values).
     public var h1: UInt8, h2: Int16, h3: UInt8, h4: Int16, h5: Int16, h6: Int8
 
+    /// Calibration from its values (tests and the emulated chip use it).
     public init(t1: UInt16, t2: Int16, t3: Int16, p1: UInt16, p2: Int16, p3: Int16, p4: Int16, p5: Int16, p6: Int16,
                 p7: Int16, p8: Int16, p9: Int16, h1: UInt8, h2: Int16, h3: UInt8, h4: Int16, h5: Int16, h6: Int8) {
         (self.t1, self.t2, self.t3) = (t1, t2, t3)
@@ -184,13 +210,18 @@ public struct BME280Calibration: Sendable, Equatable {
 
 /// One compensated measurement.
 public struct BME280Reading: Sendable, Equatable {
+    /// Temperature in °C, in steps of 0.01 °C.
     public var temperatureCelsius: Double
+    /// Relative humidity in %RH, 0…100.
     public var humidityPercent: Double
+    /// Pressure in hPa.
     public var pressureHectopascal: Double
 }
 
 
+/// The driver's default wait.
 public enum BME280Timing {
+    /// Blocks the calling thread for `millis` milliseconds (fractions too), also across signals.
     public static func sleep(millis: Double) {
         var request = timespec(tv_sec: Int(millis / 1000), tv_nsec: Int((millis.truncatingRemainder(dividingBy: 1000)) * 1_000_000))
         var remaining = timespec()
@@ -202,12 +233,15 @@ public enum BME280Timing {
 /// humidity, 64-bit for pressure, with the C code's wrapping arithmetic. Every shift is
 /// parenthesised: in Swift `>>` and `<<` bind tighter than `*` and `+`, unlike in C.
 public struct BME280Compensation: Sendable {
+    /// The chip's trimming parameters.
     public let calibration: BME280Calibration
     /// The fine temperature the pressure and humidity formulas take.
     public let fineTemperature: Int32
     /// Temperature in 0.01 °C.
     public let temperatureCentiCelsius: Int32
 
+    /// Compensates the raw 20-bit temperature `adcT` (`BME280_compensate_T_int32`) and keeps
+    /// `t_fine` for the pressure and humidity formulas.
     public init(calibration c: BME280Calibration, adcTemperature adcT: Int32) {
         calibration = c
         let t1 = Int32(c.t1), t2 = Int32(c.t2), t3 = Int32(c.t3)

@@ -5,20 +5,28 @@
 /// The driver is tested against it over both transports (`make test`), and a hub can use it as a
 /// bus (`transport: emulated`) to try a configuration without the hardware.
 public final class EmulatedBME280: I2CTransport, SPITransport {
+    /// The 256 register bytes, by address; setting them directly bypasses the chip behaviour.
     public var registers = [UInt8](repeating: 0, count: 256)
     /// The 7-bit I2C address it answers to (0x76 with SDO low, 0x77 high).
     public let address: UInt8
     /// Raw ADC values a measurement puts into the data registers (20, 20 and 16 bits).
     public var adcTemperature: Int32
+    /// Raw 20-bit pressure ADC value of a measurement.
     public var adcPressure: Int32
+    /// Raw 16-bit humidity ADC value of a measurement.
     public var adcHumidity: Int32
     /// Status reads that report a measurement (or the NVM copy) still running.
     private var busyReads = 0
     private var latchedHumidityControl: UInt8 = 0
     /// Every register written, in order (what the driver configured).
     public private(set) var writes: [(register: UInt8, value: UInt8)] = []
+    /// Measurements taken: one per forced-mode trigger, per write of normal mode to `ctrl_meas`,
+    /// and per read of register 0xF7 in normal mode.
     public private(set) var measurements = 0
 
+    /// A chip in sleep mode with `chipID` in its `id` register (the driver refuses anything but
+    /// 0x60), answering I2C at `address`, with `calibration` in its calibration blocks. The default
+    /// calibration and ADC values give the datasheet example: 25.08 °C and 1006.53 hPa.
     public init(chipID: UInt8 = 0x60, address: UInt8 = 0x76, calibration: BME280Calibration = .datasheetExample,
                 adcTemperature: Int32 = 519_888, adcPressure: Int32 = 415_148, adcHumidity: Int32 = 30_179) {
         self.address = address
@@ -34,6 +42,10 @@ public final class EmulatedBME280: I2CTransport, SPITransport {
 
     // MARK: transports
 
+    /// Answers an I2C transaction to `address` like the chip: the first byte written sets the
+    /// register pointer, a second byte is written to that register and any further bytes are
+    /// register/value pairs; then `readCount` bytes are read from the pointer on (auto-increment).
+    /// Throws `io` when `address` is not its own.
     public func transfer(address: UInt8, write: [UInt8], readCount: Int) throws(BusError) -> [UInt8] {
         guard address == self.address else {
             throw BusError(.io, "no device answers at I2C address 0x\(String(address, radix: 16))")
@@ -51,6 +63,9 @@ public final class EmulatedBME280: I2CTransport, SPITransport {
         return burst(from: pointer, count: readCount)
     }
 
+    /// Answers an SPI transfer like the chip: a first byte with bit 7 set reads from that register on
+    /// (0xFF is clocked out during the address byte); otherwise `tx` is (register with bit 7 cleared,
+    /// value) pairs written. Never throws.
     public func transfer(_ tx: [UInt8]) throws(BusError) -> [UInt8] {
         guard let first = tx.first else { return [] }
         if first & 0x80 != 0 {  // read: the address with bit 7 set, data clocked out after it

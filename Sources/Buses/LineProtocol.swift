@@ -7,7 +7,9 @@ public import TelemetryCore
 /// sample (`12i` and `12u` integers and `t`/`f` booleans as 1 and 0 included); string fields are
 /// not samples and are skipped; the optional timestamp is an integer in the configured precision.
 public struct LineReading: Sendable, Equatable {
+    /// The device id: the measurement, unescaped (at most 128 bytes, no control characters).
     public var device: String
+    /// The numeric fields in line order, as samples (a name appears once).
     public var fields: [MetricValue]
     /// Microseconds since the epoch, or nil when the line has none (the receive time is used).
     public var timestampMicros: Int64?
@@ -15,6 +17,7 @@ public struct LineReading: Sendable, Equatable {
 
 /// Units of a line's timestamp.
 public enum TimestampPrecision: String, Sendable, CaseIterable {
+    /// `s`, `ms`, `us` and `ns`: the values of `timestamp_precision`.
     case seconds = "s", milliseconds = "ms", microseconds = "us", nanoseconds = "ns"
 
     func micros(_ value: Int64) -> Int64? {
@@ -236,16 +239,20 @@ extension Int64 {
 /// than `maxLineBytes` is cut off and reported (its first bytes kept for the dead letter) while the
 /// rest of it, up to the next newline, is skipped.
 public struct LineFramer: Sendable {
+    /// What ``feed(_:emit:)`` emits: a complete line or the head of one over the limit.
     public enum Output: Equatable, Sendable {
+        /// A complete line, without its `\n` and a trailing `\r`.
         case line(ArraySlice<UInt8>)
         /// A line over the limit: its first `maxLineBytes` bytes.
         case tooLong(ArraySlice<UInt8>)
     }
 
+    /// The longest line passed on whole, in bytes (a trailing `\r` counts).
     public let maxLineBytes: Int
     private var pending: [UInt8] = []
     private var discarding = false
 
+    /// A framer that passes on lines of at most `maxLineBytes` bytes.
     public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
     }

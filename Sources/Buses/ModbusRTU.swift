@@ -1,8 +1,11 @@
 /// Modbus RTU framing (Modbus over serial line, V1.02): CRC-16, read requests for holding (0x03)
 /// and input (0x04) registers, and the parsing of their answers and exceptions.
 public enum ModbusRTU {
+    /// The register table a read addresses.
     public enum Table: String, Sendable, CaseIterable {
+        /// Holding registers (read with function 0x03) and input registers (0x04).
         case holding, input
+        /// The function code that reads this table: 0x03 (holding) or 0x04 (input).
         public var function: UInt8 { self == .holding ? 0x03 : 0x04 }
     }
 
@@ -55,6 +58,7 @@ public enum ModbusRTU {
         return (0..<count).map { i in UInt16(frame[3 + 2 * i]) << 8 | UInt16(frame[4 + 2 * i]) }
     }
 
+    /// The specification's name of exception `code` (1…6, 10, 11), or "unknown"; for messages.
     public static func exceptionName(_ code: UInt8) -> String {
         switch code {
         case 1: "illegal function"
@@ -78,11 +82,16 @@ public enum ModbusRTU {
 
 /// One value a Modbus slave exposes, and how it becomes a sample.
 public struct ModbusPoint: Sendable, Equatable {
+    /// How a point's registers are decoded.
     public enum ValueType: String, Sendable, CaseIterable {
+        /// Unsigned and signed 16-bit integers (one register), unsigned and signed 32-bit integers
+        /// and an IEEE 754 single-precision float (two registers).
         case uint16, int16, uint32, int32, float32
+        /// Registers a value takes: 1 for 16-bit types, 2 for 32-bit ones.
         public var registers: Int { self == .uint16 || self == .int16 ? 1 : 2 }
     }
 
+    /// The order of the two registers of a 32-bit value.
     public enum WordOrder: String, Sendable, CaseIterable {
         /// High word in the lower register (the Modbus convention, "ABCD").
         case big
@@ -90,17 +99,28 @@ public struct ModbusPoint: Sendable, Equatable {
         case little
     }
 
+    /// The point's name (`point.<name>` in the configuration).
     public var name: String
+    /// The device id its samples are stored under.
     public var device: String
+    /// The metric name its samples are stored under.
     public var metric: String
+    /// The slave address, 1…247.
     public var slave: UInt8
+    /// Holding or input registers.
     public var table: ModbusRTU.Table
+    /// Address of its first register, 0-based as on the wire.
     public var address: UInt16
+    /// How its registers are decoded.
     public var type: ValueType
+    /// Register order of a 32-bit value; ignored for 16-bit types.
     public var wordOrder: WordOrder
+    /// The factor the raw value is multiplied by.
     public var scale: Double
+    /// Added to the scaled value.
     public var offset: Double
 
+    /// A point; by default an unsigned 16-bit value, high word first, neither scaled nor offset.
     public init(name: String, device: String, metric: String, slave: UInt8, table: ModbusRTU.Table, address: UInt16,
                 type: ValueType = .uint16, wordOrder: WordOrder = .big, scale: Double = 1, offset: Double = 0) {
         self.name = name
@@ -134,23 +154,33 @@ public struct ModbusPoint: Sendable, Equatable {
 /// The reads that cover a set of points: per slave and table, consecutive registers merged into
 /// one request of at most 125 registers (gaps up to `maxGap` registers are read and ignored).
 public struct ModbusReadPlan: Sendable, Equatable {
+    /// One request: `count` consecutive registers of `table` from `address` on `slave`.
     public struct Read: Sendable, Equatable {
+        /// The slave address.
         public var slave: UInt8
+        /// Holding or input registers.
         public var table: ModbusRTU.Table
+        /// The first register read.
         public var address: UInt16
+        /// Registers read, 1…125 (``ModbusRTU/maxRegistersPerRead``).
         public var count: Int
         /// Indexes into the plan's points, with each one's offset in this read.
         public var points: [(index: Int, offset: Int)]
 
+        /// Equal when both read the same registers for the same points at the same offsets.
         public static func == (a: Read, b: Read) -> Bool {
             a.slave == b.slave && a.table == b.table && a.address == b.address && a.count == b.count
                 && a.points.map(\.index) == b.points.map(\.index) && a.points.map(\.offset) == b.points.map(\.offset)
         }
     }
 
+    /// The points, in the order given.
     public let points: [ModbusPoint]
+    /// The requests that cover every point, by slave, table (holding first) and address.
     public let reads: [Read]
 
+    /// Plans the reads of `points`: a point joins the previous read of its slave and table when at
+    /// most `maxGap` unused registers lie between them and the read stays within 125 registers.
     public init(points: [ModbusPoint], maxGap: Int = 0) {
         self.points = points
         var reads: [Read] = []

@@ -5,7 +5,9 @@ import Glibc
 
 /// Line settings of a UART.
 public struct SerialSettings: Sendable, Equatable {
+    /// The parity bit of each character.
     public enum Parity: String, Sendable, CaseIterable {
+        /// No parity bit, even parity, odd parity.
         case none, even, odd
         var code: CChar {
             switch self {
@@ -16,11 +18,16 @@ public struct SerialSettings: Sendable, Equatable {
         }
     }
 
+    /// Line speed in baud (bits per second); one of the rates ``isSupported(baud:)`` accepts.
     public var baud: Int
+    /// Data bits per character, 5…8.
     public var dataBits: Int
+    /// The parity bit, if any.
     public var parity: Parity
+    /// Stop bits per character, 1 or 2.
     public var stopBits: Int
 
+    /// Line settings; the defaults are 9600 baud, 8N1. Checked only when a port is opened with them.
     public init(baud: Int = 9600, dataBits: Int = 8, parity: Parity = .none, stopBits: Int = 1) {
         self.baud = baud
         self.dataBits = dataBits
@@ -31,16 +38,23 @@ public struct SerialSettings: Sendable, Equatable {
     /// Bits on the wire per character: start, data, parity, stop.
     public var bitsPerCharacter: Int { 1 + dataBits + (parity == .none ? 0 : 1) + stopBits }
 
+    /// Whether `baud` is a rate the port can be set to: 1200, 2400, 4800, 9600, 19 200, 38 400,
+    /// 57 600, 115 200, 230 400, 460 800, 500 000, 921 600, 1 000 000 or 2 000 000.
     public static func isSupported(baud: Int) -> Bool { baud > 0 && baud <= Int(UInt32.max) && tb_serial_baud_supported(UInt32(baud)) != 0 }
 }
 
 /// An open serial device (termios raw mode). Its reads and writes block the calling thread, so it
 /// is used only from an actor that runs on a thread of its own (a bus's ``ThreadExecutor``).
 public final class SerialPort {
+    /// The device path it was opened with, such as `/dev/ttyUSB0`.
     public let path: String
+    /// The line settings it was opened with.
     public let settings: SerialSettings
     private var fd: Int32
 
+    /// Opens `path` non-blocking in raw mode with `settings` (no flow control, input and output
+    /// flushed). Throws `open` (reconnect) when it cannot be opened or set up, or the settings are
+    /// unsupported.
     public init(path: String, settings: SerialSettings) throws(BusError) {
         self.path = path
         self.settings = settings
@@ -53,6 +67,7 @@ public final class SerialPort {
 
     deinit { close() }
 
+    /// Closes the device (`deinit` does too); closing it again does nothing.
     public func close() {
         if fd >= 0 { _ = Glibc.close(fd) }
         fd = -1

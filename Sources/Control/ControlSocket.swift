@@ -13,15 +13,20 @@ public import TelemetryStatus
 /// `$XDG_RUNTIME_DIR/telemetry`, else in `/run/telemetry` (DESIGN §6). `control.group`
 /// (`CONTROL_GROUP`, default `telemetry`) owns it when that group exists; its mode is 0660.
 public struct ControlSocketConfiguration: Sendable {
+    /// The socket's path: `control.socket`, else `<name>.sock` in ``defaultDirectory(environment:)``.
     public var path: String
+    /// The group the socket is given when it exists: `control.group` (`CONTROL_GROUP`), default `telemetry`.
     public var group: String
     /// The group's id, resolved once at start (nil when the group does not exist).
     public var groupID: UInt32?
 
+    /// Reads `socket` and `group` from a reader scoped to `control` and looks the group up once; `name` (`hub`, `processor`)
+    /// names the default socket file, in the directory `environment` points to. Throws when a value is
+    /// present but unusable.
     public init(reader config: ConfigReader, name: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
-        let explicit = try config.strictString("control.socket", default: "")
+        let explicit = try config.strictString("socket", default: "")
         path = explicit.isEmpty ? "\(Self.defaultDirectory(environment: environment))/\(name).sock" : explicit
-        group = try config.strictString("control.group", default: "telemetry")
+        group = try config.strictString("group", default: "telemetry")
         groupID = FileSystem.groupID(named: group)
     }
 
@@ -38,6 +43,7 @@ public struct ControlSocketConfiguration: Sendable {
 
 /// Why the control socket could not be set up.
 public struct ControlSocketError: Error, CustomStringConvertible {
+    /// What went wrong, with the path involved and what to change.
     public let description: String
 }
 

@@ -75,15 +75,18 @@ public enum DaemonRuntime {
 /// 1 for a failed service) and what to print on stderr. Library code throws it; only the
 /// executable exits.
 public struct DaemonExit: Error, Sendable, CustomStringConvertible {
+    /// The process exit status: 2 for a configuration error, 1 for a failed service.
     public let status: Int32
     /// Printed on stderr when set (a failed service has already logged why).
     public let message: String?
 
+    /// An exit with `status`, printing `message` on stderr when it is not nil.
     public init(status: Int32, message: String?) {
         self.status = status
         self.message = message
     }
 
+    /// The message, or `exit status N` when there is none.
     public var description: String { message ?? "exit status \(status)" }
 
     /// Runs a daemon's `main`: prints the message of a ``DaemonExit`` and exits with its status.

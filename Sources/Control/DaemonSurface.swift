@@ -9,17 +9,27 @@ public import TelemetryStatus
 /// What one daemon shows of itself; ``DaemonSurface/serve(service:logger:)`` puts it on the HTTP
 /// endpoints, the control socket, `STATUS=` and the reload path, the same way for both daemons.
 public struct DaemonSurface: Sendable {
+    /// The daemon's name (`telemetry-hub`): the status document's `service` and the prefix of fatal
+    /// messages.
     public var name: String
+    /// Where `/health`, `/ready`, `/metrics` and ``routes`` listen.
     public var http: HTTPConfiguration
+    /// Where the control socket (`GET /v1/status`) listens.
     public var control: ControlSocketConfiguration
+    /// Tells systemd about reloads (`RELOADING=1`, then `READY=1`).
     public var notifier: SystemdNotifier
+    /// Pinged and refreshing `STATUS=` while the daemon serves; its stalled stages go into the status
+    /// document and the metrics.
     public var watchdog: Watchdog
+    /// The supervisor of the service's children; their states and restarts go into status and metrics.
     public var supervisor: Supervisor
+    /// How long graceful shutdown may take, in seconds, before the service group cancels the services.
     public var shutdownTimeoutSeconds: Int
     /// Per-second rates over the last 10 s of the counters that ``rateCounters`` samples.
     public var rates: RateTracker
     /// The counters sampled every second for ``rates``.
     public var rateCounters: @Sendable () -> [String: Int]
+    /// What `/ready` answers; also the status document's `ready` and `dependencies`.
     public var readiness: @Sendable () -> Readiness
     /// True once the service sent `READY=1` (a reload announces itself only then).
     public var started: @Sendable () -> Bool
@@ -34,6 +44,7 @@ public struct DaemonSurface: Sendable {
     /// The service's own HTTP routes (the hub's ingest API), next to /health, /ready and /metrics.
     public var routes: @Sendable (Router<BasicRequestContext>) -> Void
 
+    /// Collects what ``serve(service:logger:)`` shows; each closure is described at its property.
     public init(name: String, http: HTTPConfiguration, control: ControlSocketConfiguration, notifier: SystemdNotifier,
                 watchdog: Watchdog, supervisor: Supervisor, shutdownTimeoutSeconds: Int, rates: RateTracker,
                 rateCounters: @escaping @Sendable () -> [String: Int], readiness: @escaping @Sendable () -> Readiness,

@@ -7,10 +7,12 @@ import TelemetryConfiguration
 
 /// What `/ready` reports: whether the service can do its work, and why not.
 public struct Readiness: Sendable {
+    /// True when the service can do its work: `/ready` answers 200, else 503.
     public var ready: Bool
     /// Dependency name → state, e.g. `["redis": "reachable", "postgres": "unreachable"]`.
     public var checks: [String: String]
 
+    /// A readiness of `ready`, with each dependency's state in `checks`.
     public init(ready: Bool, checks: [String: String]) {
         self.ready = ready
         self.checks = checks
@@ -22,14 +24,20 @@ public struct Readiness: Sendable {
 /// closes a connection that has not completed a request head (a slow-loris client trickling its
 /// headers) or sat idle between requests for that long.
 public struct HTTPConfiguration: Sendable {
+    /// The address to listen on, `http.host` (`HTTP_HOST`), default `127.0.0.1`.
     public var host: String
+    /// The TCP port, `http.port` (`HTTP_PORT`), 0...65535; 0 picks a free port, which is logged.
     public var port: Int
+    /// `http.idle_timeout_ms` in milliseconds (100...3 600 000, default 30 000): how long a connection
+    /// may wait for a request head or sit idle before it is closed.
     public var idleTimeoutMillis: Int
 
+    /// Reads `host`, `port` (default `defaultPort`) and `idle_timeout_ms` from a reader scoped to
+    /// `http`; throws when a value is present but unusable or out of range.
     public init(reader config: ConfigReader, defaultPort: Int) throws(ConfigurationError) {
-        host = try config.strictString("http.host", default: "127.0.0.1")
-        port = try config.strictInt("http.port", default: defaultPort, in: 0...65535)
-        idleTimeoutMillis = try config.strictInt("http.idle_timeout_ms", default: 30_000, in: 100...3_600_000)
+        host = try config.strictString("host", default: "127.0.0.1")
+        port = try config.strictInt("port", default: defaultPort, in: 0...65535)
+        idleTimeoutMillis = try config.strictInt("idle_timeout_ms", default: 30_000, in: 100...3_600_000)
     }
 }
 
@@ -41,6 +49,9 @@ public struct HTTPConfiguration: Sendable {
 ///                                      collect: { exporter in … }, readiness: { … })
 /// ```
 public enum HTTPEndpoints {
+    /// The Hummingbird application (a service for the daemon's group) serving `/health`, `/ready`,
+    /// `/metrics` and `routes` on `configuration`'s address. `collect` fills `metrics` before each
+    /// scrape; `readiness` is asked at each `GET /ready`.
     public static func application(
         configuration: HTTPConfiguration,
         metrics: MetricsExporter,

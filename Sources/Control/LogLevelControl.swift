@@ -6,6 +6,7 @@ import Synchronization
 public enum LogLevelControl {
     private static let current = Atomic<UInt8>(index(of: .info))
 
+    /// The level every handler logs at (default info); a change applies to the next record on any thread.
     public static var level: Logger.Level {
         get { Logger.Level.allCases[Int(current.load(ordering: .relaxed))] }
         set { current.store(index(of: newValue), ordering: .relaxed) }

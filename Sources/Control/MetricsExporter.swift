@@ -6,11 +6,13 @@ public import TelemetryCore
 /// paths; at each scrape the exporter mirrors them into a `PrometheusCollectorRegistry`
 /// (counters advance by the difference since the last scrape) and renders the text format.
 public final class MetricsExporter: Sendable {
+    /// The registry the counters and gauges are mirrored into; histograms are rendered after it.
     public let registry = PrometheusCollectorRegistry()
     private let counters = Mutex<[String: (Counter, Int)]>([:])
     private let gauges = Mutex<[String: Gauge]>([:])
     private let histograms = Mutex<[(name: String, help: String, histogram: BucketHistogram)]>([])
 
+    /// An exporter with nothing registered yet.
     public init() {}
 
     /// Mirrors a monotonically growing count.

@@ -12,6 +12,7 @@ public final class RateTracker: Sendable {
     private let window: Double
     private let points = Mutex<[Point]>([])
 
+    /// A tracker whose rates span about the last `windowSeconds` seconds of observations.
     public init(windowSeconds: Double = 10) {
         window = windowSeconds
     }

@@ -24,6 +24,7 @@ public struct ReloadService: Service {
         self.reload = reload
     }
 
+    /// Reloads on each SIGHUP until graceful shutdown begins; a failed reload does not end the service.
     public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {

@@ -5,6 +5,8 @@ public import Systemd
 /// Metrics both daemons expose: supervisor restarts per child, stalled stages (the watchdog's
 /// view) and the process start time (its changes count restarts by systemd or Kubernetes).
 public enum ServiceMetrics {
+    /// Updates, in `e`, the restarts of each of `supervisor`'s children, `watchdog`'s stalled stage count
+    /// and the process start time; called at each scrape of `/metrics`.
     public static func collect(supervisor: Supervisor, watchdog: Watchdog, into e: MetricsExporter) {
         for child in supervisor.children {
             e.counter("telemetry_supervisor_restarts_total", labels: [("child", child.name)],

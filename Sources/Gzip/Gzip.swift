@@ -19,8 +19,10 @@ public enum Gzip {
         case corrupt
         /// The input ends inside a member (no trailer).
         case truncated
+        /// zlib could not allocate its state or the output buffer.
         case noMemory
 
+        /// A short English explanation of the failure.
         public var description: String {
             switch self {
             case .tooLarge: "the inflated body is over the limit"

@@ -1,11 +1,12 @@
 import Configuration
-import TelemetryCore
-import Redis
-import TelemetryConfiguration
-import Supervision
 import Foundation
+import Redis
+import Supervision
+import TelemetryConfiguration
+import TelemetryCore
 
-/// Everything the hub reads from configuration.
+/// Everything the hub reads from configuration: one value per component, each read from its own
+/// section with ``ConfigReader/section(_:_:)`` (a reader `scoped(to:)` the section).
 ///
 /// Keys (environment name in brackets), defaults:
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379,
@@ -35,110 +36,183 @@ import Foundation
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
 package struct HubConfiguration: Sendable {
-    package var redis: RedisEndpoint
-    package var keys: RedisKeys
-    /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
-    package var shards: Int
-    /// `streams.retention_days` (`STREAMS_RETENTION_DAYS`), default `7`.
-    package var streamRetentionDays: Int
-    /// Seconds between retention trims (`streams.trim_interval_s`).
-    package var trimIntervalSeconds: Int
-    /// `ingest.batch_size` (`INGEST_BATCH_SIZE`), default `1000`.
-    package var batchSize: Int
-    /// `ingest.flush_interval_ms` (`INGEST_FLUSH_INTERVAL_MS`), default `5`.
-    package var flushIntervalMillis: Int
-    /// Close open batches once the rings stay empty over a drain pause (the burst is over).
-    package var flushWhenIdle: Bool
-    /// `ingest.buffer_batches` (`INGEST_BUFFER_BATCHES`), default `256`.
-    package var bufferBatches: Int
-    package var fullPolicy: BufferFullPolicy
-    /// `ingest.ring_capacity` (`INGEST_RING_CAPACITY`), default `65_536`.
-    package var ringCapacity: Int
-    /// `publisher.pipeline` (`PUBLISHER_PIPELINE`), default `64`.
-    package var publisherPipeline: Int
-    /// `spool.dir` (`SPOOL_DIR`), default `$STATE_DIRECTORY/spool`, else /var/lib/telemetry-hub/spool.
-    package var spoolDirectory: String
-    /// `spool.segment_bytes` (`SPOOL_SEGMENT_BYTES`), default `64 << 20`.
-    package var spoolSegmentBytes: Int
-    /// `spool.max_bytes` (`SPOOL_MAX_BYTES`), default `1 << 30`.
-    package var spoolMaxBytes: Int
-    /// `spool.fsync` (`SPOOL_FSYNC`), default `true`.
-    package var spoolFsync: Bool
-    package var spoolFullPolicy: BufferFullPolicy
-    /// `breaker.probe_ms` (`BREAKER_PROBE_MS`), default `500`.
-    package var breakerProbeMillis: Int
-    /// `breaker.max_probe_ms` (`BREAKER_MAX_PROBE_MS`), default `5000`.
-    package var breakerMaxProbeMillis: Int
+    /// Section `redis`.
+    package var redis: RedisConfiguration
+    /// Section `streams`.
+    package var streams: StreamsConfiguration
+    /// Section `ingest`: rings, batches and the buffer to the publisher.
+    package var ingest: IngestConfiguration
+    /// Section `publisher`.
+    package var publisher: PublisherConfiguration
+    /// Section `breaker`: how often Redis is probed while the publisher spools.
+    package var breaker: BreakerConfiguration
+    /// Section `spool`.
+    package var spool: SpoolConfiguration
+    /// Section `simulated`; nil when `simulated.enabled` is false.
     package var simulated: SimulatedBusConfiguration?
     /// The device buses (`buses.names`, then `buses.<name>.*`).
     package var buses: [BusConfiguration]
     /// Dead letters waiting for Redis (`dead_letters.buffer`).
     package var deadLetterBuffer: Int
+    /// Section `validation`.
+    package var validation: HubValidationConfiguration
     /// `hub.id` (`HUB_ID`), default a random id per start: the prefix of batch ids (each start adds an epoch).
     package var hubID: String
-    /// Most numeric fields of one reading (`validation.max_fields`).
-    package var maxFields: Int
-    /// Distinct metric names in the deployment (`validation.max_metric_names`).
-    package var maxMetricNames: Int
     /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
     package var shutdownTimeoutSeconds: Int
-    /// How the supervisor restarts failed stages (`supervisor.*`).
+    /// How the supervisor restarts failed stages (section `supervisor`).
     package var restartPolicy: RestartPolicy
 
     package init(reader config: ConfigReader) throws(ConfigurationError) {
-        redis = RedisEndpoint(
-            host: try config.strictString("redis.host", default: "127.0.0.1"),
-            port: try config.strictInt("redis.port", default: 6379, in: 1...65535))
-        keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
-        shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
-        streamRetentionDays = try config.strictInt("streams.retention_days", default: 7, in: 1...3650)
-        trimIntervalSeconds = try config.strictInt("streams.trim_interval_s", default: 60, in: 1...86_400)
-        batchSize = try config.strictInt("ingest.batch_size", default: 1000, in: 1...HubBatchCodec.maxTableEntries)
-        flushIntervalMillis = try config.strictInt("ingest.flush_interval_ms", default: 5, in: 1...60_000)
-        flushWhenIdle = try config.strictBool("ingest.flush_when_idle", default: true)
-        bufferBatches = try config.strictInt("ingest.buffer_batches", default: 256, in: 1...1_000_000)
-        let policy = try config.strictString("ingest.full_policy", default: "block", choices: BufferFullPolicy.allCases.map(\.rawValue))
-        fullPolicy = BufferFullPolicy(rawValue: policy)!
-        ringCapacity = try config.strictInt("ingest.ring_capacity", default: 65_536, in: 16...(1 << 24))
-        publisherPipeline = try config.strictInt("publisher.pipeline", default: 64, in: 1...10_000)
-        let defaultSpool = ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { "\($0)/spool" } ?? "/var/lib/telemetry-hub/spool"
-        spoolDirectory = try config.strictString("spool.dir", default: defaultSpool)
-        spoolSegmentBytes = try config.strictInt("spool.segment_bytes", default: 64 << 20, in: 4096...(1 << 30))
-        spoolMaxBytes = try config.strictInt("spool.max_bytes", default: 1 << 30, in: 4096...(1 << 50))
-        spoolFsync = try config.strictBool("spool.fsync", default: true)
-        let spoolPolicy = try config.strictString("spool.full_policy", default: "block", choices: BufferFullPolicy.allCases.map(\.rawValue))
-        spoolFullPolicy = BufferFullPolicy(rawValue: spoolPolicy)!
-        breakerProbeMillis = try config.strictInt("breaker.probe_ms", default: 500, in: 10...600_000)
-        breakerMaxProbeMillis = try config.strictInt("breaker.max_probe_ms", default: 5000, in: 10...3_600_000)
-        if try config.strictBool("simulated.enabled", default: true) {
-            simulated = try SimulatedBusConfiguration(reader: config, prefix: "simulated")
+        redis = try config.section("redis", RedisConfiguration.init(reader:))
+        streams = try config.section("streams", StreamsConfiguration.init(reader:))
+        ingest = try config.section("ingest", IngestConfiguration.init(reader:))
+        publisher = try config.section("publisher", PublisherConfiguration.init(reader:))
+        breaker = try config.section("breaker", BreakerConfiguration.init(reader:))
+        spool = try config.section("spool", SpoolConfiguration.init(reader:))
+        simulated = try config.section("simulated") { reader throws(ConfigurationError) in
+            try reader.strictBool("enabled", default: true) ? try SimulatedBusConfiguration(reader: reader) : nil
         }
         buses = try BusConfiguration.all(reader: config)
-        deadLetterBuffer = try config.strictInt("dead_letters.buffer", default: 10_000, in: 1...10_000_000)
-        let defaultID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        hubID = try config.strictString("hub.id", default: defaultID)
-        maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
-        maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
+        deadLetterBuffer = try config.section("dead_letters") { reader throws(ConfigurationError) in
+            try reader.strictInt("buffer", default: 10_000, in: 1...10_000_000)
+        }
+        validation = try config.section("validation", HubValidationConfiguration.init(reader:))
+        hubID = try config.strictString("hub.id", default: String(UInt64.random(in: 0...UInt64.max), radix: 36))
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
-        restartPolicy = try RestartPolicy(reader: config)
+        restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }
 }
 
-/// The simulated bus (see ``HubConfiguration`` for its keys).
+/// The Redis streams the hub writes (section `streams`).
+package struct StreamsConfiguration: Sendable {
+    /// `shards` (`STREAMS_SHARDS`), default 8: one stream per shard.
+    package var shards: Int
+    /// `retention_days` (`STREAMS_RETENTION_DAYS`), default 7: entries older than this are trimmed.
+    package var retentionDays: Int
+    /// `trim_interval_s`, default 60: seconds between retention trims.
+    package var trimIntervalSeconds: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        shards = try config.strictInt("shards", default: 8, in: 1...1024)
+        retentionDays = try config.strictInt("retention_days", default: 7, in: 1...3650)
+        trimIntervalSeconds = try config.strictInt("trim_interval_s", default: 60, in: 1...86_400)
+    }
+}
+
+/// From the rings to batches (section `ingest`).
+package struct IngestConfiguration: Sendable {
+    /// `batch_size` (`INGEST_BATCH_SIZE`), default 1000 samples, at most 65 535.
+    package var batchSize: Int
+    /// `flush_interval_ms` (`INGEST_FLUSH_INTERVAL_MS`), default 5: an open batch closes after this.
+    package var flushIntervalMillis: Int
+    /// `flush_when_idle`, default true: close open batches once the rings stay empty over a drain pause.
+    package var flushWhenIdle: Bool
+    /// `buffer_batches` (`INGEST_BUFFER_BATCHES`), default 256: batches waiting for the publisher.
+    package var bufferBatches: Int
+    /// `full_policy`, default `block`: what a full buffer does to the next batch.
+    package var fullPolicy: BufferFullPolicy
+    /// `ring_capacity` (`INGEST_RING_CAPACITY`), default 65 536 samples per device bus.
+    package var ringCapacity: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        batchSize = try config.strictInt("batch_size", default: 1000, in: 1...HubBatchCodec.maxTableEntries)
+        flushIntervalMillis = try config.strictInt("flush_interval_ms", default: 5, in: 1...60_000)
+        flushWhenIdle = try config.strictBool("flush_when_idle", default: true)
+        bufferBatches = try config.strictInt("buffer_batches", default: 256, in: 1...1_000_000)
+        fullPolicy = try config.strictPolicy("full_policy")
+        ringCapacity = try config.strictInt("ring_capacity", default: 65_536, in: 16...(1 << 24))
+    }
+}
+
+/// Writing batches to Redis (section `publisher`).
+package struct PublisherConfiguration: Sendable {
+    /// `pipeline` (`PUBLISHER_PIPELINE`), default 64 batches per round trip.
+    package var pipeline: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        pipeline = try config.strictInt("pipeline", default: 64, in: 1...10_000)
+    }
+}
+
+/// The publisher's breaker (section `breaker`).
+package struct BreakerConfiguration: Sendable {
+    /// `probe_ms` (`BREAKER_PROBE_MS`), default 500: the first wait before Redis is probed again.
+    package var probeMillis: Int
+    /// `max_probe_ms` (`BREAKER_MAX_PROBE_MS`), default 5000: the longest wait between probes.
+    package var maxProbeMillis: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        probeMillis = try config.strictInt("probe_ms", default: 500, in: 10...600_000)
+        maxProbeMillis = try config.strictInt("max_probe_ms", default: 5000, in: 10...3_600_000)
+    }
+}
+
+/// The disk spool for batches Redis cannot take (section `spool`).
+package struct SpoolConfiguration: Sendable {
+    /// `dir` (`SPOOL_DIR`), default `$STATE_DIRECTORY/spool`, else /var/lib/telemetry-hub/spool.
+    package var directory: String
+    /// `segment_bytes` (`SPOOL_SEGMENT_BYTES`), default 64 MiB per segment file.
+    package var segmentBytes: Int
+    /// `max_bytes` (`SPOOL_MAX_BYTES`), default 1 GiB over all segments.
+    package var maxBytes: Int
+    /// `fsync` (`SPOOL_FSYNC`), default true: records are fsync'd before they count as durable.
+    package var fsync: Bool
+    /// `full_policy`, default `block`: what a full spool does to the next batch.
+    package var fullPolicy: BufferFullPolicy
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        let defaultDirectory = ProcessInfo.processInfo.environment["STATE_DIRECTORY"].map { "\($0)/spool" } ?? "/var/lib/telemetry-hub/spool"
+        directory = try config.strictString("dir", default: defaultDirectory)
+        segmentBytes = try config.strictInt("segment_bytes", default: 64 << 20, in: 4096...(1 << 30))
+        maxBytes = try config.strictInt("max_bytes", default: 1 << 30, in: 4096...(1 << 50))
+        fsync = try config.strictBool("fsync", default: true)
+        fullPolicy = try config.strictPolicy("full_policy")
+    }
+}
+
+/// Limits on what HTTP clients and devices send (section `validation`).
+package struct HubValidationConfiguration: Sendable {
+    /// `max_fields` (`VALIDATION_MAX_FIELDS`), default 1024: most numeric fields of one reading.
+    package var maxFields: Int
+    /// `max_metric_names` (`VALIDATION_MAX_METRIC_NAMES`), default 10 000 distinct names in the deployment.
+    package var maxMetricNames: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        maxFields = try config.strictInt("max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
+        maxMetricNames = try config.strictInt("max_metric_names", default: 10_000, in: 1...1_000_000)
+    }
+}
+
+/// The simulated bus (section `simulated`; see ``HubConfiguration`` for its keys).
 package struct SimulatedBusConfiguration: Sendable {
+    /// `sensors`, default 24 devices.
     package var sensors: Int
+    /// `rate_hz`, default 1 reading per sensor per second.
     package var rateHz: Double
+    /// `readings`, default 0: readings per sensor before the bus stops (0 = unlimited).
     package var readings: Int
+    /// `spike_probability`, default 0: the chance that a reading is an outlier.
     package var spikeProbability: Double
+    /// `device_prefix`, default `sim`: devices are named `<prefix>_001`, `<prefix>_002`, …
     package var devicePrefix: String
+    /// `seed`, default 1: the generator's seed, so runs repeat.
     package var seed: UInt64
 
-    package init(reader config: ConfigReader, prefix: String) throws(ConfigurationError) {
-        sensors = try config.strictInt("\(prefix).sensors", default: 24, in: 1...100_000)
-        rateHz = try config.strictDouble("\(prefix).rate_hz", default: 1, in: 0.001...1_000_000)
-        readings = try config.strictInt("\(prefix).readings", default: 0, in: 0...Int.max)
-        spikeProbability = try config.strictDouble("\(prefix).spike_probability", default: 0, in: 0...1)
-        devicePrefix = try config.strictString("\(prefix).device_prefix", default: "sim")
-        seed = UInt64(try config.strictInt("\(prefix).seed", default: 1, in: 0...Int.max))
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        sensors = try config.strictInt("sensors", default: 24, in: 1...100_000)
+        rateHz = try config.strictDouble("rate_hz", default: 1, in: 0.001...1_000_000)
+        readings = try config.strictInt("readings", default: 0, in: 0...Int.max)
+        spikeProbability = try config.strictDouble("spike_probability", default: 0, in: 0...1)
+        devicePrefix = try config.strictString("device_prefix", default: "sim")
+        seed = UInt64(try config.strictInt("seed", default: 1, in: 0...Int.max))
+    }
+}
+
+extension ConfigReader {
+    /// A ``BufferFullPolicy`` by name, default `block`.
+    fileprivate func strictPolicy(_ key: String) throws(ConfigurationError) -> BufferFullPolicy {
+        let name = try strictString(key, default: BufferFullPolicy.block.rawValue, choices: BufferFullPolicy.allCases.map(\.rawValue))
+        return BufferFullPolicy(rawValue: name)!
     }
 }

@@ -1,6 +1,7 @@
 import Control
 import Logging
 import Systemd
+import TelemetryConfiguration
 import TelemetryStatus
 
 /// The `telemetry-hub` daemon: configuration, systemd notify and watchdog, the HTTP endpoints
@@ -13,8 +14,8 @@ public enum HubDaemon {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
         let (configuration, http, control, ingest) = try await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
-            (try HubConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8080),
-             try ControlSocketConfiguration(reader: reader, name: "hub"), try HTTPIngestConfiguration(reader: reader))
+            (try HubConfiguration(reader: reader), try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8080) },
+             try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "hub") }, try reader.section("http.ingest", HTTPIngestConfiguration.init(reader:)))
         }
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
@@ -63,7 +64,7 @@ public enum HubDaemon {
         let c = hub.counters
         let r = rates.rates
         let busStatus = hub.buses
-        var queues = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.bufferBatches]
+        var queues = ["buffer_batches": hub.bufferDepth, "buffer_capacity": hub.configuration.ingest.bufferBatches]
         for bus in busStatus { queues["ring.\(bus.name)"] = bus.ringOccupancy }
         document.hubID = hub.configuration.hubID
         document.buses = busStatus.map { bus in
@@ -81,7 +82,7 @@ public enum HubDaemon {
         document.totals = ["samples_read": c.samplesRead.load(ordering: .relaxed), "samples_published": c.samplesPublished.load(ordering: .relaxed),
                            "samples_dropped": c.samplesDropped.load(ordering: .relaxed), "publish_errors": c.publishErrors.load(ordering: .relaxed)]
         document.spool = StatusDocument.Spool(records: c.spoolRecords.load(ordering: .relaxed), bytes: c.spoolBytes.load(ordering: .relaxed),
-                                              maxBytes: hub.configuration.spoolMaxBytes, directory: hub.configuration.spoolDirectory)
+                                              maxBytes: hub.configuration.spool.maxBytes, directory: hub.configuration.spool.directory)
         document.breaker = c.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed"
     }
 }

@@ -42,7 +42,7 @@ enum HubMetrics {
         e.counter("telemetry_hub_spool_dropped_samples_total", help: "Samples dropped by the drop_oldest spool policy", value: c.spoolDroppedSamples.load(ordering: .relaxed))
         e.gauge("telemetry_hub_spool_records", help: "Batches waiting in the spool", value: Double(c.spoolRecords.load(ordering: .relaxed)))
         e.gauge("telemetry_hub_spool_bytes", help: "Bytes used by the spool", value: Double(c.spoolBytes.load(ordering: .relaxed)))
-        e.gauge("telemetry_hub_spool_max_bytes", help: "Spool size limit in bytes", value: Double(hub.configuration.spoolMaxBytes))
+        e.gauge("telemetry_hub_spool_max_bytes", help: "Spool size limit in bytes", value: Double(hub.configuration.spool.maxBytes))
         e.gauge("telemetry_hub_breaker_open", help: "1 while the Redis circuit breaker is open", value: Double(c.breakerOpen.load(ordering: .relaxed)))
         e.counter("telemetry_hub_http_samples_accepted_total", help: "Samples (lines) of POST /v1/samples acknowledged durable",
                   value: c.httpSamplesAccepted.load(ordering: .relaxed))

@@ -79,18 +79,18 @@ package final class HubService: Service {
         supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
         simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
         deadLetters = HubDeadLetters(capacity: configuration.deadLetterBuffer)
-        taskRedis = RedisClient(endpoint: configuration.redis, name: "http-tasks")
-        metricNames = MetricNameAdmission(redis: taskRedis, keys: configuration.keys, limit: configuration.maxMetricNames)
+        taskRedis = RedisClient(endpoint: configuration.redis.endpoint, name: "http-tasks")
+        metricNames = MetricNameAdmission(redis: taskRedis, keys: configuration.redis.keys, limit: configuration.validation.maxMetricNames)
     }
 
     package func run() async throws {
         let configuration = self.configuration
-        let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.shards))
+        let catalog = DeviceCatalog(router: ShardRouter(shards: configuration.streams.shards))
         var devices: [DeviceActor] = []
         if let simulated = configuration.simulated {
             let rate = simulatedRate
             devices.append(DeviceActor(name: "simulated", makeDriver: { SimulatedDriver(configuration: simulated, rateHz: rate, catalog: catalog) },
-                                       ringCapacity: configuration.ringCapacity,
+                                       ringCapacity: configuration.ingest.ringCapacity,
                                        stagingCapacity: simulated.sensors * 3, catalog: catalog, counters: counters,
                                        deadLetters: deadLetters, logger: logger))
         }
@@ -98,44 +98,44 @@ package final class HubService: Service {
             let makeDriver: @Sendable () -> any BusDriver = {
                 switch bus.kind {
                 case .uartLines(var c):
-                    c.maxFields = configuration.maxFields
+                    c.maxFields = configuration.validation.maxFields
                     return UARTLineDriver(configuration: c)
                 case .modbusRTU(let c): return ModbusDriver(configuration: c)
                 case .bme280(let c): return BME280Driver(configuration: c)
                 }
             }
-            devices.append(DeviceActor(name: bus.name, makeDriver: makeDriver, ringCapacity: bus.ringCapacity ?? configuration.ringCapacity,
+            devices.append(DeviceActor(name: bus.name, makeDriver: makeDriver, ringCapacity: bus.ringCapacity ?? configuration.ingest.ringCapacity,
                                        stagingCapacity: 1024, catalog: catalog, counters: counters, deadLetters: deadLetters, logger: logger))
         }
         // Batches acknowledged to an HTTP client are never dropped by `drop_oldest`.
-        let buffer = BoundedBuffer<QueuedBatch>(capacity: configuration.bufferBatches, policy: configuration.fullPolicy,
+        let buffer = BoundedBuffer<QueuedBatch>(capacity: configuration.ingest.bufferBatches, policy: configuration.ingest.fullPolicy,
                                              isProtected: { $0.batch.acknowledged })
         let ingest = IngestActor(rings: devices.map(\.ring), catalog: catalog, buffer: buffer, counters: counters,
-                                 batchSize: configuration.batchSize, flushIntervalMillis: configuration.flushIntervalMillis,
-                                 flushWhenIdle: configuration.flushWhenIdle,
+                                 batchSize: configuration.ingest.batchSize, flushIntervalMillis: configuration.ingest.flushIntervalMillis,
+                                 flushWhenIdle: configuration.ingest.flushWhenIdle,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest) }
-        let redis = RedisClient(endpoint: configuration.redis, name: "publisher")
-        let spool = Spool(directory: configuration.spoolDirectory, segmentBytes: configuration.spoolSegmentBytes,
-                          maxBytes: configuration.spoolMaxBytes, fsync: configuration.spoolFsync)
+        let redis = RedisClient(endpoint: configuration.redis.endpoint, name: "publisher")
+        let spool = Spool(directory: configuration.spool.directory, segmentBytes: configuration.spool.segmentBytes,
+                          maxBytes: configuration.spool.maxBytes, fsync: configuration.spool.fsync)
         let recovery = try await spool.open()
         if recovery.badRanges > 0 {
             logger.error("spool damage found and quarantined; good records will be replayed", metadata: [
                 "good_records": "\(recovery.records)", "bad_ranges": "\(recovery.badRanges)",
-                "quarantined_bytes": "\(recovery.quarantinedBytes)", "quarantine": "\(configuration.spoolDirectory)/quarantine"])
+                "quarantined_bytes": "\(recovery.quarantinedBytes)", "quarantine": "\(configuration.spool.directory)/quarantine"])
         } else if recovery.records > 0 {
             logger.info("spool holds batches from a previous run; replaying them first", metadata: ["records": "\(recovery.records)"])
         }
-        let publisher = PublisherActor(redis: redis, buffer: buffer, spool: spool, keys: configuration.keys, counters: counters,
-                                       pipeline: configuration.publisherPipeline,
-                                       spoolFullPolicy: configuration.spoolFullPolicy,
-                                       breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breakerProbeMillis),
-                                                               maxProbeIntervalMillis: Int64(configuration.breakerMaxProbeMillis)),
+        let publisher = PublisherActor(redis: redis, buffer: buffer, spool: spool, keys: configuration.redis.keys, counters: counters,
+                                       pipeline: configuration.publisher.pipeline,
+                                       spoolFullPolicy: configuration.spool.fullPolicy,
+                                       breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breaker.probeMillis),
+                                                               maxProbeIntervalMillis: Int64(configuration.breaker.maxProbeMillis)),
                                        logger: logger, heartbeat: heartbeat("publisher"))
 
         await checkRedis(redis)
-        let summary = "\(devices.count) bus(es), \(configuration.shards) shards, redis \(configuration.redis)"
-        logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.shards)"])
+        let summary = "\(devices.count) bus(es), \(configuration.streams.shards) shards, redis \(configuration.redis.endpoint)"
+        logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.streams.shards)"])
         counters.started.store(1, ordering: .relaxed)
         onReady(summary)
 
@@ -162,15 +162,15 @@ package final class HubService: Service {
         children.append(.init(name: "ingest") { await ingest.run() })
         children.append(.init(name: "publisher") { await publisher.run() })
         let deadLetters = self.deadLetters
-        let deadLetterRedis = RedisClient(endpoint: configuration.redis, name: "dead-letters")
+        let deadLetterRedis = RedisClient(endpoint: configuration.redis.endpoint, name: "dead-letters")
         let deadLetterHeartbeat = heartbeat("dead-letters")
-        let keys = configuration.keys
+        let keys = configuration.redis.keys
         children.append(.init(name: "dead-letters", role: .maintenance) {
             await deadLetters.run(redis: deadLetterRedis, keys: keys, logger: logger, heartbeat: deadLetterHeartbeat)
         })
-        let trimmer = StreamTrimmer(redis: RedisClient(endpoint: configuration.redis, name: "trimmer"), keys: keys, shards: configuration.shards,
-                                    retentionDays: configuration.streamRetentionDays, counters: counters, logger: logger)
-        let trimInterval = configuration.trimIntervalSeconds
+        let trimmer = StreamTrimmer(redis: RedisClient(endpoint: configuration.redis.endpoint, name: "trimmer"), keys: keys, shards: configuration.streams.shards,
+                                    retentionDays: configuration.streams.retentionDays, counters: counters, logger: logger)
+        let trimInterval = configuration.streams.trimIntervalSeconds
         children.append(.init(name: "trimmer", role: .maintenance) {
             while !Task.isCancelled {
                 do {
@@ -218,16 +218,16 @@ package final class HubService: Service {
     /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
     /// become durable; a retry is deduplicated by the samples' natural key).
     package func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
-        let router = ShardRouter(shards: configuration.shards)
-        let batchSize = configuration.batchSize
-        let maxFields = configuration.maxFields
+        let router = ShardRouter(shards: configuration.streams.shards)
+        let batchSize = configuration.ingest.batchSize
+        let maxFields = configuration.validation.maxFields
         var document = await worker.run { SampleDocument.parse(body, maxFields: maxFields) }
         // New metric names past validation.max_metric_names are refused here, before any 202.
         // Not while Redis is failing (the breaker is open and batches go to the spool): ingest must
         // not wait on it; the processors enforce the same cap against PostgreSQL.
         let refused = counters.breakerOpen.load(ordering: .relaxed) == 1 ? [] : await metricNames.refused(document.metricNames, logger: logger)
         if !refused.isEmpty {
-            let limit = configuration.maxMetricNames
+            let limit = configuration.validation.maxMetricNames
             document.reject(readingsNaming: refused, reason: .cardinalityLimit) {
                 "metric \(PrintableName($0)) is new and the deployment already holds validation.max_metric_names (\(limit)) names"
             }
@@ -268,9 +268,9 @@ package final class HubService: Service {
     /// Queues one task in the seed's JSON (validated first) on the compatibility list, as
     /// `RPUSH telemetry:tasks` would; returns once Redis has it.
     package func submitTask(_ bytes: [UInt8], worker: RequestWorker) async throws -> TelemetryTask {
-        let maxFields = configuration.maxFields
+        let maxFields = configuration.validation.maxFields
         let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes, maxFields: maxFields) }
-        var command: RedisCommand = ["RPUSH", configuration.keys.tasks]
+        var command: RedisCommand = ["RPUSH", configuration.redis.keys.tasks]
         command.append(bytes: bytes)
         try await taskRedis.send(command)  // an error reply is thrown
         return task
@@ -286,7 +286,7 @@ package final class HubService: Service {
                 logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])
             }
         } catch {
-            logger.warning("redis is not reachable yet; batches will be spooled", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
+            logger.warning("redis is not reachable yet; batches will be spooled", metadata: ["redis": "\(configuration.redis.endpoint)", "error": "\(error)"])
         }
     }
 }

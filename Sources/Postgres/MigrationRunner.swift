@@ -1,8 +1,12 @@
 /// One versioned schema change.
 public struct Migration: Sendable {
+    /// Its version, unique among the migrations: they are applied in ascending order, each once.
     public let version: Int
+    /// A short name, recorded with the version in `schema_migrations`.
     public let name: String
+    /// The statements to run, in one transaction with the record of the migration.
     public let sql: String
+    /// A migration `version` named `name` that runs `sql`.
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name

@@ -5,7 +5,9 @@ import Glibc
 
 /// Rows of a query result, as text.
 public struct PostgresRows: Sendable {
+    /// The column names, in order.
     public let columns: [String]
+    /// Each row's values as text, in column order; nil is SQL NULL.
     public let rows: [[String?]]
     /// Rows affected by INSERT/UPDATE/DELETE/COPY.
     public let affected: Int
@@ -20,6 +22,7 @@ public struct PostgresRows: Sendable {
 /// ```
 public final class PostgresConnection {
     private var connection: OpaquePointer?
+    /// The connection string or URL it was opened with (it may hold a password: do not log it).
     public let conninfo: String
 
     /// Connects with a libpq connection string or URL; an empty string uses the `PG*` environment.
@@ -45,6 +48,7 @@ public final class PostgresConnection {
         return PQstatus(connection) == CONNECTION_OK
     }
 
+    /// Closes the connection; calling it again does nothing, other calls then throw `connectionLost`.
     public func close() {
         if let connection { PQfinish(connection) }
         connection = nil

@@ -1,5 +1,6 @@
 /// An error from libpq or the server.
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure a ``PostgresError`` is.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case connectionFailed = "connection_failed"
@@ -13,6 +14,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let connectionLost = Code(base: .connectionLost)
         /// The server answered with an error; ``PostgresError/sqlState`` says which.
         public static let server = Code(base: .server)
+        /// The code's name, e.g. `server_error`.
         public var description: String { base.rawValue }
     }
 
@@ -24,8 +26,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public let sqlState: String?
     /// Where the error was raised (for logs).
     public let file: String
+    /// The line where the error was raised (for logs).
     public let line: Int
 
+    /// An error of `code` with `message` and the server's `sqlState` if any; `file` and `line` default
+    /// to the caller's.
     public init(_ code: Code, _ message: String, sqlState: String? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
@@ -43,6 +48,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         return sqlState.hasPrefix("08") || sqlState.hasPrefix("57P") || sqlState.hasPrefix("53")
     }
 
+    /// True for a unique-key violation (SQLSTATE 23505).
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
     /// A deadlock (40P01) or serialization failure (40001): the transaction lost a race with
@@ -57,6 +63,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         return sqlState.hasPrefix("22") || sqlState.hasPrefix("23")
     }
 
+    /// `postgres <code> [<SQLSTATE>]: <message>`, for logs.
     public var description: String {
         "postgres \(code)\(sqlState.map { " [\($0)]" } ?? ""): \(message)"
     }

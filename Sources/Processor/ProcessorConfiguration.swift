@@ -20,7 +20,8 @@ package struct ThresholdRule: Sendable, Equatable {
     }
 }
 
-/// Everything the processor reads from configuration.
+/// Everything the processor reads from configuration: one value per component, each read from
+/// its own section with ``ConfigReader/section(_:_:)`` (a reader `scoped(to:)` the section).
 ///
 /// Keys (environment name in brackets), defaults:
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379, `redis.key_prefix` telemetry
@@ -50,137 +51,216 @@ package struct ThresholdRule: Sendable, Equatable {
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
 package struct ProcessorConfiguration: Sendable {
-    package var redis: RedisEndpoint
-    package var keys: RedisKeys
+    /// Section `redis`; the endpoint's timeout is `consumer.block_ms` + 5 s, so a blocking read
+    /// never times out before Redis answers.
+    package var redis: RedisConfiguration
     /// `streams.shards` (`STREAMS_SHARDS`), default `8`.
     package var shards: Int
-    /// `consumer.group` (`CONSUMER_GROUP`), default `"processors"`.
-    package var group: String
-    /// `consumer.name` (`CONSUMER_NAME`), default the host name.
-    package var consumerName: String
-    /// `consumer.read_count` (`CONSUMER_READ_COUNT`), default `64`.
-    package var readCount: Int
-    /// `consumer.block_ms` (`CONSUMER_BLOCK_MS`), default `200`.
-    package var blockMillis: Int
-    /// The dead-letter stream's cap in bytes (`dead_letters.max_bytes`).
-    package var deadLetterMaxBytes: Int
-    /// Idle time after which pending work no worker holds is delivered again (`consumer.claim_idle_ms`).
-    package var claimIdleMillis: Int
-    /// How often stranded work is looked for (`consumer.claim_interval_ms`).
-    package var claimIntervalMillis: Int
-    /// Deliveries after which an entry or task is dead-lettered as `poison` (`consumer.max_deliveries`).
-    package var maxDeliveries: Int
-    /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
-    package var maxMetricNames: Int
-    /// `num_workers` (`NUM_WORKERS`), default `8`.
-    package var workers: Int
-    /// `worker.queue_depth` (`WORKER_QUEUE_DEPTH`), default `64`.
-    package var workerQueueDepth: Int
-    /// Most queued items a worker takes and commits together.
-    package var workerGroupMax: Int
-    /// PostgreSQL connections (one storage thread each); worker `i` writes through connection `i % n`.
-    package var storageConnections: Int
-    /// Most rows one group commit carries.
-    package var storageGroupRows: Int
-    /// `postgres.url` (`POSTGRES_URL`), default `""`.
-    package var postgresURL: String
-    /// `compat.window` (`COMPAT_WINDOW`), default `64`.
+    /// Section `consumer`.
+    package var consumer: ConsumerConfiguration
+    /// `num_workers` (`NUM_WORKERS`) and section `worker`.
+    package var worker: WorkerConfiguration
+    /// Section `storage` and `postgres.url`.
+    package var storage: StorageConfiguration
+    /// `compat.window` (`COMPAT_WINDOW`), default `64`: tasks moved from the compatibility list per move.
     package var compatWindow: Int
-    /// `lease.ttl_ms` (`LEASE_TTL_MS`), default `5000`.
-    package var leaseTTLMillis: Int
-    /// `lease.renew_ms` (`LEASE_RENEW_MS`), default `1000`.
-    package var leaseRenewMillis: Int
-    /// `retry.max_retries` (`RETRY_MAX_RETRIES`), default `3`.
-    package var maxRetries: Int
-    /// `retry.base_ms` (`RETRY_BASE_MS`), default `100`.
-    package var retryBaseMillis: Int
-    /// `retry.max_ms` (`RETRY_MAX_MS`), default `10_000`.
-    package var retryMaxMillis: Int
+    /// Section `lease`.
+    package var lease: LeaseConfiguration
+    /// Section `retry`.
+    package var retry: RetryConfiguration
+    /// Alert thresholds per metric (section `thresholds`).
     package var thresholds: [String: ThresholdRule]
     /// `anomaly.zscore` (`ANOMALY_ZSCORE`), default `4`.
     package var zScore: Double
     /// `anomaly.min_samples` (`ANOMALY_MIN_SAMPLES`), default `30`.
     package var anomalyMinSamples: Int
+    /// Ranges, field and age limits for incoming readings (section `validation`).
     package var validation: ValidationPolicy
-    /// `partitions.ahead_days` (`PARTITIONS_AHEAD_DAYS`), default `3`.
-    package var partitionsAheadDays: Int
-    /// `partitions.retention_days` (`PARTITIONS_RETENTION_DAYS`), default `30`.
-    package var retentionDays: Int
-    /// `partitions.aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default `400`.
-    package var aggregateRetentionDays: Int
-    /// `partitions.interval_s` (`PARTITIONS_INTERVAL_S`), default `3600`.
-    package var partitionIntervalSeconds: Int
+    /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
+    package var maxMetricNames: Int
+    /// The dead-letter stream's cap in bytes (`dead_letters.max_bytes`).
+    package var deadLetterMaxBytes: Int
+    /// Section `partitions`.
+    package var partitions: PartitionsConfiguration
     /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
     package var shutdownTimeoutSeconds: Int
     /// The rules a reload can change.
     package var analysis: AnalysisSettings {
         AnalysisSettings(thresholds: thresholds, zScore: zScore, minSamples: anomalyMinSamples)
     }
-    /// How the supervisor restarts failed stages (`supervisor.*`).
+    /// How the supervisor restarts failed stages (section `supervisor`).
     package var restartPolicy: RestartPolicy
 
     package init(reader config: ConfigReader) throws(ConfigurationError) {
-        redis = RedisEndpoint(
-            host: try config.strictString("redis.host", default: "127.0.0.1"),
-            port: try config.strictInt("redis.port", default: 6379, in: 1...65535))
-        keys = RedisKeys(prefix: try config.strictString("redis.key_prefix", default: "telemetry"))
-        shards = try config.strictInt("streams.shards", default: 8, in: 1...1024)
-        group = try config.strictString("consumer.group", default: "processors")
-        consumerName = try config.strictString("consumer.name", default: ProcessInfo.processInfo.hostName)
-        readCount = try config.strictInt("consumer.read_count", default: 64, in: 1...10_000)
-        blockMillis = try config.strictInt("consumer.block_ms", default: 200, in: 1...1000)
-        redis.timeout = .milliseconds(blockMillis + 5000)
-        workers = try config.strictInt("num_workers", default: 8, in: 1...256)
-        workerQueueDepth = try config.strictInt("worker.queue_depth", default: 64, in: 1...100_000)
-        workerGroupMax = try config.strictInt("worker.group_max", default: 64, in: 1...100_000)
-        postgresURL = try config.strictString("postgres.url", default: "")
-        storageConnections = try config.strictInt("storage.connections", default: 2, in: 1...64)
-        storageGroupRows = try config.strictInt("storage.group_rows", default: 20_000, in: 1...1_000_000)
+        redis = try config.section("redis", RedisConfiguration.init(reader:))
+        shards = try config.section("streams") { reader throws(ConfigurationError) in try reader.strictInt("shards", default: 8, in: 1...1024) }
+        consumer = try config.section("consumer", ConsumerConfiguration.init(reader:))
+        redis.endpoint.timeout = .milliseconds(consumer.blockMillis + 5000)
+        let workers = try config.strictInt("num_workers", default: 8, in: 1...256)
+        worker = try config.section("worker") { reader throws(ConfigurationError) in try WorkerConfiguration(count: workers, reader: reader) }
+        let url = try config.strictString("postgres.url", default: "")
+        storage = try config.section("storage") { reader throws(ConfigurationError) in try StorageConfiguration(url: url, reader: reader) }
         compatWindow = try config.strictInt("compat.window", default: 64, in: 1...10_000)
-        leaseTTLMillis = try config.strictInt("lease.ttl_ms", default: 5000, in: 100...600_000)
-        leaseRenewMillis = try config.strictInt("lease.renew_ms", default: 1000, in: 20...600_000)
-        guard leaseRenewMillis * 2 <= leaseTTLMillis else {
-            throw ConfigurationError(key: "lease.renew_ms", "must be at most half of lease.ttl_ms (\(leaseTTLMillis))")
+        lease = try config.section("lease", LeaseConfiguration.init(reader:))
+        retry = try config.section("retry", RetryConfiguration.init(reader:))
+        thresholds = try config.section("thresholds", Self.thresholds(reader:))
+        zScore = try config.strictDouble("anomaly.zscore", default: 4, in: 0.5...1000)
+        anomalyMinSamples = try config.strictInt("anomaly.min_samples", default: 30, in: 2...1_000_000)
+        partitions = try config.section("partitions", PartitionsConfiguration.init(reader:))
+        let maxAgeMicros = Int64(partitions.retentionDays) * 86_400 * 1_000_000
+        validation = try config.section("validation") { reader throws(ConfigurationError) in
+            try Self.validation(reader: reader, maxAgeMicros: maxAgeMicros)
         }
-        maxRetries = try config.strictInt("retry.max_retries", default: 3, in: 0...100)
-        retryBaseMillis = try config.strictInt("retry.base_ms", default: 100, in: 1...600_000)
-        retryMaxMillis = try config.strictInt("retry.max_ms", default: 10_000, in: 1...3_600_000)
+        maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
+        deadLetterMaxBytes = try config.strictInt("dead_letters.max_bytes", default: 256 << 20, in: 1 << 16...(1 << 40))
+        shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
+        restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
+    }
+
+    /// `<metric>.low|high|severity` for the metrics with default thresholds.
+    static func thresholds(reader config: ConfigReader) throws(ConfigurationError) -> [String: ThresholdRule] {
         let defaults: [String: (Double?, Double?)] = ["temperature": (-20, 60), "humidity": (nil, 95), "pressure": (950, 1060)]
         var thresholds: [String: ThresholdRule] = [:]
         for (metric, bounds) in defaults {
-            let low = try config.strictDouble("thresholds.\(metric).low", default: bounds.0 ?? -.greatestFiniteMagnitude)
-            let high = try config.strictDouble("thresholds.\(metric).high", default: bounds.1 ?? .greatestFiniteMagnitude)
-            let severity = try config.strictString("thresholds.\(metric).severity", default: "critical", choices: ["info", "warning", "critical"])
+            let low = try config.strictDouble("\(metric).low", default: bounds.0 ?? -.greatestFiniteMagnitude)
+            let high = try config.strictDouble("\(metric).high", default: bounds.1 ?? .greatestFiniteMagnitude)
+            let severity = try config.strictString("\(metric).severity", default: "critical", choices: ["info", "warning", "critical"])
             thresholds[metric] = ThresholdRule(
                 metric: metric,
                 low: low == -.greatestFiniteMagnitude ? nil : low,
                 high: high == .greatestFiniteMagnitude ? nil : high,
                 severity: severity)
         }
-        self.thresholds = thresholds
-        zScore = try config.strictDouble("anomaly.zscore", default: 4, in: 0.5...1000)
-        anomalyMinSamples = try config.strictInt("anomaly.min_samples", default: 30, in: 2...1_000_000)
+        return thresholds
+    }
+
+    /// `<metric>.min|max`, `max_fields` and `max_future_skew_s`; readings older than `maxAgeMicros`
+    /// (the samples' retention) are refused.
+    static func validation(reader config: ConfigReader, maxAgeMicros: Int64) throws(ConfigurationError) -> ValidationPolicy {
         var validation = ValidationPolicy.default
         for (metric, range) in ValidationPolicy.default.ranges {
-            let low = try config.strictDouble("validation.\(metric).min", default: range.lowerBound)
-            let high = try config.strictDouble("validation.\(metric).max", default: range.upperBound)
-            guard low <= high else { throw ConfigurationError(key: "validation.\(metric).min", "must not exceed validation.\(metric).max") }
+            let low = try config.strictDouble("\(metric).min", default: range.lowerBound)
+            let high = try config.strictDouble("\(metric).max", default: range.upperBound)
+            guard low <= high else { throw ConfigurationError(key: "\(metric).min", "must not exceed validation.\(metric).max") }
             validation.ranges[metric] = low...high
         }
-        validation.maxFields = try config.strictInt("validation.max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
-        maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
-        maxDeliveries = try config.strictInt("consumer.max_deliveries", default: 5, in: 1...1000)
-        deadLetterMaxBytes = try config.strictInt("dead_letters.max_bytes", default: 256 << 20, in: 1 << 16...(1 << 40))
-        claimIdleMillis = try config.strictInt("consumer.claim_idle_ms", default: 30_000, in: 100...86_400_000)
-        claimIntervalMillis = try config.strictInt("consumer.claim_interval_ms", default: 5000, in: 50...3_600_000)
-        validation.maxFutureSkewMicros = Int64(try config.strictInt("validation.max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000
-        partitionsAheadDays = try config.strictInt("partitions.ahead_days", default: 3, in: 0...365)
-        retentionDays = try config.strictInt("partitions.retention_days", default: 30, in: 1...36_500)
-        aggregateRetentionDays = try config.strictInt("partitions.aggregate_retention_days", default: 400, in: 1...36_500)
-        partitionIntervalSeconds = try config.strictInt("partitions.interval_s", default: 3600, in: 1...86_400)
-        shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
-        restartPolicy = try RestartPolicy(reader: config)
-        validation.maxAgeMicros = Int64(retentionDays) * 86_400 * 1_000_000
-        self.validation = validation
+        validation.maxFields = try config.strictInt("max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
+        validation.maxFutureSkewMicros = Int64(try config.strictInt("max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000
+        validation.maxAgeMicros = maxAgeMicros
+        return validation
+    }
+}
+
+/// Reading the streams (section `consumer`).
+package struct ConsumerConfiguration: Sendable {
+    /// `group` (`CONSUMER_GROUP`), default `processors`: the streams' consumer group.
+    package var group: String
+    /// `name` (`CONSUMER_NAME`), default the host name: this processor in the group; must be unique.
+    package var name: String
+    /// `read_count` (`CONSUMER_READ_COUNT`), default 64 entries per read.
+    package var readCount: Int
+    /// `block_ms` (`CONSUMER_BLOCK_MS`), default 200 (at most 1000): how long a read waits for entries.
+    package var blockMillis: Int
+    /// `max_deliveries`, default 5: an entry or task delivered more often is dead-lettered as `poison`.
+    package var maxDeliveries: Int
+    /// `claim_idle_ms`, default 30 000: pending work no worker holds is delivered again after this.
+    package var claimIdleMillis: Int
+    /// `claim_interval_ms`, default 5000: how often stranded work is looked for.
+    package var claimIntervalMillis: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        group = try config.strictString("group", default: "processors")
+        name = try config.strictString("name", default: ProcessInfo.processInfo.hostName)
+        readCount = try config.strictInt("read_count", default: 64, in: 1...10_000)
+        blockMillis = try config.strictInt("block_ms", default: 200, in: 1...1000)
+        maxDeliveries = try config.strictInt("max_deliveries", default: 5, in: 1...1000)
+        claimIdleMillis = try config.strictInt("claim_idle_ms", default: 30_000, in: 100...86_400_000)
+        claimIntervalMillis = try config.strictInt("claim_interval_ms", default: 5000, in: 50...3_600_000)
+    }
+}
+
+/// The worker pool (`num_workers` and section `worker`).
+package struct WorkerConfiguration: Sendable {
+    /// `num_workers` (`NUM_WORKERS`), default 8.
+    package var count: Int
+    /// `worker.queue_depth` (`WORKER_QUEUE_DEPTH`), default 64 items waiting per worker.
+    package var queueDepth: Int
+    /// `worker.group_max`, default 64: most queued items a worker takes and commits together.
+    package var groupMax: Int
+
+    /// `count` as read from `num_workers`; the rest from a reader scoped to `worker`.
+    package init(count: Int, reader config: ConfigReader) throws(ConfigurationError) {
+        self.count = count
+        queueDepth = try config.strictInt("queue_depth", default: 64, in: 1...100_000)
+        groupMax = try config.strictInt("group_max", default: 64, in: 1...100_000)
+    }
+}
+
+/// Writing PostgreSQL (`postgres.url` and section `storage`).
+package struct StorageConfiguration: Sendable {
+    /// `postgres.url` (`POSTGRES_URL`), default empty: libpq's `PG*` environment variables.
+    package var url: String
+    /// `storage.connections`, default 2: one storage thread each; worker `i` writes through connection `i % n`.
+    package var connections: Int
+    /// `storage.group_rows`, default 20 000: most rows one group commit carries.
+    package var groupRows: Int
+
+    /// `url` as read from `postgres.url`; the rest from a reader scoped to `storage`.
+    package init(url: String, reader config: ConfigReader) throws(ConfigurationError) {
+        self.url = url
+        connections = try config.strictInt("connections", default: 2, in: 1...64)
+        groupRows = try config.strictInt("group_rows", default: 20_000, in: 1...1_000_000)
+    }
+}
+
+/// Shard leases (section `lease`).
+package struct LeaseConfiguration: Sendable {
+    /// `ttl_ms` (`LEASE_TTL_MS`), default 5000: a shard whose owner stops renewing is taken over
+    /// after this; also the consumer heartbeat's TTL.
+    package var ttlMillis: Int
+    /// `renew_ms` (`LEASE_RENEW_MS`), default 1000, at most half of `ttl_ms`.
+    package var renewMillis: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        ttlMillis = try config.strictInt("ttl_ms", default: 5000, in: 100...600_000)
+        renewMillis = try config.strictInt("renew_ms", default: 1000, in: 20...600_000)
+        guard renewMillis * 2 <= ttlMillis else {
+            throw ConfigurationError(key: "renew_ms", "must be at most half of lease.ttl_ms (\(ttlMillis))")
+        }
+    }
+}
+
+/// Retries of a failed store (section `retry`).
+package struct RetryConfiguration: Sendable {
+    /// `max_retries` (`RETRY_MAX_RETRIES`), default 3: then the item is dead-lettered.
+    package var maxRetries: Int
+    /// `base_ms` (`RETRY_BASE_MS`), default 100: the first backoff.
+    package var baseMillis: Int
+    /// `max_ms` (`RETRY_MAX_MS`), default 10 000: the longest backoff.
+    package var maxMillis: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        maxRetries = try config.strictInt("max_retries", default: 3, in: 0...100)
+        baseMillis = try config.strictInt("base_ms", default: 100, in: 1...600_000)
+        maxMillis = try config.strictInt("max_ms", default: 10_000, in: 1...3_600_000)
+    }
+}
+
+/// Day partitions of `samples` and the roll-ups (section `partitions`).
+package struct PartitionsConfiguration: Sendable {
+    /// `ahead_days` (`PARTITIONS_AHEAD_DAYS`), default 3: partitions created ahead of today.
+    package var aheadDays: Int
+    /// `retention_days` (`PARTITIONS_RETENTION_DAYS`), default 30: older sample partitions are dropped.
+    package var retentionDays: Int
+    /// `aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default 400.
+    package var aggregateRetentionDays: Int
+    /// `interval_s` (`PARTITIONS_INTERVAL_S`), default 3600: seconds between maintenance runs.
+    package var intervalSeconds: Int
+
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        aheadDays = try config.strictInt("ahead_days", default: 3, in: 0...365)
+        retentionDays = try config.strictInt("retention_days", default: 30, in: 1...36_500)
+        aggregateRetentionDays = try config.strictInt("aggregate_retention_days", default: 400, in: 1...36_500)
+        intervalSeconds = try config.strictInt("interval_s", default: 3600, in: 1...86_400)
     }
 }

@@ -2,6 +2,7 @@ import Control
 import Logging
 import Redis
 import Systemd
+import TelemetryConfiguration
 import TelemetryStatus
 
 /// The `telemetry-processor` daemon: consumes the hub's streams and compatibility tasks into
@@ -15,8 +16,8 @@ public enum ProcessorDaemon {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")
         let (configuration, http, control) = try await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
-            (try ProcessorConfiguration(reader: reader), try HTTPConfiguration(reader: reader, defaultPort: 8081),
-             try ControlSocketConfiguration(reader: reader, name: "processor"))
+            (try ProcessorConfiguration(reader: reader), try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8081) },
+             try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "processor") })
         }
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
@@ -68,9 +69,9 @@ public enum ProcessorDaemon {
         let c = processor.counters
         let r = rates.rates
         let shards = c.shards
-        document.consumer = processor.configuration.consumerName
+        document.consumer = processor.configuration.consumer.name
         document.queues = ["worker_queues": c.workerQueueDepth.load(ordering: .relaxed),
-                           "worker_queue_capacity": processor.configuration.workers * processor.configuration.workerQueueDepth,
+                           "worker_queue_capacity": processor.configuration.worker.count * processor.configuration.worker.queueDepth,
                            "dead_letter_stream": c.deadLetterStreamLength.load(ordering: .relaxed)]
         document.rates = ["samples_stored_per_s": r["stored"] ?? 0, "items_per_s": r["items"] ?? 0, "entries_read_per_s": r["entries"] ?? 0]
         document.totals = ["samples_stored": c.samplesStored.load(ordering: .relaxed), "items_completed": c.itemsCompleted.load(ordering: .relaxed),

@@ -61,7 +61,7 @@ package final class ProcessorService: Service {
     /// `MEMORY USAGE`): the oldest entries past it are trimmed, counted and logged. A full Redis
     /// must not be filled further by a flood of bad input.
     func capDeadLetters(_ redis: RedisClient) async {
-        let key = configuration.keys.deadLetters
+        let key = configuration.redis.keys.deadLetters
         guard let usage = try? await redis.send(["MEMORY", "USAGE", key]).int, usage > configuration.deadLetterMaxBytes,
               let length = try? await redis.send(["XLEN", key]).int, length > 0 else { return }
         let keep = Int(Double(length) * Double(configuration.deadLetterMaxBytes) / Double(usage) * 0.9)
@@ -75,7 +75,7 @@ package final class ProcessorService: Service {
     /// against `validation.max_metric_names` before answering 202: the names added since `after`,
     /// or all of them when Redis holds fewer than PostgreSQL (a FLUSHALL). Returns the last id seen.
     func mirrorMetricNames(storage: StorageActor, redis: RedisClient, after: Int32) async -> Int32 {
-        let key = configuration.keys.metricNames
+        let key = configuration.redis.keys.metricNames
         var last = after
         if let inRedis = try? await redis.send(["SCARD", key]).int,
            let (_, total) = try? await storage.metricNames(after: Int32.max, limit: 0) {
@@ -102,17 +102,17 @@ package final class ProcessorService: Service {
         let configuration = self.configuration
         let logger = self.logger
         let counters = self.counters
-        let storages = (0..<configuration.storageConnections).map {
-            StorageActor(conninfo: configuration.postgresURL, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storageGroupRows,
+        let storages = (0..<configuration.storage.connections).map {
+            StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storage.groupRows,
                          maxMetricNames: configuration.maxMetricNames)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
-        let reader = RedisClient(endpoint: configuration.redis, name: "reader")
+        let reader = RedisClient(endpoint: configuration.redis.endpoint, name: "reader")
         // Dead letters, retry state and acknowledgements must succeed: while Redis refuses them
         // (OOM at maxmemory) this stage reads as stalled, and the watchdog acts on it.
         let refusals = heartbeat("redis-writes")
-        let control = RedisClient(endpoint: configuration.redis, name: "control", refusals: refusals)
-        let acker = RedisClient(endpoint: configuration.redis, name: "acker", refusals: refusals)
+        let control = RedisClient(endpoint: configuration.redis.endpoint, name: "control", refusals: refusals)
+        let acker = RedisClient(endpoint: configuration.redis.endpoint, name: "acker", refusals: refusals)
         let consumerHeartbeat = heartbeat("consumer")
         let pool = WorkerPool(configuration: configuration, heartbeat: heartbeat)
         let faults = FaultSwitches()
@@ -146,22 +146,22 @@ package final class ProcessorService: Service {
         let clock = self.clock
         let maintainPartitions: @Sendable () async -> Void = {
             do {
-                try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitionsAheadDays,
-                                                     retentionDays: configuration.retentionDays,
-                                                     aggregateRetentionDays: configuration.aggregateRetentionDays)
+                try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitions.aheadDays,
+                                                     retentionDays: configuration.partitions.retentionDays,
+                                                     aggregateRetentionDays: configuration.partitions.aggregateRetentionDays)
             } catch {
                 logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
             }
         }
         await maintainPartitions()
-        logger.info("processor ready", metadata: ["consumer": "\(configuration.consumerName)", "workers": "\(configuration.workers)",
+        logger.info("processor ready", metadata: ["consumer": "\(configuration.consumer.name)", "workers": "\(configuration.worker.count)",
                                                   "shards": "\(configuration.shards)"])
-        onReady("consumer \(configuration.consumerName), \(configuration.workers) workers, \(configuration.shards) shards")
+        onReady("consumer \(configuration.consumer.name), \(configuration.worker.count) workers, \(configuration.shards) shards")
 
-        let acknowledger = Acknowledger(redis: acker, keys: configuration.keys, group: configuration.group, consumer: configuration.consumerName,
+        let acknowledger = Acknowledger(redis: acker, keys: configuration.redis.keys, group: configuration.consumer.group, consumer: configuration.consumer.name,
                                         inFlight: inFlight)
-        let deadLetters = DeadLetterWriter(redis: control, keys: configuration.keys, counters: counters, logger: logger)
-        let retries = RetryLedger(redis: acker, keys: configuration.keys, logger: logger)
+        let deadLetters = DeadLetterWriter(redis: control, keys: configuration.redis.keys, counters: counters, logger: logger)
+        let retries = RetryLedger(redis: acker, keys: configuration.redis.keys, logger: logger)
         let onStopping = self.onStopping
         let analysisSettings = self.analysisSettings
 
@@ -183,12 +183,12 @@ package final class ProcessorService: Service {
                     } catch {
                         logger.warning("lease maintenance failed", metadata: ["error": "\(error)"])
                     }
-                    try await Task.sleep(for: .milliseconds(configuration.leaseRenewMillis))
+                    try await Task.sleep(for: .milliseconds(configuration.lease.renewMillis))
                 }
             },
             .init(name: "partitions", role: .maintenance) {
                 while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(configuration.partitionIntervalSeconds))
+                    try await Task.sleep(for: .seconds(configuration.partitions.intervalSeconds))
                     await maintainPartitions()
                 }
             },
@@ -238,7 +238,7 @@ package final class ProcessorService: Service {
                     }
                     redisReady = true
                 } catch {
-                    logger.warning("waiting for redis", metadata: ["redis": "\(configuration.redis)", "error": "\(error)"])
+                    logger.warning("waiting for redis", metadata: ["redis": "\(configuration.redis.endpoint)", "error": "\(error)"])
                 }
             }
             if postgresReady && redisReady { return true }

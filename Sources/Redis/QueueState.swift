@@ -3,7 +3,9 @@ public import TelemetryCore
 /// The pipeline's queues as Redis holds them: each shard stream's length, consumer-group lag and
 /// pending entries, the compatibility task list and the dead-letter stream.
 public struct QueueState: Sendable, Equatable {
+    /// One shard stream and its consumer group.
     public struct Shard: Sendable, Equatable {
+        /// Entries in the stream (`XLEN`).
         public var length = 0
         /// Entries not yet delivered to the group; nil when Redis cannot tell (it says nil after
         /// entries were deleted from the middle of the stream, and older servers do not report it).
@@ -15,6 +17,7 @@ public struct QueueState: Sendable, Equatable {
         /// AOF, a promoted replica): nothing is being read until it is recreated.
         public var groupExists = true
 
+        /// A shard's state; the defaults are an empty stream with its group.
         public init(length: Int = 0, lag: Int? = 0, pending: Int = 0, groupExists: Bool = true) {
             self.length = length
             self.lag = lag
@@ -25,9 +28,12 @@ public struct QueueState: Sendable, Equatable {
 
     /// Indexed by shard.
     public var shards: [Shard]
+    /// Tasks waiting in the compatibility task list (`LLEN` of `keys.tasks`).
     public var compatTasksQueued: Int
+    /// Entries in the dead-letter stream (`XLEN` of `keys.deadLetters`).
     public var deadLetters: Int
 
+    /// The state of `shards` (indexed by shard), the task list and the dead-letter stream.
     public init(shards: [Shard], compatTasksQueued: Int = 0, deadLetters: Int = 0) {
         self.shards = shards
         self.compatTasksQueued = compatTasksQueued

@@ -16,6 +16,7 @@ public enum RESPValue: Sendable, Equatable {
         }
     }
 
+    /// The reply as an integer: an integer reply, or a bulk or status reply holding a decimal integer.
     public var int: Int? {
         switch self {
         case .integer(let i): i
@@ -24,11 +25,13 @@ public enum RESPValue: Sendable, Equatable {
         }
     }
 
+    /// The elements of an array reply (a nil array is ``RESPValue/null``).
     public var array: [RESPValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
+    /// The raw bytes of a bulk reply.
     public var bytes: [UInt8]? {
         if case .bulk(let b) = self { return b }
         return nil
@@ -37,14 +40,19 @@ public enum RESPValue: Sendable, Equatable {
 
 /// One command: its arguments as bytes, encoded once into RESP.
 public struct RedisCommand: Sendable, ExpressibleByArrayLiteral {
+    /// The command name and its arguments, each as raw bytes.
     public var arguments: [[UInt8]]
 
+    /// A command from raw byte arguments (binary-safe).
     public init(_ arguments: [[UInt8]]) { self.arguments = arguments }
+    /// A command from text arguments, sent as UTF-8.
     public init(_ arguments: [String]) { self.arguments = arguments.map { Array($0.utf8) } }
+    /// A command written as a literal: `["XLEN", key]`.
     public init(arrayLiteral elements: String...) { self.init(elements) }
 
     /// Appends an argument.
     public mutating func append(_ argument: String) { arguments.append(Array(argument.utf8)) }
+    /// Appends a binary argument as is.
     public mutating func append(bytes argument: [UInt8]) { arguments.append(argument) }
 
     /// Appends the RESP encoding of the command to `out`.

@@ -11,6 +11,7 @@ public import TelemetryCore
 /// let replies = try await redis.pipeline([["PING"], ["XLEN", "telemetry:stream:0"]])
 /// ```
 public actor RedisClient {
+    /// The server the client connects to.
     public nonisolated let endpoint: RedisEndpoint
     /// Stamped while Redis refuses this client's must-succeed writes with error replies (OOM,
     /// READONLY, MISCONF), so the watchdog sees a stall instead of an endless "waiting".
@@ -18,6 +19,8 @@ public actor RedisClient {
     private nonisolated let executor: ThreadExecutor
     private var connection: RedisConnection?
 
+    /// The client's own thread: every isolated call, and the hiredis I/O it blocks on, runs there,
+    /// never on the cooperative pool.
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// Creates the client and its thread; connects on first use.

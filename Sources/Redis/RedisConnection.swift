@@ -6,17 +6,21 @@ import Glibc
 
 /// Where a Redis server is.
 public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The server's host name or IP address.
     public var host: String
+    /// The server's TCP port.
     public var port: Int
     /// Socket read/write timeout; must exceed any `BLOCK` used on the connection.
     public var timeout: Duration
 
+    /// An endpoint; by default the local server on 6379 with a 5 s timeout.
     public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5)) {
         self.host = host
         self.port = port
         self.timeout = timeout
     }
 
+    /// `host:port`.
     public var description: String { "\(host):\(port)" }
 }
 
@@ -24,6 +28,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 /// pinned to a ``ThreadExecutor`` (``RedisClient`` does), never from the cooperative pool.
 public final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The server this connection talks to.
     public let endpoint: RedisEndpoint
     private var buffer: [UInt8] = []
 

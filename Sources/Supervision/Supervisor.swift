@@ -6,7 +6,9 @@ import TelemetryCore
 /// The restart intensity was exceeded: the service should exit with a non-zero status so that
 /// its own supervisor (systemd, Kubernetes) restarts the whole process.
 public struct SupervisorEscalation: Error, CustomStringConvertible {
+    /// Which limit was exceeded, and the last failing child with its error.
     public let reason: String
+    /// `supervisor gave up: ` and the reason.
     public var description: String { "supervisor gave up: \(reason)" }
 }
 
@@ -25,18 +27,26 @@ public struct SupervisorEscalation: Error, CustomStringConvertible {
 /// ])
 /// ```
 public final class Supervisor: Sendable {
+    /// One child: its name, restart kind and role, and the body run again at each restart.
     public struct Child: Sendable {
         /// `stage` children carry the data; `maintenance` children (lease renewal, partition
         /// upkeep) are cancelled once every stage child has finished.
         public enum Role: Sendable { case stage, maintenance }
 
+        /// The child's name in logs, status and the `child` metrics label; unique within a supervisor.
         public let name: String
+        /// Whether a normal return restarts it.
         public let restart: ChildRestart
+        /// Whether it carries data (`stage`) or upkeep (`maintenance`).
         public let role: Role
+        /// The child's body, called at each start; a throw, or a `permanent` child's return before
+        /// shutdown, restarts it after the backoff.
         public let run: @Sendable () async throws -> Void
         /// Called once when the child is finished for good (not between restarts).
         public let onFinished: @Sendable () async -> Void
 
+        /// A child named `name` running `run`; by default a `permanent` stage child with nothing to do when
+        /// it is finished.
         public init(name: String, restart: ChildRestart = .permanent, role: Role = .stage,
                     onFinished: @escaping @Sendable () async -> Void = {},
                     run: @escaping @Sendable () async throws -> Void) {
@@ -51,6 +61,7 @@ public final class Supervisor: Sendable {
     private let machine: Mutex<SupervisorStateMachine>
     private let logger: Logger
 
+    /// A supervisor restarting children under `policy`, logging failures and escalation to `logger`.
     public init(policy: RestartPolicy, logger: Logger) {
         machine = Mutex(SupervisorStateMachine(policy: policy))
         self.logger = logger

@@ -4,11 +4,15 @@ import Glibc
 
 /// What `lstat` says of a path (a symlink is described, not followed).
 public struct FileStatus: Sendable, Equatable {
+    /// The file type: a regular file, a directory, a symlink, a socket, or anything else.
     public enum Kind: Sendable, Equatable { case file, directory, symlink, socket, other }
+    /// The file type.
     public let kind: Kind
     /// Permission bits, with set-uid, set-gid and sticky (`st_mode & 0o7777`).
     public let permissions: UInt32
+    /// The owner's user id.
     public let owner: UInt32
+    /// The group id.
     public let group: UInt32
 
     /// The status of `path` itself, or nil when it does not exist or cannot be read.

@@ -6,6 +6,7 @@ import Glibc
 /// something serves a socket path.
 public struct UnixSocket: ~Copyable {
     private let fd: Int32
+    /// The socket path it is connected to.
     public let path: String
 
     /// Connects to `path`, with send and receive timeouts of `timeoutSeconds`.

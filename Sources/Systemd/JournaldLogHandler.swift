@@ -14,16 +14,22 @@ public import Logging
 /// }
 /// ```
 public struct JournaldLogHandler: LogHandler {
+    /// The handler's level (default info); swift-log drops records below it before ``log(event:)``.
     public var logLevel: Logger.Level = .info
+    /// Metadata sent with every record as fields; a record's own metadata wins on the same key.
     public var metadata: Logger.Metadata = [:]
+    /// The logger's label, sent as `LOGGER`.
     public let label: String
+    /// Sent as `SYSLOG_IDENTIFIER` (the daemon's name: `journalctl -t` selects by it).
     public let identifier: String
 
+    /// A handler for the logger `label`, its records tagged `SYSLOG_IDENTIFIER=identifier`.
     public init(label: String, identifier: String) {
         self.label = label
         self.identifier = identifier
     }
 
+    /// One value of the handler's ``metadata``.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -62,6 +68,7 @@ public struct JournaldLogHandler: LogHandler {
         return String(name.prefix(64))
     }
 
+    /// Sends the record to the journal in one `sd_journal_sendv` call; a failed send is ignored.
     public func log(event: LogEvent) {
         var fields: [String] = [
             "MESSAGE=\(event.message)",

@@ -22,11 +22,13 @@ public struct Backoff: Sendable, Hashable {
     /// Consecutive failures counted by ``next()`` since the last ``reset()``.
     public private(set) var failures = 0
 
+    /// A backoff starting at `initialMillis` and capped at `maximumMillis`; negative values count as 0.
     public init(initialMillis: Int64, maximumMillis: Int64) {
         self.initialMillis = max(0, initialMillis)
         self.maximumMillis = max(0, maximumMillis)
     }
 
+    /// A backoff starting at `initial` and capped at `maximum`, both rounded down to whole milliseconds.
     public init(initial: Duration, maximum: Duration) {
         self.init(initialMillis: initial.wholeMilliseconds, maximumMillis: maximum.wholeMilliseconds)
     }

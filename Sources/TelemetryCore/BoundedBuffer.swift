@@ -22,8 +22,10 @@ public enum BufferFullPolicy: String, Sendable, CaseIterable {
 public final class BoundedBuffer<Element: Sendable>: Sendable {
     /// What happened to a pushed element.
     public enum PushResult: Sendable {
+        /// Enqueued; nothing was dropped.
         case enqueued
-        /// Enqueued after dropping `dropped` (policy `drop_oldest`).
+        /// Enqueued after dropping the associated element, the oldest unprotected one (policy
+        /// `drop_oldest`).
         case enqueuedDropping(Element)
         /// Not enqueued but dropped itself (policy `drop_oldest`, and every buffered element is
         /// protected).
@@ -50,7 +52,9 @@ public final class BoundedBuffer<Element: Sendable>: Sendable {
         var nextWaiterID: UInt64 = 0
     }
 
+    /// The most elements buffered at once (at least 1).
     public let capacity: Int
+    /// What ``push(_:)`` does when the buffer is full.
     public let policy: BufferFullPolicy
     private let isProtected: @Sendable (Element) -> Bool
     private let state = Mutex(State())

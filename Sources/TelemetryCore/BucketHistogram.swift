@@ -7,13 +7,17 @@ public final class BucketHistogram: Sendable {
     public let bounds: [Double]
     private let state: Mutex<Snapshot>
 
+    /// The histogram's state at one instant.
     public struct Snapshot: Sendable, Equatable {
         /// Non-cumulative counts per bucket; the last is `+Inf`.
         public var counts: [Int]
+        /// The sum of every observed value.
         public var sum: Double
+        /// The number of observed values.
         public var count: Int
     }
 
+    /// A histogram of `bounds` (upper bounds, at least one, strictly ascending; traps otherwise).
     public init(bounds: [Double]) {
         precondition(!bounds.isEmpty && zip(bounds, bounds.dropFirst()).allSatisfy { $0 < $1 }, "bounds must ascend")
         self.bounds = bounds
@@ -25,6 +29,7 @@ public final class BucketHistogram: Sendable {
         (0..<count).map { start * pow(factor, Double($0)) }
     }
 
+    /// Counts `value` in the first bucket whose bound is at least `value`; takes the lock once.
     public func observe(_ value: Double) {
         let bucket = index(value)
         state.withLock { s in
@@ -52,6 +57,7 @@ public final class BucketHistogram: Sendable {
         }
     }
 
+    /// A consistent copy of the counts, sum and count.
     public var snapshot: Snapshot { state.withLock { $0 } }
 
     private func index(_ value: Double) -> Int {

@@ -9,8 +9,11 @@ import Synchronization
 /// switch await ticket.wait() { case .durable: … case .failed(let reason): … }
 /// ```
 public final class DurabilityTicket: Sendable, Equatable {
+    /// How the promise ends.
     public enum Outcome: Sendable, Equatable {
+        /// Every batch of the request is durable.
         case durable
+        /// The request cannot be confirmed, for the given reason.
         case failed(String)
     }
 
@@ -22,6 +25,7 @@ public final class DurabilityTicket: Sendable, Equatable {
 
     private let state: Mutex<State>
 
+    /// A ticket for `batches` batches; with 0 it is durable at once.
     public init(batches: Int) {
         state = Mutex(State(remaining: batches, outcome: batches == 0 ? .durable : nil))
     }
@@ -63,5 +67,6 @@ public final class DurabilityTicket: Sendable, Equatable {
         if let waiter, let outcome { waiter.resume(returning: outcome) }
     }
 
+    /// Identity: a ticket equals only itself.
     public static func == (lhs: DurabilityTicket, rhs: DurabilityTicket) -> Bool { lhs === rhs }
 }

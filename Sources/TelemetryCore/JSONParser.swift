@@ -17,10 +17,13 @@ public enum JSONParser {
     /// needs (3). `JSONDecoder` allows 512.
     public static let maxDepth = 64
 
+    /// Why and where a text is not valid JSON.
     public struct Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         /// Byte offset where parsing stopped.
         public var offset: Int
+        /// What was wrong, e.g. `unexpected end of data`.
         public var reason: String
+        /// `<reason> at byte <offset>`.
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
@@ -40,6 +43,8 @@ public enum JSONParser {
         return try Array(bytes).withUnsafeBufferPointer { buffer throws(Error) in try parse(buffer) }
     }
 
+    /// Parses one JSON text in `buffer` (surrounding whitespace and a leading byte-order mark allowed);
+    /// throws ``Error`` at the first byte that does not fit.
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(Error) -> JSONValue {
         var reader = Reader(bytes: buffer)
         // A UTF-8 byte-order mark is ignored, as RFC 8259 section 8.1 allows (and JSONDecoder does).

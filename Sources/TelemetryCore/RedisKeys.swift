@@ -1,7 +1,9 @@
 /// The Redis key names of DESIGN.md §4, under a configurable prefix (default `telemetry`).
 public struct RedisKeys: Sendable, Hashable {
+    /// The first component of every key (`redis.key_prefix`, `telemetry` by default).
     public let prefix: String
 
+    /// The key names under `prefix`.
     public init(prefix: String = "telemetry") { self.prefix = prefix }
 
     /// `telemetry:stream:<n>`.

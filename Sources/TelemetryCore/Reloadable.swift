@@ -6,6 +6,7 @@ public final class Reloadable<Value: Sendable>: Sendable {
     private let current: Mutex<Value>
     private let counter = Atomic<Int>(0)
 
+    /// Holds `value` at generation 0.
     public init(_ value: Value) {
         current = Mutex(value)
     }
@@ -13,8 +14,10 @@ public final class Reloadable<Value: Sendable>: Sendable {
     /// Grows by one with every ``update(_:)``.
     public var generation: Int { counter.load(ordering: .acquiring) }
 
+    /// The current value (read under a lock).
     public var value: Value { current.withLock { $0 } }
 
+    /// Replaces the value, then grows ``generation`` by one; safe from any thread.
     public func update(_ value: Value) {
         current.withLock { $0 = value }
         counter.add(1, ordering: .releasing)

@@ -6,8 +6,10 @@ public struct Sample: Sendable, Hashable {
     public var metricIndex: UInt16
     /// Sample time in microseconds since the Unix epoch.
     public var timestampMicros: Int64
+    /// The measured value.
     public var value: Double
 
+    /// A sample of metric `metricIndex` of device `deviceIndex` at `timestampMicros`.
     @inlinable
     public init(deviceIndex: UInt32, metricIndex: UInt16, timestampMicros: Int64, value: Double) {
         self.deviceIndex = deviceIndex
@@ -19,6 +21,7 @@ public struct Sample: Sendable, Hashable {
 
 /// The metrics every sensor of the seeds reports, with their units.
 public enum StandardMetric: String, CaseIterable, Sendable {
+    /// Temperature in °C, relative humidity in %, pressure in hPa.
     case temperature, humidity, pressure
 
     /// The unit stored in the `metrics` table.

@@ -4,6 +4,7 @@ import Synchronization
 /// Progress of one long-running stage, for the watchdog: the stage beats on every round of its
 /// loop, and marks itself idle while it waits for work by design (an empty queue is not a hang).
 public final class StageHeartbeat: Sendable {
+    /// The stage name the watchdog reports when the stage stalls.
     public let name: String
     /// Monotonic nanoseconds of the last beat; 0 while idle.
     private let last = Atomic<Int64>(0)
@@ -13,6 +14,7 @@ public final class StageHeartbeat: Sendable {
         self.name = name
     }
 
+    /// Records progress now; call it on every round of the loop.
     public func beat() { last.store(Self.now(), ordering: .relaxed) }
 
     /// Starts the clock on a wait that is not by design (Redis answering every write with an
@@ -20,6 +22,7 @@ public final class StageHeartbeat: Sendable {
     /// the stage reads as stalled once the condition outlasts the watchdog interval. ``idle()``
     /// ends it.
     public func beatOnce() { _ = last.compareExchange(expected: 0, desired: Self.now(), ordering: .relaxed) }
+    /// Marks the stage idle, waiting by design: it cannot read as stalled until it beats again.
     public func idle() { last.store(0, ordering: .relaxed) }
 
     /// Runs `body` as a wait by design (backpressure from a full queue, an outage being waited
@@ -38,6 +41,8 @@ public final class StageHeartbeat: Sendable {
         return value == 0 || now - value < limitNanos
     }
 
+    /// The heartbeats' clock, monotonic nanoseconds (``monotonicNanos()``): the `now` of
+    /// ``isHealthy(now:limitNanos:)``.
     public static func now() -> Int64 { monotonicNanos() }
 }
 

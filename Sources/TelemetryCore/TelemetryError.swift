@@ -70,8 +70,10 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Where the error was raised (for logs).
     public let file: String
+    /// The line of `file` where the error was raised.
     public let line: Int
 
+    /// An error with `code` and `message`, located at the caller unless `file` and `line` are given.
     public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
@@ -79,5 +81,6 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
         self.line = line
     }
 
+    /// `<code>: <message>`, e.g. `non_finite: temperature is not finite`.
     public var description: String { "\(code): \(message)" }
 }

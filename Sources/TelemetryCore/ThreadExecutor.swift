@@ -15,6 +15,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
     // @unchecked: `jobs` is guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
+    /// The name given to the thread.
     public let name: String
 
     /// Starts the thread. It lives as long as the process (executors are few and long-lived).
@@ -25,6 +26,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
         thread.start()
     }
 
+    /// Queues `job` to run on the executor's thread after the jobs queued before it.
     public func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         condition.lock()
@@ -33,6 +35,7 @@ public final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
+    /// This executor, as an actor's `unownedExecutor` returns it.
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }

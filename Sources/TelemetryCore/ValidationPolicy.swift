@@ -29,6 +29,8 @@ public struct ValidationPolicy: Sendable, Equatable {
     /// Most numeric fields of one task or reading (`validation.max_fields`).
     public var maxFields = ValidationPolicy.defaultMaxFields
 
+    /// A policy of `ranges` per metric and the time bounds in microseconds, allowing
+    /// ``defaultMaxFields`` fields.
     public init(ranges: [String: ClosedRange<Double>], maxFutureSkewMicros: Int64, maxAgeMicros: Int64) {
         self.ranges = ranges
         self.maxFutureSkewMicros = maxFutureSkewMicros
@@ -62,10 +64,13 @@ extension Int64 {
 }
 
 /// A name from outside, quoted for a message or a log line with its control characters escaped
-/// (`"a\u0000b"`) and cut at 64 bytes, so a hostile name cannot forge or hide text.
+/// (`"a\u0000b"`) and cut after 64 Unicode scalars (then `…`), so a hostile name cannot forge or
+/// hide text.
 public struct PrintableName: CustomStringConvertible, Sendable {
+    /// The quoted, escaped and possibly cut name.
     public let description: String
 
+    /// Quotes `name` for a message or a log line.
     public init(_ name: some StringProtocol) {
         var out = "\""
         for (count, scalar) in name.unicodeScalars.enumerated() {

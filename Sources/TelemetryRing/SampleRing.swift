@@ -16,7 +16,8 @@ public final class SampleRing: @unchecked Sendable {
     // fixed by the hub (the owning DeviceActor pushes, the IngestActor drains).
     @usableFromInline let ring: OpaquePointer
 
-    /// Creates a ring of at least `capacity` records (rounded up to a power of two).
+    /// Creates a ring of at least `capacity` records, rounded up to a power of two between 2 and
+    /// 2^30 (a larger `capacity` gets 2^30); traps when out of memory.
     public init(capacity: Int) {
         guard let ring = telemetry_ring_create(UInt32(clamping: capacity)) else {
             fatalError("out of memory allocating a ring of \(capacity) samples")
@@ -54,8 +55,10 @@ public final class SampleRing: @unchecked Sendable {
 public final class RingDrainBuffer: @unchecked Sendable {
     // @unchecked: used by the single consumer that owns it.
     @usableFromInline let pointer: UnsafeMutablePointer<telemetry_record_t>
+    /// The most records one ``drain(_:)`` takes.
     public let capacity: Int
 
+    /// Allocates room for `capacity` records, freed with the buffer.
     public init(capacity: Int) {
         self.capacity = capacity
         pointer = .allocate(capacity: capacity)
@@ -92,9 +95,12 @@ public final class RingDrainBuffer: @unchecked Sendable {
 public final class RingWriter: @unchecked Sendable {
     // @unchecked: used by the single producer that owns it. The pending count lives in raw memory,
     // not in a stored property, so the hot path pays no dynamic exclusivity check.
+    /// The ring written to; the writer must be its only producer (no ``SampleRing/push(_:sequence:)``
+    /// beside it).
     public let ring: SampleRing
     @usableFromInline let state: UnsafeMutablePointer<UInt64>
 
+    /// A writer for `ring`, with nothing pending.
     public init(ring: SampleRing) {
         self.ring = ring
         // Cache-line aligned and padded: the producer writes it at every append, and a line shared

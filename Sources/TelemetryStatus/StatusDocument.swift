@@ -4,14 +4,18 @@
 public struct StatusDocument: Codable, Sendable, Equatable {
     /// One supervised child of the daemon.
     public struct Child: Codable, Sendable, Equatable {
+        /// The child's name (`publisher`, `worker-3`).
         public var name: String
         /// `running`, `backing_off`, `failed`, …: the supervisor's state name.
         public var state: String
+        /// Times the supervisor restarted it after a failure.
         public var restarts: Int
+        /// `last_error`: its last failure's message; absent until it first fails, kept after.
         public var lastError: String?
         /// Epoch milliseconds of the last error.
         public var lastErrorAtMillis: Int64?
 
+        /// A child's entry, as the daemon fills it from its supervisor's view of the child.
         public init(name: String, state: String, restarts: Int, lastError: String? = nil, lastErrorAtMillis: Int64? = nil) {
             self.name = name
             self.state = state
@@ -29,20 +33,30 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// One device bus of the hub.
     public struct Bus: Codable, Sendable, Equatable {
+        /// The bus's configured name.
         public var name: String
+        /// Its driver: `simulated`, `uart_lines`, `modbus_rtu` or `bme280`.
         public var kind: String
+        /// True while the device is open.
         public var connected: Bool
+        /// Readings accepted since start: lines parsed, Modbus polls answered, measurements taken.
         public var readings: Int
+        /// Samples read since start (a reading can hold several).
         public var samples: Int
+        /// Times the device was opened again after it failed or went away.
         public var reconnects: Int
+        /// `dead_letters`: unreadable inputs of this bus sent to the dead-letter stream.
         public var deadLetters: Int
         /// Errors counted by kind (only kinds seen).
         public var errors: [String: Int]
         /// Driver-specific detail (a port, an address).
         public var detail: String?
+        /// `last_error`: the bus's last error message; absent when it had none.
         public var lastError: String?
+        /// `last_error_at_ms`: epoch milliseconds of the last error.
         public var lastErrorAtMillis: Int64?
 
+        /// A bus's entry.
         public init(name: String, kind: String, connected: Bool, readings: Int, samples: Int, reconnects: Int, deadLetters: Int,
                     errors: [String: Int], detail: String? = nil, lastError: String? = nil, lastErrorAtMillis: Int64? = nil) {
             self.name = name
@@ -68,11 +82,16 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// The hub's on-disk spool.
     public struct Spool: Codable, Sendable, Equatable {
+        /// Batches waiting in the spool.
         public var records: Int
+        /// Bytes the spool uses on disk.
         public var bytes: Int
+        /// `max_bytes`: the spool's limit (`spool.max_bytes`), where its full policy applies.
         public var maxBytes: Int
+        /// The spool's directory (`spool.dir`).
         public var directory: String
 
+        /// The spool's entry.
         public init(records: Int, bytes: Int, maxBytes: Int, directory: String) {
             self.records = records
             self.bytes = bytes
@@ -88,14 +107,18 @@ public struct StatusDocument: Codable, Sendable, Equatable {
 
     /// One shard stream as the processor's consumer group sees it.
     public struct Shard: Codable, Sendable, Equatable {
+        /// The shard's index.
         public var shard: Int
+        /// Entries in the shard's stream (`XLEN`).
         public var length: Int
         /// Entries not yet delivered to the group; absent when Redis cannot tell.
         public var lag: Int?
+        /// Entries delivered to the group but not yet acknowledged.
         public var pending: Int
         /// `present`, or `missing` (the group is gone: a FLUSHALL, a failover).
         public var group: String
 
+        /// A shard's entry.
         public init(shard: Int, length: Int, lag: Int?, pending: Int, group: String) {
             self.shard = shard
             self.length = length
@@ -106,37 +129,52 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     }
 
     // Every daemon.
+    /// The daemon's name: `telemetry-hub` or `telemetry-processor`.
     public var service: String
+    /// The daemon's process id.
     public var pid: Int
+    /// `uptime_s`: seconds since the process started.
     public var uptimeSeconds: Int
+    /// What `GET /ready` says: true when the daemon can do its work.
     public var ready: Bool
     /// The one-line summary also sent as systemd's `STATUS=`.
     public var summary: String
     /// Each dependency's state in words (`reachable`, `unreachable (spooling)`, …).
     public var dependencies: [String: String]
+    /// Every supervised child, in the order the supervisor added them.
     public var children: [Child]
     /// Stages the watchdog sees as stalled (pings stop while any is).
     public var stalledStages: [String]
     /// The control socket that answered (added by the socket).
     public var socket: String?
+    /// Queue depths and capacities by name, each in its own unit (`buffer_batches`, `worker_queues`).
     public var queues: [String: Int]
+    /// Per-second rates over about the last 10 s, by name (`samples_read_per_s`).
     public var rates: [String: Double]
+    /// Counts since the process started by name (`samples_stored`, `dead_letters`).
     public var totals: [String: Int]
 
     // The hub.
+    /// `hub_id`: the hub's id (`hub.id`).
     public var hubID: String?
+    /// The hub's device buses.
     public var buses: [Bus]?
+    /// The hub's spool.
     public var spool: Spool?
     /// `closed` or `open`.
     public var breaker: String?
 
     // The processor.
+    /// The processor's consumer name in the consumer group (`consumer.name`).
     public var consumer: String?
     /// Entries of every shard not yet delivered to the group; absent when unknown.
     public var consumerLag: Int?
+    /// Entries of every shard delivered to the group but not yet acknowledged.
     public var pending: Int?
+    /// Each shard stream, in shard order.
     public var shards: [Shard]?
 
+    /// The fields every daemon has; the hub's and the processor's own are set afterwards.
     public init(service: String, pid: Int, uptimeSeconds: Int, ready: Bool, summary: String, dependencies: [String: String],
                 children: [Child], stalledStages: [String], queues: [String: Int] = [:], rates: [String: Double] = [:], totals: [String: Int] = [:]) {
         self.service = service

@@ -34,12 +34,14 @@ struct RedisOptions: ParsableArguments {
     /// daemons' defaults.
     func settings() async throws -> RedisSettings {
         let reader = try await ConfigurationLoader.reader(arguments: ["telemetryctl"] + (config.map { ["--config", $0] } ?? []))
+        // The daemons' own sections, so every key, environment name and default is theirs.
+        let redis = try reader.section("redis", RedisConfiguration.init(reader:))
         return RedisSettings(
-            host: try redisHost ?? reader.strictString("redis.host", default: "127.0.0.1"),
-            port: try redisPort ?? reader.strictInt("redis.port", default: 6379, in: 1...65535),
-            keys: RedisKeys(prefix: try keyPrefix ?? reader.strictString("redis.key_prefix", default: "telemetry")),
-            shards: try shards ?? reader.strictInt("streams.shards", default: 8, in: 1...1024),
-            group: try group ?? reader.strictString("consumer.group", default: "processors"))
+            host: redisHost ?? redis.endpoint.host,
+            port: redisPort ?? redis.endpoint.port,
+            keys: keyPrefix.map(RedisKeys.init(prefix:)) ?? redis.keys,
+            shards: try shards ?? reader.section("streams") { reader throws(ConfigurationError) in try reader.strictInt("shards", default: 8, in: 1...1024) },
+            group: try group ?? reader.section("consumer") { reader throws(ConfigurationError) in try reader.strictString("group", default: "processors") })
     }
 }
 

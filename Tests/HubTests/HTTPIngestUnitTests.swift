@@ -103,14 +103,14 @@ struct HTTPIngestUnitTests {
 
     @Test("The bearer token is required when configured, compared whole")
     func bearer() throws {
-        let configured = try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "0123456789abcdef"])))
+        let configured = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "0123456789abcdef"])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
         #expect(configured.authorizes("Bearer 0123456789abcdef"))
         for header in [nil, "", "Bearer", "Bearer 0123456789abcde", "Bearer 0123456789abcdefg", "Basic 0123456789abcdef", "bearer 0123456789abcdef"] {
             #expect(!configured.authorizes(header), "\(header ?? "nil")")
         }
-        let open = try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])))
+        let open = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
         #expect(open.authorizes(nil) && open.maxBodyBytes == 4 << 20)
-        #expect(throws: (any Error).self) { try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "short"]))) }
+        #expect(throws: (any Error).self) { try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "short"])).section("http.ingest", HTTPIngestConfiguration.init(reader:)) }
     }
 }
 
@@ -127,7 +127,7 @@ struct UnauthenticatedIngestTests {
     @Test("without a token ingest is served on loopback only, unless explicitly allowed")
     func servesIngest() throws {
         func configuration(_ environment: [String: String]) throws -> HTTPIngestConfiguration {
-            try HTTPIngestConfiguration(reader: ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)))
+            try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: environment)).section("http.ingest", HTTPIngestConfiguration.init(reader:))
         }
         let open = try configuration([:])
         #expect(open.servesIngest(on: "127.0.0.1"))

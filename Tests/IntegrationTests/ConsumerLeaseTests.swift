@@ -20,7 +20,7 @@ struct ConsumerLeaseTests {
             "STREAMS_SHARDS": "2", "CONSUMER_NAME": "survivor", "LEASE_TTL_MS": String(ttl), "LEASE_RENEW_MS": "100",
             "NUM_WORKERS": "1", "WORKER_QUEUE_DEPTH": "1", "CONSUMER_READ_COUNT": "4",
         ])))
-        let keys = configuration.keys
+        let keys = configuration.redis.keys
         // A consumer read 12 entries of shard 0, renewed its lease and died.
         for shard in 0..<2 {
             _ = try redis.send(["XGROUP", "CREATE", keys.stream(shard), "processors", "0", "MKSTREAM"])
@@ -31,14 +31,14 @@ struct ConsumerLeaseTests {
         _ = try redis.send(["SET", keys.lease(0), "dead", "PX", String(ttl)])
 
         let queue = BoundedBuffer<WorkItem>(capacity: 1, policy: .block)  // no worker takes from it
-        let control = RedisClient(endpoint: configuration.redis, name: "control")
-        let consumer = ConsumerActor(reader: RedisClient(endpoint: configuration.redis, name: "reader"), control: control, queues: [queue],
+        let control = RedisClient(endpoint: configuration.redis.endpoint, name: "control")
+        let consumer = ConsumerActor(reader: RedisClient(endpoint: configuration.redis.endpoint, name: "reader"), control: control, queues: [queue],
                                      configuration: configuration, counters: ProcessorCounters(), logger: Logger(label: "test"))
         let reading = Task { await consumer.run() }
         let maintenance = Task {
             while !Task.isCancelled {
                 try? await consumer.maintain()
-                try? await Task.sleep(for: .milliseconds(configuration.leaseRenewMillis))
+                try? await Task.sleep(for: .milliseconds(configuration.lease.renewMillis))
             }
         }
         defer {

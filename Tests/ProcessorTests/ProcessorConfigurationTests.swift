@@ -8,9 +8,9 @@ struct ProcessorConfigurationTests {
     @Test("defaults hold with no configuration")
     func defaults() throws {
         let configuration = try ProcessorConfiguration(reader: ConfigReader(provider: InMemoryProvider(values: [:])))
-        #expect(configuration.workers == 8)
-        #expect(configuration.group == "processors")
-        #expect(configuration.keys.stream(3) == "telemetry:stream:3")
+        #expect(configuration.worker.count == 8)
+        #expect(configuration.consumer.group == "processors")
+        #expect(configuration.redis.keys.stream(3) == "telemetry:stream:3")
         #expect(configuration.thresholds["temperature"]?.high == 60)
     }
 
@@ -20,9 +20,9 @@ struct ProcessorConfigurationTests {
             "NUM_WORKERS": "3", "REDIS_PORT": "7000", "POSTGRES_URL": "postgresql://x@127.0.0.1/db", "THRESHOLDS_TEMPERATURE_HIGH": "45.5",
         ]))
         let configuration = try ProcessorConfiguration(reader: reader)
-        #expect(configuration.workers == 3)
-        #expect(configuration.redis.port == 7000)
-        #expect(configuration.postgresURL == "postgresql://x@127.0.0.1/db")
+        #expect(configuration.worker.count == 3)
+        #expect(configuration.redis.endpoint.port == 7000)
+        #expect(configuration.storage.url == "postgresql://x@127.0.0.1/db")
         #expect(configuration.thresholds["temperature"]?.high == 45.5)
     }
 

@@ -28,87 +28,89 @@ package struct BusConfiguration: Sendable, Equatable {
             }
             guard seen.insert(name).inserted else { throw ConfigurationError(key: "buses.names", "\"\(name)\" appears twice") }
         }
-        return try names.map { name throws(ConfigurationError) in try BusConfiguration(reader: config, name: name) }
+        return try names.map { name throws(ConfigurationError) in
+            try config.section("buses.\(name)") { reader throws(ConfigurationError) in try BusConfiguration(reader: reader, name: name) }
+        }
     }
 
+    /// Reads bus `name` from a reader scoped to `buses.<name>`.
     package init(reader config: ConfigReader, name: String) throws(ConfigurationError) {
         self.name = name
-        let p = "buses.\(name)"
-        guard config.string(forKey: ConfigKey("\(p).kind")) != nil else {
-            throw ConfigurationError(key: "\(p).kind", "is required: one of \(Self.kinds.joined(separator: ", "))")
+        guard config.string(forKey: ConfigKey("kind")) != nil else {
+            throw ConfigurationError(key: "kind", "is required: one of \(Self.kinds.joined(separator: ", "))")
         }
-        let kind = try config.strictString("\(p).kind", default: "", choices: Self.kinds)
-        if config.string(forKey: ConfigKey("\(p).ring_capacity")) != nil || config.int(forKey: ConfigKey("\(p).ring_capacity")) != nil {
-            ringCapacity = try config.strictInt("\(p).ring_capacity", default: 65_536, in: 16...(1 << 24))
+        let kind = try config.strictString("kind", default: "", choices: Self.kinds)
+        if config.string(forKey: ConfigKey("ring_capacity")) != nil || config.int(forKey: ConfigKey("ring_capacity")) != nil {
+            ringCapacity = try config.strictInt("ring_capacity", default: 65_536, in: 16...(1 << 24))
         }
         switch kind {
         case "uart_lines":
-            let precision = try config.strictString("\(p).timestamp_precision", default: "ms", choices: TimestampPrecision.allCases.map(\.rawValue))
+            let precision = try config.strictString("timestamp_precision", default: "ms", choices: TimestampPrecision.allCases.map(\.rawValue))
             self.kind = .uartLines(UARTLineDriver.Configuration(
-                device: try config.requiredString("\(p).device"),
-                serial: try Self.serial(config, p, defaultParity: .none),
-                readTimeoutMillis: try config.strictInt("\(p).read_timeout_ms", default: 500, in: 10...10_000),
+                device: try config.requiredString("device"),
+                serial: try Self.serial(config, defaultParity: .none),
+                readTimeoutMillis: try config.strictInt("read_timeout_ms", default: 500, in: 10...10_000),
                 precision: TimestampPrecision(rawValue: precision)!,
-                maxLineBytes: try config.strictInt("\(p).max_line_bytes", default: 4096, in: 64...(1 << 20))))
+                maxLineBytes: try config.strictInt("max_line_bytes", default: 4096, in: 64...(1 << 20))))
         case "modbus_rtu":
-            let pointNames = try config.strictStringArray("\(p).points", default: [])
-            guard !pointNames.isEmpty else { throw ConfigurationError(key: "\(p).points", "a Modbus bus needs at least one point") }
-            let points = try pointNames.map { point throws(ConfigurationError) in try Self.point(config, "\(p).point.\(point)", name: point, bus: name) }
+            let pointNames = try config.strictStringArray("points", default: [])
+            guard !pointNames.isEmpty else { throw ConfigurationError(key: "points", "a Modbus bus needs at least one point") }
+            let points = try pointNames.map { point throws(ConfigurationError) in try config.section("point.\(point)") { reader throws(ConfigurationError) in try Self.point(reader, name: point, bus: name) } }
             self.kind = .modbusRTU(ModbusDriver.Configuration(
-                device: try config.requiredString("\(p).device"),
+                device: try config.requiredString("device"),
                 // The Modbus serial line specification's default is even parity.
-                serial: try Self.serial(config, p, defaultParity: .even, defaultBaud: 19_200),
-                pollIntervalMillis: try config.strictInt("\(p).poll_interval_ms", default: 1000, in: 10...3_600_000),
-                timeoutMillis: try config.strictInt("\(p).timeout_ms", default: 200, in: 5...60_000),
-                retries: try config.strictInt("\(p).retries", default: 2, in: 0...10),
+                serial: try Self.serial(config, defaultParity: .even, defaultBaud: 19_200),
+                pollIntervalMillis: try config.strictInt("poll_interval_ms", default: 1000, in: 10...3_600_000),
+                timeoutMillis: try config.strictInt("timeout_ms", default: 200, in: 5...60_000),
+                retries: try config.strictInt("retries", default: 2, in: 0...10),
                 points: points,
-                maxGap: try config.strictInt("\(p).max_gap", default: 0, in: 0...ModbusRTU.maxRegistersPerRead)))
+                maxGap: try config.strictInt("max_gap", default: 0, in: 0...ModbusRTU.maxRegistersPerRead)))
         case "bme280":
-            let transportName = try config.strictString("\(p).transport", default: "i2c", choices: ["i2c", "spi", "emulated"])
-            let address = UInt8(try config.strictInt("\(p).address", default: 0x76, in: 0x03...0x77))
+            let transportName = try config.strictString("transport", default: "i2c", choices: ["i2c", "spi", "emulated"])
+            let address = UInt8(try config.strictInt("address", default: 0x76, in: 0x03...0x77))
             let transport: BME280Driver.Transport = switch transportName {
-            case "i2c": .i2c(path: try config.requiredString("\(p).device"), address: address)
-            case "spi": .spi(path: try config.requiredString("\(p).device"), mode: UInt8(try config.strictInt("\(p).spi_mode", default: 0, in: 0...3)),
-                             speedHz: UInt32(try config.strictInt("\(p).spi_speed_hz", default: 1_000_000, in: 1000...10_000_000)))
+            case "i2c": .i2c(path: try config.requiredString("device"), address: address)
+            case "spi": .spi(path: try config.requiredString("device"), mode: UInt8(try config.strictInt("spi_mode", default: 0, in: 0...3)),
+                             speedHz: UInt32(try config.strictInt("spi_speed_hz", default: 1_000_000, in: 1000...10_000_000)))
             default: .emulated(address: address)
             }
-            let mode = try config.strictString("\(p).mode", default: "forced", choices: BME280Mode.allCases.map(\.rawValue))
+            let mode = try config.strictString("mode", default: "forced", choices: BME280Mode.allCases.map(\.rawValue))
             let settings = BME280Settings(
                 mode: BME280Mode(rawValue: mode)!,
-                temperatureOversampling: try config.strictInt("\(p).oversampling_temperature", default: 1, in: 1...16),
-                pressureOversampling: try config.strictInt("\(p).oversampling_pressure", default: 1, in: 1...16),
-                humidityOversampling: try config.strictInt("\(p).oversampling_humidity", default: 1, in: 1...16),
-                filter: try config.strictInt("\(p).filter", default: 0, in: 0...16),
-                standbyMillis: try config.strictDouble("\(p).standby_ms", default: 1000, in: 0.5...1000))
-            if let problem = settings.problem { throw ConfigurationError(key: p, problem) }
+                temperatureOversampling: try config.strictInt("oversampling_temperature", default: 1, in: 1...16),
+                pressureOversampling: try config.strictInt("oversampling_pressure", default: 1, in: 1...16),
+                humidityOversampling: try config.strictInt("oversampling_humidity", default: 1, in: 1...16),
+                filter: try config.strictInt("filter", default: 0, in: 0...16),
+                standbyMillis: try config.strictDouble("standby_ms", default: 1000, in: 0.5...1000))
+            if let problem = settings.problem { throw ConfigurationError(key: "", problem) }
             self.kind = .bme280(BME280Driver.Configuration(
-                transport: transport, settings: settings, deviceID: try config.strictString("\(p).device_id", default: name),
-                pollIntervalMillis: try config.strictInt("\(p).poll_interval_ms", default: 1000, in: 10...3_600_000)))
+                transport: transport, settings: settings, deviceID: try config.strictString("device_id", default: name),
+                pollIntervalMillis: try config.strictInt("poll_interval_ms", default: 1000, in: 10...3_600_000)))
         default:
-            throw ConfigurationError(key: "\(p).kind", "is not one of \(Self.kinds.joined(separator: ", "))")
+            throw ConfigurationError(key: "kind", "is not one of \(Self.kinds.joined(separator: ", "))")
         }
     }
 
-    static func serial(_ config: ConfigReader, _ p: String, defaultParity: SerialSettings.Parity, defaultBaud: Int = 9600) throws(ConfigurationError) -> SerialSettings {
-        let baud = try config.strictInt("\(p).baud", default: defaultBaud, in: 1...4_000_000)
+    static func serial(_ config: ConfigReader, defaultParity: SerialSettings.Parity, defaultBaud: Int = 9600) throws(ConfigurationError) -> SerialSettings {
+        let baud = try config.strictInt("baud", default: defaultBaud, in: 1...4_000_000)
         guard SerialSettings.isSupported(baud: baud) else {
-            throw ConfigurationError(key: "\(p).baud", "\(baud) is not a standard rate (1200 … 115200, 230400, 460800, 921600, …)")
+            throw ConfigurationError(key: "baud", "\(baud) is not a standard rate (1200 … 115200, 230400, 460800, 921600, …)")
         }
-        let parity = try config.strictString("\(p).parity", default: defaultParity.rawValue, choices: SerialSettings.Parity.allCases.map(\.rawValue))
-        return SerialSettings(baud: baud, dataBits: try config.strictInt("\(p).data_bits", default: 8, in: 5...8),
+        let parity = try config.strictString("parity", default: defaultParity.rawValue, choices: SerialSettings.Parity.allCases.map(\.rawValue))
+        return SerialSettings(baud: baud, dataBits: try config.strictInt("data_bits", default: 8, in: 5...8),
                               parity: SerialSettings.Parity(rawValue: parity)!,
-                              stopBits: try config.strictInt("\(p).stop_bits", default: 1, in: 1...2))
+                              stopBits: try config.strictInt("stop_bits", default: 1, in: 1...2))
     }
 
-    static func point(_ config: ConfigReader, _ p: String, name: String, bus: String) throws(ConfigurationError) -> ModbusPoint {
-        let table = try config.strictString("\(p).table", default: "holding", choices: ModbusRTU.Table.allCases.map(\.rawValue))
-        let type = try config.strictString("\(p).type", default: "uint16", choices: ModbusPoint.ValueType.allCases.map(\.rawValue))
-        let order = try config.strictString("\(p).word_order", default: "big", choices: ModbusPoint.WordOrder.allCases.map(\.rawValue))
+    static func point(_ config: ConfigReader, name: String, bus: String) throws(ConfigurationError) -> ModbusPoint {
+        let table = try config.strictString("table", default: "holding", choices: ModbusRTU.Table.allCases.map(\.rawValue))
+        let type = try config.strictString("type", default: "uint16", choices: ModbusPoint.ValueType.allCases.map(\.rawValue))
+        let order = try config.strictString("word_order", default: "big", choices: ModbusPoint.WordOrder.allCases.map(\.rawValue))
         return ModbusPoint(
-            name: name, device: try config.strictString("\(p).device", default: bus), metric: try config.strictString("\(p).metric", default: name),
-            slave: UInt8(try config.strictInt("\(p).slave", default: 1, in: 1...247)), table: ModbusRTU.Table(rawValue: table)!,
-            address: UInt16(try config.requiredInt("\(p).address", in: 0...65535)), type: ModbusPoint.ValueType(rawValue: type)!,
-            wordOrder: ModbusPoint.WordOrder(rawValue: order)!, scale: try config.strictDouble("\(p).scale", default: 1),
-            offset: try config.strictDouble("\(p).offset", default: 0))
+            name: name, device: try config.strictString("device", default: bus), metric: try config.strictString("metric", default: name),
+            slave: UInt8(try config.strictInt("slave", default: 1, in: 1...247)), table: ModbusRTU.Table(rawValue: table)!,
+            address: UInt16(try config.requiredInt("address", in: 0...65535)), type: ModbusPoint.ValueType(rawValue: type)!,
+            wordOrder: ModbusPoint.WordOrder(rawValue: order)!, scale: try config.strictDouble("scale", default: 1),
+            offset: try config.strictDouble("offset", default: 0))
     }
 }

@@ -26,25 +26,26 @@ package struct HTTPIngestConfiguration: Sendable {
     /// Serve ingest without a token on a non-loopback address (`http.ingest.allow_unauthenticated`).
     package var allowUnauthenticated: Bool
 
+    /// Reads a reader scoped to `http.ingest` (``ConfigReader/section(_:_:)``).
     package init(reader config: ConfigReader) throws(ConfigurationError) {
-        var token = try config.strictString("http.ingest.token", default: "")
-        let file = try config.strictString("http.ingest.token_file", default: "")
+        var token = try config.strictString("token", default: "")
+        let file = try config.strictString("token_file", default: "")
         if !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConfigurationError(key: "http.ingest.token_file", "cannot read \(file)")
+                throw ConfigurationError(key: "token_file", "cannot read \(file)")
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         if !token.isEmpty, token.utf8.count < 16 {
-            throw ConfigurationError(key: "http.ingest.token", "a bearer token needs at least 16 characters")
+            throw ConfigurationError(key: "token", "a bearer token needs at least 16 characters")
         }
         self.token = token.isEmpty ? nil : token
-        maxBodyBytes = try config.strictInt("http.ingest.max_body_bytes", default: 4 << 20, in: 1024...(256 << 20))
-        bodyTimeoutMillis = try config.strictInt("http.ingest.body_timeout_ms", default: 30_000, in: 100...3_600_000)
-        ackTimeoutMillis = try config.strictInt("http.ingest.ack_timeout_ms", default: 30_000, in: 100...3_600_000)
-        retryAfterSeconds = try config.strictInt("http.ingest.retry_after_s", default: 1, in: 1...3600)
-        maxConcurrentRequests = try config.strictInt("http.ingest.max_concurrent_requests", default: 16, in: 1...10_000)
-        allowUnauthenticated = try config.strictBool("http.ingest.allow_unauthenticated", default: false)
+        maxBodyBytes = try config.strictInt("max_body_bytes", default: 4 << 20, in: 1024...(256 << 20))
+        bodyTimeoutMillis = try config.strictInt("body_timeout_ms", default: 30_000, in: 100...3_600_000)
+        ackTimeoutMillis = try config.strictInt("ack_timeout_ms", default: 30_000, in: 100...3_600_000)
+        retryAfterSeconds = try config.strictInt("retry_after_s", default: 1, in: 1...3600)
+        maxConcurrentRequests = try config.strictInt("max_concurrent_requests", default: 16, in: 1...10_000)
+        allowUnauthenticated = try config.strictBool("allow_unauthenticated", default: false)
     }
 
     /// Whether ingest may be served on `host`: with a token always; without one on a loopback

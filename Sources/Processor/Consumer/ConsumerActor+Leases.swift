@@ -33,9 +33,9 @@ extension ConsumerActor {
     /// and re-queue the processing lists of consumers whose heartbeat expired. It never waits on
     /// the worker queues: the read loop claims a taken-over shard's pending entries.
     package func maintain() async throws(RedisError) {
-        let keys = configuration.keys
-        let me = configuration.consumerName
-        let ttl = String(configuration.leaseTTLMillis)
+        let keys = configuration.redis.keys
+        let me = configuration.consumer.name
+        let ttl = String(configuration.lease.ttlMillis)
         do {
             try await control.send(["SET", keys.heartbeat(me), String(wallClockMicros() / 1000), "PX", ttl])
             heartbeatRefused = false
@@ -91,8 +91,8 @@ extension ConsumerActor {
 
     /// Gives up every lease and the heartbeat (after the workers drained), so survivors take over at once.
     package func releaseAll() async {
-        let keys = configuration.keys
-        let me = configuration.consumerName
+        let keys = configuration.redis.keys
+        let me = configuration.consumer.name
         var commands: [RedisCommand] = leases.releaseAll().map { ["EVAL", Self.releaseScript, "1", keys.lease($0), me] }
         commands.append(["DEL", keys.heartbeat(me)])
         _ = try? await control.pipeline(commands)

@@ -11,7 +11,7 @@ extension ConsumerActor {
     func recoverOwnTasks() async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let raw = try await control.send(["LRANGE", configuration.keys.processing(configuration.consumerName), "0", "-1"])
+                let raw = try await control.send(["LRANGE", configuration.redis.keys.processing(configuration.consumer.name), "0", "-1"])
                 let tasks = (raw.array ?? []).compactMap(\.bytes)
                 if !tasks.isEmpty {
                     logger.info("re-processing tasks left in the processing list, one at a time", metadata: ["count": "\(tasks.count)"])
@@ -41,16 +41,16 @@ extension ConsumerActor {
     /// reply leaves it stranded until the next start otherwise).
     func redeliverStranded() async throws(RedisError) {
         let now = ContinuousClock.now
-        guard now - lastStrandedCheck >= .milliseconds(configuration.claimIntervalMillis) else { return }
+        guard now - lastStrandedCheck >= .milliseconds(configuration.consumer.claimIntervalMillis) else { return }
         lastStrandedCheck = now
         for shard in leases.reading.sorted() {
-            let claimed = try await claimPending(shard: shard, minIdle: configuration.claimIdleMillis)
+            let claimed = try await claimPending(shard: shard, minIdle: configuration.consumer.claimIdleMillis)
             if claimed > 0 {
                 counters.strandedRedelivered.add(claimed, ordering: .relaxed)
                 logger.warning("delivered stranded pending entries again", metadata: ["shard": "\(shard)", "entries": "\(claimed)"])
             }
         }
-        let listed = (try await control.send(["LRANGE", configuration.keys.processing(configuration.consumerName), "0", "-1"]).array ?? []).compactMap(\.bytes)
+        let listed = (try await control.send(["LRANGE", configuration.redis.keys.processing(configuration.consumer.name), "0", "-1"]).array ?? []).compactMap(\.bytes)
         var copies: [UInt64: Int] = [:]
         var stillStranded: [UInt64: ContinuousClock.Instant] = [:]
         var again: [[UInt8]] = []
@@ -59,7 +59,7 @@ extension ConsumerActor {
             copies[hash, default: 0] += 1
             guard copies[hash]! > inFlight.count(taskHash: hash) else { continue }  // a worker holds it
             let since = strandedTasks[hash] ?? now
-            if now - since >= .milliseconds(configuration.claimIdleMillis) {
+            if now - since >= .milliseconds(configuration.consumer.claimIdleMillis) {
                 again.append(raw)
             } else {
                 stillStranded[hash] = since
@@ -79,12 +79,12 @@ extension ConsumerActor {
     /// the stream before they were processed are counted and logged as trimmed unread. Returns
     /// how many were dispatched.
     func claimPending(shard: Int, minIdle: Int) async throws(RedisError) -> Int {
-        let key = configuration.keys.stream(shard)
+        let key = configuration.redis.keys.stream(shard)
         var start = "-"
         var claimed = 0
         while true {
-            let rows = try await control.send(["XPENDING", key, configuration.group, "IDLE", String(minIdle), start, "+",
-                                               String(configuration.readCount)]).array ?? []
+            let rows = try await control.send(["XPENDING", key, configuration.consumer.group, "IDLE", String(minIdle), start, "+",
+                                               String(configuration.consumer.readCount)]).array ?? []
             var candidates: [String] = []
             var deliveries: [String: Int] = [:]
             for row in rows {
@@ -99,7 +99,7 @@ extension ConsumerActor {
             // delivery count grows with each claim; the entries behind it are not claimed yet).
             for id in candidates {
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return claimed }
-                let entries = try await control.send(["XCLAIM", key, configuration.group, configuration.consumerName, String(minIdle), id]).array ?? []
+                let entries = try await control.send(["XCLAIM", key, configuration.consumer.group, configuration.consumer.name, String(minIdle), id]).array ?? []
                 guard !entries.isEmpty else {
                     // Not claimed: deleted from the stream (Redis drops it from the PEL), or taken by
                     // another consumer meanwhile. Only a deleted one is data lost upstream.
@@ -107,14 +107,14 @@ extension ConsumerActor {
                         counters.trimmedUnread.add(1, ordering: .relaxed)
                         logger.error("a pending entry was deleted from the stream before it was processed (trimmed unread)",
                                      metadata: ["shard": "\(shard)", "entry": "\(id)"])
-                        _ = try await control.send(["XACK", key, configuration.group, id])
+                        _ = try await control.send(["XACK", key, configuration.consumer.group, id])
                     }
                     continue
                 }
                 claimed += await dispatchEntries(entries, shard: shard, deliveries: deliveries)
                 await heartbeat.waiting { await waitUntil { !self.inFlight.contains(shard: shard, entry: id) } }
             }
-            if rows.count < configuration.readCount { break }
+            if rows.count < configuration.consumer.readCount { break }
         }
         return claimed
     }

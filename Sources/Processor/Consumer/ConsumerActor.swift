@@ -42,7 +42,7 @@ package actor ConsumerActor {
         self.counters = counters
         self.logger = logger
         self.router = ShardRouter(shards: configuration.shards)
-        leases = LeaseBook(me: configuration.consumerName, takeoverIdleMillis: configuration.leaseTTLMillis - configuration.leaseRenewMillis)
+        leases = LeaseBook(me: configuration.consumer.name, takeoverIdleMillis: configuration.lease.ttlMillis - configuration.lease.renewMillis)
     }
 
     /// Creates the consumer group on every shard stream (from the start of the stream, so nothing
@@ -52,7 +52,7 @@ package actor ConsumerActor {
     package func createGroups() async throws(RedisError) -> Int {
         var created = 0
         for shard in 0..<configuration.shards {
-            let reply = try await control.pipeline([["XGROUP", "CREATE", configuration.keys.stream(shard), configuration.group, "0", "MKSTREAM"]])[0]
+            let reply = try await control.pipeline([["XGROUP", "CREATE", configuration.redis.keys.stream(shard), configuration.consumer.group, "0", "MKSTREAM"]])[0]
             if case .error(let message) = reply {
                 guard message.hasPrefix("BUSYGROUP") else { throw RedisError(.server, "XGROUP CREATE failed: \(message)") }
             } else {
@@ -103,7 +103,7 @@ package actor ConsumerActor {
                 let moved = try await pullCompatTasksUnlessRefused()
                 let reading = leases.reading
                 if reading.isEmpty {
-                    if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.blockMillis)) }
+                    if moved == 0 { try? await Task.sleep(for: .milliseconds(configuration.consumer.blockMillis)) }
                 } else {
                     _ = try await readStreams(reading, block: moved < configuration.compatWindow)
                 }
@@ -145,8 +145,8 @@ package actor ConsumerActor {
     /// Each task moves with one `LMOVE` (atomic: a crash cannot lose it between the lists); the
     /// window is pipelined. No Lua: a script copying a 10 MB task would stall Redis for everyone.
     func pullCompatTasks() async throws(RedisError) -> Int {
-        let keys = configuration.keys
-        let move: RedisCommand = ["LMOVE", keys.tasks, keys.processing(configuration.consumerName), "LEFT", "RIGHT"]
+        let keys = configuration.redis.keys
+        let move: RedisCommand = ["LMOVE", keys.tasks, keys.processing(configuration.consumer.name), "LEFT", "RIGHT"]
         guard let first = try await control.send(move).bytes else { return 0 }
         var tasks = [first]
         if configuration.compatWindow > 1 {
@@ -207,7 +207,7 @@ package actor ConsumerActor {
     /// Counts one more delivery of a task (`HINCRBY` on ``RedisKeys/deliveries``). When Redis
     /// does not answer it counts as delivered once: the task is safe in the processing list.
     func countDelivery(_ raw: [UInt8]) async -> Int {
-        (try? await control.send(["HINCRBY", configuration.keys.deliveries, Self.deliveryField(raw), "1"]))?.int ?? 1
+        (try? await control.send(["HINCRBY", configuration.redis.keys.deliveries, Self.deliveryField(raw), "1"]))?.int ?? 1
     }
 
     /// Polls `done` until it holds (or the consumer is cancelled).
@@ -229,14 +229,14 @@ package actor ConsumerActor {
     /// Delivered more than `consumer.max_deliveries` times while PostgreSQL answers: redeliveries
     /// during an outage (restarts waiting for the database) do not make an input poison.
     func isPoison(deliveries: Int) -> Bool {
-        deliveries > configuration.maxDeliveries && counters.postgresReachable.load(ordering: .relaxed) == 1
+        deliveries > configuration.consumer.maxDeliveries && counters.postgresReachable.load(ordering: .relaxed) == 1
     }
 
     func poison(deliveries: Int) -> TelemetryError {
         counters.poisoned.add(1, ordering: .relaxed)
         logger.error("quarantining an input delivered too often (it keeps failing or crashing its processor)",
-                     metadata: ["deliveries": "\(deliveries)", "max_deliveries": "\(configuration.maxDeliveries)"])
-        return TelemetryError(.poison, "delivered \(deliveries) times, more than consumer.max_deliveries (\(configuration.maxDeliveries)); "
+                     metadata: ["deliveries": "\(deliveries)", "max_deliveries": "\(configuration.consumer.maxDeliveries)"])
+        return TelemetryError(.poison, "delivered \(deliveries) times, more than consumer.max_deliveries (\(configuration.consumer.maxDeliveries)); "
                               + "it kept failing or crashing its processor, so it is quarantined here untried")
     }
 
@@ -248,14 +248,14 @@ package actor ConsumerActor {
     /// One `XREADGROUP` over `shards`; returns the number of entries dispatched.
     func readStreams(_ reading: Set<Int>, block: Bool) async throws(RedisError) -> Int {
         let shards = reading.sorted()
-        var command: RedisCommand = ["XREADGROUP", "GROUP", configuration.group, configuration.consumerName,
-                                     "COUNT", String(configuration.readCount)]
+        var command: RedisCommand = ["XREADGROUP", "GROUP", configuration.consumer.group, configuration.consumer.name,
+                                     "COUNT", String(configuration.consumer.readCount)]
         if block {
             command.append("BLOCK")
-            command.append(String(configuration.blockMillis))
+            command.append(String(configuration.consumer.blockMillis))
         }
         command.append("STREAMS")
-        for shard in shards { command.append(configuration.keys.stream(shard)) }
+        for shard in shards { command.append(configuration.redis.keys.stream(shard)) }
         for _ in shards { command.append(">") }
         let reply = try await reader.send(command)
         guard let streams = reply.array else { return 0 }
@@ -282,7 +282,7 @@ package actor ConsumerActor {
             guard let fields = parts[1].array else {
                 // A pending entry trimmed from the stream: nothing left to process.
                 logger.warning("pending entry no longer in the stream, acknowledging", metadata: ["shard": "\(shard)", "entry": "\(id)"])
-                _ = try? await control.send(["XACK", configuration.keys.stream(shard), configuration.group, id])
+                _ = try? await control.send(["XACK", configuration.redis.keys.stream(shard), configuration.consumer.group, id])
                 inFlight.finished([source])
                 continue
             }
@@ -302,7 +302,7 @@ package actor ConsumerActor {
     }
 
     func shardOf(_ key: String) -> Int? {
-        let prefix = configuration.keys.stream(0).dropLast(1)
+        let prefix = configuration.redis.keys.stream(0).dropLast(1)
         guard key.hasPrefix(prefix) else { return nil }
         return Int(key.dropFirst(prefix.count))
     }
@@ -312,6 +312,6 @@ package actor ConsumerActor {
 extension ConsumerActor {
     /// The queues as Redis holds them, read on the control connection.
     package func queueState() async throws(RedisError) -> QueueState {
-        try await control.queueState(keys: configuration.keys, shards: configuration.shards, group: configuration.group)
+        try await control.queueState(keys: configuration.redis.keys, shards: configuration.shards, group: configuration.consumer.group)
     }
 }

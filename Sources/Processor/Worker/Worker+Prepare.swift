@@ -58,7 +58,7 @@ extension Worker {
             return .success(Prepared(
                 batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
                                     deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
-                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.maxRetries, rejection: rejection))
+                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection))
         case .task(let task):
             faults.crashIfNamed([task.deviceID])
             // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
@@ -86,7 +86,7 @@ extension Worker {
             return .success(Prepared(
                 batch: StorageBatch(id: task.id, namespace: .task, digest: ContentDigest.task(task),
                                     deviceNames: [task.deviceID], metricNames: names, samples: valid),
-                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.maxRetries, rejection: rejection))
+                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.retry.maxRetries, rejection: rejection))
         }
     }
 

@@ -10,8 +10,8 @@ extension Worker {
     /// was dead-lettered (and acknowledged).
     func store(_ batch: StorageBatch, item: WorkItem, maxRetries: Int) async throws -> Bool {
         let ledgerKey = item.retryKey(batchID: batch.id)
-        let policy = RetryPolicy(maxRetries: maxRetries, retry: Backoff(initialMillis: Int64(configuration.retryBaseMillis),
-                                                                        maximumMillis: Int64(configuration.retryMaxMillis)))
+        let policy = RetryPolicy(maxRetries: maxRetries, retry: Backoff(initialMillis: Int64(configuration.retry.baseMillis),
+                                                                        maximumMillis: Int64(configuration.retry.maxMillis)))
         var random = SystemRandomNumberGenerator()
         var state = await heartbeat.waiting { await retries.load(ledgerKey) }
         while true {

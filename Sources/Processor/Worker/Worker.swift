@@ -68,7 +68,7 @@ struct Worker {
             try await handleInOrder(held, from: 1)
             heartbeat.idle()
         }
-        while let items = await queue.next(max: configuration.workerGroupMax) {
+        while let items = await queue.next(max: configuration.worker.groupMax) {
             heartbeat.beat()
             refreshSettings()
             slot.hold(items)

@@ -15,9 +15,9 @@ struct WorkerPool: Sendable {
     let heartbeats: [StageHeartbeat]
 
     init(configuration: ProcessorConfiguration, heartbeat: (String) -> StageHeartbeat) {
-        queues = (0..<configuration.workers).map { _ in BoundedBuffer<WorkItem>(capacity: configuration.workerQueueDepth, policy: .block) }
-        slots = (0..<configuration.workers).map { _ in WorkerSlot() }
-        heartbeats = (0..<configuration.workers).map { heartbeat("worker-\($0)") }
+        queues = (0..<configuration.worker.count).map { _ in BoundedBuffer<WorkItem>(capacity: configuration.worker.queueDepth, policy: .block) }
+        slots = (0..<configuration.worker.count).map { _ in WorkerSlot() }
+        heartbeats = (0..<configuration.worker.count).map { heartbeat("worker-\($0)") }
     }
 
     /// Items queued over every worker, for the metrics.

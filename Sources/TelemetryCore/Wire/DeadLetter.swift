@@ -19,18 +19,24 @@ public struct DeadLetter: Sendable, Equatable {
 
     /// A reason code (``TelemetryError/Code``'s description).
     public var reason: String
+    /// What exactly was wrong (``TelemetryError/message``).
     public var message: String
+    /// Attempts made before the input was given up (1 when it was refused outright).
     public var attempts: Int
+    /// When the first attempt failed, in milliseconds since the epoch.
     public var firstFailureMillis: Int64
+    /// When the last attempt failed, in milliseconds since the epoch.
     public var lastFailureMillis: Int64
     /// `stream:<shard>`, `compat`, `http` or `bus:<name>`.
     public var source: String
+    /// The input's id at its source (task id, stream entry id, …); empty when unknown.
     public var sourceID: String
     /// The input as received (up to ``maxPayloadBytes``), or rejected-sample lines (``RejectedSample``).
     public var payload: [UInt8]
     /// The payload's size before it was cut; nil when kept whole.
     public var payloadTruncatedFrom: Int?
 
+    /// A dead letter of the given fields, `payload` kept as is (not cut).
     public init(reason: String, message: String, attempts: Int, firstFailureMillis: Int64, lastFailureMillis: Int64,
                 source: String, sourceID: String, payload: [UInt8], payloadTruncatedFrom: Int? = nil) {
         self.reason = reason

@@ -12,16 +12,21 @@
 public struct HubBatch: Sendable, Equatable {
     /// Stable id assigned once at the hub; the processor's idempotency key.
     public var id: String
+    /// The shard stream the batch goes to (0-based; at most 65 535 on the wire).
     public var shard: Int
     /// When the hub closed the batch, microseconds since the epoch.
     public var createdMicros: Int64
+    /// The device table: ``Sample/deviceIndex`` indexes it.
     public var devices: [String]
+    /// The metric table: ``Sample/metricIndex`` indexes it.
     public var metrics: [String]
+    /// The samples, their device and metric given as indexes into the tables.
     public var samples: [Sample]
     /// Samples a client is (or will be) told are durable (HTTP ingest): no drop policy may drop
     /// them. Carried in the header (flag bit 0 of the reserved byte), so the spool keeps it.
     public var acknowledged: Bool
 
+    /// A batch; the tables and samples start empty unless given.
     public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = [],
                 acknowledged: Bool = false) {
         self.id = id
@@ -37,10 +42,15 @@ public struct HubBatch: Sendable, Equatable {
 /// A batch encoded once, with the header fields needed to route it (stream key and `id` field),
 /// so the publisher's direct path, its spool and its replay never encode or decode it again.
 public struct EncodedBatch: Sendable, Equatable {
+    /// The batch id (``HubBatch/id``).
     public let id: String
+    /// The shard stream the batch goes to.
     public let shard: Int
+    /// The number of samples in the batch.
     public let sampleCount: Int
+    /// The encoded batch (``HubBatchCodec``).
     public let bytes: [UInt8]
+    /// The format version of ``bytes`` (the header's third byte).
     public var version: UInt8 { bytes[2] }
     /// See ``HubBatch/acknowledged`` (the header's flags byte).
     public var acknowledged: Bool { bytes[3] & HubBatchCodec.acknowledgedFlag != 0 }
@@ -82,7 +92,9 @@ public enum HubBatchCodec {
     /// Most device or metric names one batch can carry (their counts are u16 on the wire). A batch
     /// of at most this many samples never names more; builders close batches at this size.
     public static let maxTableEntries = Int(UInt16.max)
+    /// The version ``encode(_:version:)`` writes unless asked otherwise.
     public static let currentVersion: UInt8 = 2
+    /// The versions ``decode(_:)`` and ``header(_:)`` read (and ``encode(_:version:)`` writes).
     public static let supportedVersions: ClosedRange<UInt8> = 1...2
     static let v1SampleSize = 22
 

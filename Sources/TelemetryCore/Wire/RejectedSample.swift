@@ -5,14 +5,18 @@
 /// `{"device_id":"s1","metric":"temperature","timestamp":"2026-12-03T10:00:00.000000Z","value":21.5,"reason":"out_of_range"}`
 /// (`value` is `null` for a value that is not finite).
 public struct RejectedSample: Sendable, Equatable {
+    /// The device id.
     public var deviceID: String
+    /// The metric name.
     public var metric: String
+    /// The sample time, in microseconds since the epoch.
     public var timestampMicros: Int64
     /// nil when the value was not finite (JSON has no NaN or infinity).
     public var value: Double?
     /// The reason code.
     public var reason: String
 
+    /// A rejected sample; a `value` that is not finite is kept as nil.
     public init(deviceID: String, metric: String, timestampMicros: Int64, value: Double?, reason: String) {
         self.deviceID = deviceID
         self.metric = metric

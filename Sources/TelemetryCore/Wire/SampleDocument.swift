@@ -12,11 +12,13 @@
 /// document.readings.count  // 1
 /// ```
 public struct SampleDocument: Sendable, Equatable {
+    /// One refused line (or array element), or the body as a whole.
     public struct Rejection: Sendable, Equatable {
         /// 1-based line of NDJSON, or position in an array; 0 for the body as a whole.
         public var line: Int
         /// A dead-letter reason code (`malformed_json`, `invalid_utf8`, `missing_field`, …).
         public var reason: String
+        /// What was wrong, for the client.
         public var message: String
     }
 
@@ -24,11 +26,15 @@ public struct SampleDocument: Sendable, Equatable {
     /// lines must not cost millions of messages). ``rejectedCount`` and ``rejectedByReason`` count all.
     public static let maxListedRejections = 1000
 
+    /// The accepted readings, in body order.
     public var readings: [SampleReading] = []
     /// The line (or array position) of each reading.
     public var readingLines: [Int] = []
+    /// The first ``maxListedRejections`` rejections, in the order they were found.
     public var rejected: [Rejection] = []
+    /// Every rejection, listed or not.
     public var rejectedCount = 0
+    /// Every rejection, counted per reason code.
     public var rejectedByReason: [String: Int] = [:]
     /// Metric values in ``readings`` (rows they become).
     public var values = 0

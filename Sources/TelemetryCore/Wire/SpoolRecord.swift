@@ -2,7 +2,9 @@
 /// payload` (little endian). Pure, so the reader that finds records in a possibly damaged segment
 /// is fuzzed and tested without a disk.
 public enum SpoolRecord {
+    /// The first field of every record: the bytes `TSR1`, read as a little-endian `UInt32`.
     public static let magic: UInt32 = 0x3152_5354  // "TSR1"
+    /// Bytes before the payload: magic, length and CRC-32 of the payload, 4 bytes each.
     public static let headerSize = 12
 
     /// The record of `payload`, header first.

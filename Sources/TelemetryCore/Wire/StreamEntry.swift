@@ -8,8 +8,11 @@
 /// | `id` | the batch id (for people reading the stream; the batch carries it too) |
 /// | `d` | the encoded hub batch (``HubBatchCodec``) |
 public struct StreamEntry: Sendable, Equatable {
+    /// The field name of the batch format version.
     public static let versionField = "v"
+    /// The field name of the batch id.
     public static let idField = "id"
+    /// The field name of the encoded batch.
     public static let dataField = "d"
 
     /// `v` as written (a decimal version); nil when absent.
@@ -19,6 +22,7 @@ public struct StreamEntry: Sendable, Equatable {
     /// `d`; nil when absent (the entry is then dead-lettered as `missing_field`).
     public var data: [UInt8]?
 
+    /// An entry of the given fields; a nil one is left out of ``fields``.
     public init(version: String?, batchID: String?, data: [UInt8]?) {
         self.version = version
         self.batchID = batchID

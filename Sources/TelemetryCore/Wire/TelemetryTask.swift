@@ -20,6 +20,7 @@ public struct TelemetryTask: Sendable, Equatable {
     public enum Priority: Int, Sendable, Comparable, CaseIterable {
         case low = 0, normal = 1, high = 2, critical = 3
 
+        /// The priority named `LOW`, `NORMAL`, `HIGH` or `CRITICAL` (in any case); nil for another name.
         public init?(name: String) {
             switch name.uppercased() {
             case "LOW": self = .low
@@ -30,21 +31,28 @@ public struct TelemetryTask: Sendable, Equatable {
             }
         }
 
+        /// Orders by urgency, `.low` first.
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
+    /// The task id (`id`: 1 to 128 bytes, no control characters).
     public var id: String
+    /// The task type (`type`).
     public var kind: Kind
+    /// The device the samples belong to (`payload.device_id`).
     public var deviceID: String
+    /// The samples' time (`payload.timestamp`), in microseconds since the epoch.
     public var timestampMicros: Int64
     /// Every numeric field of `payload`, sorted by name.
     public var metrics: [MetricValue]
     /// `raw_data`, kept opaque (never decoded).
     public var rawData: String?
+    /// `priority`; `.normal` when absent.
     public var priority: Priority
     /// Retries after the first attempt, when the task names them.
     public var maxRetries: Int?
 
+    /// A task of the given fields, taken as they are (not validated, `metrics` not sorted).
     public init(id: String, kind: Kind, deviceID: String, timestampMicros: Int64, metrics: [MetricValue],
                 rawData: String? = nil, priority: Priority = .normal, maxRetries: Int? = nil) {
         self.id = id
@@ -58,15 +66,18 @@ public struct TelemetryTask: Sendable, Equatable {
     }
 }
 
-/// A named numeric value.
 /// One device's values at one time, as a task's payload or an HTTP sample carries them.
 public struct SampleReading: Sendable, Equatable {
+    /// The device id (`device_id`: 1 to 128 bytes, no control characters).
     public var deviceID: String
+    /// The time of the reading, in microseconds since the epoch.
     public var timestampMicros: Int64
     /// Sorted by name.
     public var metrics: [MetricValue]
+    /// `raw_data`, kept opaque (never decoded).
     public var rawData: String?
 
+    /// A reading of the given fields, taken as they are (not validated, `metrics` not sorted).
     public init(deviceID: String, timestampMicros: Int64, metrics: [MetricValue], rawData: String? = nil) {
         self.deviceID = deviceID
         self.timestampMicros = timestampMicros
@@ -75,9 +86,13 @@ public struct SampleReading: Sendable, Equatable {
     }
 }
 
+/// A named numeric value: one metric of a task or reading.
 public struct MetricValue: Sendable, Equatable {
+    /// The metric name.
     public var name: String
+    /// The metric's value.
     public var value: Double
+    /// The value `value` of metric `name`.
     public init(name: String, value: Double) {
         self.name = name
         self.value = value
