@@ -4,6 +4,8 @@
 #   - shellcheck on every *.sh outside any .build*/ (Benchmarks/.build too), .run/ and .git/, and on .ci/run
 #   - promtool check rules, check config (offline) and test rules (Deploy/prometheus/alerts_test.yml)
 #   - python3 -m json.tool on the Grafana dashboard
+#   - Deploy/dev/check-sources.py: every public declaration documented, no Sources file over 450
+#     lines, POSIX calls and unsafe pointers only in the wrapper modules (and the hot codecs)
 # and, when the tools happen to be installed (nothing is installed for them):
 #   - kubernetes-validate --strict on Deploy/kubernetes/*.yaml (pip install kubernetes-validate)
 #   - docker-compose config -q on Deploy/compose.yaml (apt-get install docker-compose)
@@ -53,6 +55,7 @@ mapfile -t shell_files < <(find . "${prune[@]}" -o -type f -name '*.sh' -print |
 [ -f .ci/run ] && shell_files+=(./.ci/run)
 
 # --- checks --------------------------------------------------------------------------------------------
+check "source rules (Deploy/dev/check-sources.py: doc comments, file length, POSIX and unsafe code at the edge)" python3 Deploy/dev/check-sources.py
 check "yamllint -s (${#yaml_files[@]} files)" yamllint -s -c .yamllint "${yaml_files[@]}"
 check "shellcheck (${#shell_files[@]} files: ${shell_files[*]})" shellcheck "${shell_files[@]}"
 check "promtool check rules Deploy/prometheus/alerts.yml" promtool check rules Deploy/prometheus/alerts.yml

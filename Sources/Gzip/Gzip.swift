@@ -37,7 +37,7 @@ public enum Gzip {
     public static func inflate(_ compressed: UnsafeRawBufferPointer, limit: Int) throws(Failure) -> [UInt8] {
         var out: UnsafeMutablePointer<UInt8>?
         var length = 0
-        let result = tb_gunzip(compressed.bindMemory(to: UInt8.self).baseAddress, compressed.count, max(0, limit), &out, &length)
+        let result = tb_gunzip(compressed.baseAddress?.assumingMemoryBound(to: UInt8.self), compressed.count, max(0, limit), &out, &length)
         defer { free(out) }
         switch result {
         case Int32(TB_GUNZIP_OK): return out.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []

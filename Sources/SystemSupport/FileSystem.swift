@@ -53,6 +53,24 @@ public enum FileSystem {
         guard fsync(descriptor) == 0 else { throw SystemError.last("fsync", path: path) }
     }
 
+    /// Reads up to `count` bytes of `descriptor` from `offset` without moving its file position
+    /// (`pread`, repeated over short reads and `EINTR`); fewer bytes only at the end of the file.
+    public static func read(descriptor: Int32, count: Int, atOffset offset: Int64, path: String? = nil) throws(SystemError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes { raw in
+                pread(descriptor, raw.baseAddress! + filled, count - filled, off_t(offset) + off_t(filled))
+            }
+            if n > 0 { filled += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw SystemError.last("pread", path: path)
+        }
+        bytes.removeLast(count - filled)
+        return bytes
+    }
+
     /// Flushes a directory's entries (a created, renamed or removed file) to disk.
     public static func syncDirectory(_ path: String) throws(SystemError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -153,13 +153,12 @@ enum IngestRoutes {
 
     /// Inflates a whole gzip body (every member, trailers checked) up to `limit` bytes.
     private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Inflated {
-        let result: Result<[UInt8], Gzip.Failure> = compressed.withUnsafeReadableBytes { raw in
-            do throws(Gzip.Failure) { return .success(try Gzip.inflate(raw, limit: limit)) } catch { return .failure(error) }
-        }
-        switch result {
-        case .success(let bytes): return .bytes(bytes)
-        case .failure(.tooLarge): return .tooLarge
-        case .failure(let failure): return .invalid(failure.description)
+        do throws(Gzip.Failure) {
+            return .bytes(try Gzip.inflate(Array(compressed.readableBytesView), limit: limit))
+        } catch .tooLarge {
+            return .tooLarge
+        } catch {
+            return .invalid(error.description)
         }
     }
 

@@ -120,14 +120,13 @@ package final class SpoolStore {
         var out: [[UInt8]] = []
         for location in records.prefix(max) {
             let fd = try readDescriptor(location.segment)
-            var buffer = [UInt8](repeating: 0, count: location.length)
-            let n: Int
+            let buffer: [UInt8]
             do {
-                n = try buffer.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: Int64(location.offset + Self.headerSize), into: $0) }
+                buffer = try FileSystem.read(descriptor: fd.rawValue, count: location.length, atOffset: Int64(location.offset + Self.headerSize))
             } catch {
                 throw SpoolError("cannot read segment \(location.segment): \(error)")
             }
-            guard n == location.length else { throw SpoolError("short read in segment \(location.segment)") }
+            guard buffer.count == location.length else { throw SpoolError("short read in segment \(location.segment)") }
             out.append(buffer)
         }
         return out

@@ -55,6 +55,7 @@ public enum SpoolRecord {
     }
 
     private static func append(_ out: inout [UInt8], _ value: UInt32) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
+                                UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24)])
     }
 }

@@ -3,7 +3,7 @@ import Systemd
 import Testing
 
 @Suite("journald fields")
-struct JournaldFieldTests {
+struct JournaldLogHandlerTests {
     @Test("metadata keys become valid journal field names: upper case, [A-Z0-9_], no leading underscore or digit, at most 64 bytes")
     func fieldNames() {
         #expect(JournaldLogHandler.fieldName("batch_id") == "BATCH_ID")

@@ -3,7 +3,7 @@ import TelemetryConfiguration
 import Testing
 
 @Suite("Strict configuration reader")
-struct StrictReaderTests {
+struct ConfigReaderStrictTests {
     static func reader(_ values: [String: String]) -> ConfigReader {
         ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: values))
     }

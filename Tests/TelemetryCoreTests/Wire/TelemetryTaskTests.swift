@@ -2,7 +2,7 @@ import TelemetryCore
 import Testing
 
 @Suite("Seed task codec")
-struct TelemetryTaskCodecTests {
+struct TelemetryTaskTests {
     static let designExample = """
         {"id": "550e8400-e29b-41d4-a716-446655440000",
          "type": "telemetry.analyze",
@@ -72,5 +72,54 @@ struct TelemetryTaskCodecTests {
         do { _ = try TelemetryTaskCodec.decode(invalid) } catch { #expect(error.code == .invalidUTF8) }
         let big = [UInt8](repeating: 0x20, count: TelemetryTaskCodec.defaultMaxBytes + 1)
         do { _ = try TelemetryTaskCodec.decode(big); Issue.record("accepted an oversized task") } catch { #expect(error.code == .tooLarge) }
+    }
+}
+
+/// Inputs at their extremes (issue 14): none of them may trap, each gets its reason code.
+@Suite("Seed task codec, hostile input")
+struct TelemetryTaskHostileInputTests {
+    static func task(fields: Int, name: (Int) -> String = { "m\($0)" }) -> [UInt8] {
+        var json = #"{"id":"t1","type":"telemetry.store","payload":{"device_id":"d1","timestamp":1766745000123"#
+        for i in 0..<fields { json += ",\(PrintableName(name(i))):\(i)" }
+        return Array((json + "}}").utf8)
+    }
+
+    @Test("a task with more numeric fields than validation.max_fields is too_large, 65 537 fields included", arguments: [1025, 65_537])
+    func tooManyFields(fields: Int) {
+        #expect(throws: TelemetryError.self) { try TelemetryTaskCodec.decode(Self.task(fields: fields), maxBytes: 1 << 24) }
+        do {
+            _ = try TelemetryTaskCodec.decode(Self.task(fields: fields), maxBytes: 1 << 24)
+        } catch {
+            #expect(error.code == .tooLarge)
+        }
+        #expect((try? TelemetryTaskCodec.decode(Self.task(fields: 1024), maxBytes: 1 << 24))?.metrics.count == 1024)
+        #expect((try? TelemetryTaskCodec.decode(Self.task(fields: 10), maxFields: 10))?.metrics.count == 10)
+        #expect((try? TelemetryTaskCodec.decode(Self.task(fields: 11), maxFields: 10)) == nil)
+    }
+
+    @Test("a NUL, a newline or DEL in a metric name or device id is invalid_field", arguments: ["a\u{0}b", "a\nb", "a\u{7f}", "\u{85}x"])
+    func controlCharacters(name: String) throws {
+        do {
+            _ = try TelemetryTaskCodec.decode(Self.task(fields: 1, name: { _ in name }))
+            Issue.record("accepted \(PrintableName(name))")
+        } catch {
+            #expect(error.code == .invalidField)
+            #expect(!error.message.contains("\u{0}"))
+        }
+        let device = #"{"id":"t1","type":"telemetry.store","payload":{"device_id":\#(PrintableName(name)),"timestamp":1766745000123,"t":1}}"#
+        #expect(throws: TelemetryError.self) { try TelemetryTaskCodec.decode(Array(device.utf8)) }
+        #expect(ValidationPolicy.containsControlCharacters(name))
+        #expect(!ValidationPolicy.containsControlCharacters("température_°C"))
+    }
+
+    @Test("a task id with a NUL or another control character is invalid_field (libpq would cut it)")
+    func controlCharacterInID() {
+        let json = #"{"id":"a\u0000b","type":"telemetry.store","payload":{"device_id":"d","timestamp":1766745000123,"t":1}}"#
+        do {
+            _ = try TelemetryTaskCodec.decode(Array(json.utf8))
+            Issue.record("accepted a NUL in the id")
+        } catch {
+            #expect(error.code == .invalidField)
+        }
     }
 }
