@@ -99,7 +99,12 @@ public final class PostgresConnection {
             guard sent == 1 else { break }
             offset += n
         }
-        guard PQputCopyEnd(connection, nil) == 1 else {
+        // Data that could not all be sent ends the COPY with an error message, so the server
+        // aborts it (and the transaction) rather than taking a stream cut at a row boundary.
+        let ended = offset < data.count
+            ? PQputCopyEnd(connection, "the client could not send all copy data")
+            : PQputCopyEnd(connection, nil)
+        guard ended == 1, offset == data.count else {
             throw PostgresError(.connectionLost, Self.message(connection))
         }
         var firstError: PostgresError?

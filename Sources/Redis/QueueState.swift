@@ -43,7 +43,8 @@ public struct QueueState: Sendable, Equatable {
 
 extension RedisClient {
     /// One pipelined round trip: `XLEN` and `XINFO GROUPS` per shard, `LLEN` of the task list,
-    /// `XLEN` of the dead letters.
+    /// `XLEN` of the dead letters. Throws `server` when Redis answers one of them with an error
+    /// other than a missing stream's "no such key".
     public func queueState(keys: RedisKeys, shards: Int, group: String) async throws(RedisError) -> QueueState {
         var commands: [RedisCommand] = []
         for shard in 0..<shards {
@@ -52,7 +53,18 @@ extension RedisClient {
         }
         commands.append(["LLEN", keys.tasks])
         commands.append(["XLEN", keys.deadLetters])
-        let replies = try pipeline(commands)
+        return try Self.queueState(replies: try pipeline(commands), shards: shards, group: group)
+    }
+
+    /// The queue state in the replies of ``queueState(keys:shards:group:)``'s pipeline.
+    static func queueState(replies: [RESPValue], shards: Int, group: String) throws(RedisError) -> QueueState {
+        // A stream that does not exist yet answers XINFO GROUPS with "no such key" (no group);
+        // any other error reply (NOPERM, LOADING, …) is an error, not a missing group.
+        for reply in replies {
+            if case .error(let message) = reply, !message.contains("no such key") {
+                throw RedisError(.server, "queue state: \(message)")
+            }
+        }
         let states = (0..<shards).map { shard in
             var state = QueueState.Shard(length: replies[shard * 2].int ?? 0)
             if let fields = Self.group(group, in: replies[shard * 2 + 1]) {

@@ -85,7 +85,9 @@ extension RedisClient {
 extension RedisClient {
     /// Sends `command` until Redis accepts it, waiting with exponential backoff (50 ms to 5 s)
     /// through connection failures and error replies; `onFailure` reports each failed try.
-    /// For writes that must not be lost (acknowledgements, dead letters, retry state).
+    /// For writes that must not be lost (acknowledgements, dead letters, retry state): a cancelled
+    /// task keeps trying too, and still waits out each backoff (the pause is not cancelled), so a
+    /// shutdown during an outage never turns this into a busy loop.
     public nonisolated func sendRetrying(_ command: RedisCommand, onFailure: (RedisError, Duration) -> Void) async -> RESPValue {
         var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(5))
         while true {
@@ -97,7 +99,8 @@ extension RedisClient {
                 if error.code == .server { refusals?.beatOnce() }
                 let wait = backoff.next()
                 onFailure(error, wait)
-                try? await Task.sleep(for: wait)
+                // Detached, so the caller's cancellation does not end the pause early.
+                await Task.detached { try? await Task.sleep(for: wait) }.value
             }
         }
     }

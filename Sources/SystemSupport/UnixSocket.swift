@@ -45,18 +45,21 @@ public struct UnixSocket: ~Copyable {
         }
     }
 
-    /// Reads until the peer closes the connection, at most `limit` bytes.
+    /// Reads until the peer closes the connection; throws `EMSGSIZE` when the peer sends more
+    /// than `limit` bytes (nothing is cut silently).
     public func receiveAll(limit: Int = 64 << 20) throws(SystemError) -> [UInt8] {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
-        while received.count < limit {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
+        while received.count <= limit {
+            // One byte past the limit at most, to tell "exactly limit" from "more".
+            let wanted = min(chunk.count, limit + 1 - received.count)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, wanted) }
+            if n == 0 { return received }
             if n < 0 && Glibc.errno == EINTR { continue }
             guard n > 0 else { throw SystemError.last("read", path: path) }
             received += chunk[0..<n]
         }
-        return received
+        throw SystemError("read", path: path, errno: EMSGSIZE)
     }
 
     /// True when `path` is a socket something accepts connections on.

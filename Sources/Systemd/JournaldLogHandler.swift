@@ -58,13 +58,19 @@ public struct JournaldLogHandler: LogHandler {
         }
     }
 
-    /// A journal field name for a metadata key.
+    /// The fields every record carries; a metadata key that maps to one of them is prefixed
+    /// with `META_`, so it never adds a second `MESSAGE` or `PRIORITY` to the record.
+    static let ownFields: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "LOGGER"]
+
+    /// A journal field name for a metadata key: upper case, `[A-Z0-9_]`, no leading underscore or
+    /// digit, at most 64 bytes, and never one of the fields the handler writes itself.
     public static func fieldName(_ key: String) -> String {
         var name = String(key.uppercased().unicodeScalars.map { scalar -> Character in
             (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9") ? Character(scalar) : "_"
         })
         while name.hasPrefix("_") { name.removeFirst() }
         if name.isEmpty || name.first!.isNumber { name = "F" + name }
+        if ownFields.contains(name) { name = "META_" + name }
         return String(name.prefix(64))
     }
 

@@ -14,6 +14,11 @@ struct JournaldLogHandlerTests {
         #expect(JournaldLogHandler.fieldName("___") == "F")
         #expect(JournaldLogHandler.fieldName("température\u{0}x") == "TEMP_RATURE_X")
         #expect(JournaldLogHandler.fieldName(String(repeating: "k", count: 200)).utf8.count == 64)
+        // Found by review: a metadata key `message` or `priority` added a second MESSAGE or PRIORITY.
+        #expect(JournaldLogHandler.fieldName("message") == "META_MESSAGE")
+        #expect(JournaldLogHandler.fieldName("Priority") == "META_PRIORITY")
+        #expect(JournaldLogHandler.fieldName("code.line") == "META_CODE_LINE")
+        #expect(JournaldLogHandler.fieldName("messages") == "MESSAGES")
     }
 
     @Test("log levels map to syslog priorities")
