@@ -44,7 +44,7 @@ struct StorageBaselines {
                     for _ in 0..<batchRows {
                         copy.beginRow(fields: 4)
                         copy.int32(firstDevice + Int32(device))
-                        copy.int16(Int16(metric + 1))
+                        copy.int32(Int32(metric + 1))
                         copy.timestamptz(unixMicros: base + reading * 1000)
                         copy.float8(20 + Double(device % 7))
                         metric += 1
