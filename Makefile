@@ -2,8 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev zlib1g-dev postgresql postgresql-client pkg-config \
-	python3 python3-venv socat curl util-linux iproute2 systemd prometheus yamllint shellcheck
+# What building and `make run` need: the daemons' build and runtime libraries, Redis, PostgreSQL.
+RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev zlib1g-dev postgresql postgresql-client \
+	pkg-config curl
+# What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
+# drills, systemd-analyze, promtool, yamllint, shellcheck.
+TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck
 # A real Modbus RTU slave for the bus tests (pymodbus from PyPI, in a virtual environment under .run/).
 PYTHON_VENV := .run/venv
 PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5
@@ -21,17 +25,16 @@ TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
-.PHONY: help deps build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
+.PHONY: help deps deps-test build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-deps: ## Install the Debian packages the build and the local servers need, and the test's pymodbus venv (when missing)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+deps: ## Install what building and running need (no recommends; Debian's own servers are not started)
+	@Deploy/dev/install-packages.sh $(RUN_PACKAGES)
+
+deps-test: deps ## Install what the tests and lint add, and the tests' pymodbus venv (when missing)
+	@Deploy/dev/install-packages.sh $(TEST_PACKAGES)
 	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus; sys.exit(pymodbus.__version__ != "3.16.1")' 2>/dev/null; then \
 		echo "installing $(PYTHON_PACKAGES) into $(PYTHON_VENV)"; \
 		/usr/bin/python3 -m venv $(PYTHON_VENV) && \
@@ -47,13 +50,13 @@ release: deps ## Release build of the daemons and the CLI
 services-run: deps ## Start Redis (:16379) and PostgreSQL (:15432) for `make run`, data under .run/run
 	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT)
 
-services-test: deps ## Start Redis (:26379) and PostgreSQL (:25432) for the tests, data under .run/test
+services-test: deps-test ## Start Redis (:26379) and PostgreSQL (:25432) for the tests, data under .run/test
 	DURABLE=0 Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT)
 
 run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
 	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)
 
-lint: deps ## yamllint, shellcheck, promtool check rules/config and JSON checks on Deploy/ and the scripts
+lint: deps-test ## yamllint, shellcheck, promtool check rules/config and JSON checks on Deploy/ and the scripts
 	Deploy/lint.sh
 
 test: services-test lint ## Build and run every test against the local Redis and PostgreSQL

@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // YAML keys of a configuration file, to refuse the ones no component reads.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C at the edge.
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "Supervision", "Redis", "TelemetryCore",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -95,6 +98,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -106,6 +110,7 @@ let package = Package(
             name: "Processor",
             dependencies: [
                 "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -198,7 +203,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", "TelemetryConfiguration", "Control", "TelemetryStatus", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),

@@ -5,7 +5,9 @@
 - no Swift file under Sources/ is longer than 450 lines;
 - `errno`, `sockaddr_un`, `getgrnam_r`, `pread(` and `fsync(` appear only in the C wrapper modules;
 - `Unsafe*` pointers and `withUnsafe*` appear outside those modules only in the hot codecs listed
-  in HOT_CODECS.
+  in HOT_CODECS;
+- nothing under Sources/, Deploy/ or Docs/ points at documents outside the repository
+  (DESIGN.md, LIMITS.md): what the code relies on is in Docs/.
 Prints each violation as file:line and exits 1 if there is any.
 """
 import os
@@ -60,6 +62,21 @@ def main():
                     problems.append(f"{relative}:{number}: POSIX call outside the wrapper modules (use SystemSupport): {stripped[:80]}")
                 if module not in WRAPPERS and relative not in HOT_CODECS and UNSAFE.search(code):
                     problems.append(f"{relative}:{number}: unsafe pointer outside the wrappers and hot codecs: {stripped[:80]}")
+    outside = re.compile(r"\b(DESIGN|LIMITS)\.md\b|\bDESIGN §")
+    for top in ("Sources", "Deploy", "Docs"):
+        for folder, _, files in sorted(os.walk(os.path.join(ROOT, top))):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if os.path.abspath(path) == os.path.abspath(__file__):
+                    continue
+                try:
+                    with open(path, encoding="utf-8") as handle:
+                        text = handle.read()
+                except (UnicodeDecodeError, OSError):
+                    continue
+                for number, line in enumerate(text.split("\n"), start=1):
+                    if outside.search(line):
+                        problems.append(f"{os.path.relpath(path, ROOT)}:{number}: points outside the repository: {line.strip()[:80]}")
     for problem in problems:
         print(problem)
     return 1 if problems else 0

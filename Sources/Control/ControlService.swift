@@ -2,19 +2,32 @@ import Hummingbird
 import ServiceLifecycle
 
 /// The control socket's HTTP server plus the once-a-second sampler that feeds the status rates,
-/// run together as one service of the daemon's group.
+/// run together as one service of the daemon's group. A failure reported on `failures` (the socket
+/// could not be restricted) ends the service with that error.
 struct ControlService<App: ApplicationProtocol>: Service {
     let application: App
     let sample: @Sendable () -> Void
+    let failures: AsyncStream<ControlSocketError>
 
-    init(application: App, sample: @escaping @Sendable () -> Void) {
+    init(application: App, sample: @escaping @Sendable () -> Void, failures: AsyncStream<ControlSocketError>) {
         self.application = application
         self.sample = sample
+        self.failures = failures
     }
 
     func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await application.run() }
+            group.addTask {
+                // Ends at graceful shutdown (or when the group is cancelled) unless a failure came first.
+                do {
+                    try await cancelWhenGracefulShutdown {
+                        for await failure in failures { throw failure }
+                    }
+                } catch let failure as ControlSocketError {
+                    throw failure
+                } catch {}
+            }
             group.addTask {
                 // Ends quietly at graceful shutdown; the server finishes on its own.
                 try? await cancelWhenGracefulShutdown {

@@ -10,7 +10,7 @@ public import TelemetryStatus
 
 /// Where the control socket lives: `control.socket` (`CONTROL_SOCKET`) if set, else
 /// `<name>.sock` in `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else in
-/// `$XDG_RUNTIME_DIR/telemetry`, else in `/run/telemetry` (DESIGN §6). `control.group`
+/// `$XDG_RUNTIME_DIR/telemetry`, else in `/run/telemetry` (Docs/architecture.md). `control.group`
 /// (`CONTROL_GROUP`, default `telemetry`) owns it when that group exists; its mode is 0660.
 public struct ControlSocketConfiguration: Sendable {
     /// The socket's path: `control.socket`, else `<name>.sock` in ``defaultDirectory(environment:)``.
@@ -42,7 +42,7 @@ public struct ControlSocketConfiguration: Sendable {
 }
 
 /// Why the control socket could not be set up.
-public struct ControlSocketError: Error, CustomStringConvertible {
+public struct ControlSocketError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, with the path involved and what to change.
     public let description: String
 }
@@ -58,7 +58,14 @@ public enum ControlSocket {
         status: @escaping @Sendable () async -> StatusDocument,
         sample: @escaping @Sendable () -> Void
     ) throws -> any Service {
-        ControlService(application: try application(configuration: configuration, logger: logger, status: status), sample: sample)
+        // A socket that cannot be restricted once it exists fails the service (and the daemon,
+        // with status 1) instead of serving it to anyone.
+        let (failures, report) = AsyncStream.makeStream(of: ControlSocketError.self)
+        let application = try application(configuration: configuration, logger: logger, status: status) { failure in
+            report.yield(failure)
+            report.finish()
+        }
+        return ControlService(application: application, sample: sample, failures: failures)
     }
 
     /// Prepares the directory, refuses a socket another live instance is serving, and returns the
@@ -66,7 +73,8 @@ public enum ControlSocket {
     static func application(
         configuration: ControlSocketConfiguration,
         logger: Logger,
-        status: @escaping @Sendable () async -> StatusDocument
+        status: @escaping @Sendable () async -> StatusDocument,
+        failed: @escaping @Sendable (ControlSocketError) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         let path = configuration.path
         let directory = (path as NSString).deletingLastPathComponent
@@ -99,7 +107,8 @@ public enum ControlSocket {
                 guard restrict(path, group: configuration.group, groupID: configuration.groupID, logger: logger) else {
                     // A control socket that anyone could reach, or none at all: do not run like that.
                     logger.critical("the control socket could not be restricted; stopping", metadata: ["control_socket": "\(path)"])
-                    exit(78)  // EX_CONFIG
+                    failed(ControlSocketError(description: "the control socket \(path) could not be restricted to its owner and group"))
+                    return
                 }
                 logger.info("control socket listening", metadata: ["control_socket": "\(path)"])
             },

@@ -3,7 +3,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Systemd
-import TelemetryConfiguration
+public import TelemetryConfiguration
 
 /// What the two daemons' entry points share: logging set-up, configuration loading that stops
 /// start-up with exit status 2 and a message naming the key, and the service group run with
@@ -33,11 +33,16 @@ public enum DaemonRuntime {
         }
     }
 
-    /// Reads the configuration with `build` (and `log.level`); an invalid value ends the daemon
-    /// with status 2 and the reason.
-    public static func loadConfiguration<T: Sendable>(_ name: String, _ build: @Sendable (ConfigReader) throws -> T) async throws(DaemonExit) -> T {
+    /// Reads the configuration with `build` (and `log.level`); an invalid value, or a key in the
+    /// `--config` file that nothing reads (a typo, named with the closest known key), ends the
+    /// daemon with status 2 and the reason.
+    public static func loadConfiguration<T: Sendable>(
+        _ name: String, arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
+    ) async throws(DaemonExit) -> T {
         do {
-            return try await readConfiguration(build)
+            let (built, keys) = try await readConfigurationRecording(build, arguments: arguments)
+            try checkFileKeys(known: keys, arguments: arguments)
+            return built
         } catch {
             throw DaemonExit(status: 2, message: "\(name): \(error)")
         }
@@ -45,13 +50,47 @@ public enum DaemonRuntime {
 
     /// Reads the configuration afresh (flags, environment, the `--config` file) and applies its
     /// `log.level` (`LOG_LEVEL`); throws without changing anything when a value is invalid.
-    public static func readConfiguration<T: Sendable>(_ build: @Sendable (ConfigReader) throws -> T) async throws -> T {
-        let reader = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)
-        let built = try build(reader)
-        let levelName = try reader.strictString("log.level", default: "info",
-                                                choices: Logger.Level.allCases.map(\.rawValue))
-        LogLevelControl.level = Logger.Level(rawValue: levelName) ?? .info
-        return built
+    public static func readConfiguration<T: Sendable>(
+        arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
+    ) async throws -> T {
+        try await readConfigurationRecording(build, arguments: arguments).0
+    }
+
+    /// ``readConfiguration(_:)`` with every key it read (``ConfigKeyCatalog``).
+    public static func readConfigurationRecording<T: Sendable>(
+        _ build: @Sendable (ConfigReader) throws -> T,
+        arguments: [String] = CommandLine.arguments
+    ) async throws -> (T, [ConfigKeyInfo]) {
+        let reader = try await ConfigurationLoader.reader(arguments: arguments)
+        let ((built, level), keys) = try ConfigKeyCatalog.recording { (try build(reader), try logLevel(reader)) }
+        LogLevelControl.level = level
+        return (built, keys)
+    }
+
+    /// `log.level` (`LOG_LEVEL`), default `info`.
+    public static func logLevel(_ reader: ConfigReader) throws(ConfigurationError) -> Logger.Level {
+        Logger.Level(rawValue: try reader.strictString("log.level", default: "info", choices: Logger.Level.allCases.map(\.rawValue))) ?? .info
+    }
+
+    /// Throws for the first key of the `--config` file (if any) that is not among `known`.
+    public static func checkFileKeys(known: [ConfigKeyInfo], arguments: [String]) throws {
+        guard let path = ConfigurationLoader.configPath(in: arguments) else { return }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: "config", "cannot read \(path): \(error)")
+        }
+        let fileKeys: [String]
+        do {
+            fileKeys = try ConfigKeyCatalog.keys(inYAML: text)
+        } catch {
+            throw ConfigurationError(key: "config", "\(path) is not YAML: \(error)")
+        }
+        if let (key, suggestion) = ConfigKeyCatalog.unknownKeys(in: fileKeys, known: known).first {
+            throw ConfigurationError(key: key, "is not a key this daemon reads (in \(path))"
+                                     + (suggestion.map { "; did you mean '\($0)'?" } ?? ""))
+        }
     }
 
     /// Runs `services` until they finish or a signal stops them; one that fails ends the daemon

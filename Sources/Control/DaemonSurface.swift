@@ -102,7 +102,8 @@ public struct DaemonSurface: Sendable {
                                                       status: { surface.statusDocument() },
                                                       sample: { surface.rates.observe(surface.rateCounters()) })
         } catch {
-            throw DaemonExit(status: 2, message: "\(name): \(error)")
+            // Not a configuration error (the socket's place is fine; it is taken, or unsafe): 1.
+            throw DaemonExit(status: 1, message: "\(name): \(error)")
         }
         let reloadService = ReloadService(notifier: notifier, logger: logger, isReady: started, reload: reload)
         let watchdogService = WatchdogService(watchdog: watchdog, status: summary)

@@ -21,7 +21,7 @@ import TelemetryCore
 ///   `spool.segment_bytes` 64 MiB, `spool.max_bytes` 1 GiB, `spool.fsync` true,
 ///   `spool.full_policy` `block` | `drop_oldest`
 /// - `breaker.probe_ms` 500, `breaker.max_probe_ms` 5000 (Redis probe interval while open)
-/// - `simulated.enabled` true, `simulated.sensors` 24, `simulated.rate_hz` 1 (readings per sensor
+/// - `simulated.enabled` false (made-up readings: for trials, never a production database), `simulated.sensors` 24, `simulated.rate_hz` 1 (readings per sensor
 ///   per second), `simulated.readings` 0 (per sensor; 0 = unlimited), `simulated.spike_probability` 0,
 ///   `simulated.device_prefix` sim, `simulated.seed` 1
 /// - `buses.names` [] and `buses.<name>.*`: UART line protocol, Modbus RTU and BME280 buses
@@ -70,15 +70,19 @@ package struct HubConfiguration: Sendable {
         publisher = try config.section("publisher", PublisherConfiguration.init(reader:))
         breaker = try config.section("breaker", BreakerConfiguration.init(reader:))
         spool = try config.section("spool", SpoolConfiguration.init(reader:))
+        // Read whether enabled or not, so every simulated.* key is known (a file may keep them off).
         simulated = try config.section("simulated") { reader throws(ConfigurationError) in
-            try reader.strictBool("enabled", default: true) ? try SimulatedBusConfiguration(reader: reader) : nil
+            let enabled = try reader.strictBool("enabled", default: false)
+            let settings = try SimulatedBusConfiguration(reader: reader)
+            return enabled ? settings : nil
         }
         buses = try BusConfiguration.all(reader: config)
         deadLetterBuffer = try config.section("dead_letters") { reader throws(ConfigurationError) in
             try reader.strictInt("buffer", default: 10_000, in: 1...10_000_000)
         }
         validation = try config.section("validation", HubValidationConfiguration.init(reader:))
-        hubID = try config.strictString("hub.id", default: String(UInt64.random(in: 0...UInt64.max), radix: 36))
+        let configuredID = try config.strictString("hub.id", default: "")
+        hubID = configuredID.isEmpty ? String(UInt64.random(in: 0...UInt64.max), radix: 36) : configuredID
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }

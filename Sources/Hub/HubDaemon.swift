@@ -1,3 +1,4 @@
+import Configuration
 import Control
 import Logging
 import Systemd
@@ -10,13 +11,13 @@ import TelemetryStatus
 public enum HubDaemon {
     /// Runs the hub until SIGTERM or SIGINT and its drain; throws `DaemonExit` with the status the
     /// process should end with (2 for a configuration error, 1 for a service that failed).
-    public static func main() async throws(DaemonExit) {
+    /// `arguments` are what the configuration reader sees: the program name, `--config PATH`
+    /// and overriding flags (`--redis-port 6379`).
+    public static func main(arguments: [String] = CommandLine.arguments) async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
-        let (configuration, http, control, ingest) = try await DaemonRuntime.loadConfiguration("telemetry-hub") { reader in
-            (try HubConfiguration(reader: reader), try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8080) },
-             try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "hub") }, try reader.section("http.ingest", HTTPIngestConfiguration.init(reader:)))
-        }
+        let settings = try await DaemonRuntime.loadConfiguration("telemetry-hub", arguments: arguments, HubSettings.init(reader:))
+        let (configuration, http, control, ingest) = (settings.hub, settings.http, settings.control, settings.ingest)
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
         let hub = HubService(configuration: configuration, logger: logger,
@@ -33,7 +34,7 @@ public enum HubDaemon {
                  "batches": counters.batchesPublished.load(ordering: .relaxed)]
             },
             readiness: {
-                // The hub accepts data while Redis takes it or the spool has room (DESIGN §6).
+                // The hub accepts data while Redis takes it or the spool has room (Docs/architecture.md).
                 let started = counters.started.load(ordering: .relaxed) == 1
                 let breakerOpen = counters.breakerOpen.load(ordering: .relaxed) == 1
                 let spoolFull = counters.spoolFull.load(ordering: .relaxed) == 1
@@ -51,7 +52,7 @@ public enum HubDaemon {
             metrics: { HubMetrics.collect(hub, into: $0) },
             status: { status(hub: hub, rates: rates, into: &$0) },
             reload: {
-                let fresh = try await DaemonRuntime.readConfiguration { try HubConfiguration(reader: $0) }
+                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments) { try HubConfiguration(reader: $0) }
                 return hub.reload(fresh)
             },
             routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest, host: http.host, logger: logger) })
@@ -84,5 +85,21 @@ public enum HubDaemon {
         document.spool = StatusDocument.Spool(records: c.spoolRecords.load(ordering: .relaxed), bytes: c.spoolBytes.load(ordering: .relaxed),
                                               maxBytes: hub.configuration.spool.maxBytes, directory: hub.configuration.spool.directory)
         document.breaker = c.breakerOpen.load(ordering: .relaxed) == 1 ? "open" : "closed"
+    }
+}
+
+/// Everything the hub reads at start: its own configuration, the HTTP endpoints, the control
+/// socket and HTTP ingest (what `--help` lists and `check-config` checks).
+package struct HubSettings: Sendable {
+    package var hub: HubConfiguration
+    package var http: HTTPConfiguration
+    package var control: ControlSocketConfiguration
+    package var ingest: HTTPIngestConfiguration
+
+    package init(reader: ConfigReader) throws(ConfigurationError) {
+        hub = try HubConfiguration(reader: reader)
+        http = try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8080) }
+        control = try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "hub") }
+        ingest = try reader.section("http.ingest", HTTPIngestConfiguration.init(reader:))
     }
 }

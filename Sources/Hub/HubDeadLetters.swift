@@ -5,7 +5,7 @@ import Synchronization
 import TelemetryCore
 
 /// Input the hub could not read (a device line that does not parse), on its way to the
-/// dead-letter stream with the fields of DESIGN.md §4.
+/// dead-letter stream with the fields of Docs/architecture.md.
 ///
 /// Bounded (`dead_letters.buffer`): while Redis is unreachable entries wait here, and when full
 /// the oldest is dropped and counted (`telemetry_hub_dead_letters_dropped_total`): a dead letter

@@ -214,7 +214,7 @@ package final class HubService: Service {
     }
 
     /// Parses `body` (NDJSON or a JSON array) on the request worker's thread, queues the valid
-    /// samples through the ingest actor and waits until they are durable (DESIGN §2): in Redis or
+    /// samples through the ingest actor and waits until they are durable (Docs/architecture.md): in Redis or
     /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
     /// become durable; a retry is deduplicated by the samples' natural key).
     package func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {

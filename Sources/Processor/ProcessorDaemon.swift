@@ -1,3 +1,4 @@
+import Configuration
 import Control
 import Logging
 import Redis
@@ -12,13 +13,13 @@ import TelemetryStatus
 public enum ProcessorDaemon {
     /// Runs the processor until SIGTERM or SIGINT and its drain; throws `DaemonExit` with the status
     /// the process should end with (2 for a configuration error, 1 for a service that failed).
-    public static func main() async throws(DaemonExit) {
+    /// `arguments` are what the configuration reader sees: the program name, `--config PATH`
+    /// and overriding flags (`--num-workers 4`).
+    public static func main(arguments: [String] = CommandLine.arguments) async throws(DaemonExit) {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")
-        let (configuration, http, control) = try await DaemonRuntime.loadConfiguration("telemetry-processor") { reader in
-            (try ProcessorConfiguration(reader: reader), try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8081) },
-             try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "processor") })
-        }
+        let settings = try await DaemonRuntime.loadConfiguration("telemetry-processor", arguments: arguments, ProcessorSettings.init(reader:))
+        let (configuration, http, control) = (settings.processor, settings.http, settings.control)
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
         let processor = ProcessorService(configuration: configuration, logger: logger,
@@ -57,7 +58,7 @@ public enum ProcessorDaemon {
             metrics: { ProcessorMetrics.collect(counters, into: $0) },
             status: { status(processor: processor, rates: rates, into: &$0) },
             reload: {
-                let fresh = try await DaemonRuntime.readConfiguration { try ProcessorConfiguration(reader: $0) }
+                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments) { try ProcessorConfiguration(reader: $0) }
                 return processor.reload(fresh)
             })
         try await surface.serve(service: processor, logger: logger)
@@ -83,5 +84,19 @@ public enum ProcessorDaemon {
             StatusDocument.Shard(shard: $0.offset, length: $0.element.length, lag: $0.element.lag, pending: $0.element.pending,
                                  group: $0.element.groupExists ? "present" : "missing")
         }
+    }
+}
+
+/// Everything the processor reads at start: its own configuration, the HTTP endpoints and the
+/// control socket (what `--help` lists and `check-config` checks).
+package struct ProcessorSettings: Sendable {
+    package var processor: ProcessorConfiguration
+    package var http: HTTPConfiguration
+    package var control: ControlSocketConfiguration
+
+    package init(reader: ConfigReader) throws(ConfigurationError) {
+        processor = try ProcessorConfiguration(reader: reader)
+        http = try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8081) }
+        control = try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "processor") }
     }
 }

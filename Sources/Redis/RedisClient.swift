@@ -66,7 +66,7 @@ public actor RedisClient {
 
 extension RedisClient {
     /// Reads `CONFIG GET appendonly` and `maxmemory-policy` and describes what is not as
-    /// DESIGN.md §4 requires (`appendonly yes`, `maxmemory-policy noeviction`); empty when all is well.
+    /// Docs/architecture.md requires (`appendonly yes`, `maxmemory-policy noeviction`); empty when all is well.
     public func durabilityProblems() throws(RedisError) -> [String] {
         let replies = try pipeline([["CONFIG", "GET", "appendonly"], ["CONFIG", "GET", "maxmemory-policy"]])
         var problems: [String] = []

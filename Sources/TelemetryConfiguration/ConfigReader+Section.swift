@@ -13,9 +13,14 @@ extension ConfigReader {
     /// ```
     public func section<T>(_ name: String, _ read: (ConfigReader) throws(ConfigurationError) -> T) throws(ConfigurationError) -> T {
         do {
-            return try read(scoped(to: ConfigKey(name)))
-        } catch {
+            // The section's full path, for the keys ConfigKeyCatalog records while it reads.
+            return try ConfigKeyCatalog.$sectionPath.withValue(ConfigKeyCatalog.fullKey(name)) {
+                try read(scoped(to: ConfigKey(name)))
+            }
+        } catch let error as ConfigurationError {
             throw ConfigurationError(key: error.key.isEmpty ? name : "\(name).\(error.key)", error.message)
+        } catch {
+            throw ConfigurationError(key: name, "\(error)")
         }
     }
 }

@@ -10,9 +10,11 @@ extension ConfigReader {
             guard range.contains(found) else {
                 throw ConfigurationError(key: key, "\(found) is outside \(range.lowerBound)…\(range.upperBound)")
             }
+            ConfigKeyCatalog.record(key, value: "\(found)", default: "\(value)", expected: Self.describe(range, "an integer"))
             return found
         }
         try requireAbsent(key, expected: "an integer")
+        ConfigKeyCatalog.record(key, value: "\(value)", default: "\(value)", expected: Self.describe(range, "an integer"))
         return value
     }
 
@@ -22,16 +24,22 @@ extension ConfigReader {
             guard found.isFinite, range.contains(found) else {
                 throw ConfigurationError(key: key, "\(found) is outside \(range.lowerBound)…\(range.upperBound)")
             }
+            ConfigKeyCatalog.record(key, value: "\(found)", default: "\(value)", expected: Self.describe(range, "a number"))
             return found
         }
         try requireAbsent(key, expected: "a number")
+        ConfigKeyCatalog.record(key, value: "\(value)", default: "\(value)", expected: Self.describe(range, "a number"))
         return value
     }
 
     /// A boolean; the default when the key is absent.
     public func strictBool(_ key: String, default value: Bool) throws(ConfigurationError) -> Bool {
-        if let found = bool(forKey: ConfigKey(key)) { return found }
+        if let found = bool(forKey: ConfigKey(key)) {
+            ConfigKeyCatalog.record(key, value: "\(found)", default: "\(value)", expected: "true or false")
+            return found
+        }
         try requireAbsent(key, expected: "true or false")
+        ConfigKeyCatalog.record(key, value: "\(value)", default: "\(value)", expected: "true or false")
         return value
     }
 
@@ -41,7 +49,16 @@ extension ConfigReader {
         if let choices, !choices.contains(found) {
             throw ConfigurationError(key: key, "\"\(found)\" is not one of \(choices.joined(separator: ", "))")
         }
+        ConfigKeyCatalog.record(key, value: found, default: value, expected: choices.map { "one of \($0.joined(separator: ", "))" } ?? "a string")
         return found
+    }
+
+    /// `an integer in 1…65535`, or just `an integer` when the range is the whole type.
+    static func describe<T: Comparable>(_ range: ClosedRange<T>, _ kind: String) -> String {
+        if let ints = range as? ClosedRange<Int>, ints == Int.min...Int.max { return kind }
+        if let doubles = range as? ClosedRange<Double>,
+           doubles == -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude { return kind }
+        return "\(kind) in \(range.lowerBound)…\(range.upperBound)"
     }
 
     /// `0x76`-style values (addresses), which YAML and the environment hand over as strings.
@@ -63,11 +80,15 @@ extension ConfigReader {
     /// A list of strings (a YAML sequence, or comma-separated in the environment); the default
     /// when the key is absent.
     public func strictStringArray(_ key: String, default value: [String]) throws(ConfigurationError) -> [String] {
-        if let found = stringArray(forKey: ConfigKey(key)) { return found.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-        if let single = string(forKey: ConfigKey(key)) {
-            return single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var found = value
+        if let list = stringArray(forKey: ConfigKey(key)) {
+            found = list.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else if let single = string(forKey: ConfigKey(key)) {
+            found = single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        return value
+        ConfigKeyCatalog.record(key, value: "[\(found.joined(separator: ", "))]", default: "[\(value.joined(separator: ", "))]",
+                                expected: "a list (YAML sequence, or comma-separated)")
+        return found
     }
 
     /// A string that must be present and not empty.

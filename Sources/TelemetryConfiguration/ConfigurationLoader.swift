@@ -1,7 +1,7 @@
 public import Configuration
 import SystemPackage
 
-/// Builds the provider hierarchy of DESIGN.md §6: flags > environment > file > defaults.
+/// Builds the provider hierarchy of Docs/architecture.md: flags > environment > file > defaults.
 ///
 /// ```swift
 /// let config = try await ConfigurationLoader.reader(arguments: CommandLine.arguments)

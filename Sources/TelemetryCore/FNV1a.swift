@@ -1,4 +1,4 @@
-/// FNV-1a, 64 bit: the shard function of DESIGN.md §4 (`shard = fnv1a64(device) % shards`).
+/// FNV-1a, 64 bit: the shard function of Docs/architecture.md (`shard = fnv1a64(device) % shards`).
 ///
 /// ```swift
 /// let shard = ShardRouter(shards: 8).shard(of: "sensor_001")

@@ -1,4 +1,4 @@
-/// The Redis key names of DESIGN.md §4, under a configurable prefix (default `telemetry`).
+/// The Redis key names of Docs/architecture.md, under a configurable prefix (default `telemetry`).
 public struct RedisKeys: Sendable, Hashable {
     /// The first component of every key (`redis.key_prefix`, `telemetry` by default).
     public let prefix: String

@@ -1,4 +1,4 @@
-/// Data-quality rules every sample must pass before it is stored (DESIGN.md §5).
+/// Data-quality rules every sample must pass before it is stored (Docs/architecture.md).
 public struct ValidationPolicy: Sendable, Equatable {
     /// Most numeric fields one task, HTTP sample or device line may carry (`validation.max_fields`);
     /// beyond it the input is refused whole as `too_large`.

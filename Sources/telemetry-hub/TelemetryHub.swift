@@ -1,7 +1,7 @@
-import Control
 import Hub
 
+/// `telemetry-hub`: the command line (HubCommand) over the daemon (HubDaemon).
 @main
 struct TelemetryHub {
-    static func main() async { await DaemonExit.run { () async throws(DaemonExit) in try await HubDaemon.main() } }
+    static func main() async { await HubCommand.main() }
 }

@@ -1,7 +1,7 @@
-import Control
 import Processor
 
+/// `telemetry-processor`: the command line (ProcessorCommand) over the daemon (ProcessorDaemon).
 @main
 struct TelemetryProcessor {
-    static func main() async { await DaemonExit.run { () async throws(DaemonExit) in try await ProcessorDaemon.main() } }
+    static func main() async { await ProcessorCommand.main() }
 }

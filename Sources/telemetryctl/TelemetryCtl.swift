@@ -3,6 +3,7 @@ import Foundation
 import Redis
 import TelemetryConfiguration
 import TelemetryCore
+import TelemetryStatus
 
 /// telemetryctl: operator commands for the telemetry pipeline.
 @main
@@ -10,7 +11,17 @@ struct TelemetryCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "telemetryctl",
         abstract: "Inspect and operate the telemetry pipeline.",
-        subcommands: [Status.self, Queues.self, DeadLetters.self])
+        version: TelemetryVersion.current,
+        subcommands: [Status.self, Queues.self, DeadLetters.self, Version.self])
+}
+
+/// `telemetryctl version`: the version of this tree (the daemons print the same with `--version`).
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version of telemetryctl and the daemons it was built with.")
+
+    func run() {
+        print(TelemetryVersion.current)
+    }
 }
 
 /// Where the pipeline's Redis is, read like the daemons read it: `--config` names a daemon's

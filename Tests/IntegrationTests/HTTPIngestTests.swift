@@ -315,7 +315,7 @@ struct HTTPIngestTests {
             """#
         let (status, output) = try await runTool("/usr/bin/unshare", ["--net", "/bin/sh", "-c", script], environment: [
             "HUB": "\(TestServers.binDirectory)/telemetry-hub", "LOGS": TestServers.logDirectory, "REDIS_KEY_PREFIX": deployment.prefix,
-            "SIMULATED_SENSORS": "1", "SIMULATED_READINGS": "1", "SPOOL_DIR": deployment.spoolDirectory, "RUNTIME_DIRECTORY": "\(deployment.spoolDirectory)-rt",
+            "SIMULATED_ENABLED": "true", "SIMULATED_SENSORS": "1", "SIMULATED_READINGS": "1", "SPOOL_DIR": deployment.spoolDirectory, "RUNTIME_DIRECTORY": "\(deployment.spoolDirectory)-rt",
         ])
         #expect(status == 0, "\(output)")
         let lines = Dictionary(output.split(separator: "\n").compactMap { line -> (String, String)? in

@@ -46,7 +46,7 @@ struct JournaldTests {
             mkdir -p /run/systemd/journal
             python3 \(work)/capture.py /run/systemd/journal/socket \(work)/records.jsonl &
             while [ ! -f \(work)/records.jsonl.ready ]; do sleep 0.05; done
-            LOG_JOURNAL=true HTTP_PORT=0 REDIS_PORT=\(try freePort()) SPOOL_DIR=\(work)/spool SIMULATED_SENSORS=1 \\
+            LOG_JOURNAL=true HTTP_PORT=0 REDIS_PORT=\(try freePort()) SPOOL_DIR=\(work)/spool SIMULATED_ENABLED=true SIMULATED_SENSORS=1 \\
                 timeout -s TERM 3 \(hub) || true
             wait
             """

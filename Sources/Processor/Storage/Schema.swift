@@ -1,6 +1,6 @@
 import Postgres
 
-/// The versioned schema of DESIGN.md §5, applied at start-up by ``MigrationRunner``.
+/// The versioned schema of Docs/architecture.md, applied at start-up by ``MigrationRunner``.
 package enum Schema {
     package static let migrations: [Migration] = [
         Migration(version: 1, name: "initial schema", sql: """
@@ -116,6 +116,15 @@ package enum Schema {
                 RETURN false;
             END
             $fn$;
+            """),
+        Migration(version: 5, name: "readings view", sql: """
+            -- Readings by name, so nobody writes the join of samples, devices and metrics by hand:
+            -- SELECT * FROM readings WHERE device = 'sim_001' ORDER BY ts DESC LIMIT 10.
+            CREATE VIEW readings AS
+                SELECT d.name AS device, m.name AS metric, m.unit, s.ts, s.value
+                FROM samples s
+                JOIN devices d ON d.id = s.device_id
+                JOIN metrics m ON m.id = s.metric_id;
             """),
     ]
 }

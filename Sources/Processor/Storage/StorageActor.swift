@@ -12,7 +12,7 @@ import TelemetryCore
 /// 1. record every batch id in `ingested_batches`; a batch whose id is already there is done;
 /// 2. one binary `COPY` of the new batches' samples straight into `samples` (the fast path); if it
 ///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
-///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (LIMITS.md measures both paths);
+///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (Docs/performance.md measures both paths);
 /// 3. add the inserted samples (only those) to `aggregates_1m`, upsert `device_latest`, insert
 ///    alerts of inserted samples; 4. commit. The caller acknowledges its entry only after that.
 /// A group that fails for any reason but a lost connection is rolled back and its batches are

@@ -2,7 +2,7 @@ import Logging
 import Redis
 import TelemetryCore
 
-/// Writes dead letters to `telemetry:dlq` with the fields of DESIGN.md §4 and counts them.
+/// Writes dead letters to `telemetry:dlq` with the fields of Docs/architecture.md and counts them.
 package struct DeadLetterWriter: Sendable {
     let redis: RedisClient
     let keys: RedisKeys

@@ -1,4 +1,4 @@
-/// One dead letter (`telemetry:dlq`, DESIGN.md §4): what the processor and the hub write when an
+/// One dead letter (`telemetry:dlq`, Docs/architecture.md): what the processor and the hub write when an
 /// input is refused, and what `telemetryctl dlq` lists, shows and replays. The one definition of
 /// its fields for every side.
 public struct DeadLetter: Sendable, Equatable {

@@ -1,4 +1,4 @@
-/// One entry of a shard stream (`telemetry:stream:<n>`, DESIGN.md §4): the hub writes it with
+/// One entry of a shard stream (`telemetry:stream:<n>`, Docs/architecture.md): the hub writes it with
 /// `XADD`, the processor reads it with `XREADGROUP`, `telemetryctl dlq replay` writes it again.
 /// The one definition of its fields for every side.
 ///

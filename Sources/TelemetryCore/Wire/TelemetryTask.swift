@@ -1,5 +1,5 @@
 
-/// A task in the seed wire format (DESIGN.md §2), as pushed by third-party producers with
+/// A task in the seed wire format (Docs/architecture.md), as pushed by third-party producers with
 /// `RPUSH telemetry:tasks '<json>'`.
 ///
 /// ```swift

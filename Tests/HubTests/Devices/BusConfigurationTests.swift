@@ -97,5 +97,8 @@ struct BusConfigurationTests {
         let configuration = try HubConfiguration(reader: try await yaml(text))
         #expect(configuration.buses.isEmpty)
         #expect(configuration.deadLetterBuffer == 10_000)
+        // Production settings: no made-up readings, Redis on its standard port.
+        #expect(configuration.simulated == nil)
+        #expect(configuration.redis.endpoint.port == 6379)
     }
 }

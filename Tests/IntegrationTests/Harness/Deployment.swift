@@ -18,7 +18,7 @@ struct Deployment {
     }
 
     func hubEnvironment(sensors: Int, readings: Int, rate: Double, spikes: Double = 0, extra: [String: String] = [:]) -> [String: String] {
-        ["REDIS_KEY_PREFIX": prefix, "SIMULATED_SENSORS": String(sensors), "SIMULATED_READINGS": String(readings),
+        ["REDIS_KEY_PREFIX": prefix, "SIMULATED_ENABLED": "true", "SIMULATED_SENSORS": String(sensors), "SIMULATED_READINGS": String(readings),
          "SIMULATED_RATE_HZ": String(rate), "SIMULATED_SPIKE_PROBABILITY": String(spikes), "SIMULATED_DEVICE_PREFIX": "\(prefix)_sim",
          "INGEST_FLUSH_INTERVAL_MS": "20", "SPOOL_DIR": spoolDirectory, "BREAKER_PROBE_MS": "100",
          "BREAKER_MAX_PROBE_MS": "500"].merging(extra) { $1 }

@@ -16,7 +16,7 @@ final class RedisServer {
     let durable: Bool
     private var process: Process?
 
-    /// - Parameter durable: false runs Redis the way DESIGN §4 forbids (no AOF, LRU eviction).
+    /// - Parameter durable: false runs Redis the way Docs/architecture.md forbids (no AOF, LRU eviction).
     init(durable: Bool = true) throws {
         self.durable = durable
         port = try freePort()

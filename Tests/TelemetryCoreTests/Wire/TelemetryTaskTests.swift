@@ -12,7 +12,7 @@ struct TelemetryTaskTests {
          "priority": "NORMAL", "max_retries": 3}
         """
 
-    @Test("accepts the exact example of DESIGN.md §2")
+    @Test("accepts the exact example of Docs/architecture.md")
     func designExample() throws {
         let task = try TelemetryTaskCodec.decode(Array(Self.designExample.utf8))
         #expect(task.id == "550e8400-e29b-41d4-a716-446655440000")

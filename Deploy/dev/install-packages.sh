@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages given that are missing, without recommends, and without letting
+# Debian start its own servers: installing redis-server or postgresql on a systemd host normally
+# starts an instance on the default port (6379, 5432) beside the ones this project runs on its
+# own ports. A policy-rc.d refuses those starts for the length of the install; the output says so.
+#
+# Usage: Deploy/dev/install-packages.sh PACKAGE...
+set -euo pipefail
+missing=()
+for package in "$@"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install --no-install-recommends ${missing[*]})" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# Written by Deploy/dev/install-packages.sh for the length of an install.\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+  trap 'rm -f "$policy"' EXIT
+fi
+timeout 600 apt-get update -qq
+DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+servers=()
+for package in "${missing[@]}"; do
+  case "$package" in redis-server | postgresql) servers+=("$package") ;; esac
+done
+if [ "${#servers[@]}" -gt 0 ]; then
+  if [ "$own_policy" = 1 ]; then
+    echo "note: Debian's own ${servers[*]} service(s) were installed but not started; this project runs its own"
+    echo "      servers on other ports. On a systemd host they are enabled for the next boot:"
+    echo "      systemctl disable --now ${servers[*]}   # if you do not want them"
+  else
+    echo "note: installing ${servers[*]} may have started Debian's own instance(s) on the default port(s);"
+    echo "      this project runs its own servers on other ports (systemctl disable --now ${servers[*]} to stop them)"
+  fi
+fi

@@ -1,0 +1,70 @@
+import Foundation
+import TelemetryStatus
+import Testing
+
+/// The daemons' command line (swift-argument-parser over the configuration reader): `--help`
+/// lists the keys, `--version`, `check-config`, and a file key nothing reads is an error.
+@Suite("Daemon command line")
+struct DaemonCommandLineTests {
+    static func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("daemon-\(UUID().uuidString.prefix(8)).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("--help lists every key with its environment name and default; --version prints the version", arguments: [
+        ("telemetry-hub", ["redis.port = 6379  [REDIS_PORT]", "spool.max_bytes = 1073741824  [SPOOL_MAX_BYTES]", "simulated.enabled = false  [SIMULATED_ENABLED]",
+                           "http.port = 8080  [HTTP_PORT]", "http.ingest.token = (none)  [HTTP_INGEST_TOKEN]", "control.group = telemetry  [CONTROL_GROUP]",
+                           "log.level = info  [LOG_LEVEL]"]),
+        ("telemetry-processor", ["num_workers = 8  [NUM_WORKERS]", "consumer.group = processors  [CONSUMER_GROUP]", "http.port = 8081  [HTTP_PORT]",
+                                 "thresholds.temperature.high = 60.0  [THRESHOLDS_TEMPERATURE_HIGH]", "postgres.url = (none)  [POSTGRES_URL]"]),
+    ])
+    func help(executable: String, expected: [String]) async throws {
+        let (status, help) = try await runTool(executable, ["--help"])
+        #expect(status == 0, "\(help)")
+        for line in expected { #expect(help.contains(line), "\(executable) --help lacks \(line)") }
+        #expect(help.contains("check-config"))
+        let (versionStatus, version) = try await runTool(executable, ["--version"])
+        #expect(versionStatus == 0)
+        #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == TelemetryVersion.current)
+    }
+
+    @Test("a misspelt key in the file stops start-up and check-config with status 2, naming it and the key meant", arguments: [
+        ("telemetry-hub", "spool:\n  max_byts: 4096\n", "spool.max_byts", "spool.max_bytes"),
+        ("telemetry-hub", "simulated:\n  enabled: false\n  sensor: 4\n", "simulated.sensor", "simulated.sensors"),
+        ("telemetry-processor", "consumer:\n  gruop: p\n", "consumer.gruop", "consumer.group"),
+        ("telemetry-processor", "num_worker: 4\n", "num_worker", "num_workers"),
+    ])
+    func misspeltKey(executable: String, yaml: String, key: String, meant: String) async throws {
+        let path = try Self.file(yaml)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (checkStatus, check) = try await runTool(executable, ["check-config", "--config", path])
+        #expect(checkStatus == 2, "\(check)")
+        #expect(check.contains("'\(key)'") && check.contains("did you mean '\(meant)'"), "\(check)")
+        // The daemon itself refuses it before connecting to anything (no servers are named here).
+        let (runStatus, run) = try await runTool(executable, ["--config", path, "--redis-port", "1"])
+        #expect(runStatus == 2, "\(run)")
+        #expect(run.contains("'\(key)'"), "\(run)")
+    }
+
+    @Test("check-config accepts the shipped files and prints the effective values, flags and environment included, secrets masked", arguments: [
+        ("telemetry-hub", "Configuration/hub.yaml"), ("telemetry-processor", "Configuration/processor.yaml"),
+    ])
+    func shippedFiles(executable: String, file: String) async throws {
+        let path = TestServers.root.appendingPathComponent(file).path
+        let (status, output) = try await runTool(executable, ["check-config", "--config", path, "--redis-port", "7000"],
+                                                  environment: ["HTTP_INGEST_TOKEN": "0123456789abcdef-secret", "POSTGRES_URL": "postgresql://u:pw@db/x"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("redis.port = 7000   (an integer in 1…65535, default 6379)"), "\(output)")
+        #expect(!output.contains("0123456789abcdef-secret") && !output.contains("pw@db"), "a secret was printed: \(output)")
+    }
+
+    @Test("an invalid value in check-config is status 2 with the key; a runtime failure is never 2")
+    func statuses() async throws {
+        let (status, output) = try await runTool("telemetry-hub", ["check-config", "--ingest-batch_size", "0"])
+        #expect(status == 2)
+        #expect(output.contains("'ingest.batch_size'"), "\(output)")
+        let (usage, _) = try await runTool("telemetry-hub", ["check-config", "--config"])
+        #expect(usage == 64, "a usage error is 64, not a configuration error")
+    }
+}
