@@ -33,6 +33,8 @@ package struct ThresholdRule: Sendable, Equatable {
 /// - `lease.ttl_ms` 5000 (a shard whose owner stops renewing is taken over after this; also the
 ///   consumer heartbeat's TTL), `lease.renew_ms` 1000
 /// - `retry.max_retries` 3, `retry.base_ms` 100, `retry.max_ms` 10000
+/// - `metrics.names` [] and `metrics.<name>.unit`: metrics beyond temperature, humidity and pressure,
+///   whose `thresholds.<name>.*` and `validation.<name>.*` are then read too (no bound by default)
 /// - `thresholds.<metric>.low|high|severity` (defaults: temperature high 60, low −20; humidity high 95;
 ///   pressure low 950, high 1060; severity critical)
 /// - `anomaly.zscore` 4.0, `anomaly.min_samples` 30
@@ -68,6 +70,10 @@ package struct ProcessorConfiguration: Sendable {
     package var lease: LeaseConfiguration
     /// Section `retry`.
     package var retry: RetryConfiguration
+    /// Metrics declared beyond the built-in temperature, humidity and pressure (`metrics.names`),
+    /// each with its unit (`metrics.<name>.unit`, empty when not given): their thresholds and
+    /// ranges are read like the built-ins'.
+    package var metricUnits: [String: String]
     /// Alert thresholds per metric (section `thresholds`).
     package var thresholds: [String: ThresholdRule]
     /// `anomaly.zscore` (`ANOMALY_ZSCORE`), default `4`.
@@ -103,13 +109,15 @@ package struct ProcessorConfiguration: Sendable {
         compatWindow = try config.strictInt("compat.window", default: 64, in: 1...10_000)
         lease = try config.section("lease", LeaseConfiguration.init(reader:))
         retry = try config.section("retry", RetryConfiguration.init(reader:))
-        thresholds = try config.section("thresholds", Self.thresholds(reader:))
+        metricUnits = try config.section("metrics", Self.metricUnits(reader:))
+        let declared = Array(metricUnits.keys)
+        thresholds = try config.section("thresholds") { reader throws(ConfigurationError) in try Self.thresholds(reader: reader, declared: declared) }
         zScore = try config.strictDouble("anomaly.zscore", default: 4, in: 0.5...1000)
         anomalyMinSamples = try config.strictInt("anomaly.min_samples", default: 30, in: 2...1_000_000)
         partitions = try config.section("partitions", PartitionsConfiguration.init(reader:))
         let maxAgeMicros = Int64(partitions.retentionDays) * 86_400 * 1_000_000
         validation = try config.section("validation") { reader throws(ConfigurationError) in
-            try Self.validation(reader: reader, maxAgeMicros: maxAgeMicros)
+            try Self.validation(reader: reader, maxAgeMicros: maxAgeMicros, declared: declared)
         }
         maxMetricNames = try config.strictInt("validation.max_metric_names", default: 10_000, in: 1...1_000_000)
         deadLetterMaxBytes = try config.strictInt("dead_letters.max_bytes", default: 256 << 20, in: 1 << 16...(1 << 40))
@@ -117,32 +125,53 @@ package struct ProcessorConfiguration: Sendable {
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }
 
-    /// `<metric>.low|high|severity` for the metrics with default thresholds.
-    static func thresholds(reader config: ConfigReader) throws(ConfigurationError) -> [String: ThresholdRule] {
-        let defaults: [String: (Double?, Double?)] = ["temperature": (-20, 60), "humidity": (nil, 95), "pressure": (950, 1060)]
+    /// `names` and `<name>.unit`: the declared metrics and their units.
+    static func metricUnits(reader config: ConfigReader) throws(ConfigurationError) -> [String: String] {
+        var units: [String: String] = [:]
+        for name in try config.strictStringArray("names", default: []) {
+            // The name becomes part of configuration keys (thresholds.<name>.high), so no dots.
+            guard name.utf8.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }),
+                  name != "names" else {
+                throw ConfigurationError(key: "names", "\"\(name)\" is not a usable metric name here (ASCII letters, digits, _ and -, at most 64)")
+            }
+            guard units[name] == nil else { throw ConfigurationError(key: "names", "\"\(name)\" appears twice") }
+            units[name] = try config.section(name) { reader throws(ConfigurationError) in try reader.strictString("unit", default: "") }
+        }
+        return units
+    }
+
+    /// `<metric>.low|high|severity` for the built-in metrics (with their default thresholds) and
+    /// the `declared` ones (no threshold unless configured).
+    static func thresholds(reader config: ConfigReader, declared: [String] = []) throws(ConfigurationError) -> [String: ThresholdRule] {
+        var bounds: [String: (Double?, Double?)] = ["temperature": (-20, 60), "humidity": (nil, 95), "pressure": (950, 1060)]
+        for metric in declared where bounds[metric] == nil { bounds[metric] = (nil, nil) }
         var thresholds: [String: ThresholdRule] = [:]
-        for (metric, bounds) in defaults {
-            let low = try config.strictDouble("\(metric).low", default: bounds.0 ?? -.greatestFiniteMagnitude)
-            let high = try config.strictDouble("\(metric).high", default: bounds.1 ?? .greatestFiniteMagnitude)
+        for (metric, (defaultLow, defaultHigh)) in bounds {
+            let low = try config.strictDouble("\(metric).low", default: defaultLow ?? -.greatestFiniteMagnitude)
+            let high = try config.strictDouble("\(metric).high", default: defaultHigh ?? .greatestFiniteMagnitude)
             let severity = try config.strictString("\(metric).severity", default: "critical", choices: ["info", "warning", "critical"])
-            thresholds[metric] = ThresholdRule(
+            let rule = ThresholdRule(
                 metric: metric,
                 low: low == -.greatestFiniteMagnitude ? nil : low,
                 high: high == .greatestFiniteMagnitude ? nil : high,
                 severity: severity)
+            if rule.low != nil || rule.high != nil { thresholds[metric] = rule }
         }
         return thresholds
     }
 
     /// `<metric>.min|max`, `max_fields` and `max_future_skew_s`; readings older than `maxAgeMicros`
     /// (the samples' retention) are refused.
-    static func validation(reader config: ConfigReader, maxAgeMicros: Int64) throws(ConfigurationError) -> ValidationPolicy {
+    static func validation(reader config: ConfigReader, maxAgeMicros: Int64, declared: [String] = []) throws(ConfigurationError) -> ValidationPolicy {
         var validation = ValidationPolicy.default
-        for (metric, range) in ValidationPolicy.default.ranges {
+        var ranges = ValidationPolicy.default.ranges
+        let unbounded = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude
+        for metric in declared where ranges[metric] == nil { ranges[metric] = unbounded }
+        for (metric, range) in ranges {
             let low = try config.strictDouble("\(metric).min", default: range.lowerBound)
             let high = try config.strictDouble("\(metric).max", default: range.upperBound)
             guard low <= high else { throw ConfigurationError(key: "\(metric).min", "must not exceed validation.\(metric).max") }
-            validation.ranges[metric] = low...high
+            if low...high == unbounded { validation.ranges[metric] = nil } else { validation.ranges[metric] = low...high }
         }
         validation.maxFields = try config.strictInt("max_fields", default: ValidationPolicy.defaultMaxFields, in: 1...60_000)
         validation.maxFutureSkewMicros = Int64(try config.strictInt("max_future_skew_s", default: 300, in: 0...86_400 * 365)) * 1_000_000

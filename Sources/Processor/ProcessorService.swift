@@ -223,6 +223,7 @@ package final class ProcessorService: Service {
                 do {
                     let applied = try await storage.prepare()
                     if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)"]) }
+                    try await storage.declare(units: configuration.metricUnits)
                     postgresReady = true
                 } catch {
                     logger.warning("waiting for postgres", metadata: ["error": "\(error)"])

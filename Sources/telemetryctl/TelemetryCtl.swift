@@ -12,7 +12,7 @@ struct TelemetryCtl: AsyncParsableCommand {
         commandName: "telemetryctl",
         abstract: "Inspect and operate the telemetry pipeline.",
         version: TelemetryVersion.current,
-        subcommands: [Status.self, Queues.self, DeadLetters.self, Version.self])
+        subcommands: [Status.self, Queues.self, DeadLetters.self, Spool.self, Version.self])
 }
 
 /// `telemetryctl version`: the version of this tree (the daemons print the same with `--version`).

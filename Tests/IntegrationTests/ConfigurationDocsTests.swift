@@ -19,6 +19,7 @@ struct ConfigurationDocsTests {
             let cell = line.split(separator: "|", omittingEmptySubsequences: true).first ?? ""
             for token in cell.split(separator: "`").enumerated().filter({ $0.offset % 2 == 1 }).map({ String($0.element) }) {
                 guard token.first?.isLowercase == true else { continue }  // SPOOL_DIR, LOG_JOURNAL: environment names
+                guard !token.contains("<name>") else { continue }  // read for each declared bus or metric only
                 let parts = token.split(separator: ".").map(String.init)
                 var expanded = [""]
                 for part in parts {

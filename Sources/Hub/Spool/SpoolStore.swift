@@ -156,10 +156,7 @@ package final class SpoolStore {
     private func recover() throws(SpoolError) {
         let (headSegment, headOffset) = readHead()
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let segments = names.compactMap { name -> UInt64? in
-            guard name.hasPrefix("segment-"), name.hasSuffix(".spool") else { return nil }
-            return UInt64(name.dropFirst(8).dropLast(6))
-        }.sorted()
+        let segments = names.compactMap(SpoolLayout.segmentNumber(fileName:)).sorted()
         for segment in segments {
             if segment < headSegment {
                 try? FileSystem.remove(path(segment))
@@ -212,8 +209,7 @@ package final class SpoolStore {
     // MARK: - Files
 
     private func path(_ segment: UInt64) -> String {
-        let digits = String(segment)
-        return "\(directory)/segment-\(String(repeating: "0", count: max(0, 16 - digits.count)))\(digits).spool"
+        "\(directory)/\(SpoolLayout.segmentFileName(segment))"
     }
 
     private func syncTail() throws(SpoolError) {
@@ -255,13 +251,11 @@ package final class SpoolStore {
         do { _ = try fd.writeAll(bytes) } catch { throw SpoolError("write failed: \(error)") }
     }
 
-    private var headPath: String { directory + "/head" }
+    private var headPath: String { directory + "/" + SpoolLayout.headFileName }
 
     private func readHead() -> (UInt64, Int) {
-        guard let text = try? String(contentsOfFile: headPath, encoding: .utf8) else { return (0, 0) }
-        let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-        guard parts.count == 2, let segment = UInt64(parts[0]), let offset = Int(parts[1]) else { return (0, 0) }
-        return (segment, offset)
+        guard let text = try? String(contentsOfFile: headPath, encoding: .utf8), let head = SpoolLayout.parseHead(text) else { return (0, 0) }
+        return (head.segment, head.offset)
     }
 
     /// Persists the head position atomically (write, fsync, rename).

@@ -52,4 +52,17 @@ extension StorageActor {
         }
         return refused
     }
+
+    /// Records the unit of each declared metric (`metrics.<name>.unit`), creating the metric's
+    /// row if it has none yet; an empty unit leaves the stored one alone.
+    package func declare(units: [String: String]) throws(PostgresError) {
+        let pg = try live()
+        for (name, unit) in units.sorted(by: { $0.key < $1.key }) {
+            try pg.query("""
+                INSERT INTO metrics (name, unit) VALUES ($1, NULLIF($2, ''))
+                ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit
+                WHERE EXCLUDED.unit IS NOT NULL AND metrics.unit IS DISTINCT FROM EXCLUDED.unit
+                """, [name, unit])
+        }
+    }
 }
