@@ -37,7 +37,9 @@ struct ControlService<App: ApplicationProtocol>: Service {
                     }
                 }
             }
-            try await group.waitForAll()
+            // The first failure ends the service at once (the group then cancels the server);
+            // waitForAll would keep serving until every task ended on its own.
+            for try await _ in group {}
         }
     }
 }

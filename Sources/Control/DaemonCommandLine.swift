@@ -22,8 +22,8 @@ public enum DaemonCommandLine {
     /// the `--config` file in `arguments`), refuses unknown file keys, and returns the effective
     /// configuration, one `key = value` line each, secrets masked. Throws the first problem.
     public static func check<T: Sendable>(arguments: [String], _ read: @escaping @Sendable (ConfigReader) throws -> T) async throws -> String {
-        let (_, keys) = try await DaemonRuntime.readConfigurationRecording(read, arguments: arguments)
-        try DaemonRuntime.checkFileKeys(known: keys, arguments: arguments)
+        let (_, keys) = try await DaemonRuntime.readConfigurationRecording(arguments: arguments, read)
+        try DaemonRuntime.checkKeys(known: keys, arguments: arguments)
         return keys.map { key in
             let value = key.isSecret && !key.value.isEmpty ? "********" : display(key.value)
             let origin = key.value == key.defaultValue ? "" : ", default \(key.isSecret ? "masked" : display(key.defaultValue))"

@@ -34,36 +34,39 @@ public enum DaemonRuntime {
     }
 
     /// Reads the configuration with `build` (and `log.level`); an invalid value, or a key in the
-    /// `--config` file that nothing reads (a typo, named with the closest known key), ends the
-    /// daemon with status 2 and the reason.
+    /// `--config` file or a flag that nothing reads (a typo, named with the closest known key),
+    /// ends the daemon with status 2 and the reason.
     public static func loadConfiguration<T: Sendable>(
         _ name: String, arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
     ) async throws(DaemonExit) -> T {
         do {
-            let (built, keys) = try await readConfigurationRecording(build, arguments: arguments)
-            try checkFileKeys(known: keys, arguments: arguments)
-            return built
+            return try await readConfiguration(arguments: arguments, build)
         } catch {
             throw DaemonExit(status: 2, message: "\(name): \(error)")
         }
     }
 
-    /// Reads the configuration afresh (flags, environment, the `--config` file) and applies its
-    /// `log.level` (`LOG_LEVEL`); throws without changing anything when a value is invalid.
+    /// Reads the configuration afresh (flags, environment, the `--config` file), checks that
+    /// every file key and flag is one a component read, then applies `log.level` (`LOG_LEVEL`);
+    /// throws without changing anything when a value or a key is wrong. At start and on reload.
     public static func readConfiguration<T: Sendable>(
         arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
     ) async throws -> T {
-        try await readConfigurationRecording(build, arguments: arguments).0
+        let ((built, level), keys) = try await readConfigurationRecording(arguments: arguments) { reader in
+            (try build(reader), try logLevel(reader))
+        }
+        try checkKeys(known: keys, arguments: arguments)
+        LogLevelControl.level = level
+        return built
     }
 
-    /// ``readConfiguration(_:)`` with every key it read (``ConfigKeyCatalog``).
+    /// Reads the configuration with `build` and `log.level` and returns every key read
+    /// (``ConfigKeyCatalog``); applies nothing.
     public static func readConfigurationRecording<T: Sendable>(
-        _ build: @Sendable (ConfigReader) throws -> T,
-        arguments: [String] = CommandLine.arguments
+        arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
     ) async throws -> (T, [ConfigKeyInfo]) {
         let reader = try await ConfigurationLoader.reader(arguments: arguments)
-        let ((built, level), keys) = try ConfigKeyCatalog.recording { (try build(reader), try logLevel(reader)) }
-        LogLevelControl.level = level
+        let ((built, _), keys) = try ConfigKeyCatalog.recording { (try build(reader), try logLevel(reader)) }
         return (built, keys)
     }
 
@@ -72,8 +75,16 @@ public enum DaemonRuntime {
         Logger.Level(rawValue: try reader.strictString("log.level", default: "info", choices: Logger.Level.allCases.map(\.rawValue))) ?? .info
     }
 
-    /// Throws for the first key of the `--config` file (if any) that is not among `known`.
-    public static func checkFileKeys(known: [ConfigKeyInfo], arguments: [String]) throws {
+    /// Throws for the first key of the `--config` file (if any), or the first `--flag`, that is
+    /// not among `known`, naming the closest known one.
+    public static func checkKeys(known: [ConfigKeyInfo], arguments: [String]) throws {
+        let flags = Set(known.map(\.flag))
+        for argument in arguments.dropFirst() where argument.hasPrefix("--") {
+            let flag = String(argument.prefix { $0 != "=" })
+            guard flag != "--config", !flags.contains(flag) else { continue }
+            throw ConfigurationError(key: flag, "is not a flag this daemon reads"
+                                     + (ConfigKeyCatalog.closest(to: flag, in: flags).map { "; did you mean '\($0)'?" } ?? ""))
+        }
         guard let path = ConfigurationLoader.configPath(in: arguments) else { return }
         let text: String
         do {
@@ -133,7 +144,7 @@ public struct DaemonExit: Error, Sendable, CustomStringConvertible {
         do {
             try await main()
         } catch {
-            if let message = error.message { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            if let message = error.message { DaemonCommandLine.printError(message) }
             exit(error.status)
         }
     }

@@ -48,11 +48,13 @@ public enum Gzip {
         }
     }
 
-    /// Inflates `compressed` (see ``inflate(_:limit:)-(UnsafeRawBufferPointer,_)``).
-    public static func inflate(_ compressed: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
-        let result: Result<[UInt8], Failure> = compressed.withUnsafeBytes { raw in
-            do throws(Failure) { return .success(try inflate(raw, limit: limit)) } catch { return .failure(error) }
+    /// Inflates `compressed` (see ``inflate(_:limit:)-(UnsafeRawBufferPointer,_)``), in place when
+    /// its bytes are contiguous (an array, a NIO `ByteBufferView`), else from a copy.
+    public static func inflate<Bytes: Collection<UInt8>>(_ compressed: Bytes, limit: Int) throws(Failure) -> [UInt8] {
+        let inPlace: Result<[UInt8], Failure>? = compressed.withContiguousStorageIfAvailable { buffer in
+            do throws(Failure) { return .success(try inflate(UnsafeRawBufferPointer(buffer), limit: limit)) } catch { return .failure(error) }
         }
-        return try result.get()
+        if let inPlace { return try inPlace.get() }
+        return try inflate(Array(compressed), limit: limit)
     }
 }

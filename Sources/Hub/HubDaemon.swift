@@ -17,7 +17,7 @@ public enum HubDaemon {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-hub")
         let logger = Logger(label: "telemetry-hub")
         let settings = try await DaemonRuntime.loadConfiguration("telemetry-hub", arguments: arguments, HubSettings.init(reader:))
-        let (configuration, http, control, ingest) = (settings.hub, settings.http, settings.control, settings.ingest)
+        let (configuration, http, control, ingest) = (settings.hub, settings.surface.http, settings.surface.control, settings.ingest)
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
         let hub = HubService(configuration: configuration, logger: logger,
@@ -52,8 +52,8 @@ public enum HubDaemon {
             metrics: { HubMetrics.collect(hub, into: $0) },
             status: { status(hub: hub, rates: rates, into: &$0) },
             reload: {
-                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments) { try HubConfiguration(reader: $0) }
-                return hub.reload(fresh)
+                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments, HubSettings.init(reader:))
+                return hub.reload(fresh.hub)
             },
             routes: { IngestRoutes.register(on: $0, hub: hub, configuration: ingest, host: http.host, logger: logger) })
         try await surface.serve(service: hub, logger: logger)
@@ -92,14 +92,23 @@ public enum HubDaemon {
 /// socket and HTTP ingest (what `--help` lists and `check-config` checks).
 package struct HubSettings: Sendable {
     package var hub: HubConfiguration
-    package var http: HTTPConfiguration
-    package var control: ControlSocketConfiguration
+    package var surface: DaemonSurfaceSettings
     package var ingest: HTTPIngestConfiguration
 
     package init(reader: ConfigReader) throws(ConfigurationError) {
         hub = try HubConfiguration(reader: reader)
-        http = try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8080) }
-        control = try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "hub") }
+        surface = try DaemonSurfaceSettings(reader: reader, name: "hub", defaultPort: 8080)
         ingest = try reader.section("http.ingest", HTTPIngestConfiguration.init(reader:))
     }
+}
+
+extension HubDaemon: DaemonDefinition {
+    /// `telemetry-hub`.
+    public static var name: String { "telemetry-hub" }
+    /// What the hub does, for `--help`.
+    public static var abstract: String { "Reads sensors and HTTP clients and writes their samples to Redis streams." }
+    /// The shipped hub configuration.
+    public static var exampleConfiguration: String { "Configuration/hub.yaml" }
+    /// Reads everything the hub reads at start.
+    public static func readConfiguration(_ reader: ConfigReader) throws(ConfigurationError) { _ = try HubSettings(reader: reader) }
 }

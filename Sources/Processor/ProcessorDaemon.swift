@@ -19,7 +19,7 @@ public enum ProcessorDaemon {
         DaemonRuntime.bootstrapLogging(identifier: "telemetry-processor")
         let logger = Logger(label: "telemetry-processor")
         let settings = try await DaemonRuntime.loadConfiguration("telemetry-processor", arguments: arguments, ProcessorSettings.init(reader:))
-        let (configuration, http, control) = (settings.processor, settings.http, settings.control)
+        let (configuration, http, control) = (settings.processor, settings.surface.http, settings.surface.control)
         let notifier = SystemdNotifier()
         let watchdog = Watchdog(notifier: notifier, logger: logger)
         let processor = ProcessorService(configuration: configuration, logger: logger,
@@ -58,7 +58,7 @@ public enum ProcessorDaemon {
             metrics: { ProcessorMetrics.collect(counters, into: $0) },
             status: { status(processor: processor, rates: rates, into: &$0) },
             reload: {
-                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments) { try ProcessorConfiguration(reader: $0) }
+                let fresh = try await DaemonRuntime.readConfiguration(arguments: arguments, ProcessorSettings.init(reader:)).processor
                 return processor.reload(fresh)
             })
         try await surface.serve(service: processor, logger: logger)
@@ -91,12 +91,21 @@ public enum ProcessorDaemon {
 /// control socket (what `--help` lists and `check-config` checks).
 package struct ProcessorSettings: Sendable {
     package var processor: ProcessorConfiguration
-    package var http: HTTPConfiguration
-    package var control: ControlSocketConfiguration
+    package var surface: DaemonSurfaceSettings
 
     package init(reader: ConfigReader) throws(ConfigurationError) {
         processor = try ProcessorConfiguration(reader: reader)
-        http = try reader.section("http") { reader throws(ConfigurationError) in try HTTPConfiguration(reader: reader, defaultPort: 8081) }
-        control = try reader.section("control") { reader throws(ConfigurationError) in try ControlSocketConfiguration(reader: reader, name: "processor") }
+        surface = try DaemonSurfaceSettings(reader: reader, name: "processor", defaultPort: 8081)
     }
+}
+
+extension ProcessorDaemon: DaemonDefinition {
+    /// `telemetry-processor`.
+    public static var name: String { "telemetry-processor" }
+    /// What the processor does, for `--help`.
+    public static var abstract: String { "Reads the Redis streams and stores the samples in PostgreSQL, exactly once." }
+    /// The shipped processor configuration.
+    public static var exampleConfiguration: String { "Configuration/processor.yaml" }
+    /// Reads everything the processor reads at start.
+    public static func readConfiguration(_ reader: ConfigReader) throws(ConfigurationError) { _ = try ProcessorSettings(reader: reader) }
 }

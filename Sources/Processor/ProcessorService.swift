@@ -44,6 +44,10 @@ package final class ProcessorService: Service {
 
     /// Applies what a reload may change (thresholds, anomaly rules); returns what changed.
     package func reload(_ new: ProcessorConfiguration) -> [String] {
+        if new.metricUnits != configuration.metricUnits || new.validation != configuration.validation {
+            // Ranges and units are read at start only; a reload applies the thresholds alone.
+            logger.warning("metrics.names, metrics.<name>.unit and validation.* changes apply at the next start; thresholds apply now")
+        }
         let old = analysisSettings.value
         guard new.analysis != old else { return [] }
         analysisSettings.update(new.analysis)

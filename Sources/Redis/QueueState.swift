@@ -58,6 +58,9 @@ extension RedisClient {
 
     /// The queue state in the replies of ``queueState(keys:shards:group:)``'s pipeline.
     static func queueState(replies: [RESPValue], shards: Int, group: String) throws(RedisError) -> QueueState {
+        guard shards >= 0, replies.count == shards * 2 + 2 else {
+            throw RedisError(.protocolError, "queue state: \(replies.count) replies for \(shards) shards")
+        }
         // A stream that does not exist yet answers XINFO GROUPS with "no such key" (no group);
         // any other error reply (NOPERM, LOADING, …) is an error, not a missing group.
         for reply in replies {

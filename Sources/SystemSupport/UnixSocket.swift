@@ -51,8 +51,10 @@ public struct UnixSocket: ~Copyable {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
         while received.count <= limit {
-            // One byte past the limit at most, to tell "exactly limit" from "more".
-            let wanted = min(chunk.count, limit + 1 - received.count)
+            // One byte past the limit at most, to tell "exactly limit" from "more" (no `limit + 1`,
+            // which would overflow for Int.max).
+            let remaining = limit - received.count
+            let wanted = remaining == 0 ? 1 : min(chunk.count, remaining)
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, wanted) }
             if n == 0 { return received }
             if n < 0 && Glibc.errno == EINTR { continue }

@@ -69,7 +69,8 @@ public enum ConfigKeyCatalog {
     static func fullKey(_ key: String) -> String { sectionPath.isEmpty ? key : "\(sectionPath).\(key)" }
 
     /// The keys a YAML document sets, as dotted paths to its scalars and sequences
-    /// (`spool: {max_bytes: 1}` → `spool.max_bytes`). Throws when the text is not YAML.
+    /// (`spool: {max_bytes: 1}` → `spool.max_bytes`); a null sets nothing. Throws when the text
+    /// is not YAML.
     public static func keys(inYAML text: String) throws -> [String] {
         guard let root = try Yams.compose(yaml: text) else { return [] }
         var keys: [String] = []
@@ -79,6 +80,9 @@ public enum ConfigKeyCatalog {
                     let name = key.string ?? "\(key)"
                     walk(value, path.isEmpty ? name : "\(path).\(name)")
                 }
+            } else if let scalar = node.scalar, scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+                // A null (`buses:` with everything under it commented out) sets nothing.
+                return
             } else if !path.isEmpty {
                 keys.append(path)
             }

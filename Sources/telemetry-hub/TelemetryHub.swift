@@ -1,7 +1,8 @@
+import Control
 import Hub
 
-/// `telemetry-hub`: the command line (HubCommand) over the daemon (HubDaemon).
+/// `telemetry-hub`: the shared daemon command line over HubDaemon.
 @main
 struct TelemetryHub {
-    static func main() async { await HubCommand.main() }
+    static func main() async { await DaemonCommand<HubDaemon>.main() }
 }

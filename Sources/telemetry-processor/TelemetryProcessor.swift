@@ -1,7 +1,8 @@
+import Control
 import Processor
 
-/// `telemetry-processor`: the command line (ProcessorCommand) over the daemon (ProcessorDaemon).
+/// `telemetry-processor`: the shared daemon command line over ProcessorDaemon.
 @main
 struct TelemetryProcessor {
-    static func main() async { await ProcessorCommand.main() }
+    static func main() async { await DaemonCommand<ProcessorDaemon>.main() }
 }

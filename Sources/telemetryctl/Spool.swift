@@ -20,16 +20,20 @@ struct Spool: AsyncParsableCommand {
         var json = false
 
         func run() throws {
+            // Nothing unread may count as clean: an unreadable directory or segment is a failure (1).
             let names: [String]
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: path)
             } catch {
-                throw ValidationError("cannot read the spool directory \(path): \(error.localizedDescription)")
+                throw Self.failure("cannot read the spool directory \(path): \(error.localizedDescription)")
             }
-            let segments = names.compactMap { name -> (number: UInt64, bytes: [UInt8])? in
-                guard let number = SpoolLayout.segmentNumber(fileName: name),
-                      let data = FileManager.default.contents(atPath: "\(path)/\(name)") else { return nil }
-                return (number, [UInt8](data))
+            var segments: [(number: UInt64, bytes: [UInt8])] = []
+            for name in names {
+                guard let number = SpoolLayout.segmentNumber(fileName: name) else { continue }
+                guard let data = FileManager.default.contents(atPath: "\(path)/\(name)") else {
+                    throw Self.failure("cannot read \(path)/\(name)")
+                }
+                segments.append((number, [UInt8](data)))
             }
             let headText = try? String(contentsOfFile: "\(path)/\(SpoolLayout.headFileName)", encoding: .utf8)
             let head = headText.flatMap(SpoolLayout.parseHead)
@@ -57,6 +61,12 @@ struct Spool: AsyncParsableCommand {
                 print("\(clean ? "clean" : "DAMAGED"): \(records) records in \(reports.count) segments\(damagedBytes > 0 ? ", \(damagedBytes) damaged bytes" : "")")
             }
             if !clean { throw ExitCode(1) }
+        }
+
+        /// Prints `message` on stderr; the command then exits 1 (a runtime failure, not a usage error).
+        static func failure(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("telemetryctl: \(message)\n".utf8))
+            return ExitCode(1)
         }
     }
 }

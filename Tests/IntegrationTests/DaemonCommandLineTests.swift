@@ -67,4 +67,18 @@ struct DaemonCommandLineTests {
         let (usage, _) = try await runTool("telemetry-hub", ["check-config", "--config"])
         #expect(usage == 64, "a usage error is 64, not a configuration error")
     }
+
+    /// Found by review: words and misspelt flags passed through to the configuration reader,
+    /// which drops what it does not know, so `check-config hub.yaml` checked nothing and exited 0.
+    @Test("a word where a flag belongs is a usage error (64); a misspelt flag is a configuration error (2) naming the flag meant")
+    func strayArguments() async throws {
+        let (stray, strayOutput) = try await runTool("telemetry-hub", ["check-config", "Configuration/hub.yaml"])
+        #expect(stray == 64, "\(strayOutput)")
+        #expect(strayOutput.contains("unexpected argument 'Configuration/hub.yaml'"), "\(strayOutput)")
+        let (typo, typoOutput) = try await runTool("telemetry-processor", ["check-config", "--redis-prot", "7000"])
+        #expect(typo == 2, "\(typoOutput)")
+        #expect(typoOutput.contains("'--redis-prot'") && typoOutput.contains("did you mean '--redis-port'"), "\(typoOutput)")
+        let (run, runOutput) = try await runTool("telemetry-hub", ["--redis-prot", "7000"])
+        #expect(run == 2, "\(runOutput)")
+    }
 }

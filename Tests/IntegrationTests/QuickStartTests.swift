@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What `make run` prints must work when pasted: this starts `Deploy/dev/run.sh` (what `make run`
 /// runs once the servers are up and the daemons built) against the test servers, with a database,
@@ -20,6 +23,19 @@ struct QuickStartTests {
                     && FileManager.default.isExecutableFile(atPath: program)
                 : ["psql", "curl"].contains(program)
             return isProgram ? (label, value) : nil
+        }
+    }
+
+    /// The processes whose parent is `pid`, with their names (from /proc; no procps needed).
+    static func children(of pid: Int32) -> [(pid: Int32, name: String)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+            // "pid (name) state ppid …": the name may hold spaces and parentheses.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == pid else { return nil }
+            return (child, String(stat[stat.index(after: open)..<close]))
         }
     }
 
@@ -50,11 +66,9 @@ struct QuickStartTests {
             // The shell inherits the test process's blocked signals (Foundation spawns with its
             // mask), so it cannot be stopped with Ctrl-C's SIGINT here; the daemons can: once one
             // ends, the script's EXIT trap stops the other, as after Ctrl-C.
-            let stop = Process()
-            stop.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
-            stop.arguments = ["-TERM", "-P", "\(script.processIdentifier)", "-f", "telemetry-"]
-            try? stop.run()
-            stop.waitUntilExit()
+            for daemon in Self.children(of: script.processIdentifier) where daemon.name.hasPrefix("telemetry-") {
+                kill(daemon.pid, SIGTERM)
+            }
             script.waitUntilExit()
         }
         let banner = { (try? String(contentsOfFile: bannerPath, encoding: .utf8)) ?? "" }

@@ -154,7 +154,7 @@ enum IngestRoutes {
     /// Inflates a whole gzip body (every member, trailers checked) up to `limit` bytes.
     private static func inflate(_ compressed: ByteBuffer, limit: Int) -> Inflated {
         do throws(Gzip.Failure) {
-            return .bytes(try Gzip.inflate(Array(compressed.readableBytesView), limit: limit))
+            return .bytes(try Gzip.inflate(compressed.readableBytesView, limit: limit))
         } catch .tooLarge {
             return .tooLarge
         } catch {

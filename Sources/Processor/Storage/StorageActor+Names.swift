@@ -58,11 +58,15 @@ extension StorageActor {
     package func declare(units: [String: String]) throws(PostgresError) {
         let pg = try live()
         for (name, unit) in units.sorted(by: { $0.key < $1.key }) {
+            // Inserted only when missing, so no identity value is burned at each start (as in
+            // resolve(names:)); then the unit, when one is given.
             try pg.query("""
-                INSERT INTO metrics (name, unit) VALUES ($1, NULLIF($2, ''))
-                ON CONFLICT (name) DO UPDATE SET unit = EXCLUDED.unit
-                WHERE EXCLUDED.unit IS NOT NULL AND metrics.unit IS DISTINCT FROM EXCLUDED.unit
+                INSERT INTO metrics (name, unit) SELECT $1, NULLIF($2, '')
+                WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE name = $1) ON CONFLICT (name) DO NOTHING
                 """, [name, unit])
+            if !unit.isEmpty {
+                try pg.query("UPDATE metrics SET unit = $2 WHERE name = $1 AND unit IS DISTINCT FROM $2", [name, unit])
+            }
         }
     }
 }

@@ -55,7 +55,6 @@ public enum SpoolRecord {
     }
 
     private static func append(_ out: inout [UInt8], _ value: UInt32) {
-        out.append(contentsOf: [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8),
-                                UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 24)])
+        for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: value >> shift)) }
     }
 }
