@@ -148,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "telemetryctl",
             dependencies: [
-                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration",
+                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration", "Control", "Hub", "Processor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

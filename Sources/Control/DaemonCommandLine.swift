@@ -1,6 +1,6 @@
 public import Configuration
 import Foundation
-import TelemetryConfiguration
+public import TelemetryConfiguration
 
 /// What the daemons' command lines share (`--help`'s key list, `check-config`): both read the
 /// daemon's whole configuration through the `read` they are given and look at the keys it read.
@@ -9,7 +9,7 @@ public enum DaemonCommandLine {
     /// `--help`: read over an empty configuration, so what shows is the code's defaults.
     public static func keyList(_ read: (ConfigReader) throws -> Void) -> String {
         let empty = ConfigReader(provider: InMemoryProvider(values: [:]))
-        let keys = (try? ConfigKeyCatalog.recording { try read(empty); _ = try DaemonRuntime.logLevel(empty) })?.1 ?? []
+        let keys = (try? ConfigKeyCatalog.recording { try read(empty); _ = try DaemonRuntime.logLevel(empty); _ = try DaemonRuntime.logFormat(empty) })?.1 ?? []
         let lines = keys.map { key in "  \(key.key) = \(display(key.defaultValue))  [\(key.environmentName)]" }
         return "Every configuration key, with its default and [environment variable]. A flag sets a key too "
             + "(--redis-port 6379 sets redis.port); flags beat the environment, which beats the --config file, "
@@ -22,13 +22,19 @@ public enum DaemonCommandLine {
     /// the `--config` file in `arguments`), refuses unknown file keys, and returns the effective
     /// configuration, one `key = value` line each, secrets masked. Throws the first problem.
     public static func check<T: Sendable>(arguments: [String], _ read: @escaping @Sendable (ConfigReader) throws -> T) async throws -> String {
-        let (_, keys) = try await DaemonRuntime.readConfigurationRecording(arguments: arguments, read)
-        try DaemonRuntime.checkKeys(known: keys, arguments: arguments)
-        return keys.map { key in
+        try await checkedKeys(arguments: arguments, read).map { key in
             let value = key.isSecret && !key.value.isEmpty ? "********" : display(key.value)
             let origin = key.value == key.defaultValue ? "" : ", default \(key.isSecret ? "masked" : display(key.defaultValue))"
             return "\(key.key) = \(value)   (\(key.expected)\(origin))"
         }.joined(separator: "\n")
+    }
+
+    /// Every key the daemon reads with its effective value, after the checks ``check(arguments:_:)``
+    /// makes; throws the first problem. Secrets are not masked here (``ConfigKeyInfo/isSecret``).
+    public static func checkedKeys<T: Sendable>(arguments: [String], _ read: @escaping @Sendable (ConfigReader) throws -> T) async throws -> [ConfigKeyInfo] {
+        let (_, keys) = try await DaemonRuntime.readConfigurationRecording(arguments: arguments, read)
+        try DaemonRuntime.checkKeys(known: keys, arguments: arguments)
+        return keys
     }
 
     /// The arguments the configuration reader sees: the program name, `--config PATH` when given,

@@ -14,22 +14,23 @@ public enum DaemonRuntime {
     /// Wall-clock start time (seconds since the epoch), for `telemetry_process_start_time_seconds`.
     public static let startTime = Date().timeIntervalSince1970
 
-    /// Structured records to journald when systemd connected stderr to the journal (or when
-    /// `LOG_JOURNAL=true`), else one line per record on stderr; at `LOG_LEVEL` (default info).
-    /// The level starts from `LOG_LEVEL` and follows `log.level` once the configuration is read
-    /// (and at every reload).
+    /// Logging for a daemon: structured records to journald when systemd connected stderr to the
+    /// journal, else one text line per record on stderr, or JSON lines (`LOG_FORMAT=json`); at
+    /// `LOG_LEVEL` (default info). Level and format start from the environment and follow
+    /// `log.level` and `log.format` once the configuration is read (and at every reload).
+    /// `LOG_JOURNAL=true|false` decides what `auto` means instead of looking at `JOURNAL_STREAM`.
     public static func bootstrapLogging(identifier: String) {
         _ = (startUptime, startTime)  // pinned at start-up
         let environment = ProcessInfo.processInfo.environment
         LogLevelControl.level = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
-        let journal = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
+        LogFormatControl.journalDetected = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
+        LogFormatControl.format = environment["LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .auto
         LoggingSystem.bootstrap { label in
-            if journal {
-                return DynamicLevelLogHandler(wrapped: JournaldLogHandler(label: label, identifier: identifier))
-            }
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .trace
-            return DynamicLevelLogHandler(wrapped: handler)
+            var text = StreamLogHandler.standardError(label: label)
+            text.logLevel = .trace
+            var json = JSONLogHandler(label: label)
+            json.logLevel = .trace
+            return DaemonLogHandler(journal: JournaldLogHandler(label: label, identifier: identifier), text: text, json: json)
         }
     }
 
@@ -52,11 +53,12 @@ public enum DaemonRuntime {
     public static func readConfiguration<T: Sendable>(
         arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
     ) async throws -> T {
-        let ((built, level), keys) = try await readConfigurationRecording(arguments: arguments) { reader in
-            (try build(reader), try logLevel(reader))
+        let ((built, (level, format)), keys) = try await readConfigurationRecording(arguments: arguments) { reader in
+            (try build(reader), (try logLevel(reader), try logFormat(reader)))
         }
         try checkKeys(known: keys, arguments: arguments)
         LogLevelControl.level = level
+        LogFormatControl.format = format
         return built
     }
 
@@ -66,13 +68,19 @@ public enum DaemonRuntime {
         arguments: [String] = CommandLine.arguments, _ build: @Sendable (ConfigReader) throws -> T
     ) async throws -> (T, [ConfigKeyInfo]) {
         let reader = try await ConfigurationLoader.reader(arguments: arguments)
-        let ((built, _), keys) = try ConfigKeyCatalog.recording { (try build(reader), try logLevel(reader)) }
+        let ((built, _), keys) = try ConfigKeyCatalog.recording { (try build(reader), (try logLevel(reader), try logFormat(reader))) }
         return (built, keys)
     }
 
     /// `log.level` (`LOG_LEVEL`), default `info`.
     public static func logLevel(_ reader: ConfigReader) throws(ConfigurationError) -> Logger.Level {
         Logger.Level(rawValue: try reader.strictString("log.level", default: "info", choices: Logger.Level.allCases.map(\.rawValue))) ?? .info
+    }
+
+    /// `log.format` (`LOG_FORMAT`): `auto` (journald when stderr is the journal, else text, the
+    /// default), `text`, `json` or `journal`.
+    public static func logFormat(_ reader: ConfigReader) throws(ConfigurationError) -> LogFormat {
+        LogFormat(rawValue: try reader.strictString("log.format", default: "auto", choices: LogFormat.allCases.map(\.rawValue))) ?? .auto
     }
 
     /// Throws for the first key of the `--config` file (if any), or the first `--flag`, that is

@@ -17,9 +17,50 @@ public enum LogLevelControl {
     }
 }
 
-/// Wraps a handler so that its level is ``LogLevelControl/level``.
-struct DynamicLevelLogHandler<Wrapped: LogHandler>: LogHandler {
-    var wrapped: Wrapped
+/// Where and how log records go: journald records, text lines on stderr, or JSON lines on stderr.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// journald when systemd connected stderr to the journal, else text (the default).
+    case auto
+    /// One `key=value` text line per record on stderr.
+    case text
+    /// One JSON object per line on stderr (``JSONLogHandler``).
+    case json
+    /// Structured journald records (`sd_journal_send`).
+    case journal
+}
+
+/// The process-wide log output, from `LOG_FORMAT` at start-up and `log.format` once the
+/// configuration is read (and at every reload); every handler made by
+/// ``DaemonRuntime/bootstrapLogging(identifier:)`` reads it on each record.
+public enum LogFormatControl {
+    private static let current = Atomic<UInt8>(0)
+    private static let stderrIsJournal = Atomic<Bool>(false)
+
+    /// The format asked for.
+    public static var format: LogFormat {
+        get { LogFormat.allCases[Int(current.load(ordering: .relaxed))] }
+        set { current.store(UInt8(LogFormat.allCases.firstIndex(of: newValue) ?? 0), ordering: .relaxed) }
+    }
+
+    /// Whether stderr is the journal, which `auto` follows (set once at start-up).
+    static var journalDetected: Bool {
+        get { stderrIsJournal.load(ordering: .relaxed) }
+        set { stderrIsJournal.store(newValue, ordering: .relaxed) }
+    }
+
+    /// The output a record goes to now.
+    static var effective: LogFormat {
+        let format = format
+        return format == .auto ? (journalDetected ? .journal : .text) : format
+    }
+}
+
+/// Each daemon's handler: at ``LogLevelControl/level``, to the output ``LogFormatControl`` says
+/// (journald, text or JSON lines), both read per record so a reload changes them at once.
+struct DaemonLogHandler<Journal: LogHandler>: LogHandler {
+    var journal: Journal
+    var text: StreamLogHandler
+    var json: JSONLogHandler
 
     var logLevel: Logger.Level {
         get { LogLevelControl.level }
@@ -28,21 +69,37 @@ struct DynamicLevelLogHandler<Wrapped: LogHandler>: LogHandler {
     }
 
     var metadata: Logger.Metadata {
-        get { wrapped.metadata }
-        set { wrapped.metadata = newValue }
+        get { text.metadata }
+        set {
+            journal.metadata = newValue
+            text.metadata = newValue
+            json.metadata = newValue
+        }
     }
 
     var metadataProvider: Logger.MetadataProvider? {
-        get { wrapped.metadataProvider }
-        set { wrapped.metadataProvider = newValue }
+        get { text.metadataProvider }
+        set {
+            journal.metadataProvider = newValue
+            text.metadataProvider = newValue
+            json.metadataProvider = newValue
+        }
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { wrapped[metadataKey: key] }
-        set { wrapped[metadataKey: key] = newValue }
+        get { text[metadataKey: key] }
+        set {
+            journal[metadataKey: key] = newValue
+            text[metadataKey: key] = newValue
+            json[metadataKey: key] = newValue
+        }
     }
 
     func log(event: LogEvent) {
-        wrapped.log(event: event)
+        switch LogFormatControl.effective {
+        case .journal: journal.log(event: event)
+        case .json: json.log(event: event)
+        case .text, .auto: text.log(event: event)
+        }
     }
 }

@@ -8,7 +8,7 @@ public import TelemetryCore
 public final class MetricsExporter: Sendable {
     /// The registry the counters and gauges are mirrored into; histograms are rendered after it.
     public let registry = PrometheusCollectorRegistry()
-    private let counters = Mutex<[String: (Counter, Int)]>([:])
+    private let counters = Mutex<[String: (Counter, Double)]>([:])
     private let gauges = Mutex<[String: Gauge]>([:])
     private let histograms = Mutex<[(name: String, help: String, histogram: BucketHistogram)]>([])
 
@@ -17,10 +17,19 @@ public final class MetricsExporter: Sendable {
 
     /// Mirrors a monotonically growing count.
     public func counter(_ name: String, labels: [(String, String)] = [], help: String, value: Int) {
+        mirror(name, labels: labels, help: help, value: Double(value)) { counter, delta in counter.increment(by: Int64(Swift.min(delta, 9e18))) }
+    }
+
+    /// Mirrors a monotonically growing amount that is not a whole number (CPU seconds).
+    public func counter(_ name: String, labels: [(String, String)] = [], help: String, value: Double) {
+        mirror(name, labels: labels, help: help, value: value) { counter, delta in counter.increment(by: delta) }
+    }
+
+    private func mirror(_ name: String, labels: [(String, String)], help: String, value: Double, add: (Counter, Double) -> Void) {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
         counters.withLock { mirrors in
             let (counter, last) = mirrors[key] ?? (registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels), 0)
-            if value > last { counter.increment(by: Int64(value - last)) }
+            if value > last { add(counter, value - last) }
             mirrors[key] = (counter, max(last, value))
         }
     }

@@ -3,7 +3,9 @@ import Foundation
 import Redis
 import TelemetryCore
 
-/// `telemetryctl dlq …`: inspect, replay and purge the dead-letter stream.
+/// `telemetryctl dlq …`: inspect, replay and purge the dead-letter stream. Every command pages
+/// through the stream (``DeadLetters/scan(_:keys:from:to:pageSize:_:)``), so a stream of a
+/// million entries is never read into memory at once.
 struct DeadLetters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq",
@@ -16,12 +18,30 @@ struct DeadLetters: AsyncParsableCommand {
         var fields: [String: [UInt8]] = [:]
         var letter: DeadLetter { DeadLetter(fields: fields) }
         func text(_ field: DeadLetter.Field) -> String { fields[field.rawValue].map { String(decoding: $0, as: UTF8.self) } ?? "" }
+
+        /// The entry as JSON: every field as text, the payload as text when it is UTF-8, else in
+        /// base64 under `payload_base64`.
+        var json: [String: Any] {
+            var object: [String: Any] = ["id": id]
+            let letter = letter
+            object["reason"] = letter.reason
+            object["message"] = letter.message
+            object["source"] = letter.source
+            object["source_id"] = letter.sourceID
+            object["attempts"] = letter.attempts
+            object["first_failure_ms"] = letter.firstFailureMillis
+            object["last_failure_ms"] = letter.lastFailureMillis
+            if let cut = letter.payloadTruncatedFrom { object["payload_truncated_from"] = cut }
+            return object
+        }
     }
 
+    /// Entries `start…end` (XRANGE bounds), at most `count`.
     static func entries(_ client: RedisClient, keys: RedisKeys, from start: String = "-", to end: String = "+", count: Int? = nil) async throws -> [Entry] {
         var command: RedisCommand = ["XRANGE", keys.deadLetters, start, end]
         if let count { command.append("COUNT"); command.append(String(count)) }
         let reply = try await client.send(command)
+        if case .error(let message) = reply { throw CtlFailure("XRANGE \(keys.deadLetters): \(message)") }
         return (reply.array ?? []).compactMap { raw in
             guard let parts = raw.array, parts.count == 2, let id = parts[0].string else { return nil }
             var entry = Entry(id: id)
@@ -35,28 +55,76 @@ struct DeadLetters: AsyncParsableCommand {
         }
     }
 
+    /// Calls `body` for each entry from `start` to `end` (inclusive), oldest first, reading a page
+    /// of `pageSize` at a time; stops early when `body` returns false. Entries deleted or added
+    /// meanwhile do not disturb the walk: each page starts after the last id seen.
+    static func scan(_ client: RedisClient, keys: RedisKeys, from start: String = "-", to end: String = "+", pageSize: Int = 500,
+                     _ body: (Entry) async throws -> Bool) async throws {
+        var next = start
+        while true {
+            let page = try await entries(client, keys: keys, from: next, to: end, count: pageSize)
+            for entry in page where !(try await body(entry)) { return }
+            guard page.count == pageSize, let last = page.last else { return }
+            next = "(" + last.id
+        }
+    }
+
+    /// The id of the newest entry now, so that a walk ends there and does not chase the dead
+    /// letters its own replays create; nil when the stream is empty.
+    static func newestID(_ client: RedisClient, keys: RedisKeys) async throws -> String? {
+        let reply = try await client.send(["XREVRANGE", keys.deadLetters, "+", "-", "COUNT", "1"])
+        return reply.array?.first?.array?.first?.string
+    }
+
+    /// The stream's length.
+    static func length(_ client: RedisClient, keys: RedisKeys) async throws -> Int {
+        try await client.send(["XLEN", keys.deadLetters]).int ?? 0
+    }
+
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List dead letters, oldest first.",
+            discussion: "--json prints one document: {\"entries\": [...], \"matched\": N, \"total\": N}.")
         @OptionGroup var redis: RedisOptions
         @Option(help: "Only this reason code.") var reason: String?
+        @Option(help: "Only this source (compat, stream:<n>, bus:<name>).") var source: String?
         @Option(help: "At most this many entries.") var limit = 100
-        @Flag(help: "Print JSON lines.") var json = false
+        @Option(help: "Entries read from Redis per page (the walk never holds more).") var pageSize = 500
+        @Flag(help: "Print one JSON document.") var json = false
+
+        func validate() throws {
+            if limit < 0 { throw ValidationError("--limit must be 0 or more") }
+            if pageSize < 1 { throw ValidationError("--page-size must be 1 or more") }
+        }
 
         func run() async throws {
-            let redis = try await self.redis.settings()
-            var entries = try await DeadLetters.entries(redis.client(), keys: redis.keys)
-            if let reason { entries = entries.filter { $0.letter.reason == reason } }
-            for entry in entries.prefix(limit) {
-                let letter = entry.letter
+            try await redis.withClient { settings, client in
+                let total = try await DeadLetters.length(client, keys: settings.keys)
+                let progress = CtlProgress(total: total, label: "reading dead letters")
+                var shown: [Entry] = []
+                var matched = 0
+                try await DeadLetters.scan(client, keys: settings.keys, pageSize: pageSize) { entry in
+                    progress.advance()
+                    let letter = entry.letter
+                    guard reason.map({ letter.reason == $0 }) ?? true, source.map({ letter.source == $0 }) ?? true else { return true }
+                    matched += 1
+                    if shown.count < limit { shown.append(entry) }
+                    // Without a filter the length is the count: no need to read past the last shown.
+                    return reason != nil || source != nil || shown.count < limit
+                }
+                progress.finish()
+                if reason == nil && source == nil { matched = total }
                 if json {
-                    let object: [String: Any] = ["id": entry.id, "reason": letter.reason, "source": letter.source,
-                                                 "source_id": letter.sourceID, "attempts": letter.attempts, "message": letter.message]
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                    let document: [String: Any] = ["entries": shown.map(\.json), "matched": matched, "total": total]
+                    print(try CtlJSON.text(document))
                 } else {
-                    print("\(entry.id)  \(letter.reason)  \(letter.source)  \(letter.sourceID)  \(letter.message.prefix(80))")
+                    for entry in shown {
+                        let letter = entry.letter
+                        print("\(entry.id)  \(letter.reason)  \(letter.source)  \(letter.sourceID)  \(letter.message.prefix(80))")
+                    }
+                    print("\(shown.count) of \(matched) dead letters" + (matched == total ? "" : " matching (\(total) in all)"))
                 }
             }
-            if !json { print("\(min(entries.count, limit)) of \(entries.count) dead letters") }
         }
     }
 
@@ -64,126 +132,31 @@ struct DeadLetters: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one dead letter with its payload.")
         @OptionGroup var redis: RedisOptions
         @Argument(help: "Entry id, as printed by `dlq list`.") var id: String
+        @Flag(help: "Print one JSON document (the payload as text, or base64 under payload_base64 when it is not UTF-8).") var json = false
 
         func run() async throws {
-            let redis = try await self.redis.settings()
-            guard let entry = try await DeadLetters.entries(redis.client(), keys: redis.keys, from: id, to: id).first else {
-                throw ValidationError("no dead letter \(id)")
-            }
-            print("id:               \(entry.id)")
-            for field in DeadLetter.Field.allCases where field != .payload && entry.fields[field.rawValue] != nil {
-                print("\((field.rawValue + ":").padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.text(field))")
-            }
-            let payload = entry.letter.payload
-            if let text = String(validating: payload, as: UTF8.self) {
-                print("payload (\(payload.count) bytes):\n\(text)")
-            } else {
-                print("payload (\(payload.count) bytes, binary, base64):\n\(Data(payload).base64EncodedString())")
-            }
-        }
-    }
-
-    struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Send dead letters back to their ingress and remove them from the dead letters.",
-            discussion: """
-                Compatibility tasks go back to the task list; hub batches to their shard stream; samples rejected \
-                from a hub batch go back as seed tasks of type telemetry.store. What still fails comes back as a new \
-                dead letter; what was already stored is not stored twice.
-                """)
-        @OptionGroup var redis: RedisOptions
-        @Argument(help: "Entry ids to replay.") var ids: [String] = []
-        @Flag(help: "Replay every dead letter.") var all = false
-        @Option(help: "Replay the dead letters with this reason code.") var reason: String?
-
-        func validate() throws {
-            if ids.isEmpty && !all && reason == nil { throw ValidationError("name entry ids, --all or --reason CODE") }
-        }
-
-        func run() async throws {
-            let redis = try await self.redis.settings()
-            let client = redis.client()
-            let keys = redis.keys
-            var entries: [Entry] = []
-            if ids.isEmpty {
-                entries = try await DeadLetters.entries(client, keys: keys)
-                if let reason { entries = entries.filter { $0.letter.reason == reason } }
-            } else {
-                for id in ids {
-                    guard let entry = try await DeadLetters.entries(client, keys: keys, from: id, to: id).first else {
-                        throw ValidationError("no dead letter \(id)")
-                    }
-                    entries.append(entry)
+            try await redis.withClient { settings, client in
+                guard let entry = try await DeadLetters.entries(client, keys: settings.keys, from: id, to: id).first else {
+                    throw CtlFailure("no dead letter \(id) in \(settings.keys.deadLetters)")
+                }
+                let payload = entry.letter.payload
+                let text = String(validating: payload, as: UTF8.self)
+                if json {
+                    var document = entry.json
+                    if let text { document["payload"] = text } else { document["payload_base64"] = Data(payload).base64EncodedString() }
+                    print(try CtlJSON.text(document))
+                    return
+                }
+                print("id:               \(entry.id)")
+                for field in DeadLetter.Field.allCases where field != .payload && entry.fields[field.rawValue] != nil {
+                    print("\((field.rawValue + ":").padding(toLength: 18, withPad: " ", startingAt: 0))\(entry.text(field))")
+                }
+                if let text {
+                    print("payload (\(payload.count) bytes):\n\(text)")
+                } else {
+                    print("payload (\(payload.count) bytes, binary, base64):\n\(Data(payload).base64EncodedString())")
                 }
             }
-            var replayed = 0
-            var failed = 0
-            for entry in entries {
-                guard entry.letter.payloadTruncatedFrom == nil else {
-                    print("\(entry.id): payload was truncated, not replayed")
-                    continue
-                }
-                // Re-inject in one MULTI/EXEC, check every reply of it (a command failing inside
-                // EXEC does not stop the others), and only then delete the dead letter. A crash in
-                // between re-injects twice on the next replay, which storage deduplicates; deleting
-                // first could lose the input.
-                let commands = try Self.commands(for: entry, keys: keys)
-                let replies = try await client.pipeline([["MULTI"]] + commands + [["EXEC"]])
-                let results = replies.last?.array
-                let refused = replies.dropLast().compactMap { if case .error(let e) = $0 { e } else { nil } }
-                    + (results ?? []).compactMap { if case .error(let e) = $0 { e } else { nil } }
-                guard let results, results.count == commands.count, refused.isEmpty else {
-                    failed += 1
-                    print("\(entry.id): replay failed, the dead letter is kept: \(refused.first ?? "transaction aborted")")
-                    continue
-                }
-                let deleted = try await client.send(["XDEL", keys.deadLetters, entry.id])
-                guard deleted.int == 1 else {
-                    print("\(entry.id): replayed, but the dead letter was already gone (deleted meanwhile)")
-                    continue
-                }
-                replayed += 1
-            }
-            print("replayed \(replayed) dead letter(s)" + (failed > 0 ? ", \(failed) failed and kept" : ""))
-            if failed > 0 { throw ExitCode(1) }
-        }
-
-        static func commands(for entry: Entry, keys: RedisKeys) throws -> [RedisCommand] {
-            let letter = entry.letter
-            let payload = letter.payload
-            let source = letter.source
-            if source == "compat" {
-                var command: RedisCommand = ["RPUSH", keys.tasks]
-                command.append(bytes: payload)
-                return [command]
-            }
-            guard source.hasPrefix("stream:"), let shard = Int(source.dropFirst("stream:".count)) else {
-                throw ValidationError("\(entry.id): unknown source \(source)")
-            }
-            if payload.starts(with: Array("TB".utf8)) {
-                let entry = StreamEntry(version: String(payload.count > 2 ? payload[2] : 1), batchID: nil, data: payload)
-                return [RedisCommand.streamEntry(key: keys.stream(shard), entry)]
-            }
-            // Samples rejected from a hub batch: one JSON object per line.
-            let samples: [RejectedSample]
-            do {
-                samples = try RejectedSample.parse(payload: payload)
-            } catch {
-                throw ValidationError("\(entry.id): \(error.message)")
-            }
-            var commands: [RedisCommand] = []
-            for (index, sample) in samples.enumerated() {
-                guard let value = sample.value else {
-                    throw ValidationError("\(entry.id): line \(index + 1) has no finite value to replay")
-                }
-                let task: [String: Any] = ["id": "dlq-\(entry.id)-\(index)", "type": "telemetry.store",
-                                           "payload": ["device_id": sample.deviceID, "timestamp": Timestamp.formatRFC3339(micros: sample.timestampMicros),
-                                                       sample.metric: value]]
-                var command: RedisCommand = ["RPUSH", keys.tasks]
-                command.append(bytes: Array(try JSONSerialization.data(withJSONObject: task, options: [.sortedKeys])))
-                commands.append(command)
-            }
-            return commands
         }
     }
 
@@ -194,23 +167,24 @@ struct DeadLetters: AsyncParsableCommand {
         @Flag(help: "Do not ask for confirmation.") var yes = false
 
         func run() async throws {
-            let redis = try await self.redis.settings()
-            let client = redis.client()
-            let keys = redis.keys
-            let count = ids.isEmpty ? (try await client.send(["XLEN", keys.deadLetters]).int ?? 0) : ids.count
-            if !yes {
-                print("delete \(count) dead letter(s) from \(keys.deadLetters)? [y/N] ", terminator: "")
-                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                    print("nothing deleted")
-                    return
+            try await redis.withClient { settings, client in
+                let keys = settings.keys
+                let count = ids.isEmpty ? try await DeadLetters.length(client, keys: keys) : ids.count
+                if !yes {
+                    print("delete \(count) dead letter(s) from \(keys.deadLetters)? [y/N] ", terminator: "")
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                        print("nothing deleted")
+                        return
+                    }
+                }
+                if ids.isEmpty {
+                    try await client.send(["DEL", keys.deadLetters])
+                    print("deleted \(count) dead letter(s)")
+                } else {
+                    let deleted = try await client.send(RedisCommand(["XDEL", keys.deadLetters] + ids)).int ?? 0
+                    print("deleted \(deleted) dead letter(s)" + (deleted < ids.count ? " (\(ids.count - deleted) not found)" : ""))
                 }
             }
-            if ids.isEmpty {
-                try await client.send(["DEL", keys.deadLetters])
-            } else {
-                try await client.send(RedisCommand(["XDEL", keys.deadLetters] + ids))
-            }
-            print("deleted \(count) dead letter(s)")
         }
     }
 }

@@ -25,13 +25,13 @@ struct Spool: AsyncParsableCommand {
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: path)
             } catch {
-                throw Self.failure("cannot read the spool directory \(path): \(error.localizedDescription)")
+                throw CtlFailure("cannot read the spool directory \(path): \(error.localizedDescription)")
             }
             var segments: [(number: UInt64, bytes: [UInt8])] = []
             for name in names {
                 guard let number = SpoolLayout.segmentNumber(fileName: name) else { continue }
                 guard let data = FileManager.default.contents(atPath: "\(path)/\(name)") else {
-                    throw Self.failure("cannot read \(path)/\(name)")
+                    throw CtlFailure("cannot read \(path)/\(name)")
                 }
                 segments.append((number, [UInt8](data)))
             }
@@ -61,12 +61,6 @@ struct Spool: AsyncParsableCommand {
                 print("\(clean ? "clean" : "DAMAGED"): \(records) records in \(reports.count) segments\(damagedBytes > 0 ? ", \(damagedBytes) damaged bytes" : "")")
             }
             if !clean { throw ExitCode(1) }
-        }
-
-        /// Prints `message` on stderr; the command then exits 1 (a runtime failure, not a usage error).
-        static func failure(_ message: String) -> ExitCode {
-            FileHandle.standardError.write(Data("telemetryctl: \(message)\n".utf8))
-            return ExitCode(1)
         }
     }
 }

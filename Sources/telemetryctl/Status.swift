@@ -21,7 +21,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let sockets = socket.isEmpty ? Self.discover(environment: ProcessInfo.processInfo.environment) : socket
         guard !sockets.isEmpty else {
-            throw ValidationError("no control socket found in \(Self.directories(environment: ProcessInfo.processInfo.environment).joined(separator: ", ")); is a daemon running? Use --socket PATH.")
+            throw CtlFailure("no control socket found in \(Self.directories(environment: ProcessInfo.processInfo.environment).joined(separator: ", ")); is a daemon running? Use --socket PATH.")
         }
         var documents: [StatusDocument] = []
         var failures: [String] = []

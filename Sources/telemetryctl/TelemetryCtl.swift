@@ -5,22 +5,53 @@ import TelemetryConfiguration
 import TelemetryCore
 import TelemetryStatus
 
-/// telemetryctl: operator commands for the telemetry pipeline.
+/// telemetryctl: operator commands for the telemetry pipeline. Exit status: 0 done, 1 a runtime
+/// failure (one line on stderr saying what failed) or a check that found a problem, 2 an invalid
+/// configuration (`config check`), 64 a usage error and nothing else.
 @main
 struct TelemetryCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "telemetryctl",
         abstract: "Inspect and operate the telemetry pipeline.",
+        discussion: "Exit status: 0 done; 1 a runtime failure or a check that found a problem; 2 an invalid configuration (config check); 64 a usage error.",
         version: TelemetryVersion.current,
-        subcommands: [Status.self, Queues.self, DeadLetters.self, Spool.self, Version.self])
+        subcommands: [Status.self, Queues.self, DeadLetters.self, Spool.self, Config.self, Version.self])
+
+    /// Parses and runs the command; a failure while running is one line and status 1, never
+    /// ArgumentParser's usage status.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch {
+            let line = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+            FileHandle.standardError.write(Data("telemetryctl: \(line)\n".utf8))
+            Foundation.exit(1)
+        }
+    }
 }
 
 /// `telemetryctl version`: the version of this tree (the daemons print the same with `--version`).
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version of telemetryctl and the daemons it was built with.")
 
-    func run() {
-        print(TelemetryVersion.current)
+    @Flag(help: "Print one JSON document: {\"version\": \"…\"}.") var json = false
+
+    func run() throws {
+        print(json ? try CtlJSON.text(["version": TelemetryVersion.current]) : TelemetryVersion.current)
     }
 }
 
@@ -78,12 +109,8 @@ struct Queues: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let settings = try await redis.settings()
-        let state: QueueState
-        do {
-            state = try await settings.client().queueState(keys: settings.keys, shards: settings.shards, group: settings.group)
-        } catch {
-            throw ValidationError("cannot reach redis at \(settings.host):\(settings.port): \(error)")
+        let state = try await redis.withClient { settings, client in
+            try await client.queueState(keys: settings.keys, shards: settings.shards, group: settings.group)
         }
         let shards = state.shards.enumerated().map { ["shard": $0.offset, "length": $0.element.length, "pending": $0.element.pending,
                                                       "lag": $0.element.lag ?? -1, "group": $0.element.groupExists ? 1 : 0] }
@@ -96,8 +123,7 @@ struct Queues: AsyncParsableCommand {
                  "group": s["group"]! == 1 ? "present" : "missing"]
             }
             let object: [String: Any] = ["shards": jsonShards, "compat_tasks_queued": tasks, "dead_letters": deadLetters]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-            print(String(decoding: data, as: UTF8.self))
+            print(try CtlJSON.text(object, pretty: true))
         } else {
             print("SHARD  LENGTH  PENDING      LAG  GROUP")
             for s in shards {

@@ -1,6 +1,7 @@
 import Foundation
 import Redis
 import TelemetryCore
+import TelemetryStatus
 import Testing
 
 /// Bad input is contained: every bad task lands in the dead letters with its reason, good input
@@ -154,6 +155,90 @@ struct DeadLetterTests {
         #expect(purged == 0)
         #expect(try deployment.deadLetters().isEmpty)
         #expect(await processor.stop() == 0)
+    }
+
+    @Test("telemetryctl dlq replay --all over compat, stream and bus dead letters, one page at a time: each reported, the replayable stored once, the rest kept")
+    func replayEverySource() async throws {
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        let p = deployment.prefix
+        let micros = wallClockMicros() - 60_000_000
+        let ts = Timestamp.formatRFC3339(micros: micros)
+        // compat: a task out of range; stream: a hub batch with one sample out of range, and an
+        // entry that is no hub batch at all; bus: device input the hub could not read.
+        _ = try redis.send(RedisCommand(["RPUSH", "\(p):tasks", Self.task("kiln-1", payload: #""device_id": "\#(p)_kiln", "timestamp": "\#(ts)", "temperature": 180"#)]))
+        try DefectDrillTests.xadd(redis, prefix: p, id: "furnace-1", devices: ["\(p)_furnace"], metrics: ["temperature"],
+                                  samples: [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: micros, value: 190)])
+        _ = try redis.send(["XADD", "\(p):stream:0", "*", "v", "2", "d", "\u{7}not a hub batch"])
+        let bus = RedisCommand.deadLetter(keys: RedisKeys(prefix: p), DeadLetter(
+            reason: "malformed_line", message: "no field", attempts: 1, firstFailureMillis: micros / 1000, lastFailureMillis: micros / 1000,
+            source: "bus:uart0", sourceID: "uart0:3", payload: Array("@@@ garbage\u{0}!!!".utf8)))
+        _ = try redis.send(bus)
+        var processor = try Daemon("telemetry-processor", name: "replay-all-1", environment: deployment.processorEnvironment())
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.deadLetters().count == 4 }, "\(processor.tail)")
+        #expect(await processor.stop() == 0)
+        let before = try deployment.deadLetters()
+        func source(_ entry: (id: String, fields: [String: [UInt8]])) -> String { String(decoding: entry.fields["source"] ?? [], as: UTF8.self) }
+        #expect(Set(before.map(source)).contains("compat") && before.filter { source($0).hasPrefix("stream:") }.count == 2
+                && before.contains { source($0) == "bus:uart0" }, "\(before.map(source))")
+
+        let (listed, list) = try await runTool("telemetryctl", ["dlq", "list", "--json", "--page-size", "1", "--source", "bus:uart0"] + deployment.ctlOptions)
+        let listDocument = try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any], "\(list)")
+        #expect(listed == 0 && listDocument["matched"] as? Int == 1 && listDocument["total"] as? Int == 4, "\(list)")
+
+        // The operator raises the range and replays everything, a page of one entry at a time.
+        processor = try Daemon("telemetry-processor", name: "replay-all-2",
+                               environment: deployment.processorEnvironment(extra: ["VALIDATION_TEMPERATURE_MAX": "300"]))
+        let (status, output) = try await runTool("telemetryctl", ["dlq", "replay", "--all", "--json", "--page-size", "1"] + deployment.ctlOptions)
+        #expect(status == 0, "\(output)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+        #expect(document["replayed"] as? Int == 2 && document["not_replayable"] as? Int == 2 && document["failed"] as? Int == 0, "\(output)")
+        let results = try #require(document["entries"] as? [[String: Any]])
+        #expect(Set(results.compactMap { $0["id"] as? String }) == Set(before.map(\.id)), "every dead letter is reported: \(output)")
+        #expect(results.filter { $0["result"] as? String == "not_replayable" }.compactMap { $0["source"] as? String }.sorted() == ["bus:uart0", "stream:0"])
+
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 2 }, "\(processor.tail)")
+        let kept = try deployment.deadLetters()
+        #expect(Set(kept.map(\.id)) == Set(results.filter { $0["result"] as? String == "not_replayable" }.compactMap { $0["id"] as? String }))
+
+        // Again: nothing left to replay, the kept ones reported again, nothing stored twice.
+        let (again, againOutput) = try await runTool("telemetryctl", ["dlq", "replay", "--all"] + deployment.ctlOptions)
+        #expect(again == 0 && againOutput.contains("replayed 0 dead letter(s), 2 not replayable and kept"), "\(againOutput)")
+        #expect(kept.allSatisfy { againOutput.contains($0.id) }, "\(againOutput)")
+        try await Task.sleep(for: .seconds(1))
+        #expect(try db.scalar("SELECT count(*) FROM samples") == 2)
+        // A named entry that cannot be replayed, or is not there, is a failure of that command (1).
+        let (named, namedOutput) = try await runTool("telemetryctl", ["dlq", "replay", kept[0].id, "0-1"] + deployment.ctlOptions)
+        #expect(named == 1 && namedOutput.contains("0-1  -  missing: no such dead letter"), "\(namedOutput)")
+        #expect(await processor.stop() == 0)
+    }
+
+    @Test("telemetryctl exit status: 64 for usage only, 1 with one line for a runtime failure, --json on every read command")
+    func ctlExitStatus() async throws {
+        let (usage, _) = try await runTool("telemetryctl", ["dlq", "list", "--limit", "-3", "--redis-port", "1"])
+        #expect(usage == 64)
+        let (unknown, _) = try await runTool("telemetryctl", ["dlq", "replay"])
+        #expect(unknown == 64)
+        for command in [["queues"], ["dlq", "list"], ["dlq", "show", "1-1"], ["dlq", "replay", "--all"], ["queues", "--json"]] {
+            let (status, output) = try await runTool("telemetryctl", command + ["--redis-host", "127.0.0.1", "--redis-port", "1"])
+            let lines = output.split(separator: "\n")
+            #expect(status == 1 && lines.count == 1 && lines[0].hasPrefix("telemetryctl: ") && output.contains("127.0.0.1:1"), "\(command): \(output)")
+        }
+        let (noSocket, socketOutput) = try await runTool("telemetryctl", ["status", "--socket", "/nonexistent/hub.sock"])
+        #expect(noSocket == 1 && socketOutput.split(separator: "\n").count == 1, "\(socketOutput)")
+        let (version, versionOutput) = try await runTool("telemetryctl", ["version", "--json"])
+        let versionDocument = try JSONSerialization.jsonObject(with: Data(versionOutput.utf8)) as? [String: Any]
+        #expect(version == 0 && versionDocument?["version"] as? String == TelemetryVersion.current)
+        let deployment = try Deployment()
+        let redis = try TestServers.redis()
+        _ = try redis.send(RedisCommand.deadLetter(keys: RedisKeys(prefix: deployment.prefix), DeadLetter(
+            reason: "invalid_field", message: "m", attempts: 1, firstFailureMillis: 0, lastFailureMillis: 0, source: "compat", sourceID: "t",
+            payload: [0xFF, 0x00, 0xFE])))
+        let id = try #require(try deployment.deadLetters().first?.id)
+        let (shown, show) = try await runTool("telemetryctl", ["dlq", "show", id, "--json"] + deployment.ctlOptions)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(show.utf8)) as? [String: Any], "\(show)")
+        #expect(shown == 0 && object["payload_base64"] as? String == "/wD+" && object["reason"] as? String == "invalid_field")
     }
 
     @Test("telemetryctl finds Redis, the key prefix, the shards and the group in a daemon's configuration file; flags win over it")
