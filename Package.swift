@@ -174,7 +174,7 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
-        .testTarget(name: "ControlTests", dependencies: ["Control"], swiftSettings: swiftSettings),
+        .testTarget(name: "ControlTests", dependencies: ["Control", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryConfigurationTests",
             dependencies: ["TelemetryConfiguration", "Redis", "Supervision", .product(name: "Configuration", package: "swift-configuration")],

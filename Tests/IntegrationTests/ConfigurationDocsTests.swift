@@ -35,7 +35,7 @@ struct ConfigurationDocsTests {
     /// What the daemons read with no configuration at all (buses appear only once named).
     static func readKeys() -> Set<String> {
         let empty = ConfigReader(provider: InMemoryProvider(values: [:]))
-        let hub = (try? ConfigKeyCatalog.recording { _ = try HubSettings(reader: empty); _ = try DaemonRuntime.logLevel(empty) })?.1 ?? []
+        let hub = (try? ConfigKeyCatalog.recording { _ = try HubSettings(reader: empty); _ = try DaemonRuntime.logLevel(empty); _ = try DaemonRuntime.logFormat(empty) })?.1 ?? []
         let processor = (try? ConfigKeyCatalog.recording { _ = try ProcessorSettings(reader: empty) })?.1 ?? []
         return Set((hub + processor).map(\.key))
     }

@@ -45,6 +45,31 @@ struct DaemonCommandLineTests {
         let (runStatus, run) = try await runTool(executable, ["--config", path, "--redis-port", "1"])
         #expect(runStatus == 2, "\(run)")
         #expect(run.contains("'\(key)'"), "\(run)")
+        // telemetryctl config check makes the same checks.
+        let daemon = executable == "telemetry-hub" ? "hub" : "processor"
+        let (ctlStatus, ctl) = try await runTool("telemetryctl", ["config", "check", daemon, path])
+        #expect(ctlStatus == 2 && ctl.contains("'\(key)'") && ctl.contains("did you mean '\(meant)'"), "\(ctl)")
+        let (jsonStatus, json) = try await runTool("telemetryctl", ["config", "check", daemon, path, "--json"])
+        let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(jsonStatus == 2 && document?["valid"] as? Bool == false && (document?["error"] as? String)?.contains(meant) == true, "\(json)")
+    }
+
+    @Test("telemetryctl config check accepts the shipped files, masks secrets, and tells a missing file (1) from a usage error (64)", arguments: [
+        ("hub", "Configuration/hub.yaml"), ("processor", "Configuration/processor.yaml"),
+    ])
+    func ctlConfigCheck(daemon: String, file: String) async throws {
+        let path = TestServers.root.appendingPathComponent(file).path
+        let secrets = ["HTTP_INGEST_TOKEN": "0123456789abcdef-secret", "POSTGRES_URL": "postgresql://u:pw@db/x"]
+        let (status, output) = try await runTool("telemetryctl", ["config", "check", daemon, path], environment: secrets)
+        #expect(status == 0 && output.contains("valid \(daemon) configuration"), "\(output)")
+        #expect(!output.contains("0123456789abcdef-secret") && !output.contains("pw@db"), "a secret was printed: \(output)")
+        let (jsonStatus, json) = try await runTool("telemetryctl", ["config", "check", daemon, path, "--json"], environment: secrets)
+        let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(jsonStatus == 0 && document?["valid"] as? Bool == true && (document?["keys"] as? [String: String])?["redis.port"] == "6379", "\(json)")
+        let (missing, missingOutput) = try await runTool("telemetryctl", ["config", "check", daemon, "/nonexistent.yaml"])
+        #expect(missing == 1 && missingOutput.split(separator: "\n").count == 1, "\(missingOutput)")
+        let (usage, _) = try await runTool("telemetryctl", ["config", "check", "gateway", path])
+        #expect(usage == 64)
     }
 
     @Test("check-config accepts the shipped files and prints the effective values, flags and environment included, secrets masked", arguments: [

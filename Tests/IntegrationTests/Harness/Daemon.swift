@@ -44,7 +44,8 @@ final class Daemon {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let range = log.range(of: "http_port=") {
+            // A text line (`http_port=8080`) or a JSON one (`"http_port":"8080"`).
+            if let range = log.range(of: "http_port=") ?? log.range(of: "\"http_port\":\"") {
                 let digits = log[range.upperBound...].prefix { $0.isNumber }
                 if let port = Int(digits) { return port }
             }
