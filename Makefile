@@ -8,9 +8,10 @@ RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev
 # What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
 # drills, systemd-analyze, promtool, yamllint, shellcheck.
 TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck
-# A real Modbus RTU slave for the bus tests (pymodbus from PyPI, in a virtual environment under .run/).
+# A real Modbus RTU slave for the bus tests (pymodbus) and the OpenAPI checker (schemathesis), from
+# PyPI, in a virtual environment under .run/.
 PYTHON_VENV := .run/venv
-PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5
+PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
@@ -33,9 +34,9 @@ help: ## List the targets
 deps: ## Install what building and running need (no recommends; Debian's own servers are not started)
 	@Deploy/dev/install-packages.sh $(RUN_PACKAGES)
 
-deps-test: deps ## Install what the tests and lint add, and the tests' pymodbus venv (when missing)
+deps-test: deps ## Install what the tests and lint add, and the tests' Python venv (pymodbus, schemathesis; when missing)
 	@Deploy/dev/install-packages.sh $(TEST_PACKAGES)
-	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus; sys.exit(pymodbus.__version__ != "3.16.1")' 2>/dev/null; then \
+	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus, importlib.metadata as m; sys.exit(pymodbus.__version__ != "3.16.1" or m.version("schemathesis") != "4.32.5")' 2>/dev/null; then \
 		echo "installing $(PYTHON_PACKAGES) into $(PYTHON_VENV)"; \
 		/usr/bin/python3 -m venv $(PYTHON_VENV) && \
 		$(PYTHON_VENV)/bin/pip install -q --disable-pip-version-check $(PYTHON_PACKAGES); \

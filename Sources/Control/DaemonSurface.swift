@@ -41,8 +41,9 @@ public struct DaemonSurface: Sendable {
     public var status: @Sendable (inout StatusDocument) -> Void
     /// Reads and applies the configuration again; returns the keys that changed.
     public var reload: @Sendable () async throws -> [String]
-    /// The service's own HTTP routes (the hub's ingest API), next to /health, /ready and /metrics.
-    public var routes: @Sendable (Router<BasicRequestContext>) -> Void
+    /// Registers the service's own HTTP routes (the hub's ingest API), next to /health, /ready and
+    /// /metrics, and returns them (for the 405 answers' `Allow`).
+    public var routes: @Sendable (Router<BasicRequestContext>) -> [HTTPEndpoints.Route]
 
     /// Collects what ``serve(service:logger:)`` shows; each closure is described at its property.
     public init(name: String, http: HTTPConfiguration, control: ControlSocketConfiguration, notifier: SystemdNotifier,
@@ -51,7 +52,7 @@ public struct DaemonSurface: Sendable {
                 started: @escaping @Sendable () -> Bool, summary: @escaping @Sendable () -> String,
                 metrics: @escaping @Sendable (MetricsExporter) -> Void, status: @escaping @Sendable (inout StatusDocument) -> Void,
                 reload: @escaping @Sendable () async throws -> [String],
-                routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void = { _ in }) {
+                routes: @escaping @Sendable (Router<BasicRequestContext>) -> [HTTPEndpoints.Route] = { _ in [] }) {
         self.routes = routes
         self.name = name
         self.http = http

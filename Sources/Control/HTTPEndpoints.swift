@@ -58,10 +58,13 @@ public enum HTTPEndpoints {
         logger: Logger,
         collect: @escaping @Sendable (MetricsExporter) async -> Void,
         readiness: @escaping @Sendable () async -> Readiness,
-        routes: @Sendable (Router<BasicRequestContext>) -> Void = { _ in }
+        routes: @Sendable (Router<BasicRequestContext>) -> [Route] = { _ in [] }
     ) -> some ApplicationProtocol {
-        let router = Router()
-        routes(router)
+        let router = Router(options: .autoGenerateHeadEndpoints)
+        let table = RouteTable()
+        // Before every route, so it wraps them all and the router's not-found answer.
+        router.add(middleware: UnmatchedRouteMiddleware(table: table))
+        table.routes = routes(router) + [Route(.get, "/health"), Route(.get, "/ready"), Route(.get, "/metrics")]
         router.get("health") { _, _ in
             jsonResponse(.ok, ["status": "alive"])
         }
@@ -85,6 +88,54 @@ public enum HTTPEndpoints {
                 logger.info("http listening", metadata: ["http_port": "\(port)", "http_host": "\(configuration.host)"])
             },
             logger: logger)
+    }
+
+    /// A route a service adds: its method and path (`/v1/samples`).
+    public struct Route: Sendable {
+        /// The method it answers.
+        public var method: HTTPRequest.Method
+        /// The path, with its leading slash.
+        public var path: String
+
+        /// The route `method path`.
+        public init(_ method: HTTPRequest.Method, _ path: String) {
+            self.method = method
+            self.path = path.hasPrefix("/") ? path : "/" + path
+        }
+    }
+
+    /// The routes served, filled once before the server starts.
+    final class RouteTable: @unchecked Sendable {
+        // Written once, before the application runs; read only afterwards.
+        var routes: [Route] = []
+
+        /// The methods `path` answers (HEAD with GET), empty for an unknown path.
+        func methods(of path: String) -> [String] {
+            let methods = routes.filter { $0.path == path }.map(\.method.rawValue)
+            return methods.contains("GET") ? methods + ["HEAD"] : methods
+        }
+    }
+
+    /// Answers what no route matched with a JSON body: 405 with `Allow` for a known path asked
+    /// with another method, else 404.
+    struct UnmatchedRouteMiddleware<Context: RequestContext>: RouterMiddleware {
+        let table: RouteTable
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as HTTPError where error.status == .notFound {
+                let path = request.uri.path
+                let allowed = table.methods(of: path)
+                guard allowed.isEmpty else {
+                    var response = jsonResponse(.methodNotAllowed, ["error": "method_not_allowed",
+                                                                    "message": "\(path) answers \(allowed.joined(separator: ", ")), not \(request.method.rawValue)"])
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
+                return jsonResponse(.notFound, ["error": "not_found", "message": "no route \(path)"])
+            }
+        }
     }
 
     /// A response with `object` as its JSON body (keys sorted).

@@ -63,11 +63,12 @@ package struct HTTPIngestConfiguration: Sendable {
         return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
-    /// True when `header` (the `Authorization` value) carries the configured token, or none is
-    /// configured. Compared in constant time.
+    /// True when `header` (the `Authorization` value) carries the configured token after
+    /// `Bearer ` (any case), or none is configured. Compared in constant time.
     package func authorizes(_ header: String?) -> Bool {
         guard let token else { return true }
-        guard let header, header.hasPrefix("Bearer ") else { return false }
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+        guard let header, header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
         let given = Array(header.utf8.dropFirst(7))
         let expected = Array(token.utf8)
         var difference = UInt8(given.count == expected.count ? 0 : 1)

@@ -13,15 +13,21 @@ import TelemetryCore
 /// | status | when |
 /// |---|---|
 /// | 202 | every sample is durable (in Redis, or fsync'd in the spool) |
-/// | 400 | some lines (or all) are invalid: `{"accepted": n, "rejected": [{"line": k, "reason": …}]}`; the valid ones are durable |
-/// | 401 | a bearer token is configured and the request does not carry it |
+/// | 400 | some lines (or all) are invalid: `{"error": "rejected", "accepted": n, "rejected": [{"line": k, "reason": …}]}`; the valid ones are durable |
+/// | 401 | a bearer token is configured and the request does not carry it (checked first) |
+/// | 403 | the hub listens on a non-loopback address without a token: ingest is refused |
 /// | 408 | the body did not arrive within `http.ingest.body_timeout_ms` |
 /// | 413 | the body, as sent or decompressed, is over `http.ingest.max_body_bytes` |
 /// | 415 | a `Content-Encoding` other than gzip |
 /// | 429 | the hub is applying backpressure (its buffer is full); `Retry-After` says when to retry |
 /// | 503 | the hub is starting or stopping, Redis is unreachable for a task, or durability was not confirmed in time |
 enum IngestRoutes {
-    static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration, host: String, logger: Logger) {
+    /// The ingest routes.
+    static let routes = [HTTPEndpoints.Route(.post, "/v1/samples"), HTTPEndpoints.Route(.post, "/v1/tasks")]
+
+    /// Adds the ingest routes to `router` and returns them.
+    static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration, host: String,
+                         logger: Logger) -> [HTTPEndpoints.Route] {
         guard configuration.servesIngest(on: host) else {
             logger.error("ingest routes refused: the hub listens on a non-loopback address without a token",
                          metadata: ["http_host": "\(host)", "fix": "set http.ingest.token (or token_file), or http.ingest.allow_unauthenticated: true"])
@@ -31,7 +37,7 @@ enum IngestRoutes {
             }
             router.post("v1/samples", use: refused)
             router.post("v1/tasks", use: refused)
-            return
+            return routes
         }
         if configuration.token == nil && !HTTPIngestConfiguration.isLoopback(host) {
             logger.warning("ingest is served without authentication on a non-loopback address (http.ingest.allow_unauthenticated)",
@@ -42,22 +48,29 @@ enum IngestRoutes {
         let inFlight = InFlight()
         // Each request in flight holds its body (and an inflated copy) until it is answered: past
         // `max_concurrent_requests` a request is turned away before its body is read.
+        // A request without the token is answered 401 before anything else, so it learns nothing
+        // of the hub's load.
         func limited(_ route: String, _ handle: @escaping @Sendable (Request) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
             { request, _ in
-                let response: Response
-                if inFlight.count.add(1, ordering: .relaxed).newValue > configuration.maxConcurrentRequests {
+                var response: Response
+                if !configuration.authorizes(request.headers[.authorization]) {
+                    response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
+                    response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
+                } else if inFlight.count.add(1, ordering: .relaxed).newValue > configuration.maxConcurrentRequests {
                     response = json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"],
                                     retryAfter: configuration.retryAfterSeconds)
+                    inFlight.count.subtract(1, ordering: .relaxed)
                 } else {
                     response = await handle(request)
+                    inFlight.count.subtract(1, ordering: .relaxed)
                 }
-                inFlight.count.subtract(1, ordering: .relaxed)
                 counters.countResponse(route: route, status: Int(response.status.code))
                 return response
             }
         }
         router.post("v1/samples", use: limited("/v1/samples") { await samples($0, hub: hub, worker: worker, configuration: configuration) })
         router.post("v1/tasks", use: limited("/v1/tasks") { await task($0, hub: hub, worker: worker, configuration: configuration) })
+        return routes
     }
 
     private final class InFlight: Sendable {
@@ -110,14 +123,11 @@ enum IngestRoutes {
         case failure(Response)
     }
 
-    /// Authorizes the request, then reads its body within the size and time limits and inflates it.
+    /// Reads the body (of an authorized request) within the size and time limits and inflates it.
     private static func readBody(_ request: Request, worker: RequestWorker, configuration: HTTPIngestConfiguration, limit: Int) async -> BodyResult {
-        guard configuration.authorizes(request.headers[.authorization]) else {
-            var response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
-            response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
-            return .failure(response)
-        }
-        let encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? "identity"
+        // An empty header is no encoding at all.
+        var encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
+        if encoding.isEmpty { encoding = "identity" }
         guard ["identity", "gzip", "x-gzip"].contains(encoding) else {
             return .failure(json(.unsupportedMediaType, ["error": "unsupported_encoding", "message": "Content-Encoding \(encoding) is not supported (gzip is)"]))
         }
@@ -198,7 +208,9 @@ enum IngestRoutes {
         let listed = document.rejected.map { rejection -> [String: Any] in
             ["line": rejection.line, "reason": rejection.reason, "message": rejection.message]
         }
-        return ["rejected": listed, "rejected_count": document.rejectedCount]
+        // `error` and `message` as in every other error body, beside the per-line report.
+        return ["error": "rejected", "message": "\(document.rejectedCount) line(s) rejected; the \(document.readings.count) valid reading(s) are durable",
+                "rejected": listed, "rejected_count": document.rejectedCount]
     }
 
     private static func json(_ status: HTTPResponse.Status, _ object: [String: Any], retryAfter: Int? = nil) -> Response {
