@@ -44,10 +44,18 @@ struct TelemetryBench: AsyncParsableCommand {
     @Option(help: "Where the report goes.")
     var out: String = "bench"
 
+    @Option(help: "Measure nothing: write report.md and report.svg (and a copy of the JSON) to --out from this report.json.")
+    var chartFrom: String?
+
     /// Sustained runs at most, each offered 15 % more than the last that kept up.
     static let sustainedSteps = 3
 
     func run() async throws {
+        if let chartFrom {
+            let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: chartFrom)))
+            try report.write(to: out)
+            return
+        }
         let servers = BenchServers(redisPort: redisPort, pgPort: pgPort, runDirectory: absolute(runDir))
         if only.contains(where: { $0 != .ring }) { try await blocking { try servers.check() } }
         let sections = Set(only)
