@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 public import ServiceLifecycle
 import Systemd
+import SystemSupport
 public import TelemetryConfiguration
 
 /// What the two daemons' entry points share: logging set-up, configuration loading that stops
@@ -25,6 +26,7 @@ public enum DaemonRuntime {
         LogLevelControl.level = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
         LogFormatControl.journalDetected = environment["LOG_JOURNAL"].map { $0 == "true" || $0 == "1" } ?? JournaldLogHandler.stderrIsJournal()
         LogFormatControl.format = environment["LOG_FORMAT"].flatMap(LogFormat.init(rawValue:)) ?? .auto
+        LogFormatControl.journalAvailable = FileStatus.of(JournaldLogHandler.socketPath)?.kind == .socket
         LoggingSystem.bootstrap { label in
             var text = StreamLogHandler.standardError(label: label)
             text.logLevel = .trace

@@ -125,7 +125,9 @@ public enum HTTPEndpoints {
             do {
                 return try await next(request, context)
             } catch let error as HTTPError where error.status == .notFound {
-                let path = request.uri.path
+                // The router ignores a trailing slash; so does this answer.
+                var path = request.uri.path
+                while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
                 let allowed = table.methods(of: path)
                 guard allowed.isEmpty else {
                     var response = jsonResponse(.methodNotAllowed, ["error": "method_not_allowed",

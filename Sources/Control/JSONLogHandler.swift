@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import TelemetryCore
 public import Logging
 
@@ -21,17 +22,19 @@ public struct JSONLogHandler: LogHandler {
 
     /// A handler labelled `label` writing each line with `write` (stderr unless told).
     public init(label: String, metadataProvider: Logger.MetadataProvider? = nil,
-                write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+                write: @escaping @Sendable (String) -> Void = { StandardError.write($0) }) {
         self.label = label
         self.metadataProvider = metadataProvider
         self.write = write
     }
 
+    /// One metadata value of this logger.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes the record as one line: the logger's metadata, the provider's, then the record's.
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }

@@ -35,6 +35,7 @@ public enum LogFormat: String, Sendable, CaseIterable {
 public enum LogFormatControl {
     private static let current = Atomic<UInt8>(0)
     private static let stderrIsJournal = Atomic<Bool>(false)
+    private static let journalSocket = Atomic<Bool>(true)
 
     /// The format asked for.
     public static var format: LogFormat {
@@ -48,10 +49,20 @@ public enum LogFormatControl {
         set { stderrIsJournal.store(newValue, ordering: .relaxed) }
     }
 
+    /// Whether journald's socket exists (set once at start-up); without it `journal` writes text,
+    /// so no record is dropped unseen.
+    static var journalAvailable: Bool {
+        get { journalSocket.load(ordering: .relaxed) }
+        set { journalSocket.store(newValue, ordering: .relaxed) }
+    }
+
     /// The output a record goes to now.
     static var effective: LogFormat {
-        let format = format
-        return format == .auto ? (journalDetected ? .journal : .text) : format
+        switch format {
+        case .auto: journalDetected && journalAvailable ? .journal : .text
+        case .journal: journalAvailable ? .journal : .text
+        case let other: other
+        }
     }
 }
 

@@ -22,7 +22,9 @@ public enum ServiceMetrics {
         e.counter("process_cpu_seconds_total", help: "Total user and system CPU time spent in seconds.", value: stats.cpuSeconds)
         e.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", value: Double(stats.residentBytes))
         e.gauge("process_virtual_memory_bytes", help: "Virtual memory size in bytes.", value: Double(stats.virtualBytes))
-        e.gauge("process_open_fds", help: "Number of open file descriptors.", value: Double(stats.openFileDescriptors))
+        if let open = stats.openFileDescriptors {
+            e.gauge("process_open_fds", help: "Number of open file descriptors.", value: Double(open))
+        }
         if let max = stats.maxFileDescriptors {
             e.gauge("process_max_fds", help: "Maximum number of open file descriptors.", value: Double(max))
         }

@@ -11,8 +11,9 @@ public struct ProcessStats: Sendable, Equatable {
     public var residentBytes: Int
     /// Virtual memory size, in bytes.
     public var virtualBytes: Int
-    /// Open file descriptors.
-    public var openFileDescriptors: Int
+    /// Open file descriptors; nil when they cannot be counted (`opendir` fails with EMFILE
+    /// exactly when they run out, so a 0 there would hide the problem).
+    public var openFileDescriptors: Int?
     /// The soft limit on open file descriptors (`RLIMIT_NOFILE`, systemd's `LimitNOFILE=`); nil
     /// when unlimited.
     public var maxFileDescriptors: Int?
@@ -45,8 +46,8 @@ public struct ProcessStats: Sendable, Equatable {
     private static var RLIMIT_NOFILE_VALUE: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }
 
     /// Entries of `/proc/self/fd`, less the one the count itself holds open.
-    private static func openDescriptors() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return 0 }
+    private static func openDescriptors() -> Int? {
+        guard let directory = opendir("/proc/self/fd") else { return nil }
         defer { closedir(directory) }
         var count = 0
         while let entry = readdir(directory) {

@@ -35,6 +35,9 @@ public struct JournaldLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Where journald takes native records (`sd_journal_send` writes there).
+    public static let socketPath = "/run/systemd/journal/socket"
+
     /// True when systemd connected stderr to the journal: `JOURNAL_STREAM` names stderr's
     /// device and inode (systemd.exec(5)).
     public static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {

@@ -21,9 +21,10 @@ struct Config: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate FILE as the daemon would at start and print the effective values (secrets masked).",
             discussion: """
-                The same checks as `telemetry-hub check-config --config FILE` (or the processor's): flags are not \
-                read, the environment is, as under systemd. Exit status 0 when valid, 2 when not (the daemons' \
-                configuration-error status), 1 when the file cannot be read.
+                The same checks as `telemetry-hub check-config --config FILE` (or the processor's). The environment \
+                of this shell is read as the daemon reads its own (a stray LOG_LEVEL here counts); flags are not. \
+                Exit status 0 when valid, 2 when not (the daemons' configuration-error status), 1 when the file \
+                cannot be read.
                 """)
 
         @Argument(help: "hub or processor.") var daemon: DaemonKind
@@ -31,8 +32,10 @@ struct Config: AsyncParsableCommand {
         @Flag(help: "Print one JSON document: {\"valid\", \"daemon\", \"file\", \"keys\" or \"error\"}.") var json = false
 
         func run() async throws {
-            guard FileManager.default.isReadableFile(atPath: file) else {
-                throw CtlFailure("cannot read \(file)")
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  FileManager.default.isReadableFile(atPath: file) else {
+                throw CtlFailure("cannot read \(file): not a readable file")
             }
             let arguments = ["telemetry-\(daemon.rawValue)", "--config", file]
             let keys: [ConfigKeyInfo]
@@ -42,10 +45,11 @@ struct Config: AsyncParsableCommand {
                 case .processor: keys = try await DaemonCommandLine.checkedKeys(arguments: arguments) { reader in try ProcessorDaemon.readConfiguration(reader) }
                 }
             } catch {
+                let message = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
                 if json {
-                    print(try CtlJSON.text(["valid": false, "daemon": daemon.rawValue, "file": file, "error": "\(error)"]))
+                    print(try CtlJSON.text(["valid": false, "daemon": daemon.rawValue, "file": file, "error": message]))
                 } else {
-                    FileHandle.standardError.write(Data("telemetryctl: \(file): \(error)\n".utf8))
+                    FileHandle.standardError.write(Data("telemetryctl: \(file): \(message)\n".utf8))
                 }
                 throw ExitCode(2)
             }

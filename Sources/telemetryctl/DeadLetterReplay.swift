@@ -30,6 +30,7 @@ extension DeadLetters {
             if ids.isEmpty && !all && reason == nil && source == nil { throw ValidationError("name entry ids, --all, --reason CODE or --source SOURCE") }
             if pageSize < 1 { throw ValidationError("--page-size must be 1 or more") }
             if !ids.isEmpty && (all || reason != nil || source != nil) { throw ValidationError("name entry ids or a selection (--all, --reason, --source), not both") }
+            try DeadLetters.validate(ids: ids)
         }
 
         /// What happened to one entry.
@@ -44,61 +45,85 @@ extension DeadLetters {
         func run() async throws {
             try await redis.withClient { settings, client in
                 var counts: [Outcome: Int] = [:]
-                var results: [[String: Any]] = []
                 var progress: CtlProgress?
-                func report(_ id: String, _ source: String, _ outcome: Outcome, _ detail: String?) {
+                defer { progress?.finish() }
+                // --json streams one document: the entries as they are replayed (nothing held
+                // per entry), then the counts, and the error when the walk stopped on one.
+                var opened = false
+                func open() {
+                    if json && !opened { print("{\"entries\":[", terminator: "") }
+                    opened = true
+                }
+                func report(_ id: String, _ source: String, _ outcome: Outcome, _ detail: String?) throws {
+                    let first = counts.isEmpty
                     counts[outcome, default: 0] += 1
                     if json {
                         var result: [String: Any] = ["id": id, "source": source, "result": outcome.rawValue]
                         if let detail { result["detail"] = detail }
-                        results.append(result)
+                        open()
+                        print((first ? "" : ",") + (try CtlJSON.text(result)), terminator: "")
                     } else {
                         let line = "\(id)  \(source)  \(outcome.rawValue.replacingOccurrences(of: "_", with: " "))" + (detail.map { ": \($0)" } ?? "")
                         progress.map { $0.print(line) } ?? print(line)
                     }
                 }
-                if ids.isEmpty {
-                    // Up to the newest entry now: replays that fail again add entries after it.
-                    if let newest = try await DeadLetters.newestID(client, keys: settings.keys) {
-                        let bar = CtlProgress(total: try await DeadLetters.length(client, keys: settings.keys), label: "replaying")
-                        progress = bar
-                        try await DeadLetters.scan(client, keys: settings.keys, to: newest, pageSize: pageSize) { entry in
-                            bar.advance()
-                            let letter = entry.letter
-                            guard reason.map({ letter.reason == $0 }) ?? true, source.map({ letter.source == $0 }) ?? true else { return true }
-                            let (outcome, detail) = try await Self.replay(entry, client: client, keys: settings.keys)
-                            report(entry.id, letter.source, outcome, detail)
-                            return true
-                        }
-                        bar.finish()
-                    }
-                } else {
-                    for id in ids {
-                        guard let entry = try await DeadLetters.entries(client, keys: settings.keys, from: id, to: id).first else {
-                            report(id, "-", .missing, "no such dead letter")
-                            continue
-                        }
-                        let (outcome, detail) = try await Self.replay(entry, client: client, keys: settings.keys)
-                        report(entry.id, entry.letter.source, outcome, detail)
+                func finish(error: String?) throws {
+                    progress?.finish()
+                    let replayed = counts[.replayed, default: 0], notReplayable = counts[.notReplayable, default: 0]
+                    let failed = counts[.failed, default: 0], gone = counts[.gone, default: 0], missing = counts[.missing, default: 0]
+                    if json {
+                        open()
+                        var tail: [String: Any] = ["replayed": replayed, "not_replayable": notReplayable, "failed": failed, "gone": gone, "missing": missing]
+                        if let error { tail["error"] = error }
+                        print("]," + (try CtlJSON.text(tail)).dropFirst())
+                    } else {
+                        var summary = "replayed \(replayed) dead letter(s)"
+                        if notReplayable > 0 { summary += ", \(notReplayable) not replayable and kept" }
+                        if failed > 0 { summary += ", \(failed) failed and kept" }
+                        if gone > 0 { summary += ", \(gone) deleted meanwhile" }
+                        if missing > 0 { summary += ", \(missing) not found" }
+                        print(summary + (error == nil ? "" : " before the walk stopped"))
                     }
                 }
-                let replayed = counts[.replayed, default: 0]
-                let notReplayable = counts[.notReplayable, default: 0]
-                let failed = counts[.failed, default: 0]
-                let gone = counts[.gone, default: 0]
-                let missing = counts[.missing, default: 0]
-                if json {
-                    print(try CtlJSON.text(["replayed": replayed, "not_replayable": notReplayable, "failed": failed,
-                                            "gone": gone, "missing": missing, "entries": results]))
-                } else {
-                    var summary = "replayed \(replayed) dead letter(s)"
-                    if notReplayable > 0 { summary += ", \(notReplayable) not replayable and kept" }
-                    if failed > 0 { summary += ", \(failed) failed and kept" }
-                    if gone > 0 { summary += ", \(gone) deleted meanwhile" }
-                    if missing > 0 { summary += ", \(missing) not found" }
-                    print(summary)
+                do {
+                    if ids.isEmpty {
+                        // Up to the newest entry now: replays that fail again add entries after it.
+                        if let newest = try await DeadLetters.newestID(client, keys: settings.keys) {
+                            let bar = CtlProgress(total: try await DeadLetters.length(client, keys: settings.keys), label: "replaying")
+                            progress = bar
+                            try await DeadLetters.scan(client, keys: settings.keys, to: newest, pageSize: pageSize) { entry in
+                                bar.advance()
+                                let letter = entry.letter
+                                guard reason.map({ letter.reason == $0 }) ?? true, source.map({ letter.source == $0 }) ?? true else { return true }
+                                let (outcome, detail) = try await Self.replay(entry, client: client, keys: settings.keys, shards: settings.shards)
+                                try report(entry.id, letter.source, outcome, detail)
+                                return true
+                            }
+                        }
+                    } else {
+                        for id in ids {
+                            do {
+                                guard let entry = try await DeadLetters.entries(client, keys: settings.keys, from: id, to: id).first else {
+                                    try report(id, "-", .missing, "no such dead letter")
+                                    continue
+                                }
+                                let (outcome, detail) = try await Self.replay(entry, client: client, keys: settings.keys, shards: settings.shards)
+                                try report(entry.id, entry.letter.source, outcome, detail)
+                            } catch let error as RedisError {
+                                try report(id, "-", .failed, "\(error)")
+                            }
+                        }
+                    }
+                } catch {
+                    // Say what was done before the failure, if anything, then the failure (one
+                    // line, exit 1).
+                    if !counts.isEmpty { try finish(error: "\(error)") }
+                    throw error
                 }
-                if failed > 0 || missing > 0 || (!ids.isEmpty && notReplayable > 0) { throw ExitCode(1) }
+                try finish(error: nil)
+                if counts[.failed, default: 0] > 0 || counts[.missing, default: 0] > 0 || (!ids.isEmpty && counts[.notReplayable, default: 0] > 0) {
+                    throw ExitCode(1)
+                }
             }
         }
 
@@ -106,9 +131,9 @@ extension DeadLetters {
         /// failing inside EXEC does not stop the others), and only then deletes the dead letter.
         /// A crash in between re-injects twice on the next replay, which storage deduplicates;
         /// deleting first could lose the input.
-        static func replay(_ entry: Entry, client: RedisClient, keys: RedisKeys) async throws -> (Outcome, String?) {
+        static func replay(_ entry: Entry, client: RedisClient, keys: RedisKeys, shards: Int) async throws -> (Outcome, String?) {
             let commands: [RedisCommand]
-            switch plan(for: entry, keys: keys) {
+            switch plan(for: entry, keys: keys, shards: shards) {
             case .notReplayable(let why): return (.notReplayable, why)
             case .commands(let planned): commands = planned
             }
@@ -131,7 +156,8 @@ extension DeadLetters {
             case notReplayable(String)
         }
 
-        static func plan(for entry: Entry, keys: RedisKeys) -> Plan {
+        /// The commands that re-inject `entry` into a deployment of `shards` shard streams.
+        static func plan(for entry: Entry, keys: RedisKeys, shards: Int) -> Plan {
             let letter = entry.letter
             let payload = letter.payload
             let source = letter.source
@@ -149,6 +175,10 @@ extension DeadLetters {
             guard source.hasPrefix("stream:"), let shard = Int(source.dropFirst("stream:".count)), shard >= 0 else {
                 return .notReplayable("unknown source '\(source)'")
             }
+            // No consumer group reads a stream past the configured ones: the entry would be lost.
+            guard shard < shards else {
+                return .notReplayable("shard \(shard) is not among the \(shards) configured shards (streams.shards, --shards)")
+            }
             if payload.starts(with: Array("TB".utf8)) {
                 let entry = StreamEntry(version: String(payload.count > 2 ? payload[2] : 1), batchID: nil, data: payload)
                 return .commands([RedisCommand.streamEntry(key: keys.stream(shard), entry)])
@@ -165,9 +195,15 @@ extension DeadLetters {
                 guard let value = sample.value else {
                     return .notReplayable("line \(index + 1) has no finite value to replay")
                 }
-                let task: [String: Any] = ["id": "dlq-\(entry.id)-\(index)", "type": "telemetry.store",
-                                           "payload": ["device_id": sample.deviceID, "timestamp": Timestamp.formatRFC3339(micros: sample.timestampMicros),
-                                                       sample.metric: value]]
+                // A metric named like a field of the task's payload cannot be sent as one.
+                guard !["device_id", "timestamp", "raw_data"].contains(sample.metric) else {
+                    return .notReplayable("line \(index + 1): the metric name '\(sample.metric)' is a field of the seed payload")
+                }
+                var payload: [String: Any] = [:]
+                payload["device_id"] = sample.deviceID
+                payload["timestamp"] = Timestamp.formatRFC3339(micros: sample.timestampMicros)
+                payload[sample.metric] = value
+                let task: [String: Any] = ["id": "dlq-\(entry.id)-\(index)", "type": "telemetry.store", "payload": payload]
                 guard let data = try? JSONSerialization.data(withJSONObject: task, options: [.sortedKeys]) else {
                     return .notReplayable("line \(index + 1) cannot be written as a task")
                 }

@@ -41,7 +41,6 @@ struct DeadLetters: AsyncParsableCommand {
         var command: RedisCommand = ["XRANGE", keys.deadLetters, start, end]
         if let count { command.append("COUNT"); command.append(String(count)) }
         let reply = try await client.send(command)
-        if case .error(let message) = reply { throw CtlFailure("XRANGE \(keys.deadLetters): \(message)") }
         return (reply.array ?? []).compactMap { raw in
             guard let parts = raw.array, parts.count == 2, let id = parts[0].string else { return nil }
             var entry = Entry(id: id)
@@ -76,6 +75,14 @@ struct DeadLetters: AsyncParsableCommand {
         return reply.array?.first?.array?.first?.string
     }
 
+    /// Throws a usage error unless every one of `ids` is a full stream entry id (`<ms>-<seq>`, as
+    /// `dlq list` prints them): `+`, `-` or a bare millisecond would name other entries.
+    static func validate(ids: [String]) throws {
+        for id in ids where StreamID(id) == nil {
+            throw ValidationError("'\(id)' is not a dead letter id (<milliseconds>-<sequence>, as dlq list prints it)")
+        }
+    }
+
     /// The stream's length.
     static func length(_ client: RedisClient, keys: RedisKeys) async throws -> Int {
         try await client.send(["XLEN", keys.deadLetters]).int ?? 0
@@ -101,6 +108,7 @@ struct DeadLetters: AsyncParsableCommand {
             try await redis.withClient { settings, client in
                 let total = try await DeadLetters.length(client, keys: settings.keys)
                 let progress = CtlProgress(total: total, label: "reading dead letters")
+                defer { progress.finish() }
                 var shown: [Entry] = []
                 var matched = 0
                 try await DeadLetters.scan(client, keys: settings.keys, pageSize: pageSize) { entry in
@@ -112,7 +120,6 @@ struct DeadLetters: AsyncParsableCommand {
                     // Without a filter the length is the count: no need to read past the last shown.
                     return reason != nil || source != nil || shown.count < limit
                 }
-                progress.finish()
                 if reason == nil && source == nil { matched = total }
                 if json {
                     let document: [String: Any] = ["entries": shown.map(\.json), "matched": matched, "total": total]
@@ -133,6 +140,8 @@ struct DeadLetters: AsyncParsableCommand {
         @OptionGroup var redis: RedisOptions
         @Argument(help: "Entry id, as printed by `dlq list`.") var id: String
         @Flag(help: "Print one JSON document (the payload as text, or base64 under payload_base64 when it is not UTF-8).") var json = false
+
+        func validate() throws { try DeadLetters.validate(ids: [id]) }
 
         func run() async throws {
             try await redis.withClient { settings, client in
@@ -166,9 +175,18 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "Entry ids to delete; none deletes every dead letter.") var ids: [String] = []
         @Flag(help: "Do not ask for confirmation.") var yes = false
 
+        func validate() throws { try DeadLetters.validate(ids: ids) }
+
         func run() async throws {
             try await redis.withClient { settings, client in
                 let keys = settings.keys
+                // Everything up to the newest entry now: dead letters written after the question
+                // was asked are not deleted unseen.
+                let newest = ids.isEmpty ? try await DeadLetters.newestID(client, keys: keys).flatMap(StreamID.init) : nil
+                if ids.isEmpty && newest == nil {
+                    print("no dead letters in \(keys.deadLetters)")
+                    return
+                }
                 let count = ids.isEmpty ? try await DeadLetters.length(client, keys: keys) : ids.count
                 if !yes {
                     print("delete \(count) dead letter(s) from \(keys.deadLetters)? [y/N] ", terminator: "")
@@ -177,9 +195,9 @@ struct DeadLetters: AsyncParsableCommand {
                         return
                     }
                 }
-                if ids.isEmpty {
-                    try await client.send(["DEL", keys.deadLetters])
-                    print("deleted \(count) dead letter(s)")
+                if let newest {
+                    let deleted = try await client.send(["XTRIM", keys.deadLetters, "MINID", "=", newest.successor.description]).int ?? 0
+                    print("deleted \(deleted) dead letter(s)")
                 } else {
                     let deleted = try await client.send(RedisCommand(["XDEL", keys.deadLetters] + ids)).int ?? 0
                     print("deleted \(deleted) dead letter(s)" + (deleted < ids.count ? " (\(ids.count - deleted) not found)" : ""))

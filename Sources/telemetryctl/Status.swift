@@ -44,8 +44,8 @@ struct Status: ParsableCommand {
         } else {
             print(documents.map(StatusScreen.render).joined(separator: "\n"), terminator: "")
         }
-        for failure in failures { FileHandle.standardError.write(Data("telemetryctl: \(failure)\n".utf8)) }
-        if !failures.isEmpty { throw ExitCode(1) }
+        // One line for every daemon that could not be read (exit 1); the others are printed above.
+        if !failures.isEmpty { throw CtlFailure(failures.joined(separator: "; ")) }
     }
 
     static func directories(environment: [String: String]) -> [String] {

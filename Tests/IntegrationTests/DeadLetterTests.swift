@@ -177,14 +177,24 @@ struct DeadLetterTests {
         var processor = try Daemon("telemetry-processor", name: "replay-all-1", environment: deployment.processorEnvironment())
         #expect(try await eventually(timeout: .seconds(30)) { try deployment.deadLetters().count == 4 }, "\(processor.tail)")
         #expect(await processor.stop() == 0)
+        // Found by review: a shard past the configured ones (no group reads it: replaying would
+        // lose it) and a rejected sample whose metric is named like a payload field (it crashed
+        // telemetryctl) are reported and kept, and the walk goes on.
+        for (source, payload) in [("stream:99", Array("TB\u{2}batch".utf8)),
+                                  ("stream:1", RejectedSample.payload([RejectedSample(deviceID: "\(p)_odd", metric: "timestamp", timestampMicros: micros,
+                                                                                      value: 5, reason: "out_of_range")]))] {
+            _ = try redis.send(RedisCommand.deadLetter(keys: RedisKeys(prefix: p), DeadLetter(
+                reason: "out_of_range", message: "m", attempts: 1, firstFailureMillis: 0, lastFailureMillis: 0, source: source, sourceID: "x",
+                payload: payload)))
+        }
         let before = try deployment.deadLetters()
         func source(_ entry: (id: String, fields: [String: [UInt8]])) -> String { String(decoding: entry.fields["source"] ?? [], as: UTF8.self) }
-        #expect(Set(before.map(source)).contains("compat") && before.filter { source($0).hasPrefix("stream:") }.count == 2
+        #expect(Set(before.map(source)).contains("compat") && before.filter { source($0).hasPrefix("stream:") }.count == 4
                 && before.contains { source($0) == "bus:uart0" }, "\(before.map(source))")
 
         let (listed, list) = try await runTool("telemetryctl", ["dlq", "list", "--json", "--page-size", "1", "--source", "bus:uart0"] + deployment.ctlOptions)
         let listDocument = try #require(try JSONSerialization.jsonObject(with: Data(list.utf8)) as? [String: Any], "\(list)")
-        #expect(listed == 0 && listDocument["matched"] as? Int == 1 && listDocument["total"] as? Int == 4, "\(list)")
+        #expect(listed == 0 && listDocument["matched"] as? Int == 1 && listDocument["total"] as? Int == 6, "\(list)")
 
         // The operator raises the range and replays everything, a page of one entry at a time.
         processor = try Daemon("telemetry-processor", name: "replay-all-2",
@@ -192,10 +202,11 @@ struct DeadLetterTests {
         let (status, output) = try await runTool("telemetryctl", ["dlq", "replay", "--all", "--json", "--page-size", "1"] + deployment.ctlOptions)
         #expect(status == 0, "\(output)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
-        #expect(document["replayed"] as? Int == 2 && document["not_replayable"] as? Int == 2 && document["failed"] as? Int == 0, "\(output)")
+        #expect(document["replayed"] as? Int == 2 && document["not_replayable"] as? Int == 4 && document["failed"] as? Int == 0, "\(output)")
         let results = try #require(document["entries"] as? [[String: Any]])
         #expect(Set(results.compactMap { $0["id"] as? String }) == Set(before.map(\.id)), "every dead letter is reported: \(output)")
-        #expect(results.filter { $0["result"] as? String == "not_replayable" }.compactMap { $0["source"] as? String }.sorted() == ["bus:uart0", "stream:0"])
+        #expect(results.filter { $0["result"] as? String == "not_replayable" }.compactMap { $0["source"] as? String }.sorted()
+                == ["bus:uart0", "stream:0", "stream:1", "stream:99"], "\(output)")
 
         let db = deployment.database
         #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM samples") == 2 }, "\(processor.tail)")
@@ -204,7 +215,7 @@ struct DeadLetterTests {
 
         // Again: nothing left to replay, the kept ones reported again, nothing stored twice.
         let (again, againOutput) = try await runTool("telemetryctl", ["dlq", "replay", "--all"] + deployment.ctlOptions)
-        #expect(again == 0 && againOutput.contains("replayed 0 dead letter(s), 2 not replayable and kept"), "\(againOutput)")
+        #expect(again == 0 && againOutput.contains("replayed 0 dead letter(s), 4 not replayable and kept"), "\(againOutput)")
         #expect(kept.allSatisfy { againOutput.contains($0.id) }, "\(againOutput)")
         try await Task.sleep(for: .seconds(1))
         #expect(try db.scalar("SELECT count(*) FROM samples") == 2)
@@ -218,6 +229,11 @@ struct DeadLetterTests {
     func ctlExitStatus() async throws {
         let (usage, _) = try await runTool("telemetryctl", ["dlq", "list", "--limit", "-3", "--redis-port", "1"])
         #expect(usage == 64)
+        // Ids Redis would read as ranges (`+`, a bare millisecond) or refuse are usage errors.
+        for command in [["dlq", "replay", "+"], ["dlq", "show", "1700000000000"], ["dlq", "purge", "abc", "--yes"], ["dlq", "replay", "1-2", "-"]] {
+            let (status, output) = try await runTool("telemetryctl", command + ["--redis-port", "1"])
+            #expect(status == 64, "\(command): \(output)")
+        }
         let (unknown, _) = try await runTool("telemetryctl", ["dlq", "replay"])
         #expect(unknown == 64)
         for command in [["queues"], ["dlq", "list"], ["dlq", "show", "1-1"], ["dlq", "replay", "--all"], ["queues", "--json"]] {

@@ -34,7 +34,7 @@ struct OpenAPITests {
         return try await runTool(try schemathesis(), arguments, environment: [
             "SCHEMATHESIS_HOOKS": "hooks", "PYTHONPATH": TestServers.root.appendingPathComponent("Tests/Schemathesis").path,
             "HOME": TestServers.logDirectory,
-        ])
+        ], directory: TestServers.logDirectory)  // its .schemathesis cache stays out of the tree
     }
 
     @Test("schemathesis finds no failure against a live hub (with a token) and a live processor")

@@ -86,8 +86,10 @@ final class Daemon {
 }
 
 /// Runs a command-line tool from the build to completion; returns its exit status and output.
-func runTool(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> (Int32, String) {
+func runTool(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
+             directory: String? = nil) async throws -> (Int32, String) {
     let process = Process()
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "\(TestServers.binDirectory)/\(executable)")
     process.arguments = arguments
     if !environment.isEmpty {
