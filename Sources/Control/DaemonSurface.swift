@@ -87,7 +87,7 @@ public struct DaemonSurface: Sendable {
     }
 
     /// Runs `service` with the HTTP endpoints, the control socket, SIGHUP reload and the watchdog
-    /// until it ends; a control socket that cannot be set up ends it with status 2.
+    /// until it ends; a control socket that cannot be set up ends it with status 1 (a runtime failure, not a configuration error).
     public func serve(service: any Service, logger: Logger) async throws(DaemonExit) {
         let surface = self
         let endpoints = HTTPEndpoints.application(

@@ -27,7 +27,7 @@ package struct ThresholdRule: Sendable, Equatable {
 /// - `redis.host` (`REDIS_HOST`) 127.0.0.1, `redis.port` (`REDIS_PORT`) 6379, `redis.key_prefix` telemetry
 /// - `streams.shards` 8; `consumer.group` processors; `consumer.name` (`CONSUMER_NAME`) the host name;
 ///   `consumer.read_count` 64 entries per read; `consumer.block_ms` 200 (≤ 1000)
-/// - `num_workers` (`NUM_WORKERS`) 8; `worker.queue_depth` 16 items per worker
+/// - `num_workers` (`NUM_WORKERS`) 8; `worker.queue_depth` 64 items per worker
 /// - `postgres.url` (`POSTGRES_URL`) empty = libpq's `PG*` variables
 /// - `compat.window` 64 tasks per move
 /// - `lease.ttl_ms` 5000 (a shard whose owner stops renewing is taken over after this; also the

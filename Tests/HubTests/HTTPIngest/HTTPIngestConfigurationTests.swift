@@ -4,11 +4,15 @@ import Testing
 
 @Suite("HTTP ingest configuration: bearer token")
 struct HTTPIngestConfigurationTests {
-    @Test("The bearer token is required when configured, compared whole")
+    @Test("The bearer token is required when configured, compared whole; the scheme in any case")
     func bearer() throws {
         let configured = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "0123456789abcdef"])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
-        #expect(configured.authorizes("Bearer 0123456789abcdef"))
-        for header in [nil, "", "Bearer", "Bearer 0123456789abcde", "Bearer 0123456789abcdefg", "Basic 0123456789abcdef", "bearer 0123456789abcdef"] {
+        // The scheme in any case (RFC 9110 §11.1); the token exactly.
+        for header in ["Bearer 0123456789abcdef", "bearer 0123456789abcdef", "BEARER 0123456789abcdef"] {
+            #expect(configured.authorizes(header), "\(header)")
+        }
+        for header in [nil, "", "Bearer", "Bearer ", "Bearer 0123456789abcde", "Bearer 0123456789abcdefg", "Basic 0123456789abcdef",
+                       "Bearer 0123456789ABCDEF", "Bearer  0123456789abcdef", "Bearé 0123456789abcdef", "Bearer\t0123456789abcdef"] {
             #expect(!configured.authorizes(header), "\(header ?? "nil")")
         }
         let open = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
