@@ -116,6 +116,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The read side: consistency routing, replica breakers, the hot-attribute cache (issue 17).
+        .target(name: "Query", swiftSettings: swiftSettings),
         .target(
             name: "Control",
             dependencies: [
@@ -174,6 +176,7 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+        .testTarget(name: "QueryTests", dependencies: ["Query"], swiftSettings: swiftSettings),
         .testTarget(name: "ControlTests", dependencies: ["Control", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryConfigurationTests",

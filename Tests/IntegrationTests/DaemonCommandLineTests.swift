@@ -59,13 +59,14 @@ struct DaemonCommandLineTests {
     ])
     func ctlConfigCheck(daemon: String, file: String) async throws {
         let path = TestServers.root.appendingPathComponent(file).path
-        let secrets = ["HTTP_INGEST_TOKEN": "0123456789abcdef-secret", "POSTGRES_URL": "postgresql://u:pw@db/x"]
+        // The environment counts, as for the daemon (REDIS_PORT here).
+        let secrets = ["HTTP_INGEST_TOKEN": "0123456789abcdef-secret", "POSTGRES_URL": "postgresql://u:pw@db/x", "REDIS_PORT": "6390"]
         let (status, output) = try await runTool("telemetryctl", ["config", "check", daemon, path], environment: secrets)
         #expect(status == 0 && output.contains("valid \(daemon) configuration"), "\(output)")
         #expect(!output.contains("0123456789abcdef-secret") && !output.contains("pw@db"), "a secret was printed: \(output)")
         let (jsonStatus, json) = try await runTool("telemetryctl", ["config", "check", daemon, path, "--json"], environment: secrets)
         let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        #expect(jsonStatus == 0 && document?["valid"] as? Bool == true && (document?["keys"] as? [String: String])?["redis.port"] == "6379", "\(json)")
+        #expect(jsonStatus == 0 && document?["valid"] as? Bool == true && (document?["keys"] as? [String: String])?["redis.port"] == "6390", "\(json)")
         let (missing, missingOutput) = try await runTool("telemetryctl", ["config", "check", daemon, "/nonexistent.yaml"])
         #expect(missing == 1 && missingOutput.split(separator: "\n").count == 1, "\(missingOutput)")
         let (usage, _) = try await runTool("telemetryctl", ["config", "check", "gateway", path])
