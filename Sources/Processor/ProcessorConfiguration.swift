@@ -48,7 +48,7 @@ package struct ThresholdRule: Sendable, Equatable {
 ///   owned shards pending this long and tasks left this long in the processing list, which no
 ///   worker holds (a lost `XREADGROUP` or `LMOVE` reply), are delivered again
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
-///   `partitions.interval_s` 3600
+///   `partitions.hourly_retention_days` 1826, `partitions.daily_retention_days` 0 (forever), `partitions.interval_s` 3600
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
@@ -281,8 +281,13 @@ package struct PartitionsConfiguration: Sendable {
     package var aheadDays: Int
     /// `retention_days` (`PARTITIONS_RETENTION_DAYS`), default 30: older sample partitions are dropped.
     package var retentionDays: Int
-    /// `aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default 400.
+    /// `aggregate_retention_days` (`PARTITIONS_AGGREGATE_RETENTION_DAYS`), default 400: of `aggregates_1m`.
     package var aggregateRetentionDays: Int
+    /// `hourly_retention_days` (`PARTITIONS_HOURLY_RETENTION_DAYS`), default 1826 (five years): of
+    /// `aggregates_1h`; 0 keeps them forever.
+    package var hourlyRetentionDays: Int
+    /// `daily_retention_days` (`PARTITIONS_DAILY_RETENTION_DAYS`), default 0 (forever): of `aggregates_1d`.
+    package var dailyRetentionDays: Int
     /// `interval_s` (`PARTITIONS_INTERVAL_S`), default 3600: seconds between maintenance runs.
     package var intervalSeconds: Int
 
@@ -290,6 +295,8 @@ package struct PartitionsConfiguration: Sendable {
         aheadDays = try config.strictInt("ahead_days", default: 3, in: 0...365)
         retentionDays = try config.strictInt("retention_days", default: 30, in: 1...36_500)
         aggregateRetentionDays = try config.strictInt("aggregate_retention_days", default: 400, in: 1...36_500)
+        hourlyRetentionDays = try config.strictInt("hourly_retention_days", default: 1826, in: 0...36_500)
+        dailyRetentionDays = try config.strictInt("daily_retention_days", default: 0, in: 0...36_500)
         intervalSeconds = try config.strictInt("interval_s", default: 3600, in: 1...86_400)
     }
 }

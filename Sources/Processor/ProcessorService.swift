@@ -152,7 +152,9 @@ package final class ProcessorService: Service {
             do {
                 try await storage.maintainPartitions(nowMicros: clock(), aheadDays: configuration.partitions.aheadDays,
                                                      retentionDays: configuration.partitions.retentionDays,
-                                                     aggregateRetentionDays: configuration.partitions.aggregateRetentionDays)
+                                                     aggregateRetentionDays: configuration.partitions.aggregateRetentionDays,
+                                                     hourlyRetentionDays: configuration.partitions.hourlyRetentionDays,
+                                                     dailyRetentionDays: configuration.partitions.dailyRetentionDays)
             } catch {
                 logger.error("partition maintenance failed", metadata: ["error": "\(error)"])
             }

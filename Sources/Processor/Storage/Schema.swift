@@ -126,5 +126,26 @@ package enum Schema {
                 JOIN devices d ON d.id = s.device_id
                 JOIN metrics m ON m.id = s.metric_id;
             """),
+        Migration(version: 6, name: "hourly and daily rollups", sql: """
+            -- Updated in the same transaction as aggregates_1m from the rows actually inserted, so
+            -- late data (days old) is exact without a refresh job. Buckets are UTC hours and days.
+            CREATE TABLE aggregates_1h (
+                device_id integer NOT NULL,
+                metric_id integer NOT NULL,
+                bucket timestamptz NOT NULL,
+                count bigint NOT NULL,
+                sum numeric NOT NULL,
+                min double precision NOT NULL,
+                max double precision NOT NULL,
+                PRIMARY KEY (device_id, metric_id, bucket)
+            ) WITH (fillfactor = 70);
+            CREATE TABLE aggregates_1d (LIKE aggregates_1h INCLUDING ALL) WITH (fillfactor = 70);
+            INSERT INTO aggregates_1h
+                SELECT device_id, metric_id, date_bin('1 hour', bucket, timestamptz 'epoch'), sum(count), sum(sum), min(min), max(max)
+                FROM aggregates_1m GROUP BY 1, 2, 3;
+            INSERT INTO aggregates_1d
+                SELECT device_id, metric_id, date_bin('1 day', bucket, timestamptz 'epoch'), sum(count), sum(sum), min(min), max(max)
+                FROM aggregates_1m GROUP BY 1, 2, 3;
+            """),
     ]
 }

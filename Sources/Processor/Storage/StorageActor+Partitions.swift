@@ -22,10 +22,13 @@ extension StorageActor {
     }
 
     /// The partition task: creates today's and `aheadDays` more partitions, drops those past
-    /// `retentionDays`, deletes aggregates past `aggregateRetentionDays` and idempotency records
-    /// older than `idempotencyDays`. `nowMicros` is injected so tests can drive days.
+    /// `retentionDays`, deletes per-minute aggregates past `aggregateRetentionDays`, hourly ones
+    /// past `hourlyRetentionDays` and daily ones past `dailyRetentionDays` (0: kept forever), and
+    /// idempotency records older than `idempotencyDays`. `nowMicros` is injected so tests can
+    /// drive days.
     @discardableResult
     package func maintainPartitions(nowMicros: Int64, aheadDays: Int, retentionDays: Int, aggregateRetentionDays: Int,
+                                   hourlyRetentionDays: Int = 1826, dailyRetentionDays: Int = 0,
                                    idempotencyDays: Int = 8) throws(PostgresError) -> PartitionPlan {
         let pg = try live()
         let existing = try pg.execute("""
@@ -42,8 +45,11 @@ extension StorageActor {
             try pg.execute("DROP TABLE IF EXISTS \"\(name)\"")
             if let day = PartitionPlanner.day(of: name) { knownPartitions.remove(day) }
         }
-        try pg.query("DELETE FROM aggregates_1m WHERE bucket < timestamptz 'epoch' + $1::bigint * interval '1 microsecond'",
-                     [String(nowMicros - Int64(aggregateRetentionDays) * 86_400_000_000)])
+        for (table, days) in [("aggregates_1m", aggregateRetentionDays), ("aggregates_1h", hourlyRetentionDays), ("aggregates_1d", dailyRetentionDays)]
+        where days > 0 {
+            try pg.query("DELETE FROM \(table) WHERE bucket < timestamptz 'epoch' + $1::bigint * interval '1 microsecond'",
+                         [String(nowMicros - Int64(days) * 86_400_000_000)])
+        }
         try pg.query("DELETE FROM ingested_batches WHERE committed_at < timestamptz 'epoch' + $1::bigint * interval '1 microsecond'",
                      [String(nowMicros - Int64(idempotencyDays) * 86_400_000_000)])
         if !plan.create.isEmpty || !plan.drop.isEmpty {

@@ -15,13 +15,30 @@ extension StorageActor {
             }
         }
         // The parts of one key are summed in numeric; rows go in key order (no deadlock between
-        // processors upserting overlapping keys).
+        // processors upserting overlapping keys). The same minutes roll up into their UTC hour
+        // and day in the same statement (and so the same transaction as the samples).
         try pg.query("""
-            INSERT INTO aggregates_1m AS a (device_id, metric_id, bucket, count, sum, min, max)
-            SELECT d, m, timestamptz 'epoch' + b * interval '1 second', sum(c), sum(s), min(lo), max(hi)
-            FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[])
-                AS u(d, m, b, c, s, lo, hi)
-            GROUP BY d, m, b ORDER BY d, m, b
+            WITH u AS (
+                SELECT d, m, timestamptz 'epoch' + b * interval '1 second' AS t, c, s, lo, hi
+                FROM unnest($1::int[], $2::int[], $3::bigint[], $4::bigint[], $5::numeric[], $6::float8[], $7::float8[])
+                    AS u(d, m, b, c, s, lo, hi)),
+            minute AS (
+                INSERT INTO aggregates_1m AS a (device_id, metric_id, bucket, count, sum, min, max)
+                SELECT d, m, t, sum(c), sum(s), min(lo), max(hi) FROM u
+                GROUP BY d, m, t ORDER BY d, m, t
+                ON CONFLICT (device_id, metric_id, bucket) DO UPDATE SET
+                    count = a.count + excluded.count, sum = a.sum + excluded.sum,
+                    min = least(a.min, excluded.min), max = greatest(a.max, excluded.max)),
+            hour AS (
+                INSERT INTO aggregates_1h AS a (device_id, metric_id, bucket, count, sum, min, max)
+                SELECT d, m, date_bin('1 hour', t, timestamptz 'epoch') AS h, sum(c), sum(s), min(lo), max(hi) FROM u
+                GROUP BY d, m, h ORDER BY d, m, h
+                ON CONFLICT (device_id, metric_id, bucket) DO UPDATE SET
+                    count = a.count + excluded.count, sum = a.sum + excluded.sum,
+                    min = least(a.min, excluded.min), max = greatest(a.max, excluded.max))
+            INSERT INTO aggregates_1d AS a (device_id, metric_id, bucket, count, sum, min, max)
+            SELECT d, m, date_bin('1 day', t, timestamptz 'epoch') AS day, sum(c), sum(s), min(lo), max(hi) FROM u
+            GROUP BY d, m, day ORDER BY d, m, day
             ON CONFLICT (device_id, metric_id, bucket) DO UPDATE SET
                 count = a.count + excluded.count, sum = a.sum + excluded.sum,
                 min = least(a.min, excluded.min), max = greatest(a.max, excluded.max)
