@@ -16,6 +16,7 @@ RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 TEST_REDIS_PORT := 26379
 TEST_PG_PORT := 25432
+TEST_REPLICA_PORT := 25433
 BENCH_REDIS_PORT := 36379
 BENCH_PG_PORT := 35432
 # Commit timestamps give the bench sample → commit latency; the sizing is what a production
@@ -23,7 +24,7 @@ BENCH_PG_PORT := 35432
 BENCH_PG_OPTIONS := -c track_commit_timestamp=on -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min
 
 TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
-	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry \
+	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry TELEMETRY_REPLICA_PORT=$(TEST_REPLICA_PORT) \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
 .PHONY: help deps deps-test build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
@@ -51,8 +52,8 @@ release: deps ## Release build of the daemons and the CLI
 services-run: deps ## Start Redis (:16379) and PostgreSQL (:15432) for `make run`, data under .run/run
 	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT)
 
-services-test: deps-test ## Start Redis (:26379) and PostgreSQL (:25432) for the tests, data under .run/test
-	DURABLE=0 Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT)
+services-test: deps-test ## Start Redis (:26379), PostgreSQL (:25432) and its streaming replica (:25433) for the tests, data under .run/test
+	DURABLE=0 Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT) $(TEST_REPLICA_PORT)
 
 run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
 	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)

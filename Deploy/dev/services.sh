@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts or stops a loopback-only Redis and PostgreSQL for development and tests.
-#   Deploy/dev/services.sh start NAME REDIS_PORT PG_PORT
+# Starts or stops a loopback-only Redis and PostgreSQL for development and tests, and with
+# REPLICA_PORT a PostgreSQL streaming replica of that PostgreSQL (pg_basebackup -R, hot standby).
+#   Deploy/dev/services.sh start NAME REDIS_PORT PG_PORT [REPLICA_PORT]
 #   Deploy/dev/services.sh stop NAME
 # Data lives under .run/NAME. PostgreSQL runs as the 'postgres' user (initdb refuses root);
 # it trusts loopback connections and has a 'telemetry' role (CREATEDB) and database.
@@ -61,10 +62,42 @@ start_postgres() {
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
 SELECT 'CREATE ROLE telemetry LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'telemetry') \gexec
 SELECT 'CREATE DATABASE telemetry OWNER telemetry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'telemetry') \gexec
+-- telemetry_replica_lag() reads the WAL receiver's status on a replica.
+GRANT pg_read_all_stats TO telemetry;
 SQL
 }
 
+start_replica() {
+  local primary=$1 port=$2 data="$dir/replica/data" sock="$dir/replica/sock"
+  mkdir -p "$dir/replica" "$sock"
+  chown postgres:postgres "$dir/replica" "$sock"
+  # A replica whose primary was created anew (its system identifier differs) is made afresh.
+  local want have
+  want=$(runuser -u postgres -- "$pgbin/pg_controldata" -D "$dir/pg/data" | awk -F': *' '/system identifier/ {print $2}')
+  have=""
+  if [ -s "$data/PG_VERSION" ]; then
+    have=$(runuser -u postgres -- "$pgbin/pg_controldata" -D "$data" | awk -F': *' '/system identifier/ {print $2}')
+  fi
+  if [ "$want" != "$have" ]; then
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$data"
+    runuser -u postgres -- "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$data" -R -X stream -c fast \
+      >"$dir/replica/basebackup.log" 2>&1 || { cat "$dir/replica/basebackup.log" >&2; exit 1; }
+  fi
+  if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+    echo "postgres replica already running on 127.0.0.1:$port"
+    return
+  fi
+  # The tests pause replay, kill the replica (pg_ctl stop -m immediate) and start it again.
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/replica/postgres.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 -c hot_standby=on ${PG_OPTIONS:-}" start >/dev/null
+  echo "postgres replica of :$primary on 127.0.0.1:$port"
+}
+
 stop_all() {
+  if [ -s "$dir/replica/data/PG_VERSION" ]; then
+    runuser -u postgres -- "$pgbin/pg_ctl" -D "$dir/replica/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   if [ -f "$dir/redis/redis.pid" ]; then
     kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
     rm -f "$dir/redis/redis.pid"
@@ -75,7 +108,11 @@ stop_all() {
 }
 
 case "$cmd" in
-  start) start_redis "${3:?redis port}"; start_postgres "${4:?postgres port}" ;;
+  start)
+    start_redis "${3:?redis port}"
+    start_postgres "${4:?postgres port}"
+    if [ -n "${5:-}" ]; then start_replica "$4" "$5"; fi
+    ;;
   stop) stop_all ;;
   *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac

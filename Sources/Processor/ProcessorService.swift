@@ -204,6 +204,15 @@ package final class ProcessorService: Service {
                     logger.info("processor progress", metadata: ["counters": "\(counters.summary)"])
                 }
             },
+            // The replicas' lag is read from this row (telemetry_replica_lag()); a failed stamp
+            // is the outage /ready already reports, so it is not logged twice a second.
+            .init(name: "heartbeat", role: .maintenance) {
+                let stamp = StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-heartbeat")
+                while !Task.isCancelled {
+                    try? await stamp.beat()
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            },
         ]
         children += pool.children(storages: storages, acknowledger: acknowledger, deadLetters: deadLetters, retries: retries, faults: faults,
                                   counters: counters, configuration: configuration, settings: analysisSettings, logger: logger)

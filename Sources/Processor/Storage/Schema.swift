@@ -147,5 +147,29 @@ package enum Schema {
                 SELECT device_id, metric_id, date_bin('1 day', bucket, timestamptz 'epoch'), sum(count), sum(sum), min(min), max(max)
                 FROM aggregates_1m GROUP BY 1, 2, 3;
             """),
+        Migration(version: 7, name: "heartbeat and replica lag", sql: """
+            -- Written by every processor every 500 ms on the primary; a replica's copy shows how far
+            -- behind its replay is even when no sample arrives (pg_last_xact_replay_timestamp()
+            -- grows while an idle primary commits nothing).
+            CREATE TABLE telemetry_heartbeat (
+                id smallint PRIMARY KEY CHECK (id = 1),
+                at timestamptz NOT NULL);
+            INSERT INTO telemetry_heartbeat VALUES (1, clock_timestamp());
+            -- Seconds this node's data is behind the primary's: 0 on the primary; 0 on a replica
+            -- that has replayed everything its streaming WAL receiver got; else the heartbeat's age
+            -- (replay paused or behind, or the receiver not streaming). The receiver's status needs
+            -- pg_read_all_stats; without it a replica reads as behind by the heartbeat's age.
+            CREATE FUNCTION telemetry_replica_lag() RETURNS double precision
+            LANGUAGE sql VOLATILE AS $fn$
+                SELECT CASE
+                    WHEN NOT pg_is_in_recovery() THEN 0::float8
+                    WHEN pg_last_wal_receive_lsn() IS NOT NULL
+                         AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                         AND NOT pg_is_wal_replay_paused()
+                         AND EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming') THEN 0::float8
+                    ELSE greatest(0, extract(epoch FROM clock_timestamp() - (SELECT at FROM telemetry_heartbeat WHERE id = 1)))::float8
+                END
+            $fn$;
+            """),
     ]
 }

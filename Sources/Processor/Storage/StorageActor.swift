@@ -66,6 +66,11 @@ package actor StorageActor {
         return (rows.compactMap { row in row[0].flatMap { Int32($0) }.flatMap { id in row[1].map { (id, $0) } } }, total)
     }
 
+    /// Stamps `telemetry_heartbeat` with the time now (what replicas' lag is measured from).
+    package func beat() throws(PostgresError) {
+        try live().execute("UPDATE telemetry_heartbeat SET at = clock_timestamp() WHERE id = 1")
+    }
+
     /// True when a trivial query succeeds.
     package func ping() -> Bool {
         (try? live().execute("SELECT 1")) != nil

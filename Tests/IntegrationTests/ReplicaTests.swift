@@ -1,0 +1,53 @@
+import Foundation
+import Postgres
+import Testing
+
+/// The streaming replica `make services-test` starts (pg_basebackup -R) and the lag the query
+/// service will route by: measured from the processor's heartbeat, cross-checked with the
+/// replica's receive and replay positions.
+@Suite("Replica lag (real PostgreSQL primary and streaming replica)", .serialized)
+struct ReplicaTests {
+    static let replicaPort = Int(TestServers.environment["TELEMETRY_REPLICA_PORT"] ?? "") ?? 25433
+
+    /// A connection to `database` on the replica, as `user`; fails saying how to start it.
+    static func replica(_ database: String, user: String = TestServers.pgUser) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection(conninfo: "host=\(TestServers.pgHost) port=\(replicaPort) user=\(user) dbname=\(database) connect_timeout=5")
+        } catch {
+            throw HarnessError("the PostgreSQL replica is not reachable at \(TestServers.pgHost):\(replicaPort) (\(error)); "
+                               + "`make services-test` starts it (Deploy/dev/services.sh start test 26379 25432 25433)")
+        }
+    }
+
+    static func lag(_ connection: PostgresConnection) throws -> Double {
+        Double(try connection.execute("SELECT telemetry_replica_lag()").rows.first?[0] ?? "") ?? -1
+    }
+
+    @Test("lag is 0 on the primary and near 0 on a caught-up replica, grows past 5 s while replay is paused, and falls back once it resumes")
+    func pausedReplay() async throws {
+        let deployment = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "replica-processor", environment: deployment.processorEnvironment())
+        let primary = try deployment.database.connect()
+        #expect(try await eventually(timeout: .seconds(30)) { (try? Self.lag(primary)) == 0 }, "\(processor.tail)")
+        // The database, its schema and the heartbeats reach the replica.
+        var replica: PostgresConnection?
+        let caughtUp = try await eventually(timeout: .seconds(30)) {
+            replica = replica ?? (try? Self.replica(deployment.database.name))
+            return try replica.map { try Self.lag($0) < 1 } ?? false
+        }
+        #expect(caughtUp, "\(processor.tail)")
+        let connection = try #require(replica)
+        let superuser = try Self.replica("postgres", user: "postgres")
+        try superuser.execute("SELECT pg_wal_replay_pause()")
+        defer { _ = try? superuser.execute("SELECT pg_wal_replay_resume()") }
+        let behind = try await eventually(timeout: .seconds(20)) { try Self.lag(connection) > 5 }
+        let measured = try Self.lag(connection)
+        #expect(behind && measured < 30, "lag \(measured)")
+        try superuser.execute("SELECT pg_wal_replay_resume()")
+        let recovered = try await eventually(timeout: .seconds(20)) { try Self.lag(connection) < 1 }
+        #expect(recovered, "lag \((try? Self.lag(connection)) ?? -1)")
+        #expect(try Self.lag(primary) == 0)
+        #expect(await processor.stop() == 0)
+        print("replica lag: \(String(format: "%.1f", measured)) s while replay was paused, under 1 s once resumed")
+    }
+}
