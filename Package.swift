@@ -117,7 +117,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The read side: consistency routing, replica breakers, the hot-attribute cache (issue 17).
-        .target(name: "Query", swiftSettings: swiftSettings),
+        .target(name: "Query", dependencies: ["Postgres", "TelemetryCore"], swiftSettings: swiftSettings),
         .target(
             name: "Control",
             dependencies: [
@@ -205,7 +205,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", "TelemetryConfiguration", "Control", "TelemetryStatus", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", "TelemetryConfiguration", "Control", "TelemetryStatus", "Query", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),

@@ -55,8 +55,11 @@ start_postgres() {
   if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     echo "postgres already running on 127.0.0.1:$port"
   else
+    # The server must not inherit our stdout or stderr: a caller reading them to the end (a test)
+    # would wait for the server to exit.
     runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 ${PG_OPTIONS:-}" start >/dev/null
+      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 ${PG_OPTIONS:-}" start \
+      >/dev/null 2>"$dir/pg/pg_ctl.err" </dev/null || { cat "$dir/pg/pg_ctl.err" "$dir/pg/postgres.log" >&2; exit 1; }
     echo "postgres on 127.0.0.1:$port"
   fi
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
@@ -90,7 +93,8 @@ start_replica() {
   fi
   # The tests pause replay, kill the replica (pg_ctl stop -m immediate) and start it again.
   runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/replica/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 -c hot_standby=on ${PG_OPTIONS:-}" start >/dev/null
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 -c hot_standby=on ${PG_OPTIONS:-}" start \
+    >/dev/null 2>"$dir/replica/pg_ctl.err" </dev/null || { cat "$dir/replica/pg_ctl.err" "$dir/replica/postgres.log" >&2; exit 1; }
   echo "postgres replica of :$primary on 127.0.0.1:$port"
 }
 

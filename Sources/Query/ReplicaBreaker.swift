@@ -7,6 +7,7 @@
 /// - **open**: no reads for `openSeconds`; probes go on (so the lag stays known).
 /// - **half-open**: the open time is over; still no reads, and the next probe decides: one within
 ///   the lag limit closes the breaker, a failed or lagging one opens it again for `openSeconds`.
+///   A new breaker starts here: a replica whose lag was never measured serves nothing.
 public struct ReplicaBreaker: Sendable, Equatable {
     /// What the breaker is configured with (`read.max_lag_s`, `read.max_failures`, `read.open_s`).
     public struct Settings: Sendable, Equatable {
@@ -37,12 +38,12 @@ public struct ReplicaBreaker: Sendable, Equatable {
 
     /// The settings.
     public let settings: Settings
-    /// The state now (after the last event fed in).
-    public private(set) var state: State = .closed(failures: 0)
+    /// The state now (after the last event fed in); half-open until the first probe.
+    public private(set) var state: State = .halfOpen
     /// The lag of the last successful probe, in seconds; nil before the first one.
     public private(set) var lastLagSeconds: Double?
 
-    /// A closed breaker.
+    /// A breaker that waits for its first probe (half-open).
     public init(settings: Settings) {
         self.settings = settings
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Query
 import Testing
 
 /// The streaming replica `make services-test` starts (pg_basebackup -R) and the lag the query
@@ -49,5 +50,40 @@ struct ReplicaTests {
         #expect(try Self.lag(primary) == 0)
         #expect(await processor.stop() == 0)
         print("replica lag: \(String(format: "%.1f", measured)) s while replay was paused, under 1 s once resumed")
+    }
+
+    @Test("a monitored replica serves nothing before its first probe, leaves at the first probe that sees its lag past 5 s, and is back read.open_s after replay resumes")
+    func monitorFollowsLag() async throws {
+        let deployment = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "replica-monitor-processor", environment: deployment.processorEnvironment())
+        let conninfo = "host=\(TestServers.pgHost) port=\(Self.replicaPort) user=\(TestServers.pgUser) dbname=\(deployment.database.name)"
+        let monitor = ReplicaMonitor(name: "r1", role: .read, conninfo: conninfo,
+                                     settings: ReplicaBreaker.Settings(maxLagSeconds: 5, maxFailures: 3, openSeconds: 3))
+        let probing = Task { await monitor.run(every: .milliseconds(200)) }
+        defer { probing.cancel() }
+        #expect(!monitor.admits(), "admitted before its first probe")
+        #expect(try await eventually(timeout: .seconds(30)) { monitor.admits() }, "never admitted: \(monitor.snapshot)\n\(processor.tail)")
+
+        let superuser = try Self.replica("postgres", user: "postgres")
+        try superuser.execute("SELECT pg_wal_replay_pause()")
+        defer { _ = try? superuser.execute("SELECT pg_wal_replay_resume()") }
+        // Whenever the last probe measured more than 5 s, no read is admitted.
+        var sawLag = false
+        let left = try await eventually(timeout: .seconds(20), every: .milliseconds(20)) {
+            let (_, lag) = monitor.snapshot
+            let admitted = monitor.admits()
+            if let lag, lag > 5 {
+                sawLag = true
+                #expect(!admitted, "lag \(lag) s, still admitted")
+            }
+            return !admitted
+        }
+        #expect(left && sawLag, "\(monitor.snapshot)")
+        try superuser.execute("SELECT pg_wal_replay_resume()")
+        // Closed again once the lag is back and open_s (3 s) has passed.
+        #expect(try await eventually(timeout: .seconds(15)) { monitor.admits() }, "\(monitor.snapshot)")
+        #expect((monitor.snapshot.lagSeconds ?? 99) < 1)
+
+        #expect(await processor.stop() == 0)
     }
 }

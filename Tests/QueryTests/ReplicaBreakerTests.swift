@@ -8,8 +8,9 @@ struct ReplicaBreakerTests {
     @Test("lag over the limit opens it at once; it stays open for open_s whatever the probes say, then half-open refuses until a probe decides")
     func lag() {
         var b = ReplicaBreaker(settings: settings)
+        // Never probed: its lag is unknown, so it serves nothing yet.
         let a1 = b.admits(nowMillis: 0)
-        #expect(a1)
+        #expect(!a1 && b.state == .halfOpen)
         b.probeSucceeded(lagSeconds: 4.9, nowMillis: 500)
         let a2 = b.admits(nowMillis: 500)
         #expect(a2 && b.lastLagSeconds == 4.9)
@@ -47,6 +48,10 @@ struct ReplicaBreakerTests {
     @Test("max_failures failures in a row open it; a success in between resets the count")
     func failures() {
         var b = ReplicaBreaker(settings: settings)
+        b.failed(nowMillis: -1, reason: "first probe")
+        #expect(b.state == .open(untilMillis: 59_999, reason: "probe failed: first probe"))
+        b = ReplicaBreaker(settings: settings)
+        b.probeSucceeded(lagSeconds: 0, nowMillis: 0)
         b.failed(nowMillis: 0, reason: "timeout")
         b.failed(nowMillis: 1, reason: "timeout")
         b.probeSucceeded(lagSeconds: 0, nowMillis: 2)
@@ -65,7 +70,7 @@ struct ReplicaBreakerTests {
     func edges() {
         var b = ReplicaBreaker(settings: ReplicaBreaker.Settings(maxLagSeconds: 5, maxFailures: 1, openSeconds: 1e12))
         b.probeSucceeded(lagSeconds: .nan, nowMillis: .max - 10)
-        #expect(b.state == .open(untilMillis: .max, reason: "1 failures in a row, last: lag unknown"))
+        #expect(b.state == .open(untilMillis: .max, reason: "probe failed: lag unknown"))
         let a10 = b.admits(nowMillis: .max - 1)
         #expect(!a10)
         var c = ReplicaBreaker(settings: settings)
