@@ -7,7 +7,14 @@
 # it trusts loopback connections and has a 'telemetry' role (CREATEDB) and database.
 set -euo pipefail
 
-cmd=${1:?usage: services.sh start|stop NAME [REDIS_PORT PG_PORT]}
+cmd=${1:?usage: services.sh start|stop NAME [REDIS_PORT PG_PORT [REPLICA_PORT]]}
+# The servers must not inherit descriptors of whoever started this script: a caller that waits
+# for one to close (Foundation's Process learns of a child's exit that way) would wait for the
+# server to exit.
+for fd in "/proc/$$/fd"/*; do
+  fd=${fd##*/}
+  if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+done
 name=${2:?name}
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="$root/.run/$name"
@@ -63,6 +70,7 @@ start_postgres() {
     echo "postgres on 127.0.0.1:$port"
   fi
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+SET client_min_messages TO warning;
 SELECT 'CREATE ROLE telemetry LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'telemetry') \gexec
 SELECT 'CREATE DATABASE telemetry OWNER telemetry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'telemetry') \gexec
 -- telemetry_replica_lag() reads the WAL receiver's status on a replica.

@@ -52,7 +52,27 @@ struct ReplicaTests {
         print("replica lag: \(String(format: "%.1f", measured)) s while replay was paused, under 1 s once resumed")
     }
 
-    @Test("a monitored replica serves nothing before its first probe, leaves at the first probe that sees its lag past 5 s, and is back read.open_s after replay resumes")
+    /// `pg_ctl … -m immediate stop` of the test replica (a crash).
+    static func killReplica() async throws {
+        let data = TestServers.root.appendingPathComponent(".run/test/replica/data").path
+        let (status, output) = try await runTool("/bin/sh", ["-c", "pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); "
+                                                              + "runuser -u postgres -- \"$pgbin/pg_ctl\" -D '\(data)' -m immediate -w stop"])
+        #expect(status == 0, "\(output)")
+    }
+
+    /// Starts the test replica again, detached (the server must not be a child of the tests),
+    /// and waits until it answers.
+    static func startReplica() async throws {
+        let script = TestServers.root.appendingPathComponent("Deploy/dev/services.sh").path
+        let log = "\(TestServers.logDirectory)/replica-restart.log"
+        let (status, output) = try await runTool("/bin/sh", ["-c", "DURABLE=0 setsid '\(script)' start test \(TestServers.redisPort) \(TestServers.pgPort) "
+                                                              + "\(replicaPort) >'\(log)' 2>&1 </dev/null &"])
+        #expect(status == 0, "\(output)")
+        let up = try await eventually(timeout: .seconds(60)) { (try? Self.replica("postgres", user: "postgres")) != nil }
+        #expect(up, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+
+    @Test("a monitored replica serves nothing before its first probe, leaves at the first probe that sees its lag past 5 s, and is back read.open_s after replay resumes; a killed replica is taken out and back once restarted")
     func monitorFollowsLag() async throws {
         let deployment = try Deployment()
         let processor = try Daemon("telemetry-processor", name: "replica-monitor-processor", environment: deployment.processorEnvironment())
@@ -83,6 +103,14 @@ struct ReplicaTests {
         // Closed again once the lag is back and open_s (3 s) has passed.
         #expect(try await eventually(timeout: .seconds(15)) { monitor.admits() }, "\(monitor.snapshot)")
         #expect((monitor.snapshot.lagSeconds ?? 99) < 1)
+
+        // A replica that dies: its probes fail, max_failures in a row open the breaker; it is
+        // back read.open_s after the replica returns.
+        try await Self.killReplica()
+        let dead = try await eventually(timeout: .seconds(10)) { !monitor.admits() }
+        try await Self.startReplica()
+        #expect(dead, "\(monitor.snapshot)")
+        #expect(try await eventually(timeout: .seconds(30)) { monitor.admits() }, "\(monitor.snapshot)")
 
         #expect(await processor.stop() == 0)
     }
