@@ -49,6 +49,16 @@ start_redis() {
   exit 1
 }
 
+# pg_start DATA LOGDIR PORT SOCKET_DIR [EXTRA_OPTIONS]: starts a server on loopback, with its
+# log in LOGDIR. The server must not inherit our stdout or stderr: a caller reading them to the
+# end (a test) would wait for the server to exit.
+pg_start() {
+  local data=$1 logs=$2 port=$3 sock=$4 extra=${5:-}
+  runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 60 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 $extra ${PG_OPTIONS:-}" start \
+    >/dev/null 2>"$logs/pg_ctl.err" </dev/null || { cat "$logs/pg_ctl.err" "$logs/postgres.log" >&2; exit 1; }
+}
+
 start_postgres() {
   local port=$1 data="$dir/pg/data" sock="$dir/pg/sock"
   mkdir -p "$dir/pg" "$sock"
@@ -62,11 +72,7 @@ start_postgres() {
   if "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
     echo "postgres already running on 127.0.0.1:$port"
   else
-    # The server must not inherit our stdout or stderr: a caller reading them to the end (a test)
-    # would wait for the server to exit.
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/pg/postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 ${PG_OPTIONS:-}" start \
-      >/dev/null 2>"$dir/pg/pg_ctl.err" </dev/null || { cat "$dir/pg/pg_ctl.err" "$dir/pg/postgres.log" >&2; exit 1; }
+    pg_start "$data" "$dir/pg" "$port" "$sock"
     echo "postgres on 127.0.0.1:$port"
   fi
   psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
@@ -100,9 +106,7 @@ start_replica() {
     return
   fi
   # The tests pause replay, kill the replica (pg_ctl stop -m immediate) and start it again.
-  runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$dir/replica/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 -c hot_standby=on ${PG_OPTIONS:-}" start \
-    >/dev/null 2>"$dir/replica/pg_ctl.err" </dev/null || { cat "$dir/replica/pg_ctl.err" "$dir/replica/postgres.log" >&2; exit 1; }
+  pg_start "$data" "$dir/replica" "$port" "$sock" "-c hot_standby=on"
   echo "postgres replica of :$primary on 127.0.0.1:$port"
 }
 

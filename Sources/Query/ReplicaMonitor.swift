@@ -24,7 +24,7 @@ public actor ReplicaMonitor {
     public init(name: String, role: ReplicaRole, conninfo: String, settings: ReplicaBreaker.Settings) {
         self.name = name
         self.role = role
-        self.conninfo = Self.withConnectTimeout(conninfo, seconds: 2)
+        self.conninfo = Self.withProbeSettings(conninfo)
         breaker = Mutex(ReplicaBreaker(settings: settings))
         executor = ThreadExecutor(name: "replica-\(name)")
     }
@@ -86,13 +86,22 @@ public actor ReplicaMonitor {
         return made
     }
 
-    /// `conninfo` with `connect_timeout` set unless it sets one: a probe of a replica that does
-    /// not answer must end well within the probe period's order of magnitude.
-    static func withConnectTimeout(_ conninfo: String, seconds: Int) -> String {
-        guard !conninfo.contains("connect_timeout") else { return conninfo }
+    /// The settings a probe connection needs, added unless `conninfo` sets them: a 2 s connect
+    /// timeout, TCP keepalives that notice a silent peer within about 10 s, and a 2 s statement
+    /// timeout, so a replica that stops answering (a network black hole, not just a refused
+    /// connection) fails its probes instead of holding the prober.
+    static func withProbeSettings(_ conninfo: String) -> String {
+        let settings = [("connect_timeout", "2"), ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"),
+                        ("keepalives_count", "2"), ("options", "-c statement_timeout=2000")]
+            .filter { !conninfo.contains($0.0 + "=") }
+        guard !settings.isEmpty else { return conninfo }
         if conninfo.hasPrefix("postgres://") || conninfo.hasPrefix("postgresql://") {
-            return conninfo + (conninfo.contains("?") ? "&" : "?") + "connect_timeout=\(seconds)"
+            let query = settings.map { name, value in
+                "\(name)=" + value.map { $0 == " " ? "%20" : $0 == "=" ? "%3D" : String($0) }.joined()
+            }
+            return conninfo + (conninfo.contains("?") ? "&" : "?") + query.joined(separator: "&")
         }
-        return conninfo + (conninfo.isEmpty ? "" : " ") + "connect_timeout=\(seconds)"
+        let pairs = settings.map { "\($0.0)='\($0.1)'" }
+        return conninfo + (conninfo.isEmpty ? "" : " ") + pairs.joined(separator: " ")
     }
 }

@@ -1,4 +1,4 @@
-import Query
+@testable import Query
 import Testing
 
 @Suite("Read routing by consistency level (pure)")
@@ -33,5 +33,21 @@ struct ReadRouterTests {
         for bad in ["", "eventually", "strong\u{0}", "1e308"] {
             #expect(Consistency.requested(parameter: bad, header: nil) == .some(nil), "\(bad)")
         }
+    }
+}
+
+@Suite("Replica probe connection settings")
+struct ProbeSettingsTests {
+    @Test("a probe connection gets a connect timeout, keepalives and a statement timeout, in either conninfo form, unless already set")
+    func settings() {
+        let keywords = ReplicaMonitor.withProbeSettings("host=r1 port=5433 dbname=telemetry")
+        #expect(keywords == "host=r1 port=5433 dbname=telemetry connect_timeout='2' keepalives='1' keepalives_idle='5' keepalives_interval='2' "
+                + "keepalives_count='2' options='-c statement_timeout=2000'")
+        let url = ReplicaMonitor.withProbeSettings("postgresql://u@r1:5433/telemetry?sslmode=disable")
+        #expect(url == "postgresql://u@r1:5433/telemetry?sslmode=disable&connect_timeout=2&keepalives=1&keepalives_idle=5&keepalives_interval=2"
+                + "&keepalives_count=2&options=-c%20statement_timeout%3D2000")
+        #expect(ReplicaMonitor.withProbeSettings("host=r1 connect_timeout=9").contains("connect_timeout=9")
+                && !ReplicaMonitor.withProbeSettings("host=r1 connect_timeout=9").contains("connect_timeout='2'"))
+        #expect(ReplicaMonitor.withProbeSettings("").hasPrefix("connect_timeout='2'"))
     }
 }
