@@ -170,6 +170,8 @@ package final class ProcessorService: Service {
         let retries = RetryLedger(redis: acker, keys: configuration.redis.keys, logger: logger)
         let onStopping = self.onStopping
         let analysisSettings = self.analysisSettings
+        // One connection (and thread) for the heartbeat, kept across restarts of its child.
+        let stamp = StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-heartbeat")
 
         var children: [Supervisor.Child] = [
             .init(name: "consumer") {
@@ -207,7 +209,6 @@ package final class ProcessorService: Service {
             // The replicas' lag is read from this row (telemetry_replica_lag()); a failed stamp
             // is the outage /ready already reports, so it is not logged twice a second.
             .init(name: "heartbeat", role: .maintenance) {
-                let stamp = StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-heartbeat")
                 while !Task.isCancelled {
                     try? await stamp.beat()
                     try await Task.sleep(for: .milliseconds(500))

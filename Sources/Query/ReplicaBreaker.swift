@@ -22,7 +22,9 @@ public struct ReplicaBreaker: Sendable, Equatable {
         public init(maxLagSeconds: Double = 5, maxFailures: Int = 5, openSeconds: Double = 60) {
             self.maxLagSeconds = maxLagSeconds
             self.maxFailures = max(1, maxFailures)
-            self.openMillis = Int64((max(0, openSeconds) * 1000).rounded())
+            // A configured value cannot trap here: NaN and negatives are 0, huge ones saturate.
+            let millis = (openSeconds * 1000).rounded()
+            self.openMillis = millis.isNaN || millis <= 0 ? 0 : millis >= 9.2e18 ? .max : Int64(millis)
         }
     }
 
@@ -67,9 +69,7 @@ public struct ReplicaBreaker: Sendable, Equatable {
         expire(nowMillis: nowMillis)
         let lagging = lagSeconds > settings.maxLagSeconds
         switch state {
-        case .closed:
-            state = lagging ? open(nowMillis, "lag \(Self.seconds(lagSeconds)) s over \(Self.seconds(settings.maxLagSeconds)) s") : .closed(failures: 0)
-        case .halfOpen:
+        case .closed, .halfOpen:
             state = lagging ? open(nowMillis, "lag \(Self.seconds(lagSeconds)) s over \(Self.seconds(settings.maxLagSeconds)) s") : .closed(failures: 0)
         case .open:
             break  // stays open until its time is over
