@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "telemetry-hub", targets: ["telemetry-hub"]),
         .executable(name: "telemetry-processor", targets: ["telemetry-processor"]),
+        .executable(name: "telemetry-query", targets: ["telemetry-query"]),
         .executable(name: "telemetryctl", targets: ["telemetryctl"]),
         .executable(name: "telemetry-bench", targets: ["telemetry-bench"]),
         // For the microbenchmarks under Benchmarks/ (a package of their own).
@@ -117,7 +118,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The read side: consistency routing, replica breakers, the hot-attribute cache (issue 17).
-        .target(name: "Query", dependencies: ["Postgres", "TelemetryCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Query",
+            dependencies: [
+                "Postgres", "Redis", "TelemetryCore", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Control",
             dependencies: [
@@ -148,9 +161,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "telemetry-query",
+            dependencies: ["Query", "Control"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "telemetryctl",
             dependencies: [
-                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration", "Control", "Hub", "Processor",
+                "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration", "Control", "Hub", "Processor", "Query",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -109,9 +109,16 @@ public enum HTTPEndpoints {
         // Written once, before the application runs; read only afterwards.
         var routes: [Route] = []
 
-        /// The methods `path` answers (HEAD with GET), empty for an unknown path.
+        /// The methods `path` answers (HEAD with GET), empty for an unknown path. A route's
+        /// `{parameter}` segment matches any one non-empty segment.
         func methods(of path: String) -> [String] {
-            let methods = routes.filter { $0.path == path }.map(\.method.rawValue)
+            let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+            let methods = routes.filter { route in
+                let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+                return pattern.count == segments.count && zip(pattern, segments).allSatisfy { p, s in
+                    p == s || (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty)
+                }
+            }.map(\.method.rawValue)
             return methods.contains("GET") ? methods + ["HEAD"] : methods
         }
     }

@@ -201,8 +201,9 @@ package final class HubService: Service {
 
     /// What became of the samples of one `POST /v1/samples`.
     package enum SampleIngestResult: Sendable {
-        /// Every valid line is durable; `document.rejected` lists the others.
-        case durable(SampleDocument)
+        /// Every valid line is durable; `document.rejected` lists the others; `token` names the
+        /// request's batches (`X-Ingest-Token`).
+        case durable(SampleDocument, token: IngestToken)
         /// No line was valid; nothing was queued.
         case invalid(SampleDocument)
         /// The buffer has no room: the hub is applying backpressure (nothing was queued).
@@ -248,7 +249,7 @@ package final class HubService: Service {
             return .tooLarge("the request makes \(count) batches and the hub's buffer holds \(capacity) (ingest.buffer_batches); split it")
         case .stopping:
             return .unavailable("the hub is stopping")
-        case .queued(let ticket):
+        case .queued(let ticket, let token):
             let timer = Task {
                 try await Task.sleep(for: ackTimeout)
                 ticket.expire("the samples were not confirmed durable within \(ackTimeout)")
@@ -258,7 +259,7 @@ package final class HubService: Service {
             case .durable:
                 counters.httpSamplesAccepted.add(document.readings.count, ordering: .relaxed)
                 counters.httpValuesAccepted.add(document.values, ordering: .relaxed)
-                return .durable(document)
+                return .durable(document, token: token)
             case .failed(let reason):
                 return .unavailable(reason)
             }

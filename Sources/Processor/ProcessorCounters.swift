@@ -45,6 +45,9 @@ package final class ProcessorCounters: Sendable {
     /// Storage transactions committed and the batches they carried (group commit; sampled every probe).
     package let storageTransactions = Atomic<Int>(0)
     package let storageBatches = Atomic<Int>(0)
+    /// Cache write-throughs by outcome (`written`, `failed`, `skipped`), summed over the storage
+    /// connections (sampled every probe).
+    package let cacheWrites = Mutex<[String: Int]>([:])
     /// Items waiting in the worker queues (sampled every probe).
     package let workerQueueDepth = Atomic<Int>(0)
     /// Entries in the dead-letter stream (sampled every probe).

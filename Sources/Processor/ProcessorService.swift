@@ -108,7 +108,10 @@ package final class ProcessorService: Service {
         let counters = self.counters
         let storages = (0..<configuration.storage.connections).map {
             StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storage.groupRows,
-                         maxMetricNames: configuration.maxMetricNames)
+                         maxMetricNames: configuration.maxMetricNames,
+                         cache: configuration.cacheEnabled
+                            ? LatestCacheWriter(endpoint: configuration.redis.endpoint, keys: configuration.redis.keys, ttlMillis: configuration.cacheTTLMillis)
+                            : nil)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis.endpoint, name: "reader")
@@ -135,6 +138,14 @@ package final class ProcessorService: Service {
                 counters.workerQueueDepth.store(pool.queued, ordering: .relaxed)
                 counters.storageTransactions.store(storages.reduce(0) { $0 + $1.groups.load(ordering: .relaxed) }, ordering: .relaxed)
                 counters.storageBatches.store(storages.reduce(0) { $0 + $1.groupedBatches.load(ordering: .relaxed) }, ordering: .relaxed)
+                let writers = storages.compactMap(\.cache)
+                if !writers.isEmpty {
+                    counters.cacheWrites.withLock {
+                        $0 = ["written": writers.reduce(0) { $0 + $1.written.load(ordering: .relaxed) },
+                              "failed": writers.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) },
+                              "skipped": writers.reduce(0) { $0 + $1.skipped.load(ordering: .relaxed) }]
+                    }
+                }
                 if redisUp, let queues = try? await consumer.queueState() {
                     counters.updateQueues(queues)
                 }

@@ -19,6 +19,8 @@ public actor ReplicaMonitor {
     private var connection: PostgresConnection?
     private nonisolated let breaker: Mutex<ReplicaBreaker>
     private nonisolated let started = ContinuousClock.now
+    /// ``nowMillis`` at the last probe that measured the lag (-1: none yet).
+    private nonisolated let measuredAtMillis = Atomic<Int64>(-1)
 
     /// A monitor of the replica `name` at `conninfo` (a libpq connection string or URL).
     public init(name: String, role: ReplicaRole, conninfo: String, settings: ReplicaBreaker.Settings) {
@@ -39,6 +41,20 @@ public actor ReplicaMonitor {
     public nonisolated func admits() -> Bool {
         let now = nowMillis
         return breaker.withLock { $0.admits(nowMillis: now) }
+    }
+
+    /// Whether the replica may serve a read whose answer must be at most `maxLagSeconds` old: its
+    /// breaker admits reads, and its last measured lag plus the time since that measurement is
+    /// within the bound (between probes a paused replay keeps falling behind, so the last figure
+    /// alone is not enough). Returns the measured lag (the `X-Data-Lag-Seconds` of its answers)
+    /// and that bound.
+    public nonisolated func admits(maxLagSeconds: Double) -> (lag: Double, bound: Double)? {
+        guard admits() else { return nil }
+        let (_, lag) = snapshot
+        let measuredAt = measuredAtMillis.load(ordering: .relaxed)
+        guard let lag, measuredAt >= 0 else { return nil }
+        let bound = lag + Double(nowMillis - measuredAt) / 1000
+        return bound <= maxLagSeconds ? (lag, bound) : nil
     }
 
     /// The breaker's state and the last measured lag.
@@ -63,6 +79,7 @@ public actor ReplicaMonitor {
                 return
             }
             breaker.withLock { $0.probeSucceeded(lagSeconds: lag, nowMillis: now) }
+            measuredAtMillis.store(now, ordering: .relaxed)
         } catch {
             connection?.close()
             connection = nil
@@ -91,17 +108,7 @@ public actor ReplicaMonitor {
     /// timeout, so a replica that stops answering (a network black hole, not just a refused
     /// connection) fails its probes instead of holding the prober.
     static func withProbeSettings(_ conninfo: String) -> String {
-        let settings = [("connect_timeout", "2"), ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"),
-                        ("keepalives_count", "2"), ("options", "-c statement_timeout=2000")]
-            .filter { !conninfo.contains($0.0 + "=") }
-        guard !settings.isEmpty else { return conninfo }
-        if conninfo.hasPrefix("postgres://") || conninfo.hasPrefix("postgresql://") {
-            let query = settings.map { name, value in
-                "\(name)=" + value.map { $0 == " " ? "%20" : $0 == "=" ? "%3D" : String($0) }.joined()
-            }
-            return conninfo + (conninfo.contains("?") ? "&" : "?") + query.joined(separator: "&")
-        }
-        let pairs = settings.map { "\($0.0)='\($0.1)'" }
-        return conninfo + (conninfo.isEmpty ? "" : " ") + pairs.joined(separator: " ")
+        ConnectionSettings.adding([("connect_timeout", "2"), ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"),
+                                   ("keepalives_count", "2"), ("options", "-c statement_timeout=2000")], to: conninfo)
     }
 }

@@ -21,6 +21,9 @@ public struct RedisKeys: Sendable, Hashable {
     /// name past `validation.max_metric_names` before it answers 202. Seeded and kept up to date
     /// by the processors from PostgreSQL; hubs add the names they admit.
     public var metricNames: String { "\(prefix):metric_names" }
+    /// `telemetry:latest:<device>`: the hot-attribute cache of a device's latest values (hash,
+    /// field = metric name), written through by the processors and filled by the query daemon.
+    public func latest(_ device: String) -> String { "\(prefix):latest:\(device)" }
     /// `telemetry:tasks` (compatibility ingress).
     public var tasks: String { "\(prefix):tasks" }
     /// `telemetry:tasks:processing:<consumer>`.

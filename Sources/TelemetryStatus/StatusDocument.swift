@@ -128,6 +128,35 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         }
     }
 
+    /// One PostgreSQL node the query daemon reads (the primary or a replica).
+    public struct ReadNode: Codable, Sendable, Equatable {
+        /// `primary` or the replica's configured name.
+        public var name: String
+        /// `primary`, `read` or `analytics`.
+        public var role: String
+        /// The breaker: `closed`, `open` or `half_open` (the primary: `reachable` or `unreachable`).
+        public var state: String
+        /// The last measured lag, in seconds (the primary: 0).
+        public var lagSeconds: Double?
+        /// Reads running on it now.
+        public var inUse: Int
+
+        /// A node's entry.
+        public init(name: String, role: String, state: String, lagSeconds: Double?, inUse: Int) {
+            self.name = name
+            self.role = role
+            self.state = state
+            self.lagSeconds = lagSeconds
+            self.inUse = inUse
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, role, state
+            case lagSeconds = "lag_s"
+            case inUse = "in_use"
+        }
+    }
+
     // Every daemon.
     /// The daemon's name: `telemetry-hub` or `telemetry-processor`.
     public var service: String
@@ -174,6 +203,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// Each shard stream, in shard order.
     public var shards: [Shard]?
 
+    // The query daemon.
+    public var nodes: [ReadNode]?
+
     /// The fields every daemon has; the hub's and the processor's own are set afterwards.
     public init(service: String, pid: Int, uptimeSeconds: Int, ready: Bool, summary: String, dependencies: [String: String],
                 children: [Child], stalledStages: [String], queues: [String: Int] = [:], rates: [String: Double] = [:], totals: [String: Int] = [:]) {
@@ -191,7 +223,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case service, pid, ready, summary, dependencies, children, socket, queues, rates, totals, buses, spool, breaker, consumer, pending, shards
+        case service, pid, ready, summary, dependencies, children, socket, queues, rates, totals, buses, spool, breaker, consumer, pending, shards, nodes
         case uptimeSeconds = "uptime_s"
         case stalledStages = "stalled_stages"
         case hubID = "hub_id"

@@ -3,9 +3,10 @@ import Control
 import Foundation
 import Hub
 import Processor
+import Query
 import TelemetryConfiguration
 
-/// `telemetryctl config check hub|processor FILE`: the checks a daemon makes at start (every
+/// `telemetryctl config check hub|processor|query FILE`: the checks a daemon makes at start (every
 /// value, and every file key known), without running it.
 struct Config: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,20 +15,20 @@ struct Config: AsyncParsableCommand {
 
     /// The daemon whose configuration is checked.
     enum DaemonKind: String, ExpressibleByArgument, CaseIterable {
-        case hub, processor
+        case hub, processor, query
     }
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate FILE as the daemon would at start and print the effective values (secrets masked).",
             discussion: """
-                The same checks as `telemetry-hub check-config --config FILE` (or the processor's). The environment \
+                The same checks as `telemetry-hub check-config --config FILE` (or the processor's or the query daemon's). The environment \
                 of this shell is read as the daemon reads its own (a stray LOG_LEVEL here counts); flags are not. \
                 Exit status 0 when valid, 2 when not (the daemons' configuration-error status), 1 when the file \
                 cannot be read.
                 """)
 
-        @Argument(help: "hub or processor.") var daemon: DaemonKind
+        @Argument(help: "hub, processor or query.") var daemon: DaemonKind
         @Argument(help: "The YAML configuration file.") var file: String
         @Flag(help: "Print one JSON document: {\"valid\", \"daemon\", \"file\", \"keys\" or \"error\"}.") var json = false
 
@@ -43,6 +44,7 @@ struct Config: AsyncParsableCommand {
                 switch daemon {
                 case .hub: keys = try await DaemonCommandLine.checkedKeys(arguments: arguments) { reader in try HubDaemon.readConfiguration(reader) }
                 case .processor: keys = try await DaemonCommandLine.checkedKeys(arguments: arguments) { reader in try ProcessorDaemon.readConfiguration(reader) }
+                case .query: keys = try await DaemonCommandLine.checkedKeys(arguments: arguments) { reader in try QueryDaemon.readConfiguration(reader) }
                 }
             } catch {
                 let message = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")

@@ -9,7 +9,7 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show each daemon's children, dependencies, queues, rates, spool and lag.",
         discussion: """
-            Without --socket, looks for hub.sock and processor.sock in $RUNTIME_DIRECTORY, \
+            Without --socket, looks for hub.sock, processor.sock and query.sock in $RUNTIME_DIRECTORY, \
             $XDG_RUNTIME_DIR/telemetry and /run/telemetry (the first found of each name). \
             --json prints a JSON array with one object per daemon, each the document that \
             `curl --unix-socket PATH http://localhost/v1/status` returns.
@@ -60,7 +60,7 @@ struct Status: ParsableCommand {
 
     static func discover(environment: [String: String]) -> [String] {
         let directories = directories(environment: environment)
-        return ["hub.sock", "processor.sock"].compactMap { name in
+        return ["hub.sock", "processor.sock", "query.sock"].compactMap { name in
             directories.map { "\($0)/\(name)" }.first { FileManager.default.fileExists(atPath: $0) }
         }
     }
@@ -95,6 +95,10 @@ enum StatusScreen {
             lines.append(line)
             if let detail = bus.detail { lines.append("                \(detail)") }
             if let error = bus.lastError { lines.append("                last error: \(error)") }
+        }
+        for node in d.nodes ?? [] {
+            lines.append("  node          \(node.name) (\(node.role)): \(node.state), lag \(node.lagSeconds.map { String(format: "%.1f s", $0) } ?? "unknown")"
+                         + ", \(node.inUse) reads running")
         }
         if d.consumer != nil {
             lines.append("  consumer      lag \(d.consumerLag.map(String.init) ?? "unknown"), pending \(d.pending ?? 0)")

@@ -3,6 +3,7 @@ import Control
 import Foundation
 import Hub
 import Processor
+import Query
 import TelemetryConfiguration
 import Testing
 
@@ -37,7 +38,8 @@ struct ConfigurationDocsTests {
         let empty = ConfigReader(provider: InMemoryProvider(values: [:]))
         let hub = (try? ConfigKeyCatalog.recording { _ = try HubSettings(reader: empty); _ = try DaemonRuntime.logLevel(empty); _ = try DaemonRuntime.logFormat(empty) })?.1 ?? []
         let processor = (try? ConfigKeyCatalog.recording { _ = try ProcessorSettings(reader: empty) })?.1 ?? []
-        return Set((hub + processor).map(\.key))
+        let query = (try? ConfigKeyCatalog.recording { _ = try QuerySettings(reader: empty) })?.1 ?? []
+        return Set((hub + processor + query).map(\.key))
     }
 
     @Test("every key the daemons read is in Docs/configuration.md, and every key there is read")

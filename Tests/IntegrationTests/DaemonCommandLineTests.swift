@@ -18,6 +18,8 @@ struct DaemonCommandLineTests {
                            "log.level = info  [LOG_LEVEL]"]),
         ("telemetry-processor", ["num_workers = 8  [NUM_WORKERS]", "consumer.group = processors  [CONSUMER_GROUP]", "http.port = 8081  [HTTP_PORT]",
                                  "thresholds.temperature.high = 60.0  [THRESHOLDS_TEMPERATURE_HIGH]", "postgres.url = (none)  [POSTGRES_URL]"]),
+        ("telemetry-query", ["http.port = 8082  [HTTP_PORT]", "read.max_lag_s = 5.0  [READ_MAX_LAG_S]", "postgres.replicas = []  [POSTGRES_REPLICAS]",
+                             "cache.ttl_s = 120  [CACHE_TTL_S]", "http.query.token = (none)  [HTTP_QUERY_TOKEN]"]),
     ])
     func help(executable: String, expected: [String]) async throws {
         let (status, help) = try await runTool(executable, ["--help"])
@@ -34,6 +36,7 @@ struct DaemonCommandLineTests {
         ("telemetry-hub", "simulated:\n  enabled: false\n  sensor: 4\n", "simulated.sensor", "simulated.sensors"),
         ("telemetry-processor", "consumer:\n  gruop: p\n", "consumer.gruop", "consumer.group"),
         ("telemetry-processor", "num_worker: 4\n", "num_worker", "num_workers"),
+        ("telemetry-query", "read:\n  max_lag: 4\n", "read.max_lag", "read.max_lag_s"),
     ])
     func misspeltKey(executable: String, yaml: String, key: String, meant: String) async throws {
         let path = try Self.file(yaml)
@@ -46,7 +49,7 @@ struct DaemonCommandLineTests {
         #expect(runStatus == 2, "\(run)")
         #expect(run.contains("'\(key)'"), "\(run)")
         // telemetryctl config check makes the same checks.
-        let daemon = executable == "telemetry-hub" ? "hub" : "processor"
+        let daemon = String(executable.dropFirst("telemetry-".count))
         let (ctlStatus, ctl) = try await runTool("telemetryctl", ["config", "check", daemon, path])
         #expect(ctlStatus == 2 && ctl.contains("'\(key)'") && ctl.contains("did you mean '\(meant)'"), "\(ctl)")
         let (jsonStatus, json) = try await runTool("telemetryctl", ["config", "check", daemon, path, "--json"])
@@ -55,7 +58,7 @@ struct DaemonCommandLineTests {
     }
 
     @Test("telemetryctl config check accepts the shipped files, masks secrets, and tells a missing file (1) from a usage error (64)", arguments: [
-        ("hub", "Configuration/hub.yaml"), ("processor", "Configuration/processor.yaml"),
+        ("hub", "Configuration/hub.yaml"), ("processor", "Configuration/processor.yaml"), ("query", "Configuration/query.yaml"),
     ])
     func ctlConfigCheck(daemon: String, file: String) async throws {
         let path = TestServers.root.appendingPathComponent(file).path
@@ -75,6 +78,7 @@ struct DaemonCommandLineTests {
 
     @Test("check-config accepts the shipped files and prints the effective values, flags and environment included, secrets masked", arguments: [
         ("telemetry-hub", "Configuration/hub.yaml"), ("telemetry-processor", "Configuration/processor.yaml"),
+        ("telemetry-query", "Configuration/query.yaml"),
     ])
     func shippedFiles(executable: String, file: String) async throws {
         let path = TestServers.root.appendingPathComponent(file).path

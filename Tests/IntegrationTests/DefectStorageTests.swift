@@ -94,7 +94,7 @@ struct DefectStorageTests {
         // any order but the same one, each would hold a row the other waits for.
         try db.connect().execute("""
             CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.005); RETURN NEW; END $$;
-            CREATE TRIGGER slow BEFORE INSERT ON device_latest FOR EACH ROW EXECUTE FUNCTION slow_row();
+            CREATE TRIGGER slow BEFORE INSERT ON latest_values FOR EACH ROW EXECUTE FUNCTION slow_row();
             CREATE TRIGGER slow BEFORE INSERT ON aggregates_1m FOR EACH ROW EXECUTE FUNCTION slow_row();
             """)
         let devices = (0..<40).map { "dev\($0)" }

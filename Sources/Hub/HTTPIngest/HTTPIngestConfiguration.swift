@@ -28,18 +28,7 @@ package struct HTTPIngestConfiguration: Sendable {
 
     /// Reads a reader scoped to `http.ingest` (``ConfigReader/section(_:_:)``).
     package init(reader config: ConfigReader) throws(ConfigurationError) {
-        var token = try config.strictString("token", default: "")
-        let file = try config.strictString("token_file", default: "")
-        if !file.isEmpty {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConfigurationError(key: "token_file", "cannot read \(file)")
-            }
-            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        if !token.isEmpty, token.utf8.count < 16 {
-            throw ConfigurationError(key: "token", "a bearer token needs at least 16 characters")
-        }
-        self.token = token.isEmpty ? nil : token
+        token = try BearerToken.read(config)
         maxBodyBytes = try config.strictInt("max_body_bytes", default: 4 << 20, in: 1024...(256 << 20))
         bodyTimeoutMillis = try config.strictInt("body_timeout_ms", default: 30_000, in: 100...3_600_000)
         ackTimeoutMillis = try config.strictInt("ack_timeout_ms", default: 30_000, in: 100...3_600_000)
@@ -66,13 +55,6 @@ package struct HTTPIngestConfiguration: Sendable {
     /// True when `header` (the `Authorization` value) carries the configured token after
     /// `Bearer ` (any case), or none is configured. Compared in constant time.
     package func authorizes(_ header: String?) -> Bool {
-        guard let token else { return true }
-        // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
-        guard let header, header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
-        let given = Array(header.utf8.dropFirst(7))
-        let expected = Array(token.utf8)
-        var difference = UInt8(given.count == expected.count ? 0 : 1)
-        for index in expected.indices { difference |= expected[index] ^ (index < given.count ? given[index] : 0) }
-        return difference == 0
+        BearerToken.authorizes(header, token: token)
     }
 }

@@ -84,13 +84,16 @@ enum IngestRoutes {
         case .success(let bytes): body = bytes
         }
         switch await hub.ingest(body, worker: worker, ackTimeout: .milliseconds(configuration.ackTimeoutMillis)) {
-        case .durable(let document) where document.rejectedCount == 0:
-            return json(.accepted, ["accepted": document.readings.count, "values": document.values])
-        case .durable(let document), .invalid(let document):
-            var answer = rejections(document)
-            answer["accepted"] = document.readings.count
-            answer["values"] = document.values
-            return json(.badRequest, answer)
+        case .durable(let document, let token) where document.rejectedCount == 0:
+            var response = json(.accepted, ["accepted": document.readings.count, "values": document.values])
+            response.headers[ingestToken] = token.description
+            return response
+        case .durable(let document, let token):
+            var response = json(.badRequest, partial(document))
+            response.headers[ingestToken] = token.description
+            return response
+        case .invalid(let document):
+            return json(.badRequest, partial(document))
         case .busy:
             return json(.tooManyRequests, ["error": "busy", "message": "the hub is applying backpressure; retry later"],
                         retryAfter: configuration.retryAfterSeconds)
@@ -99,6 +102,17 @@ enum IngestRoutes {
         case .unavailable(let reason):
             return json(.serviceUnavailable, ["error": "unavailable", "message": reason], retryAfter: configuration.retryAfterSeconds)
         }
+    }
+
+    /// `X-Ingest-Token`: the batches of an answered `POST /v1/samples`, for session reads.
+    static let ingestToken = HTTPFields.Element.Name("X-Ingest-Token")!
+
+    /// The 400 body of a request with rejected lines: the report, and what was accepted.
+    private static func partial(_ document: SampleDocument) -> [String: Any] {
+        var answer = rejections(document)
+        answer["accepted"] = document.readings.count
+        answer["values"] = document.values
+        return answer
     }
 
     private static func task(_ request: Request, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {

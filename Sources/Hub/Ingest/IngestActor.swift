@@ -126,7 +126,8 @@ public actor IngestActor {
     /// drops them, and queued only if the buffer has room for all of them now. When it has not,
     /// the hub is applying backpressure and the client is told to come back (429).
     package enum Admission: Sendable {
-        case queued(DurabilityTicket)
+        /// Queued; `token` names the batches (the 202's `X-Ingest-Token`).
+        case queued(DurabilityTicket, token: IngestToken)
         case busy
         case stopping
         /// More batches than the buffer holds: the request can never fit, whatever the load.
@@ -138,15 +139,19 @@ public actor IngestActor {
         guard !stopRequested, !Task.isCancelled else { return .stopping }
         guard batches.count <= buffer.capacity else { return .tooLarge(batches: batches.count, capacity: buffer.capacity) }
         let ticket = DurabilityTicket(batches: batches.count)
+        let first = sequence + 1
         let queued = batches.map { batch in
             sequence += 1
             var batch = batch
             batch.id = "\(batchPrefix)-\(sequence)"
             return QueuedBatch(batch, ticket: ticket)
         }
-        guard buffer.tryPush(contentsOf: queued) else { return buffer.isFinished ? .stopping : .busy }
+        guard buffer.tryPush(contentsOf: queued) else {
+            sequence = first - 1  // nothing was queued: the numbers are free again
+            return buffer.isFinished ? .stopping : .busy
+        }
         counters.batchesBuilt.add(batches.count, ordering: .relaxed)
-        return .queued(ticket)
+        return .queued(ticket, token: IngestToken(prefix: batchPrefix, first: Int(first), last: Int(sequence)))
     }
 
     /// The batches of one request's readings, per shard, at most `batchSize` samples each (ids

@@ -83,19 +83,23 @@ enum Rollup {
     /// The newest value of one metric of a device: by sample time; on a tie, the first in the group.
     struct Latest: Equatable {
         var metric: String
+        var metricID: Int32
         var timestampMicros: Int64
         var value: Double
     }
 
-    /// The newest value of each (device, metric) of the group, by device id, metrics by name.
-    static func newest(_ group: [StorageActor.Resolved], inserted: [Bool]?) -> [(device: Int32, metrics: [Latest])] {
+    /// The newest value of each (device, metric) of the group, devices in id order (with their
+    /// names, for the cache), metrics by name.
+    static func newest(_ group: [StorageActor.Resolved], inserted: [Bool]?) -> [(device: Int32, name: String, metrics: [Latest])] {
         struct Key: Hashable {
             var device: Int32
-            var metric: String
+            var metric: Int32
         }
         var newest: [Key: (ts: Int64, value: Double)] = [:]
+        var deviceNames: [Int32: String] = [:]
+        var metricNames: [Int32: String] = [:]
         for r in group {
-            // Per batch by local indexes first (cheap), then merged by id and name.
+            // Per batch by local indexes first (cheap), then merged by id.
             let series = r.batch.series
             var local = [(ts: Int64, value: Double)?](repeating: nil, count: series.count)
             for (offset, sample) in r.batch.samples.enumerated() where inserted?[r.firstRow + offset] ?? true {
@@ -105,14 +109,22 @@ enum Rollup {
             }
             for (n, entry) in local.enumerated() {
                 guard let entry else { continue }
-                let key = Key(device: r.devices[Int(series.devices[n])], metric: r.batch.metricNames[Int(series.metrics[n])])
+                let d = Int(series.devices[n]), m = Int(series.metrics[n])
+                let key = Key(device: r.devices[d], metric: r.metrics[m])
+                deviceNames[key.device] = r.batch.deviceNames[d]
+                metricNames[key.metric] = r.batch.metricNames[m]
                 if let current = newest[key], current.ts >= entry.ts { continue }
                 newest[key] = entry
             }
         }
         var perDevice: [Int32: [Latest]] = [:]
-        for (key, entry) in newest { perDevice[key.device, default: []].append(Latest(metric: key.metric, timestampMicros: entry.ts, value: entry.value)) }
-        return perDevice.sorted { $0.key < $1.key }.map { (device: $0.key, metrics: $0.value.sorted { $0.metric < $1.metric }) }
+        for (key, entry) in newest {
+            perDevice[key.device, default: []].append(Latest(metric: metricNames[key.metric]!, metricID: key.metric,
+                                                             timestampMicros: entry.ts, value: entry.value))
+        }
+        return perDevice.sorted { $0.key < $1.key }.map {
+            (device: $0.key, name: deviceNames[$0.key]!, metrics: $0.value.sorted { $0.metric < $1.metric })
+        }
     }
 
     /// The alerts of the group's inserted samples, each with the position of its batch in the group.

@@ -171,5 +171,28 @@ package enum Schema {
                 END
             $fn$;
             """),
+        Migration(version: 8, name: "latest values per device and metric", sql: """
+            -- One narrow row per (device, metric) instead of a jsonb document per device: the
+            -- jsonb merge cost as much as the COPY itself (Docs/performance.md). device_latest
+            -- stays, as a view with the same columns, for its readers.
+            CREATE TABLE latest_values (
+                device_id integer NOT NULL,
+                metric_id integer NOT NULL,
+                ts timestamptz NOT NULL,
+                value double precision NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (device_id, metric_id)
+            ) WITH (fillfactor = 50);
+            INSERT INTO latest_values (device_id, metric_id, ts, value, updated_at)
+                SELECT l.device_id, m.id, (e.value ->> 'ts')::timestamptz, (e.value ->> 'value')::float8, l.updated_at
+                FROM device_latest l CROSS JOIN LATERAL jsonb_each(l.attrs) AS e JOIN metrics m ON m.name = e.key;
+            DROP TABLE device_latest;
+            CREATE VIEW device_latest AS
+                SELECT l.device_id, jsonb_object_agg(m.name, jsonb_build_object('value', l.value, 'ts', l.ts)) AS attrs,
+                       max(l.updated_at) AS updated_at
+                FROM latest_values l JOIN metrics m ON m.id = l.metric_id
+                GROUP BY l.device_id;
+            DROP FUNCTION telemetry_merge_latest(jsonb, jsonb);
+            """),
     ]
 }

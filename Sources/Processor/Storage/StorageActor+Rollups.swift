@@ -46,26 +46,28 @@ extension StorageActor {
                   PostgresText.array(s), PostgresText.array(lo), PostgresText.array(hi)])
     }
 
-    func upsertLatest(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
+    /// Upserts `latest_values`, one row per (device, metric), keeping the newer sample time (the
+    /// same rule as the cache); returns what it wrote, for the cache's write-through after COMMIT.
+    @discardableResult
+    func upsertLatest(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) -> [(device: Int32, name: String, metrics: [Rollup.Latest])] {
         let newest = Rollup.newest(group, inserted: inserted)
-        guard !newest.isEmpty else { return }
-        var json = "["
-        // In device order, so concurrent processors lock device_latest rows in the same order.
-        for (n, (device, metrics)) in newest.enumerated() {
-            if n > 0 { json += "," }
-            json += "{\"d\":\(device),\"a\":{"
-            for (k, latest) in metrics.enumerated() {
-                if k > 0 { json += "," }
-                json += "\(JSONText.quoted(latest.metric)):{\"value\":\(latest.value),\"ts\":\"\(Timestamp.formatRFC3339(micros: latest.timestampMicros))\"}"
+        guard !newest.isEmpty else { return newest }
+        var d: [String] = [], m: [String] = [], t: [String] = [], v: [String] = []
+        // In key order, so concurrent processors lock latest_values rows in the same order.
+        for (device, _, metrics) in newest {
+            for latest in metrics.sorted(by: { $0.metricID < $1.metricID }) {
+                d.append(String(device)); m.append(String(latest.metricID)); t.append(String(latest.timestampMicros)); v.append("\(latest.value)")
             }
-            json += "}}"
         }
-        json += "]"
         try pg.query("""
-            INSERT INTO device_latest AS l (device_id, attrs, updated_at)
-            SELECT (e ->> 'd')::int, e -> 'a', now() FROM jsonb_array_elements($1::jsonb) AS e
-            ON CONFLICT (device_id) DO UPDATE SET attrs = telemetry_merge_latest(l.attrs, excluded.attrs), updated_at = now()
-            """, [json])
+            INSERT INTO latest_values AS l (device_id, metric_id, ts, value)
+            SELECT d, m, timestamptz 'epoch' + t * interval '1 microsecond', v
+            FROM unnest($1::int[], $2::int[], $3::bigint[], $4::float8[]) AS u(d, m, t, v)
+            ORDER BY d, m
+            ON CONFLICT (device_id, metric_id) DO UPDATE SET ts = excluded.ts, value = excluded.value, updated_at = now()
+            WHERE excluded.ts > l.ts
+            """, [PostgresText.array(d), PostgresText.array(m), PostgresText.array(t), PostgresText.array(v)])
+        return newest
     }
 
     /// Inserts the alerts of inserted samples; returns how many each batch of the group added.

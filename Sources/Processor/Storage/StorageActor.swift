@@ -1,5 +1,6 @@
 import Logging
 import Postgres
+import Redis
 import Synchronization
 import TelemetryCore
 
@@ -13,8 +14,8 @@ import TelemetryCore
 /// 2. one binary `COPY` of the new batches' samples straight into `samples` (the fast path); if it
 ///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
 ///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (Docs/performance.md measures both paths);
-/// 3. add the inserted samples (only those) to `aggregates_1m`, upsert `device_latest`, insert
-///    alerts of inserted samples; 4. commit. The caller acknowledges its entry only after that.
+/// 3. add the inserted samples (only those) to `aggregates_1m`, `_1h` and `_1d`, upsert `latest_values`, insert
+///    alerts of inserted samples; 4. commit; 5. write the latest values through to the cache. The caller acknowledges its entry only after that.
 /// A group that fails for any reason but a lost connection is rolled back and its batches are
 /// written one per transaction, so one bad batch fails alone.
 package actor StorageActor {
@@ -30,6 +31,8 @@ package actor StorageActor {
     var deviceIDs: [String: Int32] = [:]
     var metricIDs: [String: Int32] = [:]
     var knownPartitions: Set<Int> = []
+    /// Writes latest values through to the query daemon's cache after each COMMIT (nil: off).
+    package nonisolated let cache: LatestCacheWriter?
 
     struct Request: Sendable {
         let batches: [StorageBatch]
@@ -43,8 +46,10 @@ package actor StorageActor {
     package nonisolated let groups = Atomic<Int>(0)
     package nonisolated let groupedBatches = Atomic<Int>(0)
 
-    package init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000) {
+    package init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000,
+                 cache: LatestCacheWriter? = nil) {
         self.conninfo = conninfo
+        self.cache = cache
         self.maxMetricNames = maxMetricNames
         self.logger = logger
         self.maxGroupRows = maxGroupRows

@@ -10,8 +10,8 @@ final class Daemon {
     let logPath: String
     /// `$RUNTIME_DIRECTORY` of this daemon: its control socket lives there.
     let runtimeDirectory: String
-    /// `hub.sock` or `processor.sock` in ``runtimeDirectory``.
-    var controlSocket: String { "\(runtimeDirectory)/\(name.contains("hub") ? "hub" : "processor").sock" }
+    /// `hub.sock`, `processor.sock` or `query.sock` in ``runtimeDirectory``.
+    var controlSocket: String { "\(runtimeDirectory)/\(name.contains("hub") ? "hub" : name.contains("query") ? "query" : "processor").sock" }
 
     init(_ executable: String, name: String, environment: [String: String], arguments: [String] = []) throws {
         self.name = name

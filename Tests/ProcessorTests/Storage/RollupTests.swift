@@ -59,8 +59,10 @@ struct RollupTests {
         let second = Self.resolved([(0, 0, m + 9, 5), (0, 1, m + 1, 6)], firstRow: 4)
         let newest = Rollup.newest([first, second], inserted: nil)
         #expect(newest.map(\.device) == [100, 101])
-        #expect(newest[0].metrics == [Rollup.Latest(metric: "h", timestampMicros: m + 1, value: 6), Rollup.Latest(metric: "t", timestampMicros: m + 9, value: 3)])
-        #expect(newest[1].metrics == [Rollup.Latest(metric: "t", timestampMicros: m + 5, value: 1)])
+        #expect(newest.map(\.name) == ["a", "b"])
+        #expect(newest[0].metrics == [Rollup.Latest(metric: "h", metricID: 11, timestampMicros: m + 1, value: 6),
+                                      Rollup.Latest(metric: "t", metricID: 10, timestampMicros: m + 9, value: 3)])
+        #expect(newest[1].metrics == [Rollup.Latest(metric: "t", metricID: 10, timestampMicros: m + 5, value: 1)])
         // A re-sent sample (not inserted) does not move the latest value.
         let filtered = Rollup.newest([first, second], inserted: [true, true, false, true, false, true])
         #expect(filtered[0].metrics.first { $0.metric == "t" }?.value == 4)

@@ -1,0 +1,183 @@
+public import Synchronization
+public import TelemetryCore
+
+/// The hot-attribute cache (`telemetry:latest:<device>`, Docs/architecture.md): a hash per device
+/// of metric name → `"<sortable ts> <value>"`, plus two fields no metric can be named (metric
+/// names hold no control characters): `\u{1}w`, when the entry was last written (ms since the
+/// epoch), and `\u{1}f`, present once a fill from the database made the entry complete.
+///
+/// Both writers merge through one script that keeps a field only if its sample time is newer
+/// (the rule of `latest_values`): the processors after COMMIT (write-through, which never makes
+/// an entry complete and never extends a TTL it did not set) and the query daemon's fills (which
+/// make it complete and start its TTL). A slow fill therefore never overwrites a newer value, and
+/// a lost write-through is corrected at the latest one TTL after the fill.
+public enum LatestCache {
+    /// One metric's newest value.
+    public struct Entry: Sendable, Equatable {
+        /// The metric's name.
+        public var metric: String
+        /// The sample time, µs since the epoch.
+        public var timestampMicros: Int64
+        /// The value.
+        public var value: Double
+
+        /// An entry of `metric`.
+        public init(metric: String, timestampMicros: Int64, value: Double) {
+            self.metric = metric
+            self.timestampMicros = timestampMicros
+            self.value = value
+        }
+    }
+
+    /// What a read of one device's hash found.
+    public struct Cached: Sendable, Equatable {
+        /// True once a fill completed the entry: only then is it a hit.
+        public var complete: Bool
+        /// When it was last written through or filled (ms since the epoch).
+        public var writtenMillis: Int64?
+        /// Its metrics, by name.
+        public var entries: [Entry]
+    }
+
+    /// The field holding the last write time.
+    public static let writtenField = "\u{1}w"
+    /// The field marking a complete (filled) entry.
+    public static let filledField = "\u{1}f"
+
+    /// The merge: KEYS[1] the device's hash; ARGV[1] `f` (fill) or `w` (write-through), ARGV[2]
+    /// the time now (ms), ARGV[3] the TTL (ms), then field/value pairs. Values start with a
+    /// 20-digit sortable time, so a string comparison is a time comparison (no float rounding).
+    public static let script = """
+        local key = KEYS[1]
+        for i = 4, #ARGV, 2 do
+          local cur = redis.call('HGET', key, ARGV[i])
+          if not cur or string.sub(cur, 1, 20) < string.sub(ARGV[i + 1], 1, 20) then
+            redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+          end
+        end
+        redis.call('HSET', key, '\\001w', ARGV[2])
+        if ARGV[1] == 'f' then
+          redis.call('HSET', key, '\\001f', '1')
+          redis.call('PEXPIRE', key, ARGV[3])
+        elseif redis.call('PTTL', key) < 0 then
+          redis.call('PEXPIRE', key, ARGV[3])
+        end
+        return 1
+        """
+
+    /// `micros` as 20 digits whose string order is the numeric order (offset by 2⁶³).
+    public static func sortable(_ micros: Int64) -> String {
+        let digits = String(UInt64(bitPattern: micros) ^ (1 << 63))
+        return String(repeating: "0", count: 20 - digits.count) + digits
+    }
+
+    /// The inverse of ``sortable(_:)``.
+    public static func micros(sortable text: Substring) -> Int64? {
+        guard text.count == 20, let raw = UInt64(text) else { return nil }
+        return Int64(bitPattern: raw ^ (1 << 63))
+    }
+
+    /// The arguments of one merge (after the script or its SHA): `fill` or write-through.
+    public static func mergeArguments(key: String, entries: [Entry], nowMillis: Int64, ttlMillis: Int64, fill: Bool) -> [String] {
+        var arguments = ["1", key, fill ? "f" : "w", String(nowMillis), String(max(1, ttlMillis))]
+        arguments.reserveCapacity(arguments.count + 2 * entries.count)
+        for entry in entries {
+            arguments.append(entry.metric)
+            arguments.append(sortable(entry.timestampMicros) + " " + "\(entry.value)")
+        }
+        return arguments
+    }
+
+    /// A hash as `HGETALL` returned it (field, value, field, value, …).
+    public static func decode(_ flat: [String]) -> Cached {
+        var cached = Cached(complete: false, writtenMillis: nil, entries: [])
+        var index = 0
+        while index + 1 < flat.count {
+            let (field, value) = (flat[index], flat[index + 1])
+            index += 2
+            switch field {
+            case writtenField: cached.writtenMillis = Int64(value)
+            case filledField: cached.complete = true
+            default:
+                let parts = value.split(separator: " ", maxSplits: 1)
+                guard parts.count == 2, let ts = micros(sortable: parts[0]), let number = Double(parts[1]) else { continue }
+                cached.entries.append(Entry(metric: field, timestampMicros: ts, value: number))
+            }
+        }
+        cached.entries.sort { $0.metric < $1.metric }
+        return cached
+    }
+
+    /// `ttlMillis` shortened by up to 10 %, at random, so entries filled together do not expire
+    /// together; never lengthened, so no entry outlives the configured TTL.
+    public static func jittered(_ ttlMillis: Int64, using generator: inout some RandomNumberGenerator) -> Int64 {
+        let spread = ttlMillis / 10
+        guard spread > 0 else { return ttlMillis }
+        return ttlMillis - Int64.random(in: 0...spread, using: &generator)
+    }
+}
+
+/// Sends ``LatestCache`` merges on a connection of its own, synchronously: for the processor's
+/// storage thread after COMMIT (one pipelined round trip per transaction). A failure is counted
+/// and the next second's write-throughs are skipped (Redis being away must not slow the writer);
+/// the entries they would have refreshed expire within one TTL of their fill.
+public final class LatestCacheWriter: @unchecked Sendable {
+    // Used from one thread at a time (the storage actor's); the counters are atomics.
+    private let endpoint: RedisEndpoint
+    private let keys: RedisKeys
+    private let ttlMillis: Int64
+    private var connection: RedisConnection?
+    private var sha: String?
+    private var pausedUntilMillis: Int64 = 0
+    /// Transactions whose values were written through, failed, or skipped while Redis was failing.
+    public let written = Atomic<Int>(0), failed = Atomic<Int>(0), skipped = Atomic<Int>(0)
+
+    /// A writer to `endpoint` with `ttlMillis` for entries it creates.
+    public init(endpoint: RedisEndpoint, keys: RedisKeys, ttlMillis: Int64) {
+        var endpoint = endpoint
+        endpoint.timeout = min(endpoint.timeout, .milliseconds(500))
+        self.endpoint = endpoint
+        self.keys = keys
+        self.ttlMillis = ttlMillis
+    }
+
+    /// Writes the devices' newest values through, newer-wins; returns false when it failed or was skipped.
+    @discardableResult
+    public func write(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) -> Bool {
+        guard !devices.isEmpty else { return true }
+        guard nowMillis >= pausedUntilMillis else {
+            skipped.add(1, ordering: .relaxed)
+            return false
+        }
+        do throws(RedisError) {
+            let connection = try connected()
+            if sha == nil { sha = try connection.send(["SCRIPT", "LOAD", LatestCache.script]).string }
+            guard let sha else { throw RedisError(.server, "SCRIPT LOAD returned no SHA") }
+            let commands = devices.map { device in
+                RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device), entries: device.entries,
+                                                                            nowMillis: nowMillis, ttlMillis: ttlMillis, fill: false))
+            }
+            let replies = try connection.pipeline(commands)
+            if let error = replies.lazy.compactMap({ reply -> String? in if case .error(let message) = reply { message } else { nil } }).first {
+                if error.hasPrefix("NOSCRIPT") { self.sha = nil }  // a restarted Redis: loaded again next time
+                throw RedisError(.server, error)
+            }
+            written.add(1, ordering: .relaxed)
+            return true
+        } catch {
+            connection?.close()
+            connection = nil
+            pausedUntilMillis = nowMillis + 1000
+            failed.add(1, ordering: .relaxed)
+            return false
+        }
+    }
+
+    private func connected() throws(RedisError) -> RedisConnection {
+        if let connection, connection.isUsable { return connection }
+        let fresh = try RedisConnection(endpoint: endpoint)
+        connection = fresh
+        sha = nil
+        return fresh
+    }
+}
