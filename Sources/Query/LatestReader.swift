@@ -110,14 +110,19 @@ final class LatestReader: Sendable {
     /// Merges a fill into the cache. Its TTL counts from when its data was current (the read's
     /// start, less the source's lag), so no entry outlives one TTL past the state it shows.
     private func store(_ device: String, _ read: LatestRead, readAtMillis: Int64) async {
-        guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
+        guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else {
+            counters.countFill("skipped")
+            return
+        }
         let now = wallClockMicros() / 1000
-        let ttl = random.withLock { LatestCache.jittered(ttlMillis, using: &$0) } - (now - readAtMillis) - Int64(read.provenance.lagBoundSeconds * 1000)
+        // When the data was current: the read's start, less the source's lag.
+        let asOf = readAtMillis - Int64(read.provenance.lagBoundSeconds * 1000)
+        let ttl = random.withLock { LatestCache.jittered(ttlMillis, using: &$0) } - (now - asOf)
         guard ttl > 0 else {
             counters.countFill("too_old")
             return
         }
-        let arguments = LatestCache.mergeArguments(key: keys.latest(device), entries: read.entries, nowMillis: now, ttlMillis: ttl, fill: true)
+        let arguments = LatestCache.mergeArguments(key: keys.latest(device), entries: read.entries, nowMillis: asOf, ttlMillis: ttl, fill: true)
         do {
             try await client.send(RedisCommand(["EVAL", LatestCache.script] + arguments))
             counters.countFill("filled")

@@ -28,7 +28,12 @@ extension QueryAPI {
         guard let metricID = row[1] else { throw ReadFailure(404, "unknown_metric", "no metric is named \(PrintableName(metric))") }
         let unit = row[2].flatMap { $0.isEmpty ? nil : $0 }
         // The same source serves the points (a replica that answered the ids is tried first).
-        let pointSources = provenance.source == .primary ? [ReadSource.primary] : [provenance.source, .primary]
+        // An analytics read never moves to the primary, and an eventual one only under the cap.
+        let pointSources: [ReadSource] = if case .replica = provenance.source {
+            [provenance.source] + sources.filter { if case .replica = $0 { false } else { true } }
+        } else {
+            [provenance.source]
+        }
 
         var points: [(ts: Int64, value: Double, count: Int64)] = []
         var chosen: SeriesStep

@@ -94,9 +94,13 @@ struct QueryAPI: Sendable {
         let query = request.uri.queryParameters
         let parameter = query["consistency"].map(String.init)
         let header = request.headers[Self.consistencyLevel]
+        let levels = "not one of \(Consistency.allCases.map(\.rawValue).joined(separator: ", "))"
+        // Each one given must name a level, even when the parameter wins over the header.
+        if let header, Consistency.requested(parameter: nil, header: header) == .some(nil) {
+            throw QueryParameters.bad("X-Consistency-Level", levels)
+        }
         guard let requested = Consistency.requested(parameter: parameter, header: header), var consistency = requested else {
-            throw QueryParameters.bad(parameter != nil ? "consistency" : "X-Consistency-Level",
-                                      "not one of \(Consistency.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw QueryParameters.bad("consistency", levels)
         }
         var token: IngestToken?
         if let after = query["after"].map(String.init) {

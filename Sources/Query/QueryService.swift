@@ -39,11 +39,13 @@ public final class QueryService: Service {
         let configuration = self.configuration
         let logger = self.logger
         let redis = configuration.cacheEnabled ? RedisClient(endpoint: configuration.redis.endpoint, name: "probe") : nil
+        // A connection of its own: a primary whose read connections are all busy is not down.
+        let probe = ReadConnection(conninfo: ConnectionSettings.read(configuration.primaryURL, statementTimeoutMillis: 2000), name: "probe-primary")
         var children: [Supervisor.Child] = [
             .init(name: "readiness") {
                 var announced = false
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    let up = (try? await nodes.primary.query("SELECT 1", [], queueTimeout: .seconds(1))) != nil
+                    let up = (try? await probe.query("SELECT 1", [])) != nil
                     counters.primaryUp.store(up ? 1 : 0, ordering: .relaxed)
                     if let redis { counters.redisUp.store((try? await redis.send(["PING"])) != nil ? 1 : 0, ordering: .relaxed) }
                     if up && !announced {

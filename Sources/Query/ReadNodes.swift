@@ -52,6 +52,7 @@ final class ReadNodes: Sendable {
     let queueTimeout: Duration
     let logger: Logger
     let counters: QueryCounters
+    private let rotation = Atomic<Int>(0)
 
     init(configuration: QueryConfiguration, logger: Logger, counters: QueryCounters) {
         primary = NodePool(name: "primary", conninfo: configuration.primaryURL, connections: configuration.connections,
@@ -71,7 +72,9 @@ final class ReadNodes: Sendable {
     /// The replicas as the router sees them now, with the lag each would report.
     func routerView() -> (replicas: [ReadRouter.Replica], lags: ReplicaLags) {
         var lags: ReplicaLags = [:]
-        let view = replicas.map { replica in
+        // Each read starts at the next replica, so healthy replicas share the reads.
+        let start = replicas.isEmpty ? 0 : rotation.add(1, ordering: .relaxed).newValue % replicas.count
+        let view = (replicas[start...] + replicas[..<start]).map { replica in
             let lag = replica.monitor.admits(maxLagSeconds: maxLagSeconds)
             if let lag { lags[replica.monitor.name] = lag }
             return ReadRouter.Replica(name: replica.monitor.name, role: replica.monitor.role, admits: lag != nil)
@@ -99,7 +102,11 @@ final class ReadNodes: Sendable {
                     counters.countRead("replica")
                     return (rows, Provenance(source: source, lagSeconds: lags[name]?.lag ?? 0, lagBoundSeconds: lags[name]?.bound))
                 } catch {
-                    replica.monitor.readFailed("\(error)")
+                    // A read that ran out of time would run out of time anywhere: it is answered,
+                    // not moved to the primary. Only a lost or refused connection counts against
+                    // the replica's breaker; other errors (a recovery conflict) try the next source.
+                    if error.sqlState == "57014" { throw Self.failure(error) }
+                    if error.isConnectionError { replica.monitor.readFailed("\(error)") }
                     counters.countRead("replica_failed")
                     logger.warning("a read failed on a replica; trying the next source", metadata: ["replica": "\(name)", "error": "\(error)"])
                     lastError = "\(error)"
@@ -114,7 +121,7 @@ final class ReadNodes: Sendable {
                 }
                 defer { fallback.release() }
                 counters.countRead("primary_fallback")
-                return (try await onPrimary(sql, parameters), Provenance(source: .primary, lagSeconds: 0))
+                return (try await onPrimary(sql, parameters), Provenance(source: .primaryFallback, lagSeconds: 0))
             }
         }
         throw ReadFailure(503, "no_source", "no node could serve this read" + (lastError.map { " (last error: \($0))" } ?? ""), retryAfter: 1)

@@ -35,8 +35,8 @@ public enum ReadSource: Sendable, Equatable, CustomStringConvertible {
     case replica(String)
     /// The primary.
     case primary
-    /// The primary as the fallback of eventual reads when no read replica is healthy, under
-    /// `read.primary_fallback_concurrency`.
+    /// The primary as the fallback of eventual reads when read replicas are configured but none
+    /// serves this read, under `read.primary_fallback_concurrency`.
     case primaryFallback
 
     /// `cache`, `replica:<name>` or `primary`: the `X-Data-Source` header.
@@ -78,7 +78,11 @@ public enum ReadRouter {
         case .strong:
             return [.primary]
         case .eventual:
-            return (latest && cache ? [.cache] : []) + readers + [readers.isEmpty ? .primaryFallback : .primary]
+            // With read replicas configured, every eventual read that reaches the primary (none
+            // healthy, or the healthy ones busy or failing) is under the fallback cap; without
+            // any, the primary is simply where eventual reads run.
+            let configured = replicas.contains { $0.role == .read }
+            return (latest && cache ? [.cache] : []) + readers + [configured ? .primaryFallback : .primary]
         case .session:
             // Each replica is asked whether it has the batches (waiting up to wait_ms), then the primary.
             return readers + [.primary]

@@ -3,8 +3,8 @@ public import TelemetryCore
 
 /// The hot-attribute cache (`telemetry:latest:<device>`, Docs/architecture.md): a hash per device
 /// of metric name → `"<sortable ts> <value>"`, plus two fields no metric can be named (metric
-/// names hold no control characters): `\u{1}w`, when the entry was last written (ms since the
-/// epoch), and `\u{1}f`, present once a fill from the database made the entry complete.
+/// names hold no control characters): `\u{1}w`, the time of the newest data written into it (ms
+/// since the epoch: a write-through's time, or the time a fill's data was current), and `\u{1}f`, present once a fill from the database made the entry complete.
 ///
 /// Both writers merge through one script that keeps a field only if its sample time is newer
 /// (the rule of `latest_values`): the processors after COMMIT (write-through, which never makes
@@ -45,7 +45,8 @@ public enum LatestCache {
     public static let filledField = "\u{1}f"
 
     /// The merge: KEYS[1] the device's hash; ARGV[1] `f` (fill) or `w` (write-through), ARGV[2]
-    /// the time now (ms), ARGV[3] the TTL (ms), then field/value pairs. Values start with a
+    /// the time its data was current (ms; `\u{1}w` keeps the newest), ARGV[3] the TTL (ms), then
+    /// field/value pairs. Values start with a
     /// 20-digit sortable time, so a string comparison is a time comparison (no float rounding).
     public static let script = """
         local key = KEYS[1]
@@ -55,7 +56,8 @@ public enum LatestCache {
             redis.call('HSET', key, ARGV[i], ARGV[i + 1])
           end
         end
-        redis.call('HSET', key, '\\001w', ARGV[2])
+        local w = redis.call('HGET', key, '\\001w')
+        if not w or tonumber(w) < tonumber(ARGV[2]) then redis.call('HSET', key, '\\001w', ARGV[2]) end
         if ARGV[1] == 'f' then
           redis.call('HSET', key, '\\001f', '1')
           redis.call('PEXPIRE', key, ARGV[3])

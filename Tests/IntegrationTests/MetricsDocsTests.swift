@@ -5,7 +5,7 @@ import Testing
 /// documented under its daemon (or under both), and every documented name is exposed.
 @Suite("Metrics reference (real Redis and PostgreSQL)", .serialized)
 struct MetricsDocsTests {
-    /// The names of each section's table rows: "Both daemons", "telemetry-hub", "telemetry-processor".
+    /// The names of each section's table rows: "Every daemon", "telemetry-hub", "telemetry-processor", "telemetry-query".
     static func documented() throws -> [String: Set<String>] {
         let text = try String(contentsOfFile: TestServers.root.appendingPathComponent("Docs/metrics.md").path, encoding: .utf8)
         var sections: [String: Set<String>] = [:]
@@ -28,10 +28,10 @@ struct MetricsDocsTests {
         })
     }
 
-    @Test("every metric both daemons expose is in Docs/metrics.md under its daemon, and every one listed there is exposed")
+    @Test("every metric each daemon exposes is in Docs/metrics.md under its daemon, and every one listed there is exposed")
     func bothWays() async throws {
         let sections = try Self.documented()
-        let both = try #require(sections["Both daemons"])
+        let both = try #require(sections["Every daemon"])
         let hubDocumented = both.union(try #require(sections["telemetry-hub"]))
         let processorDocumented = both.union(try #require(sections["telemetry-processor"]))
         #expect(both.contains("process_cpu_seconds_total") && both.contains("process_resident_memory_bytes"))
@@ -70,6 +70,20 @@ struct MetricsDocsTests {
         #expect((value("process_resident_memory_bytes") ?? 0) > 1_000_000)
         #expect((value("process_open_fds") ?? 0) >= 3 && (value("process_open_fds") ?? 0) <= (value("process_max_fds") ?? 0))
         #expect(abs((value("process_start_time_seconds") ?? 0) - Date().timeIntervalSince1970) < 600)
+        // The query daemon, with the test replica: a latest read (a miss and a fill), a session
+        // read with a token no processor will see (425), so every series it documents appears.
+        let queryDocumented = both.union(try #require(sections["telemetry-query"]))
+        let query = try QueryServiceTests.query(deployment, name: "metrics-doc-query")
+        let queryPort = try await query.httpPort()
+        let device = "\(deployment.prefix)_sim_001"
+        #expect(try await eventually(timeout: .seconds(30)) { try await QueryServiceTests.get(queryPort, "/v1/devices/\(device)/latest").0 == 200 },
+                "\(query.tail)")
+        _ = try await QueryServiceTests.get(queryPort, "/v1/devices/\(device)/latest?after=t1.1.1.bm9uZQ&wait_ms=0")
+        let queryHasAll = try await eventually(timeout: .seconds(30)) { Self.exposed(try await query.get("/metrics").1).isSuperset(of: queryDocumented) }
+        let queryExposed = Self.exposed(try await query.get("/metrics").1)
+        #expect(queryHasAll, "documented for the query daemon but not exposed: \(queryDocumented.subtracting(queryExposed).sorted())")
+        #expect(queryExposed.subtracting(queryDocumented).isEmpty, "exposed by the query daemon, not documented: \(queryExposed.subtracting(queryDocumented).sorted())")
+        #expect(await query.stop() == 0)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }

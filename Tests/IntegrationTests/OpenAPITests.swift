@@ -37,7 +37,7 @@ struct OpenAPITests {
         ], directory: TestServers.logDirectory)  // its .schemathesis cache stays out of the tree
     }
 
-    @Test("schemathesis finds no failure against a live hub (with a token) and a live processor")
+    @Test("schemathesis finds no failure against a live hub (with a token), a live processor and a live query daemon (with a token)")
     func conformance() async throws {
         let deployment = try Deployment()
         let token = "openapi-test-token-0123456789"
@@ -61,6 +61,21 @@ struct OpenAPITests {
         // Without the token every ingest answer is the described 401.
         let (anonymousStatus, anonymousOutput) = try await Self.run(tag: "hub", port: hubPort)
         #expect(anonymousStatus == 0, "schemathesis against the hub without a token:\n\(anonymousOutput.suffix(6000))")
+
+        // The read API, with its token, over the primary and the test replica.
+        // With an analytics replica (analytics reads are refused, 503, without one), and session
+        // waits kept short (a fuzzed token names batches that never come: 425 after wait_ms).
+        let query = try QueryServiceTests.query(deployment, name: "openapi-query", yaml: "read:\n  max_session_wait_ms: 300\n  session_wait_ms: 300\n",
+                                                environment: ["HTTP_QUERY_TOKEN": token], analytics: true)
+        let queryPort = try await query.httpPort()
+        #expect(try await eventually(timeout: .seconds(30)) { try await query.get("/ready").0 == 200 }, "\(query.tail)")
+        let (queryStatus, queryOutput) = try await Self.run(tag: "query", port: queryPort, headers: ["Authorization: Bearer \(token)"])
+        #expect(queryStatus == 0, "schemathesis against the query daemon:\n\(queryOutput.suffix(6000))")
+        let (anonymousQuery, anonymousQueryOutput) = try await Self.run(tag: "query", port: queryPort)
+        #expect(anonymousQuery == 0, "schemathesis against the query daemon without a token:\n\(anonymousQueryOutput.suffix(6000))")
+        let queryReady = try await query.get("/ready").0
+        #expect(query.isRunning && queryReady == 200, "\(query.tail)")
+        #expect(await query.stop() == 0, "\(query.tail)")
 
         // Both daemons came through it alive and ready.
         #expect(hub.isRunning && processor.isRunning)

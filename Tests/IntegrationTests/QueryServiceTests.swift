@@ -102,15 +102,19 @@ struct QueryServiceTests {
     }
 
     /// A query daemon over `deployment`'s database with the test replica as `r1`.
-    static func query(_ deployment: Deployment, name: String, yaml: String = "", environment: [String: String] = [:]) throws -> Daemon {
+    /// With `analytics`, the same replica serves as `a1`, an analytics replica, too.
+    static func query(_ deployment: Deployment, name: String, yaml: String = "", environment: [String: String] = [:],
+                      analytics: Bool = false) throws -> Daemon {
         let database = deployment.database.name
+        let replica = "host=\(TestServers.pgHost) port=\(ReplicaTests.replicaPort) user=\(TestServers.pgUser) dbname=\(database)"
         let config = """
             postgres:
               url: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(database)"
-              replicas: [r1]
+              replicas: [r1\(analytics ? ", a1" : "")]
               replica:
                 r1:
-                  url: "host=\(TestServers.pgHost) port=\(ReplicaTests.replicaPort) user=\(TestServers.pgUser) dbname=\(database)"
+                  url: "\(replica)"
+            \(analytics ? "    a1:\n      url: \"\(replica)\"\n      role: analytics\n" : "")
             redis:
               key_prefix: \(deployment.prefix)
 

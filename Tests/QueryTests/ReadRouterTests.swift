@@ -9,18 +9,20 @@ struct ReadRouterTests {
     @Test("strong goes to the primary only; eventual tries the cache (latest only), the healthy read replicas, then the primary")
     func levels() {
         #expect(ReadRouter.plan(.strong, latest: true, cache: true, replicas: replicas) == [.primary])
-        #expect(ReadRouter.plan(.eventual, latest: true, cache: true, replicas: replicas) == [.cache, .replica("r1"), .primary])
-        #expect(ReadRouter.plan(.eventual, latest: false, cache: true, replicas: replicas) == [.replica("r1"), .primary])
-        #expect(ReadRouter.plan(.eventual, latest: true, cache: false, replicas: replicas) == [.replica("r1"), .primary])
+        #expect(ReadRouter.plan(.eventual, latest: true, cache: true, replicas: replicas) == [.cache, .replica("r1"), .primaryFallback])
+        #expect(ReadRouter.plan(.eventual, latest: false, cache: true, replicas: replicas) == [.replica("r1"), .primaryFallback])
+        #expect(ReadRouter.plan(.eventual, latest: true, cache: false, replicas: replicas) == [.replica("r1"), .primaryFallback])
         #expect(ReadRouter.plan(.session, latest: true, cache: true, replicas: replicas) == [.replica("r1"), .primary])
         #expect(ReadRouter.plan(.analytics, latest: false, cache: true, replicas: replicas) == [.replica("olap")])
     }
 
-    @Test("every read replica open: eventual reads fall back to the primary under its cap; analytics never goes to the primary")
+    @Test("every read replica open: eventual reads fall back to the primary under its cap (uncapped when none is configured); analytics never goes to the primary")
     func fallbacks() {
         let open = replicas.map { ReadRouter.Replica(name: $0.name, role: $0.role, admits: false) }
         #expect(ReadRouter.plan(.eventual, latest: false, cache: true, replicas: open) == [.primaryFallback])
-        #expect(ReadRouter.plan(.eventual, latest: true, cache: true, replicas: []) == [.cache, .primaryFallback])
+        // No read replica configured: the primary is where eventual reads run, uncapped.
+        #expect(ReadRouter.plan(.eventual, latest: true, cache: true, replicas: []) == [.cache, .primary])
+        #expect(ReadRouter.plan(.eventual, latest: false, cache: true, replicas: [replicas[2]]) == [.primary])
         #expect(ReadRouter.plan(.analytics, latest: false, cache: true, replicas: open).isEmpty)
         #expect(ReadSource.primaryFallback.description == "primary" && ReadSource.replica("r1").description == "replica:r1")
     }

@@ -174,7 +174,7 @@ package enum Schema {
         Migration(version: 8, name: "latest values per device and metric", sql: """
             -- One narrow row per (device, metric) instead of a jsonb document per device: the
             -- jsonb merge cost as much as the COPY itself (Docs/performance.md). device_latest
-            -- stays, as a view with the same columns, for its readers.
+            -- stays, as a view with the same columns and the same ts text (…T…000000Z), for its readers.
             CREATE TABLE latest_values (
                 device_id integer NOT NULL,
                 metric_id integer NOT NULL,
@@ -188,7 +188,9 @@ package enum Schema {
                 FROM device_latest l CROSS JOIN LATERAL jsonb_each(l.attrs) AS e JOIN metrics m ON m.name = e.key;
             DROP TABLE device_latest;
             CREATE VIEW device_latest AS
-                SELECT l.device_id, jsonb_object_agg(m.name, jsonb_build_object('value', l.value, 'ts', l.ts)) AS attrs,
+                SELECT l.device_id,
+                       jsonb_object_agg(m.name, jsonb_build_object('value', l.value,
+                           'ts', to_char(l.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))) AS attrs,
                        max(l.updated_at) AS updated_at
                 FROM latest_values l JOIN metrics m ON m.id = l.metric_id
                 GROUP BY l.device_id;
