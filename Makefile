@@ -14,6 +14,7 @@ PYTHON_VENV := .run/venv
 PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
+RUN_REPLICA_PORT := 15433
 TEST_REDIS_PORT := 26379
 TEST_PG_PORT := 25432
 TEST_REPLICA_PORT := 25433
@@ -50,13 +51,13 @@ release: deps ## Release build of the daemons and the CLI
 	swift build -c release
 
 services-run: deps ## Start Redis (:16379) and PostgreSQL (:15432) for `make run`, data under .run/run
-	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT)
+	Deploy/dev/services.sh start run $(RUN_REDIS_PORT) $(RUN_PG_PORT) $(RUN_REPLICA_PORT)
 
 services-test: deps-test ## Start Redis (:26379), PostgreSQL (:25432) and its streaming replica (:25433) for the tests, data under .run/test
 	DURABLE=0 Deploy/dev/services.sh start test $(TEST_REDIS_PORT) $(TEST_PG_PORT) $(TEST_REPLICA_PORT)
 
-run: services-run release ## Run the hub (simulated sensors) and the processor until Ctrl-C
-	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT)
+run: services-run release ## Run the hub (simulated sensors), the processor and the query daemon until Ctrl-C
+	Deploy/dev/run.sh $(RUN_REDIS_PORT) $(RUN_PG_PORT) $(RUN_REPLICA_PORT)
 
 lint: deps-test ## yamllint, shellcheck, promtool check rules/config and JSON checks on Deploy/ and the scripts
 	Deploy/lint.sh

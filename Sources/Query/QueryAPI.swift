@@ -35,8 +35,24 @@ struct QueryAPI: Sendable {
         var cache: String
     }
 
-    /// Adds the routes to `router`; returns them.
-    func register(_ router: Router<BasicRequestContext>) -> [HTTPEndpoints.Route] {
+    /// Adds the routes to `router`; returns them. Without a token on a non-loopback `host` (and
+    /// unless `http.query.allow_unauthenticated`), every read is refused with 403: anyone who can
+    /// reach the port would read the plant's history.
+    func register(_ router: Router<BasicRequestContext>, host: String) -> [HTTPEndpoints.Route] {
+        if configuration.token == nil && !LoopbackHost.contains(host) {
+            guard configuration.allowUnauthenticated else {
+                logger.error("read routes refused: the query daemon listens on a non-loopback address without a token",
+                             metadata: ["http_host": "\(host)", "fix": "set http.query.token (or token_file), or http.query.allow_unauthenticated: true"])
+                let refused: @Sendable (Request, BasicRequestContext) async -> Response = { _, _ in
+                    Self.error(ReadFailure(403, "unauthenticated_reads_disabled",
+                                           "this query daemon listens on \(host) without http.query.token; reads are refused until a token is configured"))
+                }
+                for route in ["v1/devices", "v1/devices/{device}/latest", "v1/series", "v1/alerts"] { router.get(RouterPath(route), use: refused) }
+                return Self.routes
+            }
+            logger.warning("reads are served without authentication on a non-loopback address (http.query.allow_unauthenticated)",
+                           metadata: ["http_host": "\(host)"])
+        }
         router.get("v1/devices", use: handler("/v1/devices") { (request, _) async throws(ReadFailure) in try await devices(request) })
         router.get("v1/devices/{device}/latest", use: handler("/v1/devices/{device}/latest") { (request, context) async throws(ReadFailure) in
             try await latest(request, device: context.parameters.get("device"))

@@ -30,7 +30,8 @@ public struct ReplicaConfiguration: Sendable, Equatable {
 /// - `read.session_wait_ms` 5000 (default `wait_ms`), `read.max_session_wait_ms` 30 000
 /// - `series.max_points` 10 000, `list.max_limit` 10 000
 /// - `cache.enabled` true, `cache.ttl_s` 120; `redis.*` as for the other daemons
-/// - `http.query.token` / `http.query.token_file`: bearer token of the read API
+/// - `http.query.token` / `http.query.token_file`: bearer token of the read API;
+///   `http.query.allow_unauthenticated` false (without a token the API is served on loopback only)
 /// - `shutdown.timeout_s` 10, `supervisor.*`
 public struct QueryConfiguration: Sendable {
     /// The primary's connection string (`postgres.url`).
@@ -49,20 +50,24 @@ public struct QueryConfiguration: Sendable {
     public var queueTimeoutMillis: Int
     /// `read.primary_fallback_concurrency`.
     public var primaryFallbackConcurrency: Int
-    /// `read.session_wait_ms` and `read.max_session_wait_ms`.
+    /// `read.session_wait_ms`: the default `wait_ms`.
     public var sessionWaitMillis: Int
+    /// `read.max_session_wait_ms`: the largest `wait_ms`.
     public var maxSessionWaitMillis: Int
     /// `series.max_points`.
     public var maxPoints: Int
     /// `list.max_limit`: most devices or alerts one answer lists.
     public var maxListLimit: Int
-    /// `cache.enabled`, `cache.ttl_s` (in ms).
+    /// `cache.enabled`.
     public var cacheEnabled: Bool
+    /// `cache.ttl_s`, in ms.
     public var cacheTTLMillis: Int64
     /// Section `redis` (the cache).
     public var redis: RedisConfiguration
     /// `http.query.token` or `http.query.token_file`.
     public var token: String?
+    /// `http.query.allow_unauthenticated`: serve the read API without a token on a non-loopback `http.host`.
+    public var allowUnauthenticated: Bool
     /// `shutdown.timeout_s`.
     public var shutdownTimeoutSeconds: Int
     /// Section `supervisor`.
@@ -110,7 +115,9 @@ public struct QueryConfiguration: Sendable {
         cacheEnabled = try config.strictBool("cache.enabled", default: true)
         cacheTTLMillis = Int64(try config.strictInt("cache.ttl_s", default: 120, in: 1...86_400)) * 1000
         redis = try config.section("redis", RedisConfiguration.init(reader:))
-        token = try config.section("http.query") { reader throws(ConfigurationError) in try BearerToken.read(reader) }
+        (token, allowUnauthenticated) = try config.section("http.query") { reader throws(ConfigurationError) in
+            (try BearerToken.read(reader), try reader.strictBool("allow_unauthenticated", default: false))
+        }
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 10, in: 1...3600)
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }

@@ -19,6 +19,7 @@ public final class QueryCounters: Sendable {
     let primaryUp = Atomic<Int>(0)
     let redisUp = Atomic<Int>(0)
 
+    /// Counters at zero.
     public init() {}
 
     func countResponse(route: String, status: Int) {

@@ -38,8 +38,11 @@ public enum QueryDaemon {
                 if configuration.cacheEnabled {
                     checks["redis_cache"] = counters.redisUp.load(ordering: .relaxed) == 1 ? "reachable" : "unreachable (reads go to the database)"
                 }
-                for node in service.nodeStatus().dropFirst() { checks["replica_\(node.name)"] = node.state }
-                return Readiness(ready: primary, checks: checks)
+                let replicas = service.nodeStatus().dropFirst()
+                for node in replicas { checks["replica_\(node.name)"] = node.state }
+                // Ready while some node can answer: with the primary down, healthy read replicas
+                // (and the cache) still serve eventual reads; strong reads answer 503 meanwhile.
+                return Readiness(ready: primary || replicas.contains { $0.role == "read" && $0.state == "closed" }, checks: checks)
             },
             started: { counters.primaryUp.load(ordering: .relaxed) == 1 },
             summary: {
@@ -55,7 +58,7 @@ public enum QueryDaemon {
                 document.totals = ["cache_hits": counters.cache.withLock { $0["HIT"] ?? 0 }, "cache_misses": counters.cache.withLock { $0["MISS"] ?? 0 }]
             },
             reload: { [] },
-            routes: { service.api.register($0) })
+            routes: { service.api.register($0, host: http.host) })
         try await surface.serve(service: service, logger: logger)
     }
 }

@@ -9,8 +9,11 @@ public import TelemetryStatus
 /// the primary and the cache (every second, for `/ready` and the metrics) under its supervisor;
 /// ``QueryAPI`` answers on the daemon's HTTP port.
 public final class QueryService: Service {
+    /// What it was started with.
     public let configuration: QueryConfiguration
+    /// Its counters (metrics and status).
     public let counters = QueryCounters()
+    /// The supervisor of its probes.
     public let supervisor: Supervisor
     let nodes: ReadNodes
     let latest: LatestReader
@@ -33,6 +36,7 @@ public final class QueryService: Service {
         api = QueryAPI(configuration: configuration, nodes: nodes, latest: latest, counters: counters, logger: logger)
     }
 
+    /// Probes until graceful shutdown.
     public func run() async throws {
         let nodes = self.nodes
         let counters = self.counters

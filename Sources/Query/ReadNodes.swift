@@ -14,6 +14,7 @@ public struct ReadFailure: Error, Sendable, Equatable {
     /// Seconds for `Retry-After`, when retrying later can help.
     public var retryAfter: Int?
 
+    /// A failure answered with `status`, reason `code` and `message`.
     public init(_ status: Int, _ code: String, _ message: String, retryAfter: Int? = nil) {
         self.status = status
         self.code = code
@@ -31,6 +32,7 @@ public struct Provenance: Sendable, Equatable {
     /// At most how old its data is: the measured lag plus the time since it was measured.
     public var lagBoundSeconds: Double
 
+    /// Served by `source`; the bound defaults to the measured lag.
     public init(source: ReadSource, lagSeconds: Double, lagBoundSeconds: Double? = nil) {
         self.source = source
         self.lagSeconds = lagSeconds

@@ -14,6 +14,8 @@ public enum BearerToken {
                 throw ConfigurationError(key: fileKey, "cannot read \(file)")
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            // An empty file must not turn authentication off.
+            guard !token.isEmpty else { throw ConfigurationError(key: fileKey, "\(file) is empty") }
         }
         if !token.isEmpty, token.utf8.count < 16 {
             throw ConfigurationError(key: key, "a bearer token needs at least 16 characters")
@@ -41,5 +43,17 @@ public enum BearerToken {
         guard let token else { return true }
         guard let given = presented(header) else { return false }
         return matches(given, token)
+    }
+}
+
+/// Whether an `http.host` is a loopback address: `127.0.0.0/8`, `::1` and `localhost`. Routes that
+/// read or write the plant's data are served without a token only there, unless allowed.
+public enum LoopbackHost {
+    /// True for a loopback `host`.
+    public static func contains(_ host: String) -> Bool {
+        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if trimmed == "localhost" || trimmed == "::1" || trimmed == "0:0:0:0:0:0:0:1" { return true }
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 }

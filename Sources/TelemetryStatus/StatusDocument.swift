@@ -204,6 +204,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var shards: [Shard]?
 
     // The query daemon.
+    /// The query daemon's PostgreSQL nodes.
     public var nodes: [ReadNode]?
 
     /// The fields every daemon has; the hub's and the processor's own are set afterwards.

@@ -10,7 +10,7 @@ struct DeployTests {
     func stagedUnits() throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("units-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for unit in ["telemetry-hub.service", "telemetry-processor.service"] {
+        for unit in ["telemetry-hub.service", "telemetry-processor.service", "telemetry-query.service"] {
             let text = try String(contentsOf: Self.root.appendingPathComponent("Deploy/systemd/\(unit)"), encoding: .utf8)
             try text.replacingOccurrences(of: "/usr/local/bin/", with: TestServers.binDirectory + "/")
                 .write(toFile: "\(directory)/\(unit)", atomically: true, encoding: .utf8)
@@ -18,16 +18,17 @@ struct DeployTests {
         return directory
     }
 
-    @Test("systemd-analyze verify prints nothing for either unit")
+    @Test("systemd-analyze verify prints nothing for any unit")
     func verify() async throws {
         let directory = try stagedUnits()
         let (status, output) = try await runTool("/usr/bin/systemd-analyze",
-                                                 ["verify", "\(directory)/telemetry-hub.service", "\(directory)/telemetry-processor.service"])
+                                                 ["verify", "\(directory)/telemetry-hub.service", "\(directory)/telemetry-processor.service",
+                                                  "\(directory)/telemetry-query.service"])
         #expect(status == 0)
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(output)")
     }
 
-    @Test("systemd-analyze security rates each unit at most 2.5", arguments: ["telemetry-hub.service", "telemetry-processor.service"])
+    @Test("systemd-analyze security rates each unit at most 2.5", arguments: ["telemetry-hub.service", "telemetry-processor.service", "telemetry-query.service"])
     func security(unit: String) async throws {
         let directory = try stagedUnits()
         let (_, output) = try await runTool("/usr/bin/systemd-analyze", ["security", "--offline=yes", "\(directory)/\(unit)"])

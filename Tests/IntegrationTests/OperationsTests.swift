@@ -185,8 +185,11 @@ struct OperationsTests {
         try await Task.sleep(for: .seconds(2))
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        // The query daemon with the test replica (its replica series exist only with one).
+        let query = try QueryServiceTests.query(deployment, name: "metrics-query")
+        #expect(try await eventually(timeout: .seconds(30)) { try await query.get("/ready").0 == 200 }, "\(query.tail)")
         var exposed = Set<String>()
-        for daemon in [hub, processor] {
+        for daemon in [hub, processor, query] {
             let (status, body) = try await daemon.get("/metrics")
             #expect(status == 200)
             exposed.formUnion(Self.names(in: body))
@@ -219,6 +222,7 @@ struct OperationsTests {
             let missing = named.subtracting(exposed)
             #expect(missing.isEmpty, "\(file) names metrics no daemon exposes: \(missing.sorted())")
         }
+        #expect(await query.stop() == 0)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }

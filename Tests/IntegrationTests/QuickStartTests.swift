@@ -49,12 +49,12 @@ struct QuickStartTests {
         // The shell of someone who ran `make run`: the same environment the script was given.
         let environment = [
             "TELEMETRY_BIN_DIR": TestServers.binDirectory, "PGDATABASE": database.name, "REDIS_KEY_PREFIX": "qs-\(UUID().uuidString.prefix(8))",
-            "HUB_HTTP_PORT": "\(try freePort())", "PROCESSOR_HTTP_PORT": "\(try freePort())",
+            "HUB_HTTP_PORT": "\(try freePort())", "PROCESSOR_HTTP_PORT": "\(try freePort())", "QUERY_HTTP_PORT": "\(try freePort())",
             "RUNTIME_DIRECTORY": "\(scratch)/run", "SPOOL_DIR": "\(scratch)/spool",
         ]
         let script = Process()
         script.executableURL = URL(fileURLWithPath: TestServers.root.appendingPathComponent("Deploy/dev/run.sh").path)
-        script.arguments = ["\(TestServers.redisPort)", "\(TestServers.pgPort)"]
+        script.arguments = ["\(TestServers.redisPort)", "\(TestServers.pgPort)", "\(ReplicaTests.replicaPort)"]
         script.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // The banner goes to a file the test polls (a pipe's readability handler spins on Linux).
         let bannerPath = "\(scratch)/banner.txt"
@@ -74,8 +74,9 @@ struct QuickStartTests {
         let banner = { (try? String(contentsOfFile: bannerPath, encoding: .utf8)) ?? "" }
         #expect(try await eventually(timeout: .seconds(60)) { banner().contains("stop:") }, "no banner: \(banner())")
         let commands = Self.commands(in: banner())
-        // What the banner promises: readings by name, a post, readiness, status and queues.
-        #expect(Set(commands.map(\.label)).isSuperset(of: ["readings", "post", "ready", "status", "queues"]), "\(commands)")
+        // What the banner promises: readings by name, a post, reads through the query daemon,
+        // readiness, status and queues.
+        #expect(Set(commands.map(\.label)).isSuperset(of: ["readings", "post", "devices", "latest", "series", "ready", "status", "queues"]), "\(commands)")
         let shellEnvironment = environment.filter { $0.key == "RUNTIME_DIRECTORY" }
         for (label, command) in commands {
             var last = (Int32(-1), "")

@@ -45,12 +45,7 @@ package struct HTTPIngestConfiguration: Sendable {
     }
 
     /// `127.0.0.0/8`, `::1` and `localhost`.
-    package static func isLoopback(_ host: String) -> Bool {
-        let trimmed = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        if trimmed == "localhost" || trimmed == "::1" || trimmed == "0:0:0:0:0:0:0:1" { return true }
-        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-    }
+    package static func isLoopback(_ host: String) -> Bool { LoopbackHost.contains(host) }
 
     /// True when `header` (the `Authorization` value) carries the configured token after
     /// `Bearer ` (any case), or none is configured. Compared in constant time.

@@ -8,8 +8,9 @@
 public struct IngestToken: Sendable, Equatable, CustomStringConvertible {
     /// The hub's batch id prefix (its id and start epoch).
     public var prefix: String
-    /// The first and last batch sequence numbers (one request's batches are numbered in a row).
+    /// The first batch sequence number (one request's batches are numbered in a row).
     public var first: Int
+    /// The last batch sequence number.
     public var last: Int
 
     /// At most this many batches per token (a request cannot make more than a hub buffer holds).
