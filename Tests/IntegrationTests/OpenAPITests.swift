@@ -63,10 +63,11 @@ struct OpenAPITests {
         #expect(anonymousStatus == 0, "schemathesis against the hub without a token:\n\(anonymousOutput.suffix(6000))")
 
         // The read API, with its token, over the primary and the test replica.
-        // With an analytics replica (analytics reads are refused, 503, without one), and session
+        // With an analytics replica (analytics reads are refused, 503, without one; the primary
+        // plays the replicas, whose health the replica drills running meanwhile must not decide), and session
         // waits kept short (a fuzzed token names batches that never come: 425 after wait_ms).
         let query = try QueryServiceTests.query(deployment, name: "openapi-query", yaml: "read:\n  max_session_wait_ms: 300\n  session_wait_ms: 300\n",
-                                                environment: ["HTTP_QUERY_TOKEN": token], analytics: true)
+                                                environment: ["HTTP_QUERY_TOKEN": token], analytics: true, replicaPort: nil)
         let queryPort = try await query.httpPort()
         #expect(try await eventually(timeout: .seconds(30)) { try await query.get("/ready").0 == 200 }, "\(query.tail)")
         let (queryStatus, queryOutput) = try await Self.run(tag: "query", port: queryPort, headers: ["Authorization: Bearer \(token)"])

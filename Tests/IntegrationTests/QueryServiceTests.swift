@@ -4,6 +4,9 @@ import Testing
 
 /// telemetry-query against real servers: the primary, the streaming replica of `make
 /// services-test`, Redis, and a processor and hub feeding them (issue 17's acceptance 1 to 3).
+typealias QueryServiceTests = ReplicaDrills.QueryServiceTests
+
+extension ReplicaDrills {
 @Suite("Query daemon (real primary, streaming replica and Redis)", .serialized)
 struct QueryServiceTests {
     /// A client run by the system Python (standard library only), so the reads and writes are
@@ -103,10 +106,12 @@ struct QueryServiceTests {
 
     /// A query daemon over `deployment`'s database with the test replica as `r1`.
     /// With `analytics`, the same replica serves as `a1`, an analytics replica, too.
+    /// `replicaPort` nil: the "replicas" are the primary itself (a test that must not depend on
+    /// the shared replica's health while the replica drills run).
     static func query(_ deployment: Deployment, name: String, yaml: String = "", environment: [String: String] = [:],
-                      analytics: Bool = false) throws -> Daemon {
+                      analytics: Bool = false, replicaPort: Int? = ReplicaTests.replicaPort) throws -> Daemon {
         let database = deployment.database.name
-        let replica = "host=\(TestServers.pgHost) port=\(ReplicaTests.replicaPort) user=\(TestServers.pgUser) dbname=\(database)"
+        let replica = "host=\(TestServers.pgHost) port=\(replicaPort ?? TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(database)"
         let config = """
             postgres:
               url: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(database)"
@@ -216,7 +221,8 @@ struct QueryServiceTests {
         let processor = try Daemon("telemetry-processor", name: "query-session-processor", environment: deployment.processorEnvironment())
         let hub = try Daemon("telemetry-hub", name: "query-session-hub", environment: ["REDIS_KEY_PREFIX": deployment.prefix,
                                                                                         "SPOOL_DIR": deployment.spoolDirectory,
-                                                                                        "INGEST_FLUSH_INTERVAL_MS": "5"])
+                                                                                        "INGEST_FLUSH_INTERVAL_MS": "5",
+                                                                                        "HTTP_INGEST_MAX_CONCURRENT_REQUESTS": "64"])
         // The cache off: eventual reads go to the (delayed) replica.
         let query = try Self.query(deployment, name: "query-session", yaml: "cache:\n  enabled: false\nread:\n  connections: 8\n")
         let hubPort = try await hub.httpPort()
@@ -366,4 +372,5 @@ struct QueryServiceTests {
         #expect(wrong == "401" && right != "401" && right != "403", "wrong token \(wrong), right token \(right)")
         #expect(await guarded.stop() == 0)
     }
+}
 }

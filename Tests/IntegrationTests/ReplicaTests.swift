@@ -6,6 +6,15 @@ import Testing
 /// The streaming replica `make services-test` starts (pg_basebackup -R) and the lag the query
 /// service will route by: measured from the processor's heartbeat, cross-checked with the
 /// replica's receive and replay positions.
+/// Every test that pauses, delays or kills the shared test replica, one at a time: the suites
+/// below are nested here so that `.serialized` covers them all (suites run in parallel
+/// otherwise, and one test's paused replay would be another's outage).
+@Suite("Replica drills (the shared streaming replica, one test at a time)", .serialized)
+struct ReplicaDrills {}
+
+typealias ReplicaTests = ReplicaDrills.ReplicaTests
+
+extension ReplicaDrills {
 @Suite("Replica lag (real PostgreSQL primary and streaming replica)", .serialized)
 struct ReplicaTests {
     static let replicaPort = Int(TestServers.environment["TELEMETRY_REPLICA_PORT"] ?? "") ?? 25433
@@ -114,4 +123,5 @@ struct ReplicaTests {
 
         #expect(await processor.stop() == 0)
     }
+}
 }
