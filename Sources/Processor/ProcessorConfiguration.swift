@@ -49,8 +49,8 @@ package struct ThresholdRule: Sendable, Equatable {
 ///   worker holds (a lost `XREADGROUP` or `LMOVE` reply), are delivered again
 /// - `partitions.ahead_days` 3, `partitions.retention_days` 30, `partitions.aggregate_retention_days` 400,
 ///   `partitions.hourly_retention_days` 1826, `partitions.daily_retention_days` 0 (forever), `partitions.interval_s` 3600
-/// - `cache.enabled` true, `cache.ttl_s` 120: the processor writes latest values through to the
-///   query daemon's hot-attribute cache after each COMMIT (entries it creates expire after the TTL)
+/// - `cache.enabled` true: the processor writes latest values through to the query daemon's
+///   hot-attribute cache after each COMMIT (into entries a fill created; it never creates one)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
@@ -94,8 +94,6 @@ package struct ProcessorConfiguration: Sendable {
     package var shutdownTimeoutSeconds: Int
     /// `cache.enabled` (`CACHE_ENABLED`), default true: write latest values through to the cache.
     package var cacheEnabled: Bool
-    /// `cache.ttl_s` (`CACHE_TTL_S`), default 120, in ms: the TTL of cache entries a write-through creates.
-    package var cacheTTLMillis: Int64
     /// The rules a reload can change.
     package var analysis: AnalysisSettings {
         AnalysisSettings(thresholds: thresholds, zScore: zScore, minSamples: anomalyMinSamples)
@@ -129,7 +127,6 @@ package struct ProcessorConfiguration: Sendable {
         deadLetterMaxBytes = try config.strictInt("dead_letters.max_bytes", default: 256 << 20, in: 1 << 16...(1 << 40))
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         cacheEnabled = try config.strictBool("cache.enabled", default: true)
-        cacheTTLMillis = Int64(try config.strictInt("cache.ttl_s", default: 120, in: 1...86_400)) * 1000
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }
 

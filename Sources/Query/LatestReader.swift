@@ -25,6 +25,8 @@ final class LatestReader: Sendable {
     private let logger: Logger
     /// Until when (ms since the epoch) the cache is not asked, after it failed.
     private let pausedUntil = Atomic<Int64>(0)
+    /// Cache lookups waiting or running.
+    private let lookups = Atomic<Int>(0)
     private let fills = Mutex<[String: Task<Result<LatestRead, ReadFailure>, Never>]>([:])
     private let random = Mutex(SplitMix64(seed: UInt64.random(in: 0...UInt64.max)))
     /// Runs between a fill's database read and its cache write (a test injects a delay here).
@@ -55,6 +57,13 @@ final class LatestReader: Sendable {
     /// The device's cache entry, or nil when there is none or the cache cannot be reached.
     func cached(_ device: String) async -> LatestCache.Cached? {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return nil }
+        // Lookups queue on the cache's connections: past a few dozen waiting (a Redis that stopped
+        // answering without closing), reads go to the database rather than wait in line.
+        guard lookups.add(1, ordering: .relaxed).newValue <= 32 else {
+            lookups.subtract(1, ordering: .relaxed)
+            return nil
+        }
+        defer { lookups.subtract(1, ordering: .relaxed) }
         do {
             let reply = try await client.send(["HGETALL", keys.latest(device)])
             guard let flat = reply.array?.compactMap(\.string), !flat.isEmpty else { return nil }
@@ -86,6 +95,7 @@ final class LatestReader: Sendable {
         let task = fills.withLock { running -> Task<Result<LatestRead, ReadFailure>, Never> in
             if let task = running[device] { return task }
             let task = Task { () -> Result<LatestRead, ReadFailure> in
+                await self.markPending(device)
                 let started = wallClockMicros() / 1000
                 let result: Result<LatestRead, ReadFailure>
                 do throws(ReadFailure) {
@@ -93,6 +103,8 @@ final class LatestReader: Sendable {
                     if read.known {
                         await self.afterRead(device)
                         await self.store(device, read, readAtMillis: started)
+                    } else {
+                        await self.dropPending(device)  // no key stays behind for a name nobody stored
                     }
                     result = .success(read)
                 } catch {
@@ -130,6 +142,23 @@ final class LatestReader: Sendable {
             counters.countFill("failed")
             pause(error)
         }
+    }
+
+    /// Creates the device's key, marked pending, so write-throughs during the fill land in it.
+    private func markPending(_ device: String) async {
+        guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
+        do {
+            try await client.send(["EVAL", LatestCache.markScript, "1", keys.latest(device), "30000"])
+        } catch {
+            pause(error)
+        }
+    }
+
+    /// Deletes the device's key if no fill ever completed it.
+    private func dropPending(_ device: String) async {
+        guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
+        _ = try? await client.send(["EVAL", "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then redis.call('DEL', KEYS[1]) end return 1",
+                                    "1", keys.latest(device), LatestCache.filledField])
     }
 
     private func pause(_ error: any Error) {

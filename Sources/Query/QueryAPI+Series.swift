@@ -103,7 +103,9 @@ extension QueryAPI {
             }, served)
         }
         let (rows, served) = try await nodes.read(sources, lags: lags, """
-            SELECT (extract(epoch FROM bucket) * 1000000)::int8, count, sum::float8, min, max FROM \(step.table!)
+            SELECT (extract(epoch FROM bucket) * 1000000)::int8, count,
+                   CASE WHEN abs(sum) <= 1.7976931348623157e308 THEN sum::float8 END, (sum / count)::float8, min, max
+            FROM \(step.table!)
             WHERE device_id = $1::int AND metric_id = $2::int
               AND bucket >= timestamptz 'epoch' + $3::int8 * interval '1 microsecond'
               AND bucket < timestamptz 'epoch' + $4::int8 * interval '1 microsecond'
@@ -111,14 +113,16 @@ extension QueryAPI {
             """, [ids.0, ids.1, String(first), String(to)])
         return (rows.rows.compactMap { row in
             guard let ts = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int64($0) }), count > 0,
-                  let sum = row[2].flatMap({ Double($0) }), let low = row[3].flatMap({ Double($0) }),
-                  let high = row[4].flatMap({ Double($0) }) else { return nil }
+                  let average = row[3].flatMap({ Double($0) }), let low = row[4].flatMap({ Double($0) }),
+                  let high = row[5].flatMap({ Double($0) }) else { return nil }
             let value: Double
             switch aggregate {
-            case .avg: value = sum / Double(count)
+            case .avg: value = average
             case .min: value = low
             case .max: value = high
-            case .sum: value = sum
+            // A sum past the float8 range (two values near 1.5e308) is exact in the table but has
+            // no JSON number: null.
+            case .sum: value = row[2].flatMap({ Double($0) }) ?? .nan
             case .count: value = Double(count)
             case .last: value = .nan  // handled above
             }

@@ -149,23 +149,27 @@ struct QueryAPI: Sendable {
     /// Polls the plan's nodes for the token's batches: each replica for about its lag (plus a
     /// second), then the primary until `waitMillis` is spent; 425 when none has them by then.
     func sessionPlan(_ token: IngestToken, plan: [ReadSource], lags: ReplicaLags, waitMillis: Int) async throws(ReadFailure) -> [ReadSource] {
-        let keys = token.batchKeys
         let deadline = ContinuousClock.now + .milliseconds(waitMillis)
-        let check = "SELECT count(*) FROM ingested_batches WHERE batch_id = ANY($1::text[])"
-        let parameter = PostgresText.array(keys)
+        // The keys are made on the server: three scalars travel per check, whatever the count.
+        let check = """
+            SELECT count(*) = $3::int8 - $2::int8 + 1 FROM ingested_batches
+            WHERE batch_id = ANY (SELECT 'hub:' || $1::text || '-' || g FROM generate_series($2::int8, $3::int8) AS g)
+            """
+        let parameters: [String?] = [token.prefix, String(token.first), String(token.last)]
         for source in plan {
             guard case .replica(let name) = source, let replica = nodes.replicas.first(where: { $0.monitor.name == name }) else { continue }
             let until = min(deadline, ContinuousClock.now + .milliseconds(Int64(((lags[name]?.bound ?? 0) + 1) * 1000)))
             var pause = Duration.milliseconds(10)
             while true {
                 do {
-                    guard let rows = try await replica.pool.query(check, [parameter], queueTimeout: .milliseconds(50)) else { break }
-                    if Int(rows.rows.first?[0] ?? "") == keys.count {
+                    guard let rows = try await replica.pool.query(check, parameters, queueTimeout: .milliseconds(50)) else { break }
+                    if rows.rows.first?[0] == "t" {
                         counters.countSession("replica")
                         return [source, .primary]
                     }
                 } catch {
-                    replica.monitor.readFailed("\(error)")
+                    // As for reads: only a lost or refused connection counts against the replica.
+                    if error.isConnectionError { replica.monitor.readFailed("\(error)") }
                     break
                 }
                 guard ContinuousClock.now + pause < until else { break }
@@ -175,8 +179,10 @@ struct QueryAPI: Sendable {
         }
         var pause = Duration.milliseconds(10)
         while true {
-            let rows = try await nodes.onPrimary(check, [parameter])
-            if Int(rows.rows.first?[0] ?? "") == keys.count {
+            // A primary whose connections are all busy has not answered "no": wait and ask again.
+            let left = deadline - ContinuousClock.now
+            if left > .zero, let rows = try await nodes.onPrimaryIfFree(check, parameters, queueTimeout: min(left, nodes.queueTimeout)),
+               rows.rows.first?[0] == "t" {
                 counters.countSession("primary")
                 return [.primary]
             }
@@ -186,7 +192,7 @@ struct QueryAPI: Sendable {
         }
         counters.countSession("not_yet")
         throw ReadFailure(425, "not_yet_committed",
-                          "the token's \(keys.count) batch(es) are not all committed yet (still on their way through Redis); retry, or wait longer with wait_ms",
+                          "the token's \(token.last - token.first + 1) batch(es) are not all committed yet (still on their way through Redis); retry, or wait longer with wait_ms",
                           retryAfter: 1)
     }
 
@@ -210,7 +216,7 @@ struct QueryAPI: Sendable {
         if level.consistency == .eventual && latest.enabled {
             if let cached = await latest.cached(device), cached.complete {
                 counters.countCache("HIT")
-                let age = cached.writtenMillis.map { Double(wallClockMicros() / 1000 - $0) / 1000 } ?? 0
+                let age = cached.writtenMillis.map { Double(wallClockMicros() / 1000) - Double($0) }.map { $0 / 1000 } ?? 0
                 read = LatestRead(known: true, entries: cached.entries, provenance: Provenance(source: .cache, lagSeconds: age))
                 cacheStatus = "HIT"
             } else {
@@ -312,8 +318,9 @@ struct QueryAPI: Sendable {
         let query = request.uri.queryParameters
         let device = try query["device"].map { name throws(ReadFailure) in try QueryParameters.name("device", String(name)) }
         let now = wallClockMicros()
-        let since = try QueryParameters.time("since", query["since"].map(String.init)) ?? now - 86_400_000_000
-        let until = try QueryParameters.time("until", query["until"].map(String.init)) ?? Int64.max / 2
+        let givenUntil = try QueryParameters.time("until", query["until"].map(String.init))
+        let since = try QueryParameters.time("since", query["since"].map(String.init)) ?? (givenUntil ?? now) - 86_400_000_000
+        let until = givenUntil ?? Int64.max / 2
         guard since < until else { throw QueryParameters.bad("since", "must be before until") }
         let limit = try QueryParameters.integer("limit", query["limit"].map(String.init), default: min(1000, configuration.maxListLimit),
                                                 in: 1...configuration.maxListLimit)

@@ -73,9 +73,19 @@ public struct QueryConfiguration: Sendable {
     /// Section `supervisor`.
     public var restartPolicy: RestartPolicy
 
+    /// `conninfo`, refused when it sets `options`: the daemon sets them itself (the statement
+    /// timeout and read-only transactions), and a configured value would silently drop both.
+    static func withoutOptions(_ conninfo: String, key: String) throws(ConfigurationError) -> String {
+        guard !conninfo.contains("options=") else {
+            throw ConfigurationError(key: key, "sets options; telemetry-query sets them itself (statement_timeout, read-only transactions): "
+                                     + "remove options, use read.statement_timeout_ms or postgres.replica.<name>.statement_timeout_ms")
+        }
+        return conninfo
+    }
+
     /// Reads everything above from `config`.
     public init(reader config: ConfigReader) throws(ConfigurationError) {
-        primaryURL = try config.strictString("postgres.url", default: "")
+        primaryURL = try Self.withoutOptions(try config.strictString("postgres.url", default: ""), key: "postgres.url")
         connections = try config.strictInt("read.connections", default: 4, in: 1...64)
         statementTimeoutMillis = try config.strictInt("read.statement_timeout_ms", default: 10_000, in: 100...86_400_000)
         let names = try config.strictStringArray("postgres.replicas", default: [])
@@ -91,7 +101,7 @@ public struct QueryConfiguration: Sendable {
                 guard let url = reader.string(forKey: ConfigKey("url")), !url.isEmpty else {
                     throw ConfigurationError(key: "url", "is required: the replica's libpq connection string or URL")
                 }
-                _ = try reader.strictString("url", default: "")
+                _ = try Self.withoutOptions(try reader.strictString("url", default: ""), key: "url")
                 let role = ReplicaRole(rawValue: try reader.strictString("role", default: "read", choices: ReplicaRole.allCases.map(\.rawValue)))!
                 return ReplicaConfiguration(
                     name: name, url: url, role: role,
@@ -108,8 +118,8 @@ public struct QueryConfiguration: Sendable {
         probeMillis = try config.strictInt("read.probe_ms", default: 500, in: 50...1000)
         queueTimeoutMillis = try config.strictInt("read.queue_timeout_ms", default: 2000, in: 1...60_000)
         primaryFallbackConcurrency = try config.strictInt("read.primary_fallback_concurrency", default: 2, in: 1...64)
-        sessionWaitMillis = try config.strictInt("read.session_wait_ms", default: 5000, in: 0...300_000)
         maxSessionWaitMillis = try config.strictInt("read.max_session_wait_ms", default: 30_000, in: 0...300_000)
+        sessionWaitMillis = min(try config.strictInt("read.session_wait_ms", default: 5000, in: 0...300_000), maxSessionWaitMillis)
         maxPoints = try config.strictInt("series.max_points", default: 10_000, in: 1...1_000_000)
         maxListLimit = try config.strictInt("list.max_limit", default: 10_000, in: 1...1_000_000)
         cacheEnabled = try config.strictBool("cache.enabled", default: true)

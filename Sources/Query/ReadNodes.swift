@@ -147,6 +147,15 @@ final class ReadNodes: Sendable {
         }
     }
 
+    /// Runs `sql` on the primary if a connection frees within `queueTimeout`; nil otherwise.
+    func onPrimaryIfFree(_ sql: String, _ parameters: [String?], queueTimeout: Duration) async throws(ReadFailure) -> PostgresRows? {
+        do {
+            return try await primary.query(sql, parameters, queueTimeout: queueTimeout)
+        } catch {
+            throw Self.failure(error)
+        }
+    }
+
     /// The answer for a database error: a statement timeout or an unreachable database is 503.
     static func failure(_ error: PostgresError) -> ReadFailure {
         if error.sqlState == "57014" {

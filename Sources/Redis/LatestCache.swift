@@ -7,10 +7,11 @@ public import TelemetryCore
 /// since the epoch: a write-through's time, or the time a fill's data was current), and `\u{1}f`, present once a fill from the database made the entry complete.
 ///
 /// Both writers merge through one script that keeps a field only if its sample time is newer
-/// (the rule of `latest_values`): the processors after COMMIT (write-through, which never makes
-/// an entry complete and never extends a TTL it did not set) and the query daemon's fills (which
-/// make it complete and start its TTL). A slow fill therefore never overwrites a newer value, and
-/// a lost write-through is corrected at the latest one TTL after the fill.
+/// (the rule of `latest_values`): the processors after COMMIT (write-through, which only updates
+/// an existing key, never makes an entry complete and never extends its TTL) and the query
+/// daemon's fills (which create the key, marked pending, before they read, then make it complete
+/// and start its TTL). A slow fill therefore never overwrites a newer value, and a lost
+/// write-through is corrected at the latest one TTL after the data the fill read was current.
 public enum LatestCache {
     /// One metric's newest value.
     public struct Entry: Sendable, Equatable {
@@ -50,6 +51,7 @@ public enum LatestCache {
     /// 20-digit sortable time, so a string comparison is a time comparison (no float rounding).
     public static let script = """
         local key = KEYS[1]
+        if ARGV[1] == 'w' and redis.call('EXISTS', key) == 0 then return 0 end
         for i = 4, #ARGV, 2 do
           local cur = redis.call('HGET', key, ARGV[i])
           if not cur or string.sub(cur, 1, 20) < string.sub(ARGV[i + 1], 1, 20) then
@@ -63,6 +65,21 @@ public enum LatestCache {
           redis.call('PEXPIRE', key, ARGV[3])
         elseif redis.call('PTTL', key) < 0 then
           redis.call('PEXPIRE', key, ARGV[3])
+        end
+        return 1
+        """
+
+    /// The field of a key a fill created before reading (a pending fill; not a hit).
+    public static let pendingField = "\u{1}p"
+
+    /// Run by a fill before it reads the database: KEYS[1] the device's hash, ARGV[1] a TTL (ms).
+    /// Creates the key, marked pending, if it does not exist, so write-throughs from then on
+    /// land in it (a write-through never creates a key: Redis holds entries only for devices
+    /// someone reads, not for every device written).
+    public static let markScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          redis.call('HSET', KEYS[1], '\\001p', '1')
+          redis.call('PEXPIRE', KEYS[1], ARGV[1])
         end
         return 1
         """
@@ -100,6 +117,7 @@ public enum LatestCache {
             switch field {
             case writtenField: cached.writtenMillis = Int64(value)
             case filledField: cached.complete = true
+            case pendingField: continue
             default:
                 let parts = value.split(separator: " ", maxSplits: 1)
                 guard parts.count == 2, let ts = micros(sortable: parts[0]), let number = Double(parts[1]) else { continue }
@@ -127,20 +145,21 @@ public final class LatestCacheWriter: @unchecked Sendable {
     // Used from one thread at a time (the storage actor's); the counters are atomics.
     private let endpoint: RedisEndpoint
     private let keys: RedisKeys
-    private let ttlMillis: Int64
     private var connection: RedisConnection?
     private var sha: String?
     private var pausedUntilMillis: Int64 = 0
     /// Transactions whose values were written through, failed, or skipped while Redis was failing.
     public let written = Atomic<Int>(0), failed = Atomic<Int>(0), skipped = Atomic<Int>(0)
 
-    /// A writer to `endpoint` with `ttlMillis` for entries it creates.
-    public init(endpoint: RedisEndpoint, keys: RedisKeys, ttlMillis: Int64) {
+    /// A TTL for an entry found without one (made by hand): write-throughs never keep a key forever.
+    static let safetyTTLMillis: Int64 = 120_000
+
+    /// A writer to `endpoint`.
+    public init(endpoint: RedisEndpoint, keys: RedisKeys) {
         var endpoint = endpoint
         endpoint.timeout = min(endpoint.timeout, .milliseconds(500))
         self.endpoint = endpoint
         self.keys = keys
-        self.ttlMillis = ttlMillis
     }
 
     /// Writes the devices' newest values through, newer-wins; returns false when it failed or was skipped.
@@ -157,7 +176,7 @@ public final class LatestCacheWriter: @unchecked Sendable {
             guard let sha else { throw RedisError(.server, "SCRIPT LOAD returned no SHA") }
             let commands = devices.map { device in
                 RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device), entries: device.entries,
-                                                                            nowMillis: nowMillis, ttlMillis: ttlMillis, fill: false))
+                                                                            nowMillis: nowMillis, ttlMillis: Self.safetyTTLMillis, fill: false))
             }
             let replies = try connection.pipeline(commands)
             if let error = replies.lazy.compactMap({ reply -> String? in if case .error(let message) = reply { message } else { nil } }).first {

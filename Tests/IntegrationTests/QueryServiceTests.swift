@@ -262,8 +262,13 @@ struct QueryServiceTests {
         // A token that names batches no processor will ever see: 425 with Retry-After after wait_ms.
         let (late, headers, body) = try await Self.get(port, "/v1/devices/none/latest?after=t1.1.2.bm9uZQ&wait_ms=300")
         #expect(late == 425 && headers["retry-after"] != nil && body.contains("not_yet_committed"), "\(late) \(body)")
-        let (bad, _, badBody) = try await Self.get(port, "/v1/devices/none/latest?after=garbage")
-        #expect(bad == 400 && badBody.contains("after"), "\(badBody)")
+        for garbage in ["garbage", "t1.1.1.AA", "t1.1.1." + String(repeating: "YWFh", count: 100), "t1.1.200000.YQ"] {
+            let (bad, _, badBody) = try await Self.get(port, "/v1/devices/none/latest?after=\(garbage)")
+            #expect(bad == 400 && badBody.contains("after"), "\(garbage): \(badBody)")
+        }
+        // The most batches a token may name: answered (425), not a 5xx or a long wait.
+        let (many, _, manyBody) = try await Self.get(port, "/v1/devices/none/latest?after=t1.1.100000.YQ&wait_ms=0")
+        #expect(many == 425, "\(manyBody)")
         #expect(await query.stop() == 0)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
@@ -272,7 +277,7 @@ struct QueryServiceTests {
     @Test("the cache: a racing slow fill never overwrites a newer value written through, and no value older than the primary's is served one TTL after the newer one was committed")
     func cacheRaceAndTTL() async throws {
         let deployment = try Deployment()
-        var processor = try Daemon("telemetry-processor", name: "query-cache-processor", environment: deployment.processorEnvironment(extra: ["CACHE_TTL_S": "5"]))
+        var processor = try Daemon("telemetry-processor", name: "query-cache-processor", environment: deployment.processorEnvironment())
         let hub = try Daemon("telemetry-hub", name: "query-cache-hub", environment: ["REDIS_KEY_PREFIX": deployment.prefix,
                                                                                       "SPOOL_DIR": deployment.spoolDirectory,
                                                                                       "INGEST_FLUSH_INTERVAL_MS": "5"])
@@ -296,6 +301,9 @@ struct QueryServiceTests {
             return t["value"] as? Double
         }
 
+        // A device nobody reads gets no cache entry: write-through only updates existing keys.
+        let unread = "\(deployment.prefix)_unread"
+        _ = try await Self.post(hubPort, device: unread, micros: base, value: 5)
         _ = try await Self.post(hubPort, device: device, micros: base, value: 1)
         // On the replica too, so the fill below reads value 1 wherever it is served.
         var replica: PostgresConnection?
@@ -309,6 +317,9 @@ struct QueryServiceTests {
         try await Task.sleep(for: .milliseconds(300))
         _ = try await Self.post(hubPort, device: device, micros: base + 1_000_000, value: 2)
         #expect(try await eventually(timeout: .seconds(30)) { try stored() == 2 }, "\(processor.tail)")
+        let redis = try TestServers.redis()
+        #expect(try db.query("SELECT count(*) FROM readings WHERE device = $1", [unread]).rows.first?[0] == "1")
+        #expect(try redis.send(["EXISTS", "\(deployment.prefix):latest:\(unread)"]).int == 0, "a write-through created an entry nobody reads")
         let (firstStatus, firstHeaders, firstBody) = try await first
         #expect(firstStatus == 200 && firstHeaders["x-cache-status"] == "MISS", "\(firstStatus) \(firstHeaders) \(firstBody)")
         let (hitStatus, hitHeaders, hitBody) = try await Self.get(port, path)
@@ -341,6 +352,61 @@ struct QueryServiceTests {
         }
         #expect(stale.isEmpty, "older values served more than one TTL after the newer one was committed: \(stale)")
         #expect(sawNew)
+        #expect(await query.stop() == 0)
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+    }
+
+    @Test("series: sums past the float8 range answer null (avg stays exact), rollup steps and raw agree on counts, bad input is a 400 naming its parameter")
+    func seriesExtremes() async throws {
+        let deployment = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "query-series-processor", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "query-series-hub", environment: ["REDIS_KEY_PREFIX": deployment.prefix,
+                                                                                       "SPOOL_DIR": deployment.spoolDirectory,
+                                                                                       "INGEST_FLUSH_INTERVAL_MS": "5"])
+        let query = try Self.query(deployment, name: "query-series", replicaPort: nil)
+        let hubPort = try await hub.httpPort()
+        let port = try await query.httpPort()
+        let device = "\(deployment.prefix)_big"
+        let minute = (Int64(Date().timeIntervalSince1970) / 60 - 10) * 60_000_000
+        var body = ""
+        for (offset, value) in [(1, 1.5e308), (2, 1.5e308), (3, -1.0)] {
+            body += "{\"device_id\":\"\(device)\",\"timestamp\":\"\(Self.formatRFC3339(minute + Int64(offset) * 1_000_000))\",\"big\":\(value)}\n"
+        }
+        let (_, posted) = try await runTool("/usr/bin/curl", ["-s", "-w", "%{http_code}", "--data-binary", body, "http://127.0.0.1:\(hubPort)/v1/samples"])
+        #expect(posted.hasSuffix("202"), "\(posted)")
+        let db = try deployment.database.connect()
+        #expect(try await eventually(timeout: .seconds(30)) { try db.query("SELECT count(*) FROM readings WHERE device = $1", [device]).rows.first?[0] == "3" },
+                "\(processor.tail)")
+        let range = "from=\(Self.formatRFC3339(minute))&to=\(Self.formatRFC3339(minute + 60_000_000))"
+        func points(_ extra: String) async throws -> (Int, [[String: Any]], String) {
+            let (status, _, text) = try await Self.get(port, "/v1/series?device=\(device)&metric=big&\(range)&\(extra)")
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            return (status, object?["points"] as? [[String: Any]] ?? [], text)
+        }
+        let (sumStatus, sums, sumText) = try await points("step=1m&agg=sum")
+        #expect(sumStatus == 200 && sums.count == 1 && sums.first?["value"] is NSNull && (sums.first?["count"] as? Int) == 3, "\(sumText)")
+        let (_, averages, averageText) = try await points("step=1m&agg=avg")
+        let average = averages.first?["value"] as? Double ?? 0
+        #expect(abs(average - 1.5e308 / 3 * 2) / 1e308 < 1e-12, "\(averageText)")  // (1.5e308 + 1.5e308 - 1) / 3
+        for step in ["1h", "1d"] {
+            let (_, counts, text) = try await points("step=\(step)&agg=count")
+            #expect((counts.first?["value"] as? Double) == 3, "\(step): \(text)")
+        }
+        let (_, raw, rawText) = try await points("step=raw")
+        #expect(raw.count == 3 && (raw.last?["value"] as? Double) == -1, "\(rawText)")
+        let (_, last, lastText) = try await points("step=1m&agg=last")
+        #expect((last.first?["value"] as? Double) == -1 && (last.first?["count"] as? Int) == 3, "\(lastText)")
+        for (path, parameter) in [("/v1/series?device=\(device)&metric=big&step=2m", "step"), ("/v1/series?device=\(device)&metric=big&agg=median", "agg"),
+                                  ("/v1/series?device=\(device)&metric=big&from=2026-02-30T00:00:00Z", "from"),
+                                  ("/v1/series?device=\(device)&metric=big&to=1e308", "to"), ("/v1/series?metric=big", "device"),
+                                  ("/v1/devices?stale_for=99999999999999999999d", "stale_for"), ("/v1/devices?limit=0", "limit"),
+                                  ("/v1/alerts?since=2026-12-03T00:00:00Z&until=2026-12-02T00:00:00Z", "since")] {
+            let (status, _, text) = try await Self.get(port, path)
+            #expect(status == 400 && text.contains(parameter), "\(path): \(status) \(text)")
+        }
+        let (tooMany, _, tooManyText) = try await Self.get(port, "/v1/series?device=\(device)&metric=big&step=1m&from=2000-01-01T00:00:00Z")
+        #expect(tooMany == 400 && tooManyText.contains("too_many_points"), "\(tooManyText)")
         #expect(await query.stop() == 0)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)

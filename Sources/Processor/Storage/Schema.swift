@@ -175,6 +175,8 @@ package enum Schema {
             -- One narrow row per (device, metric) instead of a jsonb document per device: the
             -- jsonb merge cost as much as the COPY itself (Docs/performance.md). device_latest
             -- stays, as a view with the same columns and the same ts text (…T…000000Z), for its readers.
+            -- No processor commits into device_latest between the backfill's snapshot and the drop.
+            LOCK TABLE device_latest IN EXCLUSIVE MODE;
             CREATE TABLE latest_values (
                 device_id integer NOT NULL,
                 metric_id integer NOT NULL,
@@ -195,6 +197,24 @@ package enum Schema {
                 FROM latest_values l JOIN metrics m ON m.id = l.metric_id
                 GROUP BY l.device_id;
             DROP FUNCTION telemetry_merge_latest(jsonb, jsonb);
+            """),
+        Migration(version: 9, name: "replica lag: a receiver that hears nothing is not caught up", sql: """
+            -- A replica cut off from its primary keeps its WAL receiver 'streaming' until
+            -- wal_receiver_timeout (60 s) with receive = replay: it read as 0 s behind meanwhile.
+            -- Caught up now also needs a message from the primary within 1.5 s (the processors'
+            -- heartbeat commits every 500 ms keep the stream busy); else the heartbeat's age counts.
+            CREATE OR REPLACE FUNCTION telemetry_replica_lag() RETURNS double precision
+            LANGUAGE sql VOLATILE AS $fn$
+                SELECT CASE
+                    WHEN NOT pg_is_in_recovery() THEN 0::float8
+                    WHEN pg_last_wal_receive_lsn() IS NOT NULL
+                         AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                         AND NOT pg_is_wal_replay_paused()
+                         AND EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming'
+                                     AND last_msg_receipt_time > clock_timestamp() - interval '1.5 seconds') THEN 0::float8
+                    ELSE greatest(0, extract(epoch FROM clock_timestamp() - (SELECT at FROM telemetry_heartbeat WHERE id = 1)))::float8
+                END
+            $fn$;
             """),
     ]
 }

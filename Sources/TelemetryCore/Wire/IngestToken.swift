@@ -13,8 +13,11 @@ public struct IngestToken: Sendable, Equatable, CustomStringConvertible {
     /// The last batch sequence number.
     public var last: Int
 
-    /// At most this many batches per token (a request cannot make more than a hub buffer holds).
-    public static let maxBatches = 1_000_000
+    /// At most this many batches per token (a request cannot make more than a hub buffer holds;
+    /// `ingest.buffer_batches` is 256 by default).
+    public static let maxBatches = 100_000
+    /// The longest prefix accepted, in bytes.
+    public static let maxPrefixBytes = 256
 
     /// The token of batches `first…last` under `prefix`.
     public init(prefix: String, first: Int, last: Int) {
@@ -28,7 +31,8 @@ public struct IngestToken: Sendable, Equatable, CustomStringConvertible {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "t1", let first = Int(parts[1]), let last = Int(parts[2]),
               first >= 1, last >= first, last - first < Self.maxBatches,
-              let bytes = Base64URL.decode(parts[3]), !bytes.isEmpty,
+              let bytes = Base64URL.decode(parts[3]), !bytes.isEmpty, bytes.count <= Self.maxPrefixBytes,
+              !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }),
               let prefix = String(validating: bytes, as: UTF8.self) else { return nil }
         self.init(prefix: prefix, first: first, last: last)
     }
