@@ -7,7 +7,7 @@ RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev
 	pkg-config curl
 # What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
 # drills, systemd-analyze, promtool, yamllint, shellcheck, rsvg-convert (renders the bench chart).
-TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin
+TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk
 # A real Modbus RTU slave for the bus tests (pymodbus) and the OpenAPI checker (schemathesis), from
 # PyPI, in a virtual environment under .run/.
 PYTHON_VENV := .run/venv
@@ -28,7 +28,7 @@ TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry TELEMETRY_REPLICA_PORT=$(TEST_REPLICA_PORT) \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
-.PHONY: help deps deps-test build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
+.PHONY: help deps deps-test deps-bench build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,11 +74,14 @@ test: services-test lint ## Build and run every test against the local Redis and
 services-bench: deps ## Start Redis (:36379) and PostgreSQL (:35432) for `make bench`, data under .run/bench
 	PG_OPTIONS="$(BENCH_PG_OPTIONS)" Deploy/dev/services.sh start bench $(BENCH_REDIS_PORT) $(BENCH_PG_PORT)
 
-bench: services-bench release ## Measure the pipeline against its baselines; writes bench/report.md, .json and .svg
+bench: services-bench deps-bench release ## Measure the pipeline against its baselines; writes bench/report.md, .json and .svg
 	.build/release/telemetry-bench --redis-port $(BENCH_REDIS_PORT) --pg-port $(BENCH_PG_PORT) $(BENCH_ARGS)
 
 fuzz: deps ## libFuzzer (address sanitizer) over every decoder of outside bytes, FUZZ_RUNS each (default 10 million); see Tests/Fuzz/fuzz.sh
 	Tests/Fuzz/fuzz.sh $(FUZZ_TARGETS)
+
+deps-bench: deps ## Install what make bench adds (wrk, the HTTP load generator of the query section)
+	@Deploy/dev/install-packages.sh wrk
 
 microbench: deps ## Codec and hub steady-state microbenchmarks with allocation counts (package-benchmark, Benchmarks/)
 	swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark --no-progress

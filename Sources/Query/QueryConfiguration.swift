@@ -1,6 +1,6 @@
 public import Configuration
 import Foundation
-public import Redis
+import Redis
 public import Supervision
 public import TelemetryConfiguration
 

@@ -50,6 +50,9 @@ final class ReadNodes: Sendable {
     let replicas: [(monitor: ReplicaMonitor, pool: NodePool)]
     /// Eventual reads on the primary at once while no read replica is healthy.
     let fallback: AsyncLimiter
+    /// Session reads' checks on the primary at once: half its connections, so waiting session
+    /// reads cannot take them all from strong and fallback reads.
+    let sessionPolls: AsyncLimiter
     let maxLagSeconds: Double
     let queueTimeout: Duration
     let logger: Logger
@@ -65,6 +68,7 @@ final class ReadNodes: Sendable {
                       statementTimeoutMillis: replica.statementTimeoutMillis))
         }
         fallback = AsyncLimiter(limit: configuration.primaryFallbackConcurrency)
+        sessionPolls = AsyncLimiter(limit: max(1, configuration.connections / 2))
         maxLagSeconds = configuration.breaker.maxLagSeconds
         queueTimeout = .milliseconds(configuration.queueTimeoutMillis)
         self.logger = logger
@@ -147,8 +151,11 @@ final class ReadNodes: Sendable {
         }
     }
 
-    /// Runs `sql` on the primary if a connection frees within `queueTimeout`; nil otherwise.
+    /// Runs a session read's check on the primary if a slot under ``sessionPolls`` and a
+    /// connection free up within `queueTimeout`; nil otherwise.
     func onPrimaryIfFree(_ sql: String, _ parameters: [String?], queueTimeout: Duration) async throws(ReadFailure) -> PostgresRows? {
+        guard await sessionPolls.acquire(timeout: queueTimeout) else { return nil }
+        defer { sessionPolls.release() }
         do {
             return try await primary.query(sql, parameters, queueTimeout: queueTimeout)
         } catch {

@@ -14,10 +14,10 @@ struct TelemetryBench: AsyncParsableCommand {
             """)
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case ring, storage, e2e, latency, scaling, http
+        case ring, storage, e2e, latency, scaling, http, query
     }
 
-    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http); all by default.")
+    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http, query); all by default.")
     var only: [Section] = Section.allCases
 
     @Option(help: "Seconds of the sustained end-to-end measurement.")
@@ -66,6 +66,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         if sections.contains(.http) { plan += 20 }
+        if sections.contains(.query) { plan += 5 * shortSeconds + 15 }
         let progress = Progress(totalSeconds: plan)
         var report = Report(date: ISO8601DateFormatter().string(from: Date()), commit: Self.commit(), machine: Self.machine(),
                             settings: sections == [.ring] ? [:] : (try await blocking { try servers.settings() }))
@@ -193,6 +194,31 @@ struct TelemetryBench: AsyncParsableCommand {
             report.add("http ingest", "samples/s acknowledged durable (NDJSON, 5 000 lines per request, 4 curl clients, hub \(String(format: "%.2f", http.hubCPUCores)) cores)",
                        value: http.acknowledgedPerSecond, unit: "/s",
                        baseline: "same bodies parsed in process on one thread (the request worker's ceiling)", baselineValue: http.parsePerSecond)
+        }
+        if sections.contains(.query) {
+            progress.advance(0, label: "query: seeding 24 h of 1 Hz data and 30 days of hourly rollups, then wrk at 64 connections")
+            let seconds = Int(shortSeconds.rounded())
+            let q = try await QueryBench(servers: servers, binDirectory: absolute(binDir)).run(seconds: seconds)
+            progress.advance(5 * shortSeconds + 15, label: "query: done")
+            let ceiling = "GET /health of the same daemon (HTTP ceiling), wrk 64 connections"
+            func ms(_ value: Double) -> String { String(format: "%.2f ms", value) }
+            progress.note("query: /health \(Report.format(q.health.requestsPerSecond))/s, latest from the cache \(Report.format(q.cache.requestsPerSecond))/s (p99 \(ms(q.cache.p99Millis))), from the primary \(Report.format(q.primary.requestsPerSecond))/s (p99 \(ms(q.primary.p99Millis)))")
+            report.add("query", "latest from the Redis cache (HIT), requests/s", value: q.cache.requestsPerSecond, unit: "/s",
+                       baseline: ceiling, baselineValue: q.health.requestsPerSecond)
+            report.add("query", "latest from the cache, p99", value: q.cache.p99Millis, unit: "ms",
+                       baseline: "p99 of GET /health, same run", baselineValue: q.health.p99Millis)
+            report.add("query", "latest from the primary (consistency=strong), requests/s", value: q.primary.requestsPerSecond, unit: "/s",
+                       baseline: ceiling, baselineValue: q.health.requestsPerSecond)
+            report.add("query", "latest from the primary, p99", value: q.primary.p99Millis, unit: "ms",
+                       baseline: "p99 of GET /health, same run", baselineValue: q.health.p99Millis)
+            report.add("query", "series, 24 h of 1 Hz data at step=1m (1 440 points from aggregates_1m), p99", value: q.series24h.p99Millis, unit: "ms",
+                       baseline: "p99 of GET /health, same run", baselineValue: q.health.p99Millis)
+            report.add("query", "series, 30 days at step=1h (720 points from aggregates_1h), p99", value: q.series30d.p99Millis, unit: "ms",
+                       baseline: "p99 of GET /health, same run", baselineValue: q.health.p99Millis)
+            report.add("query", "series 24 h at 1m, requests/s", value: q.series24h.requestsPerSecond, unit: "/s",
+                       baseline: ceiling, baselineValue: q.health.requestsPerSecond)
+            report.add("query", "series 30 days at 1h, requests/s", value: q.series30d.requestsPerSecond, unit: "/s",
+                       baseline: ceiling, baselineValue: q.health.requestsPerSecond)
         }
         for run in report.runs where (run.lost ?? 0) != 0 || run.duplicates != 0 {
             report.notes.append("\(run.name): \(run.lost ?? 0) samples lost, \(run.duplicates) duplicates")

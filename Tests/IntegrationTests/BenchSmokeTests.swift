@@ -20,6 +20,22 @@ struct BenchSmokeTests {
         #expect(report.contains("raw COPY") || output.contains("raw COPY ceiling"), "\(output)")
     }
 
+    @Test("telemetry-bench's query section (a query daemon under wrk: health, latest from the cache and the primary, series) runs against the test servers")
+    func querySection() async throws {
+        _ = try TestServers.redis()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bench-query-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try await runTool("telemetry-bench", [
+            "--only", "query", "--short-seconds", "1", "--redis-port", "\(TestServers.redisPort)", "--pg-port", "\(TestServers.pgPort)",
+            "--out", out, "--run-dir", TestServers.root.appendingPathComponent(".run/test").path, "--bin-dir", TestServers.binDirectory,
+        ])
+        #expect(status == 0, "\(output)")
+        let report = (try? String(contentsOfFile: "\(out)/report.md", encoding: .utf8)) ?? ""
+        for figure in ["latest from the Redis cache", "latest from the primary", "24 h of 1 Hz data", "30 days at step=1h"] {
+            #expect(report.contains(figure), "\(figure) missing:\n\(report)\n\(output)")
+        }
+    }
+
     /// One pipeline run of a synthetic report.
     static func run(_ name: String, committed: Double, latency: (Double, Double, Double)? = nil) -> [String: Any] {
         var run: [String: Any] = ["name": name, "shards": 8, "processors": 1, "committedPerSecond": committed, "storedRows": 1,

@@ -99,7 +99,7 @@ struct QuickStartTests {
         #expect(status == 0, "\(plan)")
         let installs = plan.split(separator: "\n").filter { $0.contains("install-packages.sh") }
         #expect(!installs.isEmpty, "make run installs nothing? \(plan)")
-        for package in ["prometheus", "yamllint", "shellcheck", "socat", "python3-venv", "iproute2"] {
+        for package in ["prometheus", "yamllint", "shellcheck", "socat", "python3-venv", "iproute2", "wrk"] {
             #expect(!installs.contains { $0.split(separator: " ").contains(Substring(package)) }, "make run installs \(package)")
         }
         #expect(!plan.contains("pip install") && !plan.contains("venv"), "make run builds the tests' venv")
