@@ -62,7 +62,7 @@ struct TelemetryBench: AsyncParsableCommand {
         var plan = 0.0
         if sections.contains(.ring) { plan += 30 }
         if sections.contains(.storage) { plan += 2 * shortSeconds + 2 }
-        if sections.contains(.e2e) { plan += Double(Self.sustainedSteps) * (seconds + 8) + 2 * shortSeconds + 12 }
+        if sections.contains(.e2e) { plan += Double(Self.sustainedSteps) * (seconds + 8) + 3 * shortSeconds + 20 }
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         if sections.contains(.http) { plan += 20 }
@@ -142,6 +142,16 @@ struct TelemetryBench: AsyncParsableCommand {
             report.add("end to end", "sustained samples/s, simulated sensors → committed rows", value: run.committedPerSecond, unit: "/s",
                        baseline: "seed per-sample path (JSON, RPUSH/BLPOP, INSERT)", baselineValue: seed,
                        target: "≥ 20", met: run.committedPerSecond >= 20 * seed)
+            // What the rollups (1m, 1h, 1d), latest values and the cache's write-through cost the
+            // write path: the capacity run again with transactions that skip them.
+            var plain = try await pipeline.run(.init(name: "capacity without rollups", seconds: shortSeconds,
+                                                     extraProcessor: processorSettings.merging(["TELEMETRY_BENCH_PLAIN_WRITES": "1"]) { $1 }))
+            plain.name = "capacity, 1 processor, 8 shards, without rollups, latest values and cache write-through"
+            report.runs.append(plain)
+            progress.note("capacity without rollups and write-through: \(Report.format(plain.committedPerSecond)) samples/s committed")
+            report.add("end to end", "capacity (samples/s committed, saturated) with rollups (1m, 1h, 1d), latest values and cache write-through",
+                       value: calibration.committedPerSecond, unit: "/s",
+                       baseline: "the same capacity run, transactions without them", baselineValue: plain.committedPerSecond)
             for daemon in ["hub", "processor"] {
                 report.add("memory", "peak RSS of the \(daemon), sustained run", value: run.peakRSSMiB[daemon] ?? 0, unit: "MiB",
                            baseline: "same daemon, capacity run", baselineValue: calibration.peakRSSMiB[daemon] ?? 0)

@@ -112,14 +112,16 @@ extension StorageActor {
         }
         try pg.execute("RELEASE SAVEPOINT bulk")
 
-        try upsertAggregates(group, inserted: inserted, pg)
-        let latest = try upsertLatest(group, inserted: inserted, pg)
+        if !plainWrites { try upsertAggregates(group, inserted: inserted, pg) }
+        let latest = plainWrites ? [] : try upsertLatest(group, inserted: inserted, pg)
         let alerts = try insertAlerts(group, inserted: inserted, pg)
         try pg.execute("COMMIT")
         // After COMMIT, one pipelined round trip; a failure is counted and never fails the group.
-        cache?.write(latest.map { device in
-            (device.name, device.metrics.map { LatestCache.Entry(metric: $0.metric, timestampMicros: $0.timestampMicros, value: $0.value) })
-        }, nowMillis: wallClockMicros() / 1000)
+        if !latest.isEmpty {
+            cache?.write(latest.map { device in
+                (device.name, device.metrics.map { LatestCache.Entry(metric: $0.metric, timestampMicros: $0.timestampMicros, value: $0.value) })
+            }, nowMillis: wallClockMicros() / 1000)
+        }
         for (position, (index, r)) in fresh.enumerated() {
             let range = r.firstRow..<(r.firstRow + r.batch.samples.count)
             let insertedCount = inserted.map { flags in range.reduce(0) { $0 + (flags[$1] ? 1 : 0) } } ?? range.count

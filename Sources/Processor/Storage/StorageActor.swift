@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Postgres
 import Redis
@@ -33,6 +34,11 @@ package actor StorageActor {
     var knownPartitions: Set<Int> = []
     /// Writes latest values through to the query daemon's cache after each COMMIT (nil: off).
     package nonisolated let cache: LatestCacheWriter?
+    /// Bench-only, off unless `TELEMETRY_BENCH_PLAIN_WRITES=1`: transactions record batch ids,
+    /// copy samples and insert alerts, and skip the rollups, latest values and write-through — the
+    /// baseline `make bench` measures their cost against. Never for a real database: its
+    /// aggregates and latest values would stop following the samples.
+    nonisolated let plainWrites = ProcessInfo.processInfo.environment["TELEMETRY_BENCH_PLAIN_WRITES"] == "1"
 
     struct Request: Sendable {
         let batches: [StorageBatch]
