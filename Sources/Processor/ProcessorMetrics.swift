@@ -55,7 +55,7 @@ enum ProcessorMetrics {
         e.counter("telemetry_processor_storage_transactions_total", help: "Storage transactions committed (each carries one or more batches)", value: c.storageTransactions.load(ordering: .relaxed))
         for (outcome, count) in c.cacheWrites.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             e.counter("telemetry_processor_cache_writes_total", labels: [("outcome", outcome)],
-                      help: "Transactions whose latest values were written through to the Redis cache (written), failed to (failed), or were skipped for a second after a failure (skipped)", value: count)
+                      help: "Transactions whose latest values were written through to the Redis cache (written), failed to (failed), or were skipped after a failure or with the writer's queue full (skipped)", value: count)
         }
         e.counter("telemetry_processor_storage_batches_total", help: "Batches committed by those transactions", value: c.storageBatches.load(ordering: .relaxed))
         e.histogram("telemetry_processor_copy_duration_seconds", help: "Time a batch spends in storage: waiting for and running its group transaction (COPY, aggregates, latest values, alerts, COMMIT)", c.copyDuration)

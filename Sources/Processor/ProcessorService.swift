@@ -110,7 +110,7 @@ package final class ProcessorService: Service {
             StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storage.groupRows,
                          maxMetricNames: configuration.maxMetricNames,
                          cache: configuration.cacheEnabled
-                            ? LatestCacheWriter(endpoint: configuration.redis.endpoint, keys: configuration.redis.keys)
+                            ? LatestCacheWriter(endpoint: configuration.redis.endpoint, keys: configuration.redis.keys, name: "cache-writer-\($0)")
                             : nil)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance

@@ -324,6 +324,15 @@ struct QueryAPI: Sendable {
         guard since < until else { throw QueryParameters.bad("since", "must be before until") }
         let limit = try QueryParameters.integer("limit", query["limit"].map(String.init), default: min(1000, configuration.maxListLimit),
                                                 in: 1...configuration.maxListLimit)
+        // `<ts µs>_<id>` of the last alert of the previous page: alerts sharing its time are not skipped.
+        var after: (ts: Int64, id: Int64)?
+        if let cursor = query["cursor"].map(String.init) {
+            let parts = cursor.split(separator: "_", omittingEmptySubsequences: false)
+            guard parts.count == 2, let ts = Int64(parts[0]), let id = Int64(parts[1]) else {
+                throw QueryParameters.bad("cursor", "not a cursor of this route (the next_cursor of the previous page)")
+            }
+            after = (ts, id)
+        }
         let level = try level(request)
         let (plan, lags) = try await plan(level)
         let (rows, provenance) = try await nodes.read(plan, lags: lags, """
@@ -337,13 +346,15 @@ struct QueryAPI: Sendable {
             WHERE ($1::text IS NULL OR a.device_id = (SELECT id FROM dev))
               AND a.ts >= timestamptz 'epoch' + $2::int8 * interval '1 microsecond'
               AND a.ts < timestamptz 'epoch' + least($3::int8, 9000000000000000) * interval '1 microsecond'
+              AND ($5::int8 IS NULL OR (a.ts, a.id) < (timestamptz 'epoch' + $5::int8 * interval '1 microsecond', $6::int8))
             ORDER BY a.ts DESC, a.id DESC LIMIT $4::int)
-            """, [device, String(since), String(until), String(limit)])
+            """, [device, String(since), String(until), String(limit), after.map { String($0.ts) }, after.map { String($0.id) }])
         if rows.rows.first?[0] == "device", let device {
             throw ReadFailure(404, "unknown_device", "no device is named \(PrintableName(device))")
         }
         var json = JSONWriter()
         json.raw("{"); json.key("alerts"); json.raw("[")
+        var last: String?
         for (index, row) in rows.rows.enumerated() {
             guard let id = row[1], let deviceName = row[2], let metric = row[3], let ts = row[4].flatMap({ Int64($0) }),
                   let value = row[5].flatMap({ Double($0) }), let created = row[8].flatMap({ Int64($0) }) else { continue }
@@ -357,8 +368,10 @@ struct QueryAPI: Sendable {
             json.raw(","); json.key("severity"); json.string(row[7] ?? "")
             json.raw(","); json.key("created_at"); json.time(created)
             json.raw("}")
+            last = "\(ts)_\(id)"
         }
-        json.raw("]}")
+        json.raw("],"); json.key("next_cursor"); json.optionalString(rows.rows.count == limit ? last : nil)
+        json.raw("}")
         return Answer(body: json.text, provenance: provenance, consistency: level.consistency, cache: "BYPASS")
     }
 }

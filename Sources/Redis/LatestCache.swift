@@ -137,68 +137,100 @@ public enum LatestCache {
     }
 }
 
-/// Sends ``LatestCache`` merges on a connection of its own, synchronously: for the processor's
-/// storage thread after COMMIT (one pipelined round trip per transaction). A failure is counted
-/// and the next second's write-throughs are skipped (Redis being away must not slow the writer);
-/// the entries they would have refreshed expire within one TTL of their fill.
-public final class LatestCacheWriter: @unchecked Sendable {
-    // Used from one thread at a time (the storage actor's); the counters are atomics.
-    private let endpoint: RedisEndpoint
-    private let keys: RedisKeys
-    private var connection: RedisConnection?
-    private var sha: String?
-    private var pausedUntilMillis: Int64 = 0
-    /// Transactions whose values were written through, failed, or skipped while Redis was failing.
+/// Writes ``LatestCache`` merges through for the processor, on a connection and a thread of its
+/// own: the storage thread hands each committed transaction's newest values over and goes on
+/// (one pipelined round trip per transaction, sent in order by one thread). At most
+/// `maxPending` transactions wait; past that, and for a second after a failure, write-throughs
+/// are skipped and counted: Redis being away or slow must not slow the writer. The entries they
+/// would have refreshed expire within one TTL of their fill.
+public final class LatestCacheWriter: Sendable {
+    private let sender: Sender
+    private let pending = Atomic<Int>(0)
+    private let maxPending: Int
+    /// Transactions whose values were written through, failed, or skipped (queue full, or Redis failing).
     public let written = Atomic<Int>(0), failed = Atomic<Int>(0), skipped = Atomic<Int>(0)
 
     /// A TTL for an entry found without one (made by hand): write-throughs never keep a key forever.
     static let safetyTTLMillis: Int64 = 120_000
 
-    /// A writer to `endpoint`.
-    public init(endpoint: RedisEndpoint, keys: RedisKeys) {
+    /// A writer to `endpoint`, with at most `maxPending` transactions waiting.
+    public init(endpoint: RedisEndpoint, keys: RedisKeys, name: String = "cache-writer", maxPending: Int = 64) {
         var endpoint = endpoint
         endpoint.timeout = min(endpoint.timeout, .milliseconds(500))
-        self.endpoint = endpoint
-        self.keys = keys
+        sender = Sender(endpoint: endpoint, keys: keys, name: name)
+        self.maxPending = maxPending
     }
 
-    /// Writes the devices' newest values through, newer-wins; returns false when it failed or was skipped.
-    @discardableResult
-    public func write(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) -> Bool {
-        guard !devices.isEmpty else { return true }
-        guard nowMillis >= pausedUntilMillis else {
+    /// Hands the devices' newest values over to be written through; returns at once.
+    public func submit(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) {
+        guard !devices.isEmpty else { return }
+        guard pending.add(1, ordering: .relaxed).newValue <= maxPending else {
+            pending.subtract(1, ordering: .relaxed)
             skipped.add(1, ordering: .relaxed)
-            return false
+            return
         }
-        do throws(RedisError) {
-            let connection = try connected()
-            if sha == nil { sha = try connection.send(["SCRIPT", "LOAD", LatestCache.script]).string }
-            guard let sha else { throw RedisError(.server, "SCRIPT LOAD returned no SHA") }
-            let commands = devices.map { device in
-                RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device), entries: device.entries,
-                                                                            nowMillis: nowMillis, ttlMillis: Self.safetyTTLMillis, fill: false))
+        Task.detached { [self] in
+            switch await sender.write(devices, nowMillis: nowMillis) {
+            case .written: written.add(1, ordering: .relaxed)
+            case .failed: failed.add(1, ordering: .relaxed)
+            case .skipped: skipped.add(1, ordering: .relaxed)
             }
-            let replies = try connection.pipeline(commands)
-            if let error = replies.lazy.compactMap({ reply -> String? in if case .error(let message) = reply { message } else { nil } }).first {
-                if error.hasPrefix("NOSCRIPT") { self.sha = nil }  // a restarted Redis: loaded again next time
-                throw RedisError(.server, error)
-            }
-            written.add(1, ordering: .relaxed)
-            return true
-        } catch {
-            connection?.close()
-            connection = nil
-            pausedUntilMillis = nowMillis + 1000
-            failed.add(1, ordering: .relaxed)
-            return false
+            pending.subtract(1, ordering: .relaxed)
         }
     }
 
-    private func connected() throws(RedisError) -> RedisConnection {
-        if let connection, connection.isUsable { return connection }
-        let fresh = try RedisConnection(endpoint: endpoint)
-        connection = fresh
-        sha = nil
-        return fresh
+    /// Transactions handed over and not yet written (tests wait for 0).
+    public var backlog: Int { pending.load(ordering: .relaxed) }
+
+    enum Outcome { case written, failed, skipped }
+
+    /// The connection, on its thread.
+    private actor Sender {
+        private nonisolated let executor: ThreadExecutor
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+        private let endpoint: RedisEndpoint
+        private let keys: RedisKeys
+        private var connection: RedisConnection?
+        private var sha: String?
+        private var pausedUntilMillis: Int64 = 0
+
+        init(endpoint: RedisEndpoint, keys: RedisKeys, name: String) {
+            self.endpoint = endpoint
+            self.keys = keys
+            executor = ThreadExecutor(name: name)
+        }
+
+        func write(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) -> Outcome {
+            guard wallClockMicros() / 1000 >= pausedUntilMillis else { return .skipped }
+            do throws(RedisError) {
+                let connection = try connected()
+                if sha == nil { sha = try connection.send(["SCRIPT", "LOAD", LatestCache.script]).string }
+                guard let sha else { throw RedisError(.server, "SCRIPT LOAD returned no SHA") }
+                let commands = devices.map { device in
+                    RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device), entries: device.entries,
+                                                                                nowMillis: nowMillis, ttlMillis: LatestCacheWriter.safetyTTLMillis,
+                                                                                fill: false))
+                }
+                let replies = try connection.pipeline(commands)
+                if let error = replies.lazy.compactMap({ reply -> String? in if case .error(let message) = reply { message } else { nil } }).first {
+                    if error.hasPrefix("NOSCRIPT") { self.sha = nil }  // a restarted Redis: loaded again next time
+                    throw RedisError(.server, error)
+                }
+                return .written
+            } catch {
+                connection?.close()
+                connection = nil
+                pausedUntilMillis = wallClockMicros() / 1000 + 1000
+                return .failed
+            }
+        }
+
+        private func connected() throws(RedisError) -> RedisConnection {
+            if let connection, connection.isUsable { return connection }
+            let fresh = try RedisConnection(endpoint: endpoint)
+            connection = fresh
+            sha = nil
+            return fresh
+        }
     }
 }

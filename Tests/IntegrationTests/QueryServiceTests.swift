@@ -412,6 +412,49 @@ struct QueryServiceTests {
         #expect(await processor.stop() == 0)
     }
 
+    @Test("alerts page by cursor without skipping or repeating alerts that share a sample time; a bad cursor is a 400")
+    func alertsPaging() async throws {
+        let deployment = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "query-alerts-processor", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "query-alerts-hub", environment: ["REDIS_KEY_PREFIX": deployment.prefix,
+                                                                                       "SPOOL_DIR": deployment.spoolDirectory,
+                                                                                       "INGEST_FLUSH_INTERVAL_MS": "5"])
+        let query = try Self.query(deployment, name: "query-alerts", replicaPort: nil)
+        let hubPort = try await hub.httpPort()
+        let port = try await query.httpPort()
+        let device = "\(deployment.prefix)_hot"
+        let start = (Int64(Date().timeIntervalSince1970) - 600) * 1_000_000
+        // Five readings, alternately over two thresholds and back (an alert marks entering the
+        // breach): six alerts, two per sample time.
+        let body = (0..<5).map { n in
+            "{\"device_id\":\"\(device)\",\"timestamp\":\"\(Self.formatRFC3339(start + Int64(n) * 1_000_000))\","
+                + (n % 2 == 0 ? "\"temperature\":70,\"humidity\":99}" : "\"temperature\":20,\"humidity\":50}")
+        }.joined(separator: "\n")
+        let (_, posted) = try await runTool("/usr/bin/curl", ["-s", "-w", "%{http_code}", "--data-binary", body, "http://127.0.0.1:\(hubPort)/v1/samples"])
+        #expect(posted.hasSuffix("202"), "\(posted)")
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM alerts") == 6 }, "\(processor.tail)")
+        var ids: [Int] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let (status, _, text) = try await Self.get(port, "/v1/alerts?device=\(device)&limit=4" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            #expect(status == 200, "\(text)")
+            ids += (object?["alerts"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+            cursor = object?["next_cursor"] as? String
+            pages += 1
+        } while cursor != nil && pages < 10
+        #expect(ids.count == 6 && Set(ids).count == 6 && pages == 2, "\(ids) in \(pages) pages")
+        for bad in ["x", "1_", "_1", "1_2_3", "99999999999999999999_1"] {
+            let (status, _, text) = try await Self.get(port, "/v1/alerts?cursor=\(bad)")
+            #expect(status == 400 && text.contains("cursor"), "\(bad): \(text)")
+        }
+        #expect(await query.stop() == 0)
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+    }
+
     @Test("on a non-loopback address without a token every read is refused (403); with a token a read needs it (401 without); health needs none")
     func authentication() async throws {
         let deployment = try Deployment()

@@ -116,9 +116,10 @@ extension StorageActor {
         let latest = plainWrites ? [] : try upsertLatest(group, inserted: inserted, pg)
         let alerts = try insertAlerts(group, inserted: inserted, pg)
         try pg.execute("COMMIT")
-        // After COMMIT, one pipelined round trip; a failure is counted and never fails the group.
+        // After COMMIT, handed to the writer's own thread: one pipelined round trip per
+        // transaction; a failure is counted and never fails or slows the group.
         if !latest.isEmpty {
-            cache?.write(latest.map { device in
+            cache?.submit(latest.map { device in
                 (device.name, device.metrics.map { LatestCache.Entry(metric: $0.metric, timestampMicros: $0.timestampMicros, value: $0.value) })
             }, nowMillis: wallClockMicros() / 1000)
         }

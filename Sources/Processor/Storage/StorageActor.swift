@@ -77,6 +77,14 @@ package actor StorageActor {
         return (rows.compactMap { row in row[0].flatMap { Int32($0) }.flatMap { id in row[1].map { (id, $0) } } }, total)
     }
 
+    /// Records `batch`'s own key as committed once its pieces are (after isolating the samples
+    /// PostgreSQL refused): a redelivery is then a duplicate, and a session read naming the batch
+    /// is served. Its samples count is what the pieces stored.
+    package func recordIsolated(_ batch: StorageBatch, stored: Int) throws(PostgresError) {
+        try live().query("INSERT INTO ingested_batches (batch_id, samples, digest) VALUES ($1, $2::int, $3::int8) ON CONFLICT DO NOTHING",
+                         [batch.key, String(stored), String(batch.digest)])
+    }
+
     /// Stamps `telemetry_heartbeat` with the time now (what replicas' lag is measured from).
     package func beat() throws(PostgresError) {
         try live().execute("UPDATE telemetry_heartbeat SET at = clock_timestamp() WHERE id = 1")

@@ -50,6 +50,9 @@ extension Worker {
                                          attempts: 1, firstFailure: wallClockMicros() / 1000,
                                          payload: Self.rejectionLines(failing.map { ($0.0, code) }, devices: batch.deviceNames, metrics: batch.metricNames))
                     }
+                    // The batch as a whole is done: a redelivery is a duplicate, and a session
+                    // read naming it is served (best effort: without it, a redelivery re-isolates).
+                    try? await storage.recordIsolated(batch, stored: batch.samples.count - failing.count)
                     return true
                 } catch let isolationError as PostgresError {
                     error = isolationError
