@@ -57,15 +57,15 @@ final class LatestReader: Sendable {
     /// The device's cache entry, or nil when there is none or the cache cannot be reached.
     func cached(_ device: String) async -> LatestCache.Cached? {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return nil }
-        // Lookups queue on the cache's connections: past a few dozen waiting (a Redis that stopped
-        // answering without closing), reads go to the database rather than wait in line.
-        guard lookups.add(1, ordering: .relaxed).newValue <= 32 else {
+        // Lookups queue on the cache's connections: one that waited 100 ms fails without I/O (and
+        // pauses the cache), and past 1 024 waiting reads go to the database rather than queue.
+        guard lookups.add(1, ordering: .relaxed).newValue <= 1024 else {
             lookups.subtract(1, ordering: .relaxed)
             return nil
         }
         defer { lookups.subtract(1, ordering: .relaxed) }
         do {
-            let reply = try await client.send(["HGETALL", keys.latest(device)])
+            let reply = try await client.send(["HGETALL", keys.latest(device)], notAfter: .now + .milliseconds(100))
             guard let flat = reply.array?.compactMap(\.string), !flat.isEmpty else { return nil }
             return LatestCache.decode(flat)
         } catch {
@@ -136,7 +136,7 @@ final class LatestReader: Sendable {
         }
         let arguments = LatestCache.mergeArguments(key: keys.latest(device), entries: read.entries, nowMillis: asOf, ttlMillis: ttl, fill: true)
         do {
-            try await client.send(RedisCommand(["EVAL", LatestCache.script] + arguments))
+            try await client.send(RedisCommand(["EVAL", LatestCache.script] + arguments), notAfter: .now + .milliseconds(500))
             counters.countFill("filled")
         } catch {
             counters.countFill("failed")
@@ -148,7 +148,7 @@ final class LatestReader: Sendable {
     private func markPending(_ device: String) async {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
         do {
-            try await client.send(["EVAL", LatestCache.markScript, "1", keys.latest(device), "30000"])
+            try await client.send(["EVAL", LatestCache.markScript, "1", keys.latest(device), "30000"], notAfter: .now + .milliseconds(500))
         } catch {
             pause(error)
         }
@@ -158,7 +158,7 @@ final class LatestReader: Sendable {
     private func dropPending(_ device: String) async {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
         _ = try? await client.send(["EVAL", "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then redis.call('DEL', KEYS[1]) end return 1",
-                                    "1", keys.latest(device), LatestCache.filledField])
+                                    "1", keys.latest(device), LatestCache.filledField], notAfter: .now + .milliseconds(500))
     }
 
     private func pause(_ error: any Error) {

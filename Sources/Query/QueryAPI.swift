@@ -180,8 +180,9 @@ struct QueryAPI: Sendable {
         var pause = Duration.milliseconds(10)
         while true {
             // A primary whose connections are all busy has not answered "no": wait and ask again.
-            let left = deadline - ContinuousClock.now
-            if left > .zero, let rows = try await nodes.onPrimaryIfFree(check, parameters, queueTimeout: min(left, nodes.queueTimeout)),
+            // It is always asked at least once (wait_ms=0 included).
+            let left = max(deadline - ContinuousClock.now, .milliseconds(50))
+            if let rows = try await nodes.onPrimaryIfFree(check, parameters, queueTimeout: min(left, nodes.queueTimeout)),
                rows.rows.first?[0] == "t" {
                 counters.countSession("primary")
                 return [.primary]
@@ -331,7 +332,9 @@ struct QueryAPI: Sendable {
             guard parts.count == 2, let ts = Int64(parts[0]), let id = Int64(parts[1]) else {
                 throw QueryParameters.bad("cursor", "not a cursor of this route (the next_cursor of the previous page)")
             }
-            after = (ts, id)
+            // Rows lie in [since, until): a cursor outside that range means the same page as its
+            // bound, and keeps the SQL's timestamp arithmetic in range.
+            after = (min(max(ts, since - 1), min(until, 9_000_000_000_000_000)), id)
         }
         let level = try level(request)
         let (plan, lags) = try await plan(level)

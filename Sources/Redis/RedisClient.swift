@@ -50,6 +50,15 @@ public actor RedisClient {
         return reply
     }
 
+    /// Sends one command unless it waited in this client's queue past `deadline` (then it fails
+    /// at once, with no I/O: behind a Redis that stopped answering, a queue of callers would each
+    /// wait out the connection's timeout in turn).
+    @discardableResult
+    public func send(_ command: RedisCommand, notAfter deadline: ContinuousClock.Instant) throws(RedisError) -> RESPValue {
+        guard ContinuousClock.now < deadline else { throw RedisError(.connectionFailed, "queued past its deadline; not sent") }
+        return try send(command)
+    }
+
     /// Drops the connection (the next call reconnects).
     public func disconnect() {
         connection?.close()

@@ -20,6 +20,8 @@ struct QueryBench {
     }
 
     struct Outcome: Sendable {
+        /// Share of the cache run's lookups that were hits.
+        var cacheHitShare: Double
         var health: Load
         var cache: Load
         var primary: Load
@@ -73,11 +75,19 @@ struct QueryBench {
             guard status == 200 else { throw BenchError("\(url) answered \(status); see \(query.logPath)") }
         }
         var loads: [Load] = []
-        for url in urls {
+        var hitShare = 0.0
+        for (index, url) in urls.enumerated() {
+            let before = index == 1 ? try await blocking { try Self.lookups("\(base)/metrics") } : [:]
             loads.append(try await blocking { try Self.wrk(url, connections: connections, seconds: seconds) })
+            if index == 1 {
+                let after = try await blocking { try Self.lookups("\(base)/metrics") }
+                let hits = (after["HIT"] ?? 0) - (before["HIT"] ?? 0)
+                let all = after.reduce(0) { $0 + $1.value } - before.reduce(0) { $0 + $1.value }
+                hitShare = all > 0 ? hits / all : 0
+            }
         }
         try await query.stop(timeout: 20)
-        return Outcome(health: loads[0], cache: loads[1], primary: loads[2], series24h: loads[3], series30d: loads[4])
+        return Outcome(cacheHitShare: hitShare, health: loads[0], cache: loads[1], primary: loads[2], series24h: loads[3], series30d: loads[4])
     }
 
     /// One device with 24 h of 1 Hz temperature samples (rolled up into the three tables by SQL,
@@ -104,6 +114,18 @@ struct QueryBench {
             ANALYZE;
             """)
         pg.close()
+    }
+
+    /// `telemetry_query_cache_lookups_total` by status, from the daemon's /metrics.
+    static func lookups(_ url: String) throws -> [String: Double] {
+        let (_, text) = try tool("/usr/bin/curl", ["-s", "-m", "10", url])
+        var out: [String: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("telemetry_query_cache_lookups_total{") {
+            guard let open = line.firstIndex(of: "\""), let close = line[line.index(after: open)...].firstIndex(of: "\""),
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            out[String(line[line.index(after: open)..<close])] = value
+        }
+        return out
     }
 
     static func rfc3339(_ seconds: Int64) -> String {

@@ -213,7 +213,7 @@ struct TelemetryBench: AsyncParsableCommand {
             let ceiling = "GET /health of the same daemon (HTTP ceiling), wrk 64 connections"
             func ms(_ value: Double) -> String { String(format: "%.2f ms", value) }
             progress.note("query: /health \(Report.format(q.health.requestsPerSecond))/s, latest from the cache \(Report.format(q.cache.requestsPerSecond))/s (p99 \(ms(q.cache.p99Millis))), from the primary \(Report.format(q.primary.requestsPerSecond))/s (p99 \(ms(q.primary.p99Millis)))")
-            report.add("query", "latest from the Redis cache (HIT), requests/s", value: q.cache.requestsPerSecond, unit: "/s",
+            report.add("query", "latest from the Redis cache (\(String(format: "%.1f", q.cacheHitShare * 100)) % hits), requests/s", value: q.cache.requestsPerSecond, unit: "/s",
                        baseline: ceiling, baselineValue: q.health.requestsPerSecond)
             report.add("query", "latest from the cache, p99", value: q.cache.p99Millis, unit: "ms",
                        baseline: "p99 of GET /health, same run", baselineValue: q.health.p99Millis)

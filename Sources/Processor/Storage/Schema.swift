@@ -216,5 +216,9 @@ package enum Schema {
                 END
             $fn$;
             """),
+        Migration(version: 10, name: "alerts by time", sql: """
+            -- GET /v1/alerts reads newest first by (ts, id), a page at a time, across devices.
+            CREATE INDEX alerts_ts_id ON alerts (ts, id);
+            """),
     ]
 }

@@ -16,7 +16,7 @@ import TelemetryCore
 ///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
 ///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (Docs/performance.md measures both paths);
 /// 3. add the inserted samples (only those) to `aggregates_1m`, `_1h` and `_1d`, upsert `latest_values`, insert
-///    alerts of inserted samples; 4. commit; 5. write the latest values through to the cache. The caller acknowledges its entry only after that.
+///    alerts of inserted samples; 4. commit; 5. hand the latest values to the cache writer's thread. The caller acknowledges its entry only after that.
 /// A group that fails for any reason but a lost connection is rolled back and its batches are
 /// written one per transaction, so one bad batch fails alone.
 package actor StorageActor {
@@ -79,10 +79,10 @@ package actor StorageActor {
 
     /// Records `batch`'s own key as committed once its pieces are (after isolating the samples
     /// PostgreSQL refused): a redelivery is then a duplicate, and a session read naming the batch
-    /// is served. Its samples count is what the pieces stored.
-    package func recordIsolated(_ batch: StorageBatch, stored: Int) throws(PostgresError) {
-        try live().query("INSERT INTO ingested_batches (batch_id, samples, digest) VALUES ($1, $2::int, $3::int8) ON CONFLICT DO NOTHING",
-                         [batch.key, String(stored), String(batch.digest)])
+    /// is served. It counts 0 samples: its pieces' records count what they stored.
+    package func recordIsolated(_ batch: StorageBatch) throws(PostgresError) {
+        try live().query("INSERT INTO ingested_batches (batch_id, samples, digest) VALUES ($1, 0, $2::int8) ON CONFLICT DO NOTHING",
+                         [batch.key, String(batch.digest)])
     }
 
     /// Stamps `telemetry_heartbeat` with the time now (what replicas' lag is measured from).

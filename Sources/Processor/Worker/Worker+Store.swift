@@ -51,8 +51,13 @@ extension Worker {
                                          payload: Self.rejectionLines(failing.map { ($0.0, code) }, devices: batch.deviceNames, metrics: batch.metricNames))
                     }
                     // The batch as a whole is done: a redelivery is a duplicate, and a session
-                    // read naming it is served (best effort: without it, a redelivery re-isolates).
-                    try? await storage.recordIsolated(batch, stored: batch.samples.count - failing.count)
+                    // read naming it is served. Through outages, before the acknowledgement.
+                    if case .failure(let recordError) = try await writeThroughOutages(batches: 0, { () async throws(PostgresError) in
+                        try await storage.recordIsolated(batch)
+                    }) {
+                        logger.warning("an isolated batch's own key was not recorded (a redelivery isolates it again)",
+                                       metadata: ["error": "\(recordError)"])
+                    }
                     return true
                 } catch let isolationError as PostgresError {
                     error = isolationError
