@@ -156,7 +156,19 @@ package final class ProcessorService: Service {
             }
         }
         defer { probe.cancel() }
-        guard await waitForDependencies(storage: storage, control: control, consumer: consumer) else { return }
+        // One connection (and thread) for the heartbeat, kept across restarts of its child. It
+        // stamps from the start, while the processor may still wait for Redis: replicas' lag is
+        // read from it, and an idle primary with no heartbeat would make every replica look behind.
+        let stamp = StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-heartbeat")
+        let earlyHeartbeat = Task {
+            while !Task.isCancelled {
+                try? await stamp.beat()
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        let ready = await waitForDependencies(storage: storage, control: control, consumer: consumer)
+        earlyHeartbeat.cancel()  // the heartbeat child goes on from here
+        guard ready else { return }
         counters.started.store(1, ordering: .relaxed)
         let clock = self.clock
         let maintainPartitions: @Sendable () async -> Void = {
@@ -181,8 +193,6 @@ package final class ProcessorService: Service {
         let retries = RetryLedger(redis: acker, keys: configuration.redis.keys, logger: logger)
         let onStopping = self.onStopping
         let analysisSettings = self.analysisSettings
-        // One connection (and thread) for the heartbeat, kept across restarts of its child.
-        let stamp = StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-heartbeat")
 
         var children: [Supervisor.Child] = [
             .init(name: "consumer") {
