@@ -179,9 +179,6 @@ public final class LatestCacheWriter: Sendable {
         }
     }
 
-    /// Transactions handed over and not yet written (tests wait for 0).
-    public var backlog: Int { pending.load(ordering: .relaxed) }
-
     enum Outcome { case written, failed, skipped }
 
     /// The connection, on its thread.

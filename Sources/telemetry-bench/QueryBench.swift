@@ -2,6 +2,7 @@ import Foundation
 import Postgres
 import Redis
 import SystemSupport
+import TelemetryCore
 
 /// The read side: a release `telemetry-query` under `wrk` (64 connections): latest values from
 /// the Redis cache and from the primary, series over 24 h of 1 Hz data through `aggregates_1m`
@@ -128,11 +129,7 @@ struct QueryBench {
         return out
     }
 
-    static func rfc3339(_ seconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
-    }
+    static func rfc3339(_ seconds: Int64) -> String { Timestamp.formatRFC3339(micros: seconds * 1_000_000) }
 
     static func status(_ url: String) throws -> Int {
         let (_, output) = try tool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", url])

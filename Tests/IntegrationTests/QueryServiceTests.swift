@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import TelemetryCore
 import Testing
 
 /// telemetry-query against real servers: the primary, the streaming replica of `make
@@ -155,13 +156,7 @@ struct QueryServiceTests {
         return line.split(separator: " ").last.map(String.init) ?? ""
     }
 
-    static func formatRFC3339(_ micros: Int64) -> String {
-        let date = Date(timeIntervalSince1970: Double(micros) / 1e6)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
+    static func formatRFC3339(_ micros: Int64) -> String { Timestamp.formatRFC3339(micros: micros) }
 
     @Test("with replay paused no eventual answer carries a lag above 5 s, traffic leaves the replica once its lag passes 5 s and returns read.open_s after replay resumes; a killed replica costs no 5xx")
     func lagBreakerAndKilledReplica() async throws {
