@@ -43,12 +43,14 @@ trap cleanup INT TERM EXIT
 pids+=($!)
 "$bin/telemetry-hub" --config "$root/Configuration/hub.yaml" --http-port "$hub_port" 2> >(tee "$logs/hub.log" >&2) &
 pids+=($!)
-# The query daemon reads the primary and, when there is one, the streaming replica as r1.
+# The query daemon reads the primary and, when there is one, the streaming replica as r1, as
+# telemetry_query: a role the tables' row-level security applies to (Docs/tenants.md).
 if [ -n "$replica_port" ]; then
   export POSTGRES_REPLICAS=r1
-  export POSTGRES_REPLICA_R1_URL="host=127.0.0.1 port=$replica_port user=telemetry dbname=$PGDATABASE"
+  export POSTGRES_REPLICA_R1_URL="host=127.0.0.1 port=$replica_port user=telemetry_query dbname=$PGDATABASE"
 fi
-"$bin/telemetry-query" --config "$root/Configuration/query.yaml" --http-port "$query_port" 2> >(tee "$logs/query.log" >&2) &
+PGUSER=telemetry_query "$bin/telemetry-query" --config "$root/Configuration/query.yaml" --http-port "$query_port" \
+  2> >(tee "$logs/query.log" >&2) &
 pids+=($!)
 
 psql_command="psql -h 127.0.0.1 -p $pg_port -U telemetry $PGDATABASE"

@@ -81,6 +81,11 @@ SELECT 'CREATE ROLE telemetry LOGIN CREATEDB' WHERE NOT EXISTS (SELECT FROM pg_r
 SELECT 'CREATE DATABASE telemetry OWNER telemetry' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'telemetry') \gexec
 -- telemetry_replica_lag() reads the WAL receiver's status on a replica.
 GRANT pg_read_all_stats TO telemetry;
+-- The query daemon's role (Docs/tenants.md): not the tables' owner, so their row-level security
+-- applies to it; the processor's migrations grant telemetry_reader what it reads.
+SELECT 'CREATE ROLE telemetry_reader NOLOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'telemetry_reader') \gexec
+SELECT 'CREATE ROLE telemetry_query LOGIN IN ROLE telemetry_reader' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'telemetry_query') \gexec
+GRANT pg_read_all_stats TO telemetry_reader;
 SQL
 }
 

@@ -99,6 +99,7 @@ package struct HubSettings: Sendable {
         hub = try HubConfiguration(reader: reader)
         surface = try DaemonSurfaceSettings(reader: reader, name: "hub", defaultPort: 8080)
         ingest = try reader.section("http.ingest", HTTPIngestConfiguration.init(reader:))
+        ingest.tenants = try TenantDirectory(reader: reader, loading: .ingest, defaultToken: ingest.token)
     }
 }
 

@@ -218,7 +218,8 @@ package final class HubService: Service {
     /// samples through the ingest actor and waits until they are durable (Docs/architecture.md): in Redis or
     /// fsync'd in the spool. After `ackTimeout` the answer is `unavailable` (the samples may still
     /// become durable; a retry is deduplicated by the samples' natural key).
-    package func ingest(_ body: [UInt8], worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
+    /// `tenant` (nil: the default tenant) is the tenant of every sample of the request.
+    package func ingest(_ body: [UInt8], tenant: String? = nil, worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
         let router = ShardRouter(shards: configuration.streams.shards)
         let batchSize = configuration.ingest.batchSize
         let maxFields = configuration.validation.maxFields
@@ -234,7 +235,7 @@ package final class HubService: Service {
             }
         }
         let readings = document.readings
-        let batches = await worker.run { IngestActor.batches(for: readings, router: router, batchSize: batchSize) }
+        let batches = await worker.run { IngestActor.batches(for: readings, router: router, batchSize: batchSize, tenant: tenant ?? "") }
         if document.rejectedCount > 0 {
             counters.httpRejected.withLock { reasons in
                 for (reason, count) in document.rejectedByReason { reasons[reason, default: 0] += count }

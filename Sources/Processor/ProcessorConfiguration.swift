@@ -51,6 +51,8 @@ package struct ThresholdRule: Sendable, Equatable {
 ///   `partitions.hourly_retention_days` 1826, `partitions.daily_retention_days` 0 (forever), `partitions.interval_s` 3600
 /// - `cache.enabled` true: the processor writes latest values through to the query daemon's
 ///   hot-attribute cache after each COMMIT (into entries a fill created; it never creates one)
+/// - `tenants.default` `default`: the tenant of seed-format tasks and of batches that name none
+///   (Docs/tenants.md; the section's other keys are read too, so one `tenants:` block fits every daemon)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
@@ -94,6 +96,8 @@ package struct ProcessorConfiguration: Sendable {
     package var shutdownTimeoutSeconds: Int
     /// `cache.enabled` (`CACHE_ENABLED`), default true: write latest values through to the cache.
     package var cacheEnabled: Bool
+    /// Section `tenants` (no tokens loaded: the processor needs only the default tenant's name).
+    package var tenants: TenantDirectory
     /// The rules a reload can change.
     package var analysis: AnalysisSettings {
         AnalysisSettings(thresholds: thresholds, zScore: zScore, minSamples: anomalyMinSamples)
@@ -128,6 +132,7 @@ package struct ProcessorConfiguration: Sendable {
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
         cacheEnabled = try config.strictBool("cache.enabled", default: true)
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
+        tenants = try TenantDirectory(reader: config, loading: .none, defaultToken: nil)
     }
 
     /// `names` and `<name>.unit`: the declared metrics and their units.

@@ -111,7 +111,8 @@ package final class ProcessorService: Service {
                          maxMetricNames: configuration.maxMetricNames,
                          cache: configuration.cacheEnabled
                             ? LatestCacheWriter(endpoint: configuration.redis.endpoint, keys: configuration.redis.keys, name: "cache-writer-\($0)")
-                            : nil)
+                            : nil,
+                         defaultTenant: configuration.tenants.defaultTenant)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis.endpoint, name: "reader")

@@ -2,6 +2,7 @@ import Logging
 import Postgres
 import Redis
 import Synchronization
+import TelemetryConfiguration
 import TelemetryCore
 
 /// The latest values of one device as read from a node, with where they came from.
@@ -27,6 +28,7 @@ final class LatestReader: Sendable {
     private let pausedUntil = Atomic<Int64>(0)
     /// Cache lookups waiting or running.
     private let lookups = Atomic<Int>(0)
+    /// Fills running, by cache key (one per tenant's device).
     private let fills = Mutex<[String: Task<Result<LatestRead, ReadFailure>, Never>]>([:])
     private let random = Mutex(SplitMix64(seed: UInt64.random(in: 0...UInt64.max)))
     /// Runs between a fill's database read and its cache write (a test injects a delay here).
@@ -54,8 +56,9 @@ final class LatestReader: Sendable {
 
     private var client: RedisClient { clients[next.add(1, ordering: .relaxed).newValue % clients.count] }
 
-    /// The device's cache entry, or nil when there is none or the cache cannot be reached.
-    func cached(_ device: String) async -> LatestCache.Cached? {
+    /// The device's cache entry (of `tenant`, nil: the default tenant), or nil when there is none
+    /// or the cache cannot be reached.
+    func cached(_ device: String, tenant: String?) async -> LatestCache.Cached? {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return nil }
         // Lookups queue on the cache's connections: one that waited 100 ms fails without I/O (and
         // pauses the cache), and past 1 024 waiting reads go to the database rather than queue.
@@ -65,7 +68,7 @@ final class LatestReader: Sendable {
         }
         defer { lookups.subtract(1, ordering: .relaxed) }
         do {
-            let reply = try await client.send(["HGETALL", keys.latest(device)], notAfter: .now + .milliseconds(100))
+            let reply = try await client.send(["HGETALL", keys.latest(device, tenant: tenant)], notAfter: .now + .milliseconds(100))
             guard let flat = reply.array?.compactMap(\.string), !flat.isEmpty else { return nil }
             return LatestCache.decode(flat)
         } catch {
@@ -75,12 +78,12 @@ final class LatestReader: Sendable {
     }
 
     /// Reads the device's latest values on the sources of `plan` (no cache).
-    func read(_ device: String, plan: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> LatestRead {
-        let (rows, provenance) = try await nodes.read(plan, lags: lags, """
+    func read(_ device: String, tenant: String?, plan: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> LatestRead {
+        let (rows, provenance) = try await nodes.read(plan, lags: lags, tenant: tenant, """
             SELECT m.name, (extract(epoch FROM l.ts) * 1000000)::int8, l.value
             FROM devices d LEFT JOIN latest_values l ON l.device_id = d.id LEFT JOIN metrics m ON m.id = l.metric_id
-            WHERE d.name = $1 ORDER BY m.name
-            """, [device])
+            WHERE d.name = $1 AND d.tenant_id = (SELECT id FROM tenants WHERE name = $2) ORDER BY m.name
+            """, [device, nodes.tenants.databaseName(tenant)])
         var entries: [LatestCache.Entry] = []
         for row in rows.rows {
             guard let metric = row[0], let ts = row[1].flatMap({ Int64($0) }), let value = row[2].flatMap({ Double($0) }) else { continue }
@@ -91,29 +94,30 @@ final class LatestReader: Sendable {
 
     /// Reads the device on `plan` and fills its cache entry; concurrent callers for one device
     /// share one fill.
-    func fill(_ device: String, plan: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> LatestRead {
+    func fill(_ device: String, tenant: String?, plan: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> LatestRead {
+        let key = keys.latest(device, tenant: tenant)
         let task = fills.withLock { running -> Task<Result<LatestRead, ReadFailure>, Never> in
-            if let task = running[device] { return task }
+            if let task = running[key] { return task }
             let task = Task { () -> Result<LatestRead, ReadFailure> in
-                await self.markPending(device)
+                await self.markPending(key)
                 let started = wallClockMicros() / 1000
                 let result: Result<LatestRead, ReadFailure>
                 do throws(ReadFailure) {
-                    let read = try await self.read(device, plan: plan, lags: lags)
+                    let read = try await self.read(device, tenant: tenant, plan: plan, lags: lags)
                     if read.known {
                         await self.afterRead(device)
-                        await self.store(device, read, readAtMillis: started)
+                        await self.store(key, read, readAtMillis: started)
                     } else {
-                        await self.dropPending(device)  // no key stays behind for a name nobody stored
+                        await self.dropPending(key)  // no key stays behind for a name nobody stored
                     }
                     result = .success(read)
                 } catch {
                     result = .failure(error)
                 }
-                _ = self.fills.withLock { $0.removeValue(forKey: device) }
+                _ = self.fills.withLock { $0.removeValue(forKey: key) }
                 return result
             }
-            running[device] = task
+            running[key] = task
             return task
         }
         return try await task.value.get()
@@ -121,7 +125,7 @@ final class LatestReader: Sendable {
 
     /// Merges a fill into the cache. Its TTL counts from when its data was current (the read's
     /// start, less the source's lag), so no entry outlives one TTL past the state it shows.
-    private func store(_ device: String, _ read: LatestRead, readAtMillis: Int64) async {
+    private func store(_ key: String, _ read: LatestRead, readAtMillis: Int64) async {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else {
             counters.countFill("skipped")
             return
@@ -134,7 +138,7 @@ final class LatestReader: Sendable {
             counters.countFill("too_old")
             return
         }
-        let arguments = LatestCache.mergeArguments(key: keys.latest(device), entries: read.entries, nowMillis: asOf, ttlMillis: ttl, fill: true)
+        let arguments = LatestCache.mergeArguments(key: key, entries: read.entries, nowMillis: asOf, ttlMillis: ttl, fill: true)
         do {
             try await client.send(RedisCommand(["EVAL", LatestCache.script] + arguments), notAfter: .now + .milliseconds(500))
             counters.countFill("filled")
@@ -144,21 +148,21 @@ final class LatestReader: Sendable {
         }
     }
 
-    /// Creates the device's key, marked pending, so write-throughs during the fill land in it.
-    private func markPending(_ device: String) async {
+    /// Creates the device's `key`, marked pending, so write-throughs during the fill land in it.
+    private func markPending(_ key: String) async {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
         do {
-            try await client.send(["EVAL", LatestCache.markScript, "1", keys.latest(device), "30000"], notAfter: .now + .milliseconds(500))
+            try await client.send(["EVAL", LatestCache.markScript, "1", key, "30000"], notAfter: .now + .milliseconds(500))
         } catch {
             pause(error)
         }
     }
 
-    /// Deletes the device's key if no fill ever completed it.
-    private func dropPending(_ device: String) async {
+    /// Deletes the device's `key` if no fill ever completed it.
+    private func dropPending(_ key: String) async {
         guard enabled, wallClockMicros() / 1000 >= pausedUntil.load(ordering: .relaxed) else { return }
         _ = try? await client.send(["EVAL", "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then redis.call('DEL', KEYS[1]) end return 1",
-                                    "1", keys.latest(device), LatestCache.filledField], notAfter: .now + .milliseconds(500))
+                                    "1", key, LatestCache.filledField], notAfter: .now + .milliseconds(500))
     }
 
     private func pause(_ error: any Error) {

@@ -7,17 +7,31 @@ actor ReadConnection {
     private nonisolated let executor: ThreadExecutor
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     private let conninfo: String
+    private let requireRowSecurity: Bool
     private var connection: PostgresConnection?
+    /// The tenant the session's `telemetry.tenant` names (nil: not set yet on this connection).
+    private var tenant: String?
 
-    init(conninfo: String, name: String) {
+    /// With `requireRowSecurity`, a connection whose role is not subject to the tables'
+    /// row-level security (a superuser, `BYPASSRLS`, or the tables' owner) is refused.
+    init(conninfo: String, name: String, requireRowSecurity: Bool) {
         self.conninfo = conninfo
+        self.requireRowSecurity = requireRowSecurity
         executor = ThreadExecutor(name: name)
     }
 
-    /// Runs one statement with text parameters; a broken connection is dropped (the next call reconnects).
-    func query(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PostgresRows {
+    /// Runs one statement with text parameters, in a session whose `telemetry.tenant` is `tenant`
+    /// (the database's row-level security shows that tenant's rows only; nil: left as it is, for
+    /// reads of no tenant's data). A broken connection is dropped (the next call reconnects).
+    func query(_ sql: String, _ parameters: [String?], tenant: String?) throws(PostgresError) -> PostgresRows {
         do {
-            return try live().query(sql, parameters)
+            let pg = try live()
+            if let tenant, tenant != self.tenant {
+                self.tenant = nil
+                try pg.query("SELECT set_config('telemetry.tenant', $1, false)", [tenant])
+                self.tenant = tenant
+            }
+            return try pg.query(sql, parameters)
         } catch {
             if !(connection?.isUsable ?? false) {
                 connection?.close()
@@ -30,7 +44,21 @@ actor ReadConnection {
     private func live() throws(PostgresError) -> PostgresConnection {
         if let connection, connection.isUsable { return connection }
         connection?.close()
+        connection = nil
+        tenant = nil
         let made = try PostgresConnection(conninfo: conninfo)
+        if requireRowSecurity {
+            let bypass = try made.execute("""
+                SELECT current_user, r.rolsuper OR r.rolbypassrls
+                    OR coalesce((SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass('devices')), false)
+                FROM pg_roles r WHERE r.rolname = current_user
+                """).rows.first
+            if bypass?[1] != "f" {
+                made.close()
+                throw PostgresError(.connectionFailed, "role \(bypass?[0] ?? "?") is not subject to row-level security (a superuser, BYPASSRLS, "
+                                    + "or the tables' owner): with tenants configured, connect as a member of telemetry_reader (Docs/tenants.md)")
+            }
+        }
         connection = made
         return made
     }
@@ -45,25 +73,28 @@ final class NodePool: Sendable {
     private let limiter: AsyncLimiter
     private let idle: Mutex<[ReadConnection]>
 
-    init(name: String, conninfo: String, connections: Int, statementTimeoutMillis: Int) {
+    init(name: String, conninfo: String, connections: Int, statementTimeoutMillis: Int, requireRowSecurity: Bool = false) {
         self.name = name
         let settings = ConnectionSettings.read(conninfo, statementTimeoutMillis: statementTimeoutMillis)
         limiter = AsyncLimiter(limit: connections)
-        idle = Mutex((0..<connections).map { ReadConnection(conninfo: settings, name: "read-\(name)-\($0)") })
+        idle = Mutex((0..<connections).map {
+            ReadConnection(conninfo: settings, name: "read-\(name)-\($0)", requireRowSecurity: requireRowSecurity)
+        })
     }
 
     /// Reads in flight.
     var inUse: Int { limiter.inUse }
 
-    /// Runs `sql` on a free connection, waiting up to `queueTimeout` for one; nil when none came.
-    func query(_ sql: String, _ parameters: [String?], queueTimeout: Duration) async throws(PostgresError) -> PostgresRows? {
+    /// Runs `sql` on a free connection for `tenant` (``ReadConnection/query(_:_:tenant:)``),
+    /// waiting up to `queueTimeout` for one; nil when none came.
+    func query(_ sql: String, _ parameters: [String?], tenant: String? = nil, queueTimeout: Duration) async throws(PostgresError) -> PostgresRows? {
         guard await limiter.acquire(timeout: queueTimeout) else { return nil }
         let connection = idle.withLock { $0.removeLast() }
         defer {
             idle.withLock { $0.append(connection) }
             limiter.release()
         }
-        return try await connection.query(sql, parameters)
+        return try await connection.query(sql, parameters, tenant: tenant)
     }
 }
 

@@ -3,7 +3,8 @@ import TelemetryCore
 
 extension QueryAPI {
     /// `GET /v1/series?device=&metric=&from=&to=&step=raw|1m|1h|1d&agg=avg|min|max|sum|count|last`.
-    func series(_ request: Request) async throws(ReadFailure) -> Answer {
+    /// A device of another tenant is unknown (404), as one nobody has.
+    func series(_ request: Request, tenant: String?) async throws(ReadFailure) -> Answer {
         let query = request.uri.queryParameters
         let device = try QueryParameters.name("device", query["device"].map(String.init))
         let metric = try QueryParameters.name("metric", query["metric"].map(String.init))
@@ -19,9 +20,10 @@ extension QueryAPI {
         let (sources, lags) = try await self.plan(level)
 
         // The ids first: an unknown device or metric is a 404 naming it.
-        let (ids, provenance) = try await nodes.read(sources, lags: lags, """
-            SELECT (SELECT id FROM devices WHERE name = $1), (SELECT id FROM metrics WHERE name = $2), (SELECT unit FROM metrics WHERE name = $2)
-            """, [device, metric])
+        let (ids, provenance) = try await nodes.read(sources, lags: lags, tenant: tenant, """
+            SELECT (SELECT id FROM devices WHERE name = $1 AND tenant_id = (SELECT id FROM tenants WHERE name = $3)),
+                   (SELECT id FROM metrics WHERE name = $2), (SELECT unit FROM metrics WHERE name = $2)
+            """, [device, metric, configuration.tenants.databaseName(tenant)])
         guard let row = ids.rows.first, let deviceID = row[0] else {
             throw ReadFailure(404, "unknown_device", "no device is named \(PrintableName(device))")
         }
@@ -41,7 +43,7 @@ extension QueryAPI {
         switch plan {
         case .raw(let limit):
             chosen = .raw
-            let (rows, source) = try await nodes.read(pointSources, lags: lags, """
+            let (rows, source) = try await nodes.read(pointSources, lags: lags, tenant: tenant, """
                 SELECT (extract(epoch FROM ts) * 1000000)::int8, value FROM samples
                 WHERE device_id = $1::int AND metric_id = $2::int
                   AND ts >= timestamptz 'epoch' + $3::int8 * interval '1 microsecond'
@@ -55,7 +57,7 @@ extension QueryAPI {
                 }
                 // The planner's own choice of raw overflowed: the finest rollup that fits.
                 return try await rollupAnswer(device: device, metric: metric, unit: unit, ids: (deviceID, metricID), from: from, to: to,
-                                              aggregate: aggregate, level: level, sources: pointSources, lags: lags)
+                                              aggregate: aggregate, level: level, sources: pointSources, lags: lags, tenant: tenant)
             }
             points = rows.rows.compactMap { row in
                 guard let ts = row[0].flatMap({ Int64($0) }), let value = row[1].flatMap({ Double($0) }) else { return nil }
@@ -64,18 +66,20 @@ extension QueryAPI {
         case .rollup(let rollupStep, let first, _):
             chosen = rollupStep
             (points, served) = try await rollupPoints(step: rollupStep, first: first, to: to, ids: (deviceID, metricID),
-                                                      aggregate: aggregate, sources: pointSources, lags: lags)
+                                                      aggregate: aggregate, sources: pointSources, lags: lags, tenant: tenant)
         }
         return seriesAnswer(device: device, metric: metric, unit: unit, step: chosen, aggregate: chosen == .raw ? nil : aggregate,
                             from: from, to: to, points: points, provenance: served, consistency: level.consistency)
     }
 
     private func rollupAnswer(device: String, metric: String, unit: String?, ids: (String, String), from: Int64, to: Int64,
-                              aggregate: SeriesAggregate, level: Level, sources: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> Answer {
+                              aggregate: SeriesAggregate, level: Level, sources: [ReadSource], lags: ReplicaLags,
+                              tenant: String?) async throws(ReadFailure) -> Answer {
         for candidate in [SeriesStep.oneMinute, .oneHour, .oneDay] {
             guard case .success(.rollup(let chosen, let start, _)) = SeriesPlanner.plan(from: from, to: to, step: candidate,
                                                                                          maxPoints: configuration.maxPoints) else { continue }
-            let (points, served) = try await rollupPoints(step: chosen, first: start, to: to, ids: ids, aggregate: aggregate, sources: sources, lags: lags)
+            let (points, served) = try await rollupPoints(step: chosen, first: start, to: to, ids: ids, aggregate: aggregate, sources: sources, lags: lags,
+                                                      tenant: tenant)
             return seriesAnswer(device: device, metric: metric, unit: unit, step: chosen, aggregate: aggregate, from: from, to: to,
                                 points: points, provenance: served, consistency: level.consistency)
         }
@@ -85,10 +89,11 @@ extension QueryAPI {
     /// The buckets of `step` from `first` to `to`: from the rollup table, or for `last` the newest
     /// sample of each bucket.
     private func rollupPoints(step: SeriesStep, first: Int64, to: Int64, ids: (String, String), aggregate: SeriesAggregate,
-                              sources: [ReadSource], lags: ReplicaLags) async throws(ReadFailure) -> ([(ts: Int64, value: Double, count: Int64)], Provenance) {
+                              sources: [ReadSource], lags: ReplicaLags, tenant: String?) async throws(ReadFailure)
+        -> ([(ts: Int64, value: Double, count: Int64)], Provenance) {
         let width = step.micros!
         if aggregate == .last {
-            let (rows, served) = try await nodes.read(sources, lags: lags, """
+            let (rows, served) = try await nodes.read(sources, lags: lags, tenant: tenant, """
                 SELECT b, (array_agg(value ORDER BY ts DESC))[1], count(*) FROM (
                     SELECT ((extract(epoch FROM ts) * 1000000)::int8 - $3::int8) / $5::int8 * $5::int8 + $3::int8 AS b, ts, value FROM samples
                     WHERE device_id = $1::int AND metric_id = $2::int
@@ -102,7 +107,7 @@ extension QueryAPI {
                 return (ts, value, count)
             }, served)
         }
-        let (rows, served) = try await nodes.read(sources, lags: lags, """
+        let (rows, served) = try await nodes.read(sources, lags: lags, tenant: tenant, """
             SELECT (extract(epoch FROM bucket) * 1000000)::int8, count,
                    CASE WHEN abs(sum) <= 1.7976931348623157e308 THEN sum::float8 END, (sum / count)::float8, min, max
             FROM \(step.table!)

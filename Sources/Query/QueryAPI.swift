@@ -39,7 +39,7 @@ struct QueryAPI: Sendable {
     /// unless `http.query.allow_unauthenticated`), every read is refused with 403: anyone who can
     /// reach the port would read the plant's history.
     func register(_ router: Router<BasicRequestContext>, host: String) -> [HTTPEndpoints.Route] {
-        if configuration.token == nil && !LoopbackHost.contains(host) {
+        if !configuration.tenants.hasTokens && !LoopbackHost.contains(host) {
             guard configuration.allowUnauthenticated else {
                 logger.error("read routes refused: the query daemon listens on a non-loopback address without a token",
                              metadata: ["http_host": "\(host)", "fix": "set http.query.token (or token_file), or http.query.allow_unauthenticated: true"])
@@ -53,36 +53,46 @@ struct QueryAPI: Sendable {
             logger.warning("reads are served without authentication on a non-loopback address (http.query.allow_unauthenticated)",
                            metadata: ["http_host": "\(host)"])
         }
-        router.get("v1/devices", use: handler("/v1/devices") { (request, _) async throws(ReadFailure) in try await devices(request) })
-        router.get("v1/devices/{device}/latest", use: handler("/v1/devices/{device}/latest") { (request, context) async throws(ReadFailure) in
-            try await latest(request, device: context.parameters.get("device"))
+        let anonymous = configuration.allowUnauthenticated || LoopbackHost.contains(host)
+        router.get("v1/devices", use: handler("/v1/devices", anonymous) { (request, _, tenant) async throws(ReadFailure) in
+            try await devices(request, tenant: tenant)
         })
-        router.get("v1/series", use: handler("/v1/series") { (request, _) async throws(ReadFailure) in try await series(request) })
-        router.get("v1/alerts", use: handler("/v1/alerts") { (request, _) async throws(ReadFailure) in try await alerts(request) })
+        router.get("v1/devices/{device}/latest", use: handler("/v1/devices/{device}/latest", anonymous) { (request, context, tenant) async throws(ReadFailure) in
+            try await latest(request, device: context.parameters.get("device"), tenant: tenant)
+        })
+        router.get("v1/series", use: handler("/v1/series", anonymous) { (request, _, tenant) async throws(ReadFailure) in
+            try await series(request, tenant: tenant)
+        })
+        router.get("v1/alerts", use: handler("/v1/alerts", anonymous) { (request, _, tenant) async throws(ReadFailure) in
+            try await alerts(request, tenant: tenant)
+        })
         return Self.routes
     }
 
-    /// Authorizes, runs `answer`, and turns it (or its failure) into the response.
-    private func handler(_ route: String, _ answer: @escaping @Sendable (Request, BasicRequestContext) async throws(ReadFailure) -> Answer)
+    /// Authenticates (the token names the tenant the read acts for; nil: the default tenant), runs
+    /// `answer`, and turns it (or its failure) into the response.
+    private func handler(_ route: String, _ anonymous: Bool,
+                         _ answer: @escaping @Sendable (Request, BasicRequestContext, String?) async throws(ReadFailure) -> Answer)
         -> @Sendable (Request, BasicRequestContext) async -> Response {
         { [self] request, context in
             let started = ContinuousClock.now
             var response: Response
-            if !BearerToken.authorizes(request.headers[.authorization], token: configuration.token) {
+            guard case .tenant(let tenant) = configuration.tenants.authenticate(request.headers[.authorization], anonymous: anonymous) else {
                 response = Self.error(ReadFailure(401, "unauthorized", "this endpoint needs Authorization: Bearer <token>"))
                 response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-query""#
-            } else {
-                do throws(ReadFailure) {
-                    let result = try await answer(request, context)
-                    response = Response(status: .ok, headers: [.contentType: "application/json"],
-                                        body: .init(byteBuffer: ByteBuffer(string: result.body)))
-                    response.headers[Self.dataSource] = result.provenance.source.description
-                    response.headers[Self.dataLag] = String(format: "%.3f", max(0, result.provenance.lagSeconds))
-                    response.headers[Self.consistencyLevel] = result.consistency.rawValue
-                    response.headers[Self.cacheStatus] = result.cache
-                } catch {
-                    response = Self.error(error)
-                }
+                counters.countResponse(route: route, status: 401)
+                return response
+            }
+            do throws(ReadFailure) {
+                let result = try await answer(request, context, tenant)
+                response = Response(status: .ok, headers: [.contentType: "application/json"],
+                                    body: .init(byteBuffer: ByteBuffer(string: result.body)))
+                response.headers[Self.dataSource] = result.provenance.source.description
+                response.headers[Self.dataLag] = String(format: "%.3f", max(0, result.provenance.lagSeconds))
+                response.headers[Self.consistencyLevel] = result.consistency.rawValue
+                response.headers[Self.cacheStatus] = result.cache
+            } catch {
+                response = Self.error(error)
             }
             let elapsed = ContinuousClock.now - started
             counters.duration.observe(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
@@ -200,7 +210,8 @@ struct QueryAPI: Sendable {
     // MARK: - Routes
 
     /// `GET /v1/devices/{device}/latest[?metrics=a,b]`.
-    func latest(_ request: Request, device raw: String?) async throws(ReadFailure) -> Answer {
+    /// A device of another tenant is unknown (404), as one nobody has.
+    func latest(_ request: Request, device raw: String?, tenant: String?) async throws(ReadFailure) -> Answer {
         guard let raw, let decoded = raw.removingPercentEncoding else { throw QueryParameters.bad("device", "not a valid percent-encoded name") }
         let device = try QueryParameters.name("device", decoded)
         let query = request.uri.queryParameters
@@ -215,7 +226,7 @@ struct QueryAPI: Sendable {
         var read: LatestRead
         var cacheStatus = "BYPASS"
         if level.consistency == .eventual && latest.enabled {
-            if let cached = await latest.cached(device), cached.complete {
+            if let cached = await latest.cached(device, tenant: tenant), cached.complete {
                 counters.countCache("HIT")
                 let age = cached.writtenMillis.map { Double(wallClockMicros() / 1000) - Double($0) }.map { $0 / 1000 } ?? 0
                 read = LatestRead(known: true, entries: cached.entries, provenance: Provenance(source: .cache, lagSeconds: age))
@@ -223,13 +234,13 @@ struct QueryAPI: Sendable {
             } else {
                 counters.countCache("MISS")
                 let (plan, lags) = try await plan(level)
-                read = try await latest.fill(device, plan: plan, lags: lags)
+                read = try await latest.fill(device, tenant: tenant, plan: plan, lags: lags)
                 cacheStatus = "MISS"
             }
         } else {
             counters.countCache("BYPASS")
             let (plan, lags) = try await plan(level)
-            read = try await latest.read(device, plan: plan, lags: lags)
+            read = try await latest.read(device, tenant: tenant, plan: plan, lags: lags)
         }
         guard read.known else { throw ReadFailure(404, "unknown_device", "no device is named \(PrintableName(device))") }
         if let wanted {
@@ -256,7 +267,7 @@ struct QueryAPI: Sendable {
 
     /// `GET /v1/devices[?stale_for=10m&limit=&cursor=]`: devices with their metrics, units and
     /// last-seen times, by name, a page at a time.
-    func devices(_ request: Request) async throws(ReadFailure) -> Answer {
+    func devices(_ request: Request, tenant: String?) async throws(ReadFailure) -> Answer {
         let query = request.uri.queryParameters
         let staleFor = try QueryParameters.duration("stale_for", query["stale_for"].map(String.init))
         let limit = try QueryParameters.integer("limit", query["limit"].map(String.init), default: min(1000, configuration.maxListLimit),
@@ -266,18 +277,19 @@ struct QueryAPI: Sendable {
         let level = try level(request)
         let (plan, lags) = try await plan(level)
         // A page of devices first (bounded), then their metrics.
-        let (rows, provenance) = try await nodes.read(plan, lags: lags, """
+        let (rows, provenance) = try await nodes.read(plan, lags: lags, tenant: tenant, """
             WITH page AS (
                 SELECT d.id, d.name, (SELECT max(ts) FROM latest_values WHERE device_id = d.id) AS seen
                 FROM devices d
-                WHERE ($1::text IS NULL OR d.name > $1)
+                WHERE d.tenant_id = (SELECT id FROM tenants WHERE name = $4)
+                  AND ($1::text IS NULL OR d.name > $1)
                   AND ($2::int8 IS NULL OR coalesce((SELECT max(ts) FROM latest_values WHERE device_id = d.id), '-infinity')
                                            < clock_timestamp() - $2::int8 * interval '1 microsecond')
                 ORDER BY d.name LIMIT $3::int + 1)
             SELECT p.name, (extract(epoch FROM p.seen) * 1000000)::int8, m.name, m.unit, (extract(epoch FROM l.ts) * 1000000)::int8
             FROM page p LEFT JOIN latest_values l ON l.device_id = p.id LEFT JOIN metrics m ON m.id = l.metric_id
             ORDER BY p.name, m.name
-            """, [cursor, staleFor.map(String.init), String(limit)])
+            """, [cursor, staleFor.map(String.init), String(limit), configuration.tenants.databaseName(tenant)])
         var json = JSONWriter()
         json.raw("{"); json.key("devices"); json.raw("[")
         var current: String?
@@ -315,7 +327,7 @@ struct QueryAPI: Sendable {
     }
 
     /// `GET /v1/alerts?device=&since=&until=&limit=`: newest first.
-    func alerts(_ request: Request) async throws(ReadFailure) -> Answer {
+    func alerts(_ request: Request, tenant: String?) async throws(ReadFailure) -> Answer {
         let query = request.uri.queryParameters
         let device = try query["device"].map { name throws(ReadFailure) in try QueryParameters.name("device", String(name)) }
         let now = wallClockMicros()
@@ -338,20 +350,23 @@ struct QueryAPI: Sendable {
         }
         let level = try level(request)
         let (plan, lags) = try await plan(level)
-        let (rows, provenance) = try await nodes.read(plan, lags: lags, """
-            WITH dev AS (SELECT id FROM devices WHERE name = $1)
+        let (rows, provenance) = try await nodes.read(plan, lags: lags, tenant: tenant, """
+            WITH t AS (SELECT id FROM tenants WHERE name = $7),
+            dev AS (SELECT id FROM devices WHERE name = $1 AND tenant_id = (SELECT id FROM t))
             SELECT 'device' AS kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
             WHERE $1::text IS NOT NULL AND NOT EXISTS (SELECT FROM dev)
             UNION ALL (
             SELECT 'alert', a.id::text, d.name, m.name, (extract(epoch FROM a.ts) * 1000000)::int8::text, a.value::text, a.rule, a.severity,
                    (extract(epoch FROM a.created_at) * 1000000)::int8::text
             FROM alerts a JOIN devices d ON d.id = a.device_id JOIN metrics m ON m.id = a.metric_id
-            WHERE ($1::text IS NULL OR a.device_id = (SELECT id FROM dev))
+            WHERE d.tenant_id = (SELECT id FROM t)
+              AND ($1::text IS NULL OR a.device_id = (SELECT id FROM dev))
               AND a.ts >= timestamptz 'epoch' + $2::int8 * interval '1 microsecond'
               AND a.ts < timestamptz 'epoch' + least($3::int8, 9000000000000000) * interval '1 microsecond'
               AND ($5::int8 IS NULL OR (a.ts, a.id) < (timestamptz 'epoch' + $5::int8 * interval '1 microsecond', $6::int8))
             ORDER BY a.ts DESC, a.id DESC LIMIT $4::int)
-            """, [device, String(since), String(until), String(limit), after.map { String($0.ts) }, after.map { String($0.id) }])
+            """, [device, String(since), String(until), String(limit), after.map { String($0.ts) }, after.map { String($0.id) },
+                configuration.tenants.databaseName(tenant)])
         if rows.rows.first?[0] == "device", let device {
             throw ReadFailure(404, "unknown_device", "no device is named \(PrintableName(device))")
         }

@@ -66,6 +66,8 @@ public struct QueryConfiguration: Sendable {
     public var redis: RedisConfiguration
     /// `http.query.token` or `http.query.token_file`.
     public var token: String?
+    /// Section `tenants`: the tenants and their query tokens (`token` is the default tenant's).
+    public var tenants: TenantDirectory
     /// `http.query.allow_unauthenticated`: serve the read API without a token on a non-loopback `http.host`.
     public var allowUnauthenticated: Bool
     /// `shutdown.timeout_s`.
@@ -128,6 +130,7 @@ public struct QueryConfiguration: Sendable {
         (token, allowUnauthenticated) = try config.section("http.query") { reader throws(ConfigurationError) in
             (try BearerToken.read(reader), try reader.strictBool("allow_unauthenticated", default: false))
         }
+        tenants = try TenantDirectory(reader: config, loading: .query, defaultToken: token)
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 10, in: 1...3600)
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
     }

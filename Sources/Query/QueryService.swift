@@ -1,4 +1,5 @@
 public import Logging
+import Postgres
 import Redis
 public import ServiceLifecycle
 public import Supervision
@@ -44,12 +45,25 @@ public final class QueryService: Service {
         let logger = self.logger
         let redis = configuration.cacheEnabled ? RedisClient(endpoint: configuration.redis.endpoint, name: "probe") : nil
         // A connection of its own: a primary whose read connections are all busy is not down.
-        let probe = ReadConnection(conninfo: ConnectionSettings.read(configuration.primaryURL, statementTimeoutMillis: 2000), name: "probe-primary")
+        let probe = ReadConnection(conninfo: ConnectionSettings.read(configuration.primaryURL, statementTimeoutMillis: 2000), name: "probe-primary",
+                                   requireRowSecurity: !configuration.tenants.names.isEmpty)
         var children: [Supervisor.Child] = [
             .init(name: "readiness") {
                 var announced = false
+                var lastProblem: String?
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    let up = (try? await probe.query("SELECT 1", [])) != nil
+                    var up = true
+                    do throws(PostgresError) {
+                        _ = try await probe.query("SELECT 1", [], tenant: nil)
+                        lastProblem = nil
+                    } catch {
+                        up = false
+                        // Told once per distinct problem (a role that bypasses row-level security, a refused login, …).
+                        if lastProblem != error.message {
+                            lastProblem = error.message
+                            logger.error("the primary cannot serve reads", metadata: ["error": "\(error)"])
+                        }
+                    }
                     counters.primaryUp.store(up ? 1 : 0, ordering: .relaxed)
                     if let redis { counters.redisUp.store((try? await redis.send(["PING"])) != nil ? 1 : 0, ordering: .relaxed) }
                     if up && !announced {

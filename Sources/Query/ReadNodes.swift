@@ -1,6 +1,7 @@
 import Logging
 import Postgres
 import Synchronization
+import TelemetryConfiguration
 import TelemetryCore
 
 /// Why a read got no answer: the HTTP status, reason code and message of its JSON error.
@@ -57,16 +58,21 @@ final class ReadNodes: Sendable {
     let queueTimeout: Duration
     let logger: Logger
     let counters: QueryCounters
+    /// Maps a request's tenant (nil: the default one) to the name its sessions set.
+    let tenants: TenantDirectory
     private let rotation = Atomic<Int>(0)
 
     init(configuration: QueryConfiguration, logger: Logger, counters: QueryCounters) {
+        // With tenants, every connection must be one the database's row-level security applies to.
+        let rowSecurity = !configuration.tenants.names.isEmpty
         primary = NodePool(name: "primary", conninfo: configuration.primaryURL, connections: configuration.connections,
-                           statementTimeoutMillis: configuration.statementTimeoutMillis)
+                           statementTimeoutMillis: configuration.statementTimeoutMillis, requireRowSecurity: rowSecurity)
         replicas = configuration.replicas.map { replica in
             (ReplicaMonitor(name: replica.name, role: replica.role, conninfo: replica.url, settings: configuration.breaker),
              NodePool(name: replica.name, conninfo: replica.url, connections: replica.connections,
-                      statementTimeoutMillis: replica.statementTimeoutMillis))
+                      statementTimeoutMillis: replica.statementTimeoutMillis, requireRowSecurity: rowSecurity))
         }
+        tenants = configuration.tenants
         fallback = AsyncLimiter(limit: configuration.primaryFallbackConcurrency)
         sessionPolls = AsyncLimiter(limit: max(1, configuration.connections / 2))
         maxLagSeconds = configuration.breaker.maxLagSeconds
@@ -88,10 +94,13 @@ final class ReadNodes: Sendable {
         return (view, lags)
     }
 
-    /// Runs `sql` on the sources of `plan` in order; returns the rows and where they came from.
-    /// A replica that fails counts toward its breaker and the next source is tried; the primary
-    /// failing, or no source answering, is a 503.
-    func read(_ plan: [ReadSource], lags: ReplicaLags, _ sql: String, _ parameters: [String?]) async throws(ReadFailure) -> (PostgresRows, Provenance) {
+    /// Runs `sql` for `tenant` (nil: the default tenant; the session shows only its rows) on the
+    /// sources of `plan` in order; returns the rows and where they came from. A replica that fails
+    /// counts toward its breaker and the next source is tried; the primary failing, or no source
+    /// answering, is a 503.
+    func read(_ plan: [ReadSource], lags: ReplicaLags, tenant: String?, _ sql: String, _ parameters: [String?]) async throws(ReadFailure)
+        -> (PostgresRows, Provenance) {
+        let tenant = tenants.databaseName(tenant)
         var lastError: String?
         for source in plan {
             switch source {
@@ -101,7 +110,7 @@ final class ReadNodes: Sendable {
                 guard let replica = replicas.first(where: { $0.monitor.name == name }) else { continue }
                 do {
                     // A busy replica is skipped at once rather than queued: the next source serves.
-                    guard let rows = try await replica.pool.query(sql, parameters, queueTimeout: .milliseconds(50)) else {
+                    guard let rows = try await replica.pool.query(sql, parameters, tenant: tenant, queueTimeout: .milliseconds(50)) else {
                         counters.countRead("replica_busy")
                         continue
                     }
@@ -118,7 +127,7 @@ final class ReadNodes: Sendable {
                     lastError = "\(error)"
                 }
             case .primary:
-                return (try await onPrimary(sql, parameters), Provenance(source: .primary, lagSeconds: 0))
+                return (try await onPrimary(sql, parameters, tenant: tenant), Provenance(source: .primary, lagSeconds: 0))
             case .primaryFallback:
                 guard await fallback.acquire(timeout: queueTimeout) else {
                     counters.countRead("fallback_refused")
@@ -127,16 +136,16 @@ final class ReadNodes: Sendable {
                 }
                 defer { fallback.release() }
                 counters.countRead("primary_fallback")
-                return (try await onPrimary(sql, parameters), Provenance(source: .primaryFallback, lagSeconds: 0))
+                return (try await onPrimary(sql, parameters, tenant: tenant), Provenance(source: .primaryFallback, lagSeconds: 0))
             }
         }
         throw ReadFailure(503, "no_source", "no node could serve this read" + (lastError.map { " (last error: \($0))" } ?? ""), retryAfter: 1)
     }
 
     /// Runs `sql` on the primary; its failure is a 503 (or a 504-like timeout reported as 503).
-    func onPrimary(_ sql: String, _ parameters: [String?]) async throws(ReadFailure) -> PostgresRows {
+    func onPrimary(_ sql: String, _ parameters: [String?], tenant: String) async throws(ReadFailure) -> PostgresRows {
         do {
-            guard let rows = try await primary.query(sql, parameters, queueTimeout: queueTimeout) else {
+            guard let rows = try await primary.query(sql, parameters, tenant: tenant, queueTimeout: queueTimeout) else {
                 counters.countRead("primary_busy")
                 throw ReadFailure(503, "busy", "every primary read connection stayed busy for read.queue_timeout_ms; retry later", retryAfter: 1)
             }

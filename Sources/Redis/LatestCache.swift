@@ -161,8 +161,9 @@ public final class LatestCacheWriter: Sendable {
         self.maxPending = maxPending
     }
 
-    /// Hands the devices' newest values over to be written through; returns at once.
-    public func submit(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) {
+    /// Hands the devices' newest values over to be written through (a nil tenant is the default
+    /// tenant, ``RedisKeys/latest(_:tenant:)``); returns at once.
+    public func submit(_ devices: [(tenant: String?, device: String, entries: [LatestCache.Entry])], nowMillis: Int64) {
         guard !devices.isEmpty else { return }
         guard pending.add(1, ordering: .relaxed).newValue <= maxPending else {
             pending.subtract(1, ordering: .relaxed)
@@ -197,14 +198,14 @@ public final class LatestCacheWriter: Sendable {
             executor = ThreadExecutor(name: name)
         }
 
-        func write(_ devices: [(device: String, entries: [LatestCache.Entry])], nowMillis: Int64) -> Outcome {
+        func write(_ devices: [(tenant: String?, device: String, entries: [LatestCache.Entry])], nowMillis: Int64) -> Outcome {
             guard wallClockMicros() / 1000 >= pausedUntilMillis else { return .skipped }
             do throws(RedisError) {
                 let connection = try connected()
                 if sha == nil { sha = try connection.send(["SCRIPT", "LOAD", LatestCache.script]).string }
                 guard let sha else { throw RedisError(.server, "SCRIPT LOAD returned no SHA") }
                 let commands = devices.map { device in
-                    RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device), entries: device.entries,
+                    RedisCommand(["EVALSHA", sha] + LatestCache.mergeArguments(key: keys.latest(device.device, tenant: device.tenant), entries: device.entries,
                                                                                 nowMillis: nowMillis, ttlMillis: LatestCacheWriter.safetyTTLMillis,
                                                                                 fill: false))
                 }

@@ -23,7 +23,12 @@ public struct RedisKeys: Sendable, Hashable {
     public var metricNames: String { "\(prefix):metric_names" }
     /// `telemetry:latest:<device>`: the hot-attribute cache of a device's latest values (hash,
     /// field = metric name), written through by the processors and filled by the query daemon.
-    public func latest(_ device: String) -> String { "\(prefix):latest:\(device)" }
+    /// A tenant other than the default one (nil) has keys of its own, `telemetry:latest@<tenant>:<device>`:
+    /// a tenant name holds no `:`, so no device name of one tenant can make another's key.
+    public func latest(_ device: String, tenant: String? = nil) -> String {
+        guard let tenant else { return "\(prefix):latest:\(device)" }
+        return "\(prefix):latest@\(tenant):\(device)"
+    }
     /// `telemetry:tasks` (compatibility ingress).
     public var tasks: String { "\(prefix):tasks" }
     /// `telemetry:tasks:processing:<consumer>`.

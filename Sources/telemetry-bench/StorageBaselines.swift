@@ -110,7 +110,7 @@ struct StorageBaselines {
                     if let known = deviceIDs[task.deviceID] {
                         device = known
                     } else {
-                        try pg.query("INSERT INTO devices (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", [task.deviceID])
+                        try pg.query("INSERT INTO devices (name) VALUES ($1) ON CONFLICT (tenant_id, name) DO NOTHING", [task.deviceID])
                         device = try pg.query("SELECT id FROM devices WHERE name = $1", [task.deviceID]).rows.first?[0] ?? "0"
                         deviceIDs[task.deviceID] = device
                     }

@@ -114,10 +114,10 @@ struct QueryServiceTests {
     static func query(_ deployment: Deployment, name: String, yaml: String = "", environment: [String: String] = [:],
                       analytics: Bool = false, replicaPort: Int? = ReplicaTests.replicaPort) throws -> Daemon {
         let database = deployment.database.name
-        let replica = "host=\(TestServers.pgHost) port=\(replicaPort ?? TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(database)"
+        let replica = "host=\(TestServers.pgHost) port=\(replicaPort ?? TestServers.pgPort) user=\(TestServers.queryUser) dbname=\(database)"
         let config = """
             postgres:
-              url: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.pgUser) dbname=\(database)"
+              url: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=\(TestServers.queryUser) dbname=\(database)"
               replicas: [r1\(analytics ? ", a1" : "")]
               replica:
                 r1:
@@ -134,7 +134,16 @@ struct QueryServiceTests {
 
     /// `curl -i`: status, headers (lower-case names) and body.
     static func get(_ port: Int, _ path: String) async throws -> (Int, [String: String], String) {
-        let (_, output) = try await runTool("/usr/bin/curl", ["-s", "-i", "-m", "30", "http://127.0.0.1:\(port)\(path)"])
+        try await request(port, path)
+    }
+
+    /// `curl -i` with an optional bearer token, a POST when there is a `body`: status, headers
+    /// (lower-case names) and body.
+    static func request(_ port: Int, _ path: String, token: String? = nil, body: String? = nil) async throws -> (Int, [String: String], String) {
+        var arguments = ["-s", "-i", "-m", "30"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        if let body { arguments += ["-X", "POST", "--data-binary", body] }
+        let (_, output) = try await runTool("/usr/bin/curl", arguments + ["http://127.0.0.1:\(port)\(path)"])
         let parts = output.components(separatedBy: "\r\n\r\n")
         let head = parts.first?.components(separatedBy: "\r\n") ?? []
         let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0

@@ -25,6 +25,9 @@ package struct HTTPIngestConfiguration: Sendable {
     package var maxConcurrentRequests: Int
     /// Serve ingest without a token on a non-loopback address (`http.ingest.allow_unauthenticated`).
     package var allowUnauthenticated: Bool
+    /// The tenants and their ingest tokens (section `tenants`, read beside this one; `token` is the
+    /// default tenant's).
+    package var tenants = TenantDirectory()
 
     /// Reads a reader scoped to `http.ingest` (``ConfigReader/section(_:_:)``).
     package init(reader config: ConfigReader) throws(ConfigurationError) {
@@ -41,15 +44,19 @@ package struct HTTPIngestConfiguration: Sendable {
     /// address, or when explicitly allowed. Anyone who can reach an open ingest port can write
     /// readings into the plant's history.
     package func servesIngest(on host: String) -> Bool {
-        token != nil || allowUnauthenticated || Self.isLoopback(host)
+        token != nil || tenants.hasTokens || allowUnauthenticated || Self.isLoopback(host)
     }
 
     /// `127.0.0.0/8`, `::1` and `localhost`.
     package static func isLoopback(_ host: String) -> Bool { LoopbackHost.contains(host) }
 
-    /// True when `header` (the `Authorization` value) carries the configured token after
-    /// `Bearer ` (any case), or none is configured. Compared in constant time.
-    package func authorizes(_ header: String?) -> Bool {
-        BearerToken.authorizes(header, token: token)
+    /// The tenant `header` (the `Authorization` value) names on `host` (nil: the default
+    /// tenant), or unauthorized: a bearer token (`Bearer `, any case) must be one of the
+    /// configured ones (compared in constant time); a request without one is the default tenant's
+    /// when `http.ingest.token` is unset and `host` is loopback or unauthenticated ingest is allowed.
+    package func authenticate(_ header: String?, host: String) -> TenantDirectory.Authentication {
+        var directory = tenants
+        if directory.tokens.isEmpty, let token { directory = TenantDirectory(defaultTenant: tenants.defaultTenant, defaultToken: token) }
+        return directory.authenticate(header, anonymous: allowUnauthenticated || Self.isLoopback(host))
     }
 }

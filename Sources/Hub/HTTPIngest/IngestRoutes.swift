@@ -15,7 +15,7 @@ import TelemetryCore
 /// | 202 | every sample is durable (in Redis, or fsync'd in the spool) |
 /// | 400 | some lines (or all) are invalid: `{"error": "rejected", "accepted": n, "rejected": [{"line": k, "reason": …}]}`; the valid ones are durable |
 /// | 401 | a bearer token is configured and the request does not carry it (checked first) |
-/// | 403 | the hub listens on a non-loopback address without a token: ingest is refused |
+/// | 403 | the hub listens on a non-loopback address without a token: ingest is refused; or a tenant's token posts a seed-format task (those belong to the default tenant) |
 /// | 408 | the body did not arrive within `http.ingest.body_timeout_ms` |
 /// | 413 | the body, as sent or decompressed, is over `http.ingest.max_body_bytes` |
 /// | 415 | a `Content-Encoding` other than gzip |
@@ -39,7 +39,7 @@ enum IngestRoutes {
             router.post("v1/tasks", use: refused)
             return routes
         }
-        if configuration.token == nil && !HTTPIngestConfiguration.isLoopback(host) {
+        if !configuration.tenants.hasTokens && configuration.token == nil && !HTTPIngestConfiguration.isLoopback(host) {
             logger.warning("ingest is served without authentication on a non-loopback address (http.ingest.allow_unauthenticated)",
                            metadata: ["http_host": "\(host)"])
         }
@@ -50,26 +50,32 @@ enum IngestRoutes {
         // `max_concurrent_requests` a request is turned away before its body is read.
         // A request without the token is answered 401 before anything else, so it learns nothing
         // of the hub's load.
-        func limited(_ route: String, _ handle: @escaping @Sendable (Request) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
+        // The token names the tenant the request acts for (nil: the default tenant).
+        func limited(_ route: String, _ handle: @escaping @Sendable (Request, String?) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
             { request, _ in
                 var response: Response
-                if !configuration.authorizes(request.headers[.authorization]) {
+                let authentication = configuration.authenticate(request.headers[.authorization], host: host)
+                if case .tenant(let tenant) = authentication, inFlight.count.add(1, ordering: .relaxed).newValue <= configuration.maxConcurrentRequests {
+                    response = await handle(request, tenant)
+                    inFlight.count.subtract(1, ordering: .relaxed)
+                } else if authentication == .unauthorized {
                     response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
                     response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
-                } else if inFlight.count.add(1, ordering: .relaxed).newValue > configuration.maxConcurrentRequests {
+                } else {
                     response = json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"],
                                     retryAfter: configuration.retryAfterSeconds)
-                    inFlight.count.subtract(1, ordering: .relaxed)
-                } else {
-                    response = await handle(request)
                     inFlight.count.subtract(1, ordering: .relaxed)
                 }
                 counters.countResponse(route: route, status: Int(response.status.code))
                 return response
             }
         }
-        router.post("v1/samples", use: limited("/v1/samples") { await samples($0, hub: hub, worker: worker, configuration: configuration) })
-        router.post("v1/tasks", use: limited("/v1/tasks") { await task($0, hub: hub, worker: worker, configuration: configuration) })
+        router.post("v1/samples", use: limited("/v1/samples") { await samples($0, tenant: $1, hub: hub, worker: worker, configuration: configuration) })
+        router.post("v1/tasks", use: limited("/v1/tasks") { request, tenant in
+            guard let tenant else { return await task(request, hub: hub, worker: worker, configuration: configuration) }
+            return json(.forbidden, ["error": "tenant_not_supported",
+                                     "message": "seed-format tasks belong to the default tenant; tenant \(tenant) posts samples to /v1/samples"])
+        })
         return routes
     }
 
@@ -77,13 +83,13 @@ enum IngestRoutes {
         let count = Atomic<Int>(0)
     }
 
-    private static func samples(_ request: Request, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
+    private static func samples(_ request: Request, tenant: String?, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
         let body: [UInt8]
         switch await readBody(request, worker: worker, configuration: configuration, limit: configuration.maxBodyBytes) {
         case .failure(let response): return response
         case .success(let bytes): body = bytes
         }
-        switch await hub.ingest(body, worker: worker, ackTimeout: .milliseconds(configuration.ackTimeoutMillis)) {
+        switch await hub.ingest(body, tenant: tenant, worker: worker, ackTimeout: .milliseconds(configuration.ackTimeoutMillis)) {
         case .durable(let document, let token) where document.rejectedCount == 0:
             var response = json(.accepted, ["accepted": document.readings.count, "values": document.values])
             response.headers[ingestToken] = token.description

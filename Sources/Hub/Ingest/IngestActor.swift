@@ -156,20 +156,20 @@ public actor IngestActor {
 
     /// The batches of one request's readings, per shard, at most `batchSize` samples each (ids
     /// are given by ``admit(_:)``). Pure work, run on the request worker's thread, not on this actor.
-    package static func batches(for readings: [SampleReading], router: ShardRouter, batchSize: Int) -> [HubBatch] {
+    package static func batches(for readings: [SampleReading], router: ShardRouter, batchSize: Int, tenant: String = "") -> [HubBatch] {
         let now = wallClockMicros()
         var perShard = [[Int]](repeating: [], count: router.shards)
         for (index, reading) in readings.enumerated() { perShard[router.shard(of: reading.deviceID)].append(index) }
         var batches: [HubBatch] = []
         for (shard, indexes) in perShard.enumerated() where !indexes.isEmpty {
-            var builder = NamedBatchBuilder(shard: shard, createdMicros: now)
+            var builder = NamedBatchBuilder(shard: shard, createdMicros: now, tenant: tenant)
             for index in indexes {
                 let reading = readings[index]
                 for metric in reading.metrics {
                     // At most 65 535 samples, so the u16 device and metric tables cannot overflow.
                     if builder.batch.samples.count >= min(batchSize, HubBatchCodec.maxTableEntries) {
                         batches.append(builder.batch)
-                        builder = NamedBatchBuilder(shard: shard, createdMicros: now)
+                        builder = NamedBatchBuilder(shard: shard, createdMicros: now, tenant: tenant)
                     }
                     builder.add(device: reading.deviceID, metric: metric.name, timestampMicros: reading.timestampMicros, value: metric.value)
                 }
@@ -186,8 +186,8 @@ struct NamedBatchBuilder {
     private var devices: [String: UInt32] = [:]
     private var metrics: [String: UInt16] = [:]
 
-    init(shard: Int, createdMicros: Int64) {
-        batch = HubBatch(id: "", shard: shard, createdMicros: createdMicros, acknowledged: true)
+    init(shard: Int, createdMicros: Int64, tenant: String = "") {
+        batch = HubBatch(id: "", shard: shard, createdMicros: createdMicros, acknowledged: true, tenant: tenant)
     }
 
     mutating func add(device: String, metric: String, timestampMicros: Int64, value: Double) {

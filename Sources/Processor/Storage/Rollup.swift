@@ -90,13 +90,13 @@ enum Rollup {
 
     /// The newest value of each (device, metric) of the group, devices in id order (with their
     /// names, for the cache), metrics by name.
-    static func newest(_ group: [StorageActor.Resolved], inserted: [Bool]?) -> [(device: Int32, name: String, metrics: [Latest])] {
+    static func newest(_ group: [StorageActor.Resolved], inserted: [Bool]?) -> [(device: Int32, tenant: String?, name: String, metrics: [Latest])] {
         struct Key: Hashable {
             var device: Int32
             var metric: Int32
         }
         var newest: [Key: (ts: Int64, value: Double)] = [:]
-        var deviceNames: [Int32: String] = [:]
+        var deviceNames: [Int32: (tenant: String?, name: String)] = [:]
         var metricNames: [Int32: String] = [:]
         for r in group {
             // Per batch by local indexes first (cheap), then merged by id.
@@ -111,7 +111,7 @@ enum Rollup {
                 guard let entry else { continue }
                 let d = Int(series.devices[n]), m = Int(series.metrics[n])
                 let key = Key(device: r.devices[d], metric: r.metrics[m])
-                deviceNames[key.device] = r.batch.deviceNames[d]
+                deviceNames[key.device] = (r.batch.tenant, r.batch.deviceNames[d])
                 metricNames[key.metric] = r.batch.metricNames[m]
                 if let current = newest[key], current.ts >= entry.ts { continue }
                 newest[key] = entry
@@ -123,7 +123,7 @@ enum Rollup {
                                                              timestampMicros: entry.ts, value: entry.value))
         }
         return perDevice.sorted { $0.key < $1.key }.map {
-            (device: $0.key, name: deviceNames[$0.key]!, metrics: $0.value.sorted { $0.metric < $1.metric })
+            (device: $0.key, tenant: deviceNames[$0.key]!.tenant, name: deviceNames[$0.key]!.name, metrics: $0.value.sorted { $0.metric < $1.metric })
         }
     }
 

@@ -53,6 +53,46 @@ extension StorageActor {
         return refused
     }
 
+    /// Looks up the ids of `devices` into ``deviceIDs`` (and their tenants' into ``tenantIDs``),
+    /// inserting the unknown ones. Devices are unique per tenant: one name in two tenants is two
+    /// devices (Docs/tenants.md).
+    func resolveDevices(_ devices: Set<DeviceKey>, _ pg: PostgresConnection) throws(PostgresError) {
+        let missing = devices.filter { deviceIDs[$0] == nil }
+        guard !missing.isEmpty else { return }
+        // Per tenant, in name order: processors inserting the same new names lock them in one order.
+        let byTenant = Dictionary(grouping: missing, by: \.tenant)
+        for tenant in byTenant.keys.sorted(by: { ($0 ?? "") < ($1 ?? "") }) {
+            let name = tenant ?? defaultTenant
+            let tenantID = try resolveTenant(name, pg)
+            let names = byTenant[tenant]!.map(\.name).sorted()
+            func lookup(_ names: [String]) throws(PostgresError) {
+                let rows = try pg.query("SELECT id, name FROM devices WHERE tenant_id = $1::int AND name = ANY($2::text[])",
+                                        [String(tenantID), PostgresText.array(names)]).rows
+                for row in rows {
+                    if let id = row[0].flatMap({ Int32($0) }), let device = row[1] { deviceIDs[DeviceKey(tenant: tenant, name: device)] = id }
+                }
+            }
+            try lookup(names)
+            let unknown = names.filter { deviceIDs[DeviceKey(tenant: tenant, name: $0)] == nil }
+            guard !unknown.isEmpty else { continue }
+            try pg.query("INSERT INTO devices (tenant_id, name) SELECT $1::int, unnest($2::text[]) ON CONFLICT (tenant_id, name) DO NOTHING",
+                         [String(tenantID), PostgresText.array(unknown)])
+            try lookup(unknown)
+        }
+    }
+
+    /// The id of tenant `name`, inserting its row on first use (no identity value is burned for
+    /// a tenant that exists).
+    func resolveTenant(_ name: String, _ pg: PostgresConnection) throws(PostgresError) -> Int32 {
+        if let id = tenantIDs[name] { return id }
+        try pg.query("INSERT INTO tenants (name) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM tenants WHERE name = $1) ON CONFLICT (name) DO NOTHING", [name])
+        guard let id = try pg.query("SELECT id FROM tenants WHERE name = $1", [name]).rows.first?[0].flatMap({ Int32($0) }) else {
+            throw PostgresError(.server, "tenants has no row for \(PrintableName(name))")
+        }
+        tenantIDs[name] = id
+        return id
+    }
+
     /// Records the unit of each declared metric (`metrics.<name>.unit`), creating the metric's
     /// row if it has none yet; an empty unit leaves the stored one alone.
     package func declare(units: [String: String]) throws(PostgresError) {

@@ -49,12 +49,12 @@ extension StorageActor {
     /// Upserts `latest_values`, one row per (device, metric), keeping the newer sample time (the
     /// same rule as the cache); returns what it wrote, for the cache's write-through after COMMIT.
     @discardableResult
-    func upsertLatest(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) -> [(device: Int32, name: String, metrics: [Rollup.Latest])] {
+    func upsertLatest(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) -> [(device: Int32, tenant: String?, name: String, metrics: [Rollup.Latest])] {
         let newest = Rollup.newest(group, inserted: inserted)
         guard !newest.isEmpty else { return newest }
         var d: [String] = [], m: [String] = [], t: [String] = [], v: [String] = []
         // In key order, so concurrent processors lock latest_values rows in the same order.
-        for (device, _, metrics) in newest {
+        for (device, _, _, metrics) in newest {
             for latest in metrics.sorted(by: { $0.metricID < $1.metricID }) {
                 d.append(String(device)); m.append(String(latest.metricID)); t.append(String(latest.timestampMicros)); v.append("\(latest.value)")
             }

@@ -17,10 +17,10 @@ extension StorageActor {
     func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
         // The group's new names in one round trip per table; then each batch's ids from the cache.
         // Only names its samples use: a table may also list names whose samples were refused.
-        let usedDevices = Set(batches.flatMap { b in b.series.devices.map { b.deviceNames[Int($0)] } })
+        let usedDevices = Set(batches.flatMap { b in b.series.devices.map { DeviceKey(tenant: b.tenant, name: b.deviceNames[Int($0)]) } })
         let usedMetrics = Set(batches.flatMap { b in b.series.metrics.map { b.metricNames[Int($0)] } })
         // Sorted: processors inserting the same new names take their index locks in one order.
-        try resolve(names: usedDevices.sorted(), table: "devices", cache: &deviceIDs, limit: nil, pg)
+        try resolveDevices(usedDevices, pg)
         let refused = try resolve(names: usedMetrics.sorted(), table: "metrics", cache: &metricIDs, limit: maxMetricNames, pg)
         // Samples naming a metric refused by validation.max_metric_names are split off (the worker
         // dead-letters them as cardinality_limit); the rest of their batch is stored.
@@ -39,7 +39,7 @@ extension StorageActor {
         }
         // -1: a name no sample of the batch refers to (unused, or refused by the cap).
         let resolvedIDs = batches.map { batch in
-            (devices: batch.deviceNames.map { deviceIDs[$0] ?? -1 }, metrics: batch.metricNames.map { metricIDs[$0] ?? -1 })
+            (devices: batch.deviceNames.map { deviceIDs[DeviceKey(tenant: batch.tenant, name: $0)] ?? -1 }, metrics: batch.metricNames.map { metricIDs[$0] ?? -1 })
         }
         for (batch, ids) in zip(batches, resolvedIDs) {
             for n in 0..<batch.series.count where ids.devices[Int(batch.series.devices[n])] < 0 {
@@ -120,7 +120,7 @@ extension StorageActor {
         // transaction; a failure is counted and never fails or slows the group.
         if !latest.isEmpty {
             cache?.submit(latest.map { device in
-                (device.name, device.metrics.map { LatestCache.Entry(metric: $0.metric, timestampMicros: $0.timestampMicros, value: $0.value) })
+                (device.tenant, device.name, device.metrics.map { LatestCache.Entry(metric: $0.metric, timestampMicros: $0.timestampMicros, value: $0.value) })
             }, nowMillis: wallClockMicros() / 1000)
         }
         for (position, (index, r)) in fresh.enumerated() {

@@ -29,7 +29,12 @@ package actor StorageActor {
     /// Distinct metric names the deployment may hold (`validation.max_metric_names`).
     let maxMetricNames: Int
     var connection: PostgresConnection?
-    var deviceIDs: [String: Int32] = [:]
+    /// Device ids by tenant (nil: the default tenant) and name.
+    var deviceIDs: [DeviceKey: Int32] = [:]
+    /// Tenant ids by name in the database.
+    var tenantIDs: [String: Int32] = [:]
+    /// `tenants.default`: the database name of the tenant of batches that name none.
+    let defaultTenant: String
     var metricIDs: [String: Int32] = [:]
     var knownPartitions: Set<Int> = []
     /// Writes latest values through to the query daemon's cache after each COMMIT (nil: off).
@@ -53,8 +58,9 @@ package actor StorageActor {
     package nonisolated let groupedBatches = Atomic<Int>(0)
 
     package init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000,
-                 cache: LatestCacheWriter? = nil) {
+                 cache: LatestCacheWriter? = nil, defaultTenant: String = "default") {
         self.conninfo = conninfo
+        self.defaultTenant = defaultTenant
         self.cache = cache
         self.maxMetricNames = maxMetricNames
         self.logger = logger

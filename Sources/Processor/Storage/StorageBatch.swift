@@ -32,6 +32,8 @@ package struct StorageBatch: Sendable {
     /// A digest of the whole input (every sample, valid or not), so a reused id with other content
     /// is told apart from a redelivery of the same input.
     package var digest: Int64
+    /// The tenant of the batch's devices (Docs/tenants.md); nil: the default tenant.
+    package let tenant: String?
     package let deviceNames: [String]
     package let metricNames: [String]
     package let samples: [Sample]
@@ -44,9 +46,10 @@ package struct StorageBatch: Sendable {
         case hub, task
     }
 
-    package init(id: String, namespace: Namespace = .hub, digest: Int64 = 0, deviceNames: [String], metricNames: [String], samples: [Sample],
-                alerts: [AlertRecord] = []) {
+    package init(id: String, namespace: Namespace = .hub, digest: Int64 = 0, tenant: String? = nil, deviceNames: [String], metricNames: [String],
+                 samples: [Sample], alerts: [AlertRecord] = []) {
         self.id = id
+        self.tenant = tenant
         key = "\(namespace.rawValue):\(id)"
         self.digest = digest
         self.deviceNames = deviceNames
@@ -61,7 +64,7 @@ extension StorageBatch {
     /// The same batch (id, key, digest, name tables) holding only `samples`, without the alerts of
     /// the metrics at `droppedMetrics`.
     func keeping(_ samples: [Sample], droppingMetrics droppedMetrics: Set<Int>) -> StorageBatch {
-        var batch = StorageBatch(id: id, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
+        var batch = StorageBatch(id: id, tenant: tenant, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
                                  alerts: alerts.filter { !droppedMetrics.contains($0.metric) })
         batch.key = key
         batch.digest = digest
@@ -75,7 +78,7 @@ extension StorageBatch {
     func slice(_ range: Range<Int>) -> StorageBatch {
         let samples = Array(self.samples[range])
         let keys = Set(samples.map { [Int($0.deviceIndex), Int($0.metricIndex), Int($0.timestampMicros)] })
-        var piece = StorageBatch(id: id, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
+        var piece = StorageBatch(id: id, tenant: tenant, deviceNames: deviceNames, metricNames: metricNames, samples: samples,
                                  alerts: alerts.filter { keys.contains([$0.device, $0.metric, Int($0.timestampMicros)]) })
         piece.key = "\(key)#\(range.lowerBound)-\(range.upperBound)"
         piece.digest = digest
@@ -107,5 +110,16 @@ package struct StorageOutcome: Sendable, Equatable {
         self.duplicates = duplicates
         self.conflictingValues = conflictingValues
         self.alertsInserted = alertsInserted
+    }
+}
+
+/// A device as the processor names it: its tenant (nil: the default tenant) and its name.
+package struct DeviceKey: Hashable, Sendable {
+    package var tenant: String?
+    package var name: String
+
+    package init(tenant: String?, name: String) {
+        self.tenant = tenant
+        self.name = name
     }
 }

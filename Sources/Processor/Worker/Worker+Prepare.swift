@@ -1,5 +1,6 @@
 import Postgres
 import TelemetryCore
+import TelemetryConfiguration
 
 /// Decoding and validation of a work item into what storage writes, and the dead-letter payload
 /// of refused samples.
@@ -30,6 +31,9 @@ extension Worker {
             guard !decoded.id.isEmpty, decoded.id.utf8.count <= 256, !ValidationPolicy.containsControlCharacters(decoded.id) else {
                 return .failure(TelemetryError(.invalidField, "batch id \(PrintableName(decoded.id)) is empty, longer than 256 bytes or holds control characters"))
             }
+            guard decoded.tenant.isEmpty || TenantDirectory.isValidName(decoded.tenant) else {
+                return .failure(TelemetryError(.invalidField, "batch \(PrintableName(decoded.id)) names tenant \(PrintableName(decoded.tenant)), not a usable tenant name"))
+            }
             var valid: [Sample] = []
             valid.reserveCapacity(decoded.samples.count)
             var invalid: [(Sample, TelemetryError)] = []
@@ -57,6 +61,7 @@ extension Worker {
             }
             return .success(Prepared(
                 batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
+                                    tenant: configuration.tenants.normalized(decoded.tenant.isEmpty ? nil : decoded.tenant),
                                     deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection))
         case .task(let task):

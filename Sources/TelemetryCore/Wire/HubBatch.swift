@@ -25,10 +25,13 @@ public struct HubBatch: Sendable, Equatable {
     /// Samples a client is (or will be) told are durable (HTTP ingest): no drop policy may drop
     /// them. Carried in the header (flag bit 0 of the reserved byte), so the spool keeps it.
     public var acknowledged: Bool
+    /// The tenant the batch's devices belong to (Docs/tenants.md); empty: the default tenant.
+    /// Carried in version 3 only, so a batch of the default tenant is written as before.
+    public var tenant: String
 
     /// A batch; the tables and samples start empty unless given.
     public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = [],
-                acknowledged: Bool = false) {
+                acknowledged: Bool = false, tenant: String = "") {
         self.id = id
         self.shard = shard
         self.createdMicros = createdMicros
@@ -36,6 +39,7 @@ public struct HubBatch: Sendable, Equatable {
         self.metrics = metrics
         self.samples = samples
         self.acknowledged = acknowledged
+        self.tenant = tenant
     }
 }
 
@@ -76,13 +80,16 @@ public struct EncodedBatch: Sendable, Equatable {
 /// The binary wire format of ``HubBatch`` (little endian):
 ///
 /// ```
-/// "TB" version:u8 flags:u8 created:i64 id:str shard:u16
+/// "TB" version:u8 flags:u8 created:i64 id:str [v3: tenant:str] shard:u16
 /// ndevices:u16 str* nmetrics:u16 str* nsamples:u32 samples
 /// str = length:u16 utf8-bytes
 /// v1 samples: (device:u32 metric:u16 ts:i64 value:f64)*                      22 bytes each
 /// v2 samples: base_ts:i64 (device:varint metric:varint Δts:zigzag-varint value:f64)*   ~12 bytes each
+/// v3 samples: as v2
 /// ```
-/// Version 2 is current (timestamps as deltas from the previous sample, LEB128 varints). The
+/// Version 3 is version 2 with the batch's tenant after its id; it is written only for a batch of
+/// a tenant other than the default one, so a deployment without tenants writes version 2 as
+/// before. Version 2 is current (timestamps as deltas from the previous sample, LEB128 varints). The
 /// decoder also accepts version 1, so a processor upgraded before its hubs, or a hub upgraded with
 /// batches still in the streams and spool, loses nothing during a rolling upgrade. `flags` bit 0
 /// marks a batch acknowledged to a client; decoders ignore bits they do not know (the byte was
@@ -95,13 +102,18 @@ public enum HubBatchCodec {
     /// The version ``encode(_:version:)`` writes unless asked otherwise.
     public static let currentVersion: UInt8 = 2
     /// The versions ``decode(_:)`` and ``header(_:)`` read (and ``encode(_:version:)`` writes).
-    public static let supportedVersions: ClosedRange<UInt8> = 1...2
+    public static let supportedVersions: ClosedRange<UInt8> = 1...3
+    /// The version of a batch that names a tenant.
+    public static let tenantVersion: UInt8 = 3
     static let v1SampleSize = 22
 
-    /// Encodes `batch` in `version` (the current one unless asked otherwise). The batch names at
-    /// most ``maxTableEntries`` devices and metrics (every builder closes batches at that many samples).
-    public static func encode(_ batch: HubBatch, version: UInt8 = currentVersion) -> [UInt8] {
+    /// Encodes `batch` in `version` (unless asked otherwise: the current one, or ``tenantVersion``
+    /// for a batch with a tenant). The batch names at most ``maxTableEntries`` devices and metrics
+    /// (every builder closes batches at that many samples).
+    public static func encode(_ batch: HubBatch, version requested: UInt8? = nil) -> [UInt8] {
+        let version = requested ?? (batch.tenant.isEmpty ? currentVersion : tenantVersion)
         precondition(supportedVersions.contains(version), "cannot encode version \(version)")
+        precondition(batch.tenant.isEmpty || version >= tenantVersion, "version \(version) cannot carry a tenant")
         var out: [UInt8] = []
         out.reserveCapacity(40 + batch.id.utf8.count + (batch.devices.count + batch.metrics.count) * 24
                             + batch.samples.count * (version == 1 ? v1SampleSize : 14))
@@ -111,6 +123,7 @@ public enum HubBatchCodec {
         out.append(batch.acknowledged ? acknowledgedFlag : 0)
         append(&out, batch.createdMicros)
         appendString(&out, batch.id)
+        if version >= tenantVersion { appendString(&out, batch.tenant) }
         append(&out, UInt16(truncatingIfNeeded: batch.shard))
         precondition(batch.devices.count <= maxTableEntries && batch.metrics.count <= maxTableEntries,
                      "a batch names at most \(maxTableEntries) devices and metrics")
@@ -156,6 +169,7 @@ public enum HubBatchCodec {
         reader.offset = 4
         let created: Int64 = try reader.read()
         let id = try reader.readString()
+        let tenant = version >= tenantVersion ? try reader.readString() : ""
         let shard: UInt16 = try reader.read()
         let deviceCount: UInt16 = try reader.read()
         var devices: [String] = []
@@ -198,7 +212,7 @@ public enum HubBatchCodec {
             throw TelemetryError(.invalidField, "batch carries \(reader.remaining) bytes after its last sample")
         }
         return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples,
-                        acknowledged: bytes[3] & acknowledgedFlag != 0)
+                        acknowledged: bytes[3] & acknowledgedFlag != 0, tenant: tenant)
     }
 
     /// The id, shard and sample count of an encoded batch, without decoding its samples.
@@ -213,6 +227,7 @@ public enum HubBatchCodec {
         reader.offset = 4
         let _: Int64 = try reader.read()
         let id = try reader.readString()
+        if bytes[2] >= tenantVersion { _ = try reader.readString() }
         let shard: UInt16 = try reader.read()
         for _ in 0..<(try reader.read() as UInt16) { _ = try reader.readString() }
         for _ in 0..<(try reader.read() as UInt16) { _ = try reader.readString() }

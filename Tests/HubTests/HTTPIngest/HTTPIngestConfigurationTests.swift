@@ -9,14 +9,16 @@ struct HTTPIngestConfigurationTests {
         let configured = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "0123456789abcdef"])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
         // The scheme in any case (RFC 9110 §11.1); the token exactly.
         for header in ["Bearer 0123456789abcdef", "bearer 0123456789abcdef", "BEARER 0123456789abcdef"] {
-            #expect(configured.authorizes(header), "\(header)")
+            #expect(configured.authenticate(header, host: "127.0.0.1") == .tenant(nil), "\(header)")
         }
         for header in [nil, "", "Bearer", "Bearer ", "Bearer 0123456789abcde", "Bearer 0123456789abcdefg", "Basic 0123456789abcdef",
                        "Bearer 0123456789ABCDEF", "Bearer  0123456789abcdef", "Bearé 0123456789abcdef", "Bearer\t0123456789abcdef"] {
-            #expect(!configured.authorizes(header), "\(header ?? "nil")")
+            #expect(configured.authenticate(header, host: "127.0.0.1") == .unauthorized, "\(header ?? "nil")")
         }
         let open = try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: [:])).section("http.ingest", HTTPIngestConfiguration.init(reader:))
-        #expect(open.authorizes(nil) && open.maxBodyBytes == 4 << 20)
+        #expect(open.authenticate(nil, host: "127.0.0.1") == .tenant(nil) && open.maxBodyBytes == 4 << 20)
+        // Without a token, a non-loopback address serves nobody unless unauthenticated ingest is allowed.
+        #expect(open.authenticate(nil, host: "10.0.0.5") == .unauthorized)
         #expect(throws: (any Error).self) { try ConfigReader(provider: EnvironmentVariablesProvider(environmentVariables: ["HTTP_INGEST_TOKEN": "short"])).section("http.ingest", HTTPIngestConfiguration.init(reader:)) }
     }
 }

@@ -73,7 +73,9 @@ final class PostgresServer {
                                       "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
         try start()
         try run("/usr/bin/psql", ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres", "-d", "postgres", "-q",
-                                  "-c", "CREATE ROLE telemetry LOGIN CREATEDB", "-c", "CREATE DATABASE telemetry OWNER telemetry"])
+                                  "-c", "CREATE ROLE telemetry LOGIN CREATEDB", "-c", "CREATE DATABASE telemetry OWNER telemetry",
+                                  "-c", "CREATE ROLE telemetry_reader NOLOGIN", "-c", "CREATE ROLE telemetry_query LOGIN IN ROLE telemetry_reader",
+                                  "-c", "GRANT pg_read_all_stats TO telemetry_reader"])
     }
 
     var conninfo: String { "host=127.0.0.1 port=\(port) user=telemetry dbname=telemetry" }

@@ -11,6 +11,9 @@ enum TestServers {
     static let pgHost = environment["PGHOST"] ?? "127.0.0.1"
     static let pgPort = Int(environment["PGPORT"] ?? "") ?? 25432
     static let pgUser = environment["PGUSER"] ?? "telemetry"
+    /// The query daemon's role: a member of telemetry_reader, not the tables' owner, so their
+    /// row-level security applies to it (Deploy/dev/services.sh creates it).
+    static let queryUser = "telemetry_query"
     static let hint = "start them with `make services-test` (Redis on 127.0.0.1:26379, PostgreSQL on 127.0.0.1:25432) or run `make test`"
 
     static var redisEndpoint: RedisEndpoint { RedisEndpoint(host: redisHost, port: redisPort) }

@@ -13,7 +13,7 @@ struct HubBatchTests {
                  ])
     }
 
-    @Test("round-trips in the current and the previous version", arguments: [UInt8(1), 2])
+    @Test("round-trips in the current and the previous version", arguments: [UInt8(1), 2, 3])
     func roundTrip(version: UInt8) throws {
         let batch = Self.sample()
         let bytes = HubBatchCodec.encode(batch, version: version)
@@ -23,12 +23,29 @@ struct HubBatchTests {
         #expect(try HubBatchCodec.decode(HubBatchCodec.encode(empty, version: version)) == empty)
     }
 
-    @Test("the header of an encoded batch gives its id, shard and sample count without decoding the samples", arguments: [UInt8(1), 2])
+    @Test("the header of an encoded batch gives its id, shard and sample count without decoding the samples", arguments: [UInt8(1), 2, 3])
     func header(version: UInt8) throws {
         let batch = Self.sample()
         let encoded = try EncodedBatch(bytes: HubBatchCodec.encode(batch, version: version))
         #expect(encoded.id == batch.id && encoded.shard == batch.shard && encoded.sampleCount == 3 && encoded.version == version)
         #expect(EncodedBatch(batch).bytes == HubBatchCodec.encode(batch))
+    }
+
+    @Test("a batch of a tenant is written in version 3 with its tenant; the default tenant's stays version 2")
+    func tenant() throws {
+        var batch = Self.sample()
+        #expect(HubBatchCodec.encode(batch)[2] == 2)
+        batch.tenant = "acme-2"
+        let bytes = HubBatchCodec.encode(batch)
+        #expect(bytes[2] == 3)
+        let decoded = try HubBatchCodec.decode(bytes)
+        #expect(decoded == batch && decoded.tenant == "acme-2")
+        let encoded = try EncodedBatch(bytes: bytes)
+        #expect(encoded.id == batch.id && encoded.shard == batch.shard && encoded.sampleCount == 3)
+        // The tenant sits between the id and the shard: "TB" 3 flags created id tenant shard …
+        let tenantAt = 4 + 8 + 2 + batch.id.utf8.count
+        #expect(Array(bytes[tenantAt..<(tenantAt + 2 + 6)]) == [6, 0] + Array("acme-2".utf8))
+        #expect(bytes.count == HubBatchCodec.encode(Self.sample()).count + 2 + 6)
     }
 
     @Test("version 2 is current and about half the size of version 1 for a typical batch")
@@ -43,9 +60,11 @@ struct HubBatchTests {
         #expect(HubBatchCodec.encode(batch).count * 10 < HubBatchCodec.encode(batch, version: 1).count * 6)
     }
 
-    @Test("every truncation is a typed error, never a crash", arguments: [UInt8(1), 2])
+    @Test("every truncation is a typed error, never a crash", arguments: [UInt8(1), 2, 3])
     func truncation(version: UInt8) {
-        let bytes = HubBatchCodec.encode(Self.sample(), version: version)
+        var batch = Self.sample()
+        if version == 3 { batch.tenant = "acme" }
+        let bytes = HubBatchCodec.encode(batch, version: version)
         for length in 0..<bytes.count {
             #expect(throws: TelemetryError.self) { try HubBatchCodec.decode(Array(bytes[0..<length])) }
         }
