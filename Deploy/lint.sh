@@ -71,7 +71,7 @@ else
 fi
 if command -v docker-compose >/dev/null 2>&1; then
   check "docker-compose config Deploy/compose.yaml" \
-    env POSTGRES_PASSWORD=lint GRAFANA_ADMIN_PASSWORD=lint TELEMETRY_INGEST_TOKEN=lint-token-0123456789 \
+    env POSTGRES_PASSWORD=lint QUERY_DB_PASSWORD=lint GRAFANA_ADMIN_PASSWORD=lint TELEMETRY_INGEST_TOKEN=lint-token-0123456789 \
       TELEMETRY_QUERY_TOKEN=lint-token-0123456789 docker-compose --project-directory Deploy -f Deploy/compose.yaml config -q
 else
   echo "== docker-compose not installed: Deploy/compose.yaml checked by yamllint only"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Redis
+import TelemetryConfiguration
 import TelemetryCore
 
 extension DeadLetters {
@@ -190,6 +191,9 @@ extension DeadLetters {
             } catch {
                 return .notReplayable(error.message)
             }
+            if let tenant = samples.first(where: { $0.tenant != nil })?.tenant {
+                return tenantBatch(samples, tenant: tenant, entry: entry, key: keys.stream(shard), shard: shard)
+            }
             var commands: [RedisCommand] = []
             for (index, sample) in samples.enumerated() {
                 guard let value = sample.value else {
@@ -212,6 +216,34 @@ extension DeadLetters {
                 commands.append(command)
             }
             return .commands(commands)
+        }
+
+        /// Rejected samples of a tenant: seed tasks have no tenant (they are the default tenant's),
+        /// so they go back as one hub batch of the tenant (format version 3) onto their shard, under
+        /// the id `dlq-<entry id>` (a second replay is a duplicate the processor skips).
+        static func tenantBatch(_ samples: [RejectedSample], tenant: String, entry: Entry, key: String, shard: Int) -> Plan {
+            guard samples.allSatisfy({ $0.tenant == tenant }) else { return .notReplayable("the lines name more than one tenant") }
+            guard TenantDirectory.isValidName(tenant) else { return .notReplayable("the lines name tenant '\(tenant)', not a usable tenant name") }
+            guard samples.count <= HubBatchCodec.maxTableEntries else {
+                return .notReplayable("\(samples.count) samples are more than one batch holds (\(HubBatchCodec.maxTableEntries))")
+            }
+            var batch = HubBatch(id: "dlq-\(entry.id)", shard: shard, createdMicros: wallClockMicros(), acknowledged: true, tenant: tenant)
+            var devices: [String: UInt32] = [:], metrics: [String: UInt16] = [:]
+            for (index, sample) in samples.enumerated() {
+                guard let value = sample.value else { return .notReplayable("line \(index + 1) has no finite value to replay") }
+                if devices[sample.deviceID] == nil {
+                    devices[sample.deviceID] = UInt32(batch.devices.count)
+                    batch.devices.append(sample.deviceID)
+                }
+                if metrics[sample.metric] == nil {
+                    metrics[sample.metric] = UInt16(batch.metrics.count)
+                    batch.metrics.append(sample.metric)
+                }
+                batch.samples.append(Sample(deviceIndex: devices[sample.deviceID]!, metricIndex: metrics[sample.metric]!,
+                                            timestampMicros: sample.timestampMicros, value: value))
+            }
+            let bytes = HubBatchCodec.encode(batch)
+            return .commands([RedisCommand.streamEntry(key: key, StreamEntry(version: String(bytes[2]), batchID: batch.id, data: bytes))])
         }
     }
 }

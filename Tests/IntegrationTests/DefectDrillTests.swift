@@ -153,6 +153,41 @@ struct DefectDrillTests {
         #expect(await processor.stop() == 0)
     }
 
+    @Test("a batch isolated for a data error dead-letters, besides the refused sample, its samples over the metric-name cap; none is lost silently")
+    func isolationKeepsCardinalityRefusals() async throws {
+        let deployment = try Deployment()
+        let db = deployment.database
+        let redis = try TestServers.redis()
+        // The three built-in metrics and `level`: `over_cap` is one name too many.
+        let processor = try Daemon("telemetry-processor", name: "isolation-cap-processor",
+                                   environment: deployment.processorEnvironment(extra: ["VALIDATION_MAX_METRIC_NAMES": "4"]))
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM schema_migrations") >= 3 })
+        try db.connect().execute("ALTER TABLE samples ADD CONSTRAINT no_666 CHECK (value <> 666)")
+        let t = wallClockMicros() - 60_000_000
+        // 8 samples of `level` (one of them 666) and 4 of `over_cap`, interleaved.
+        var samples: [Sample] = []
+        for n in 0..<12 {
+            let metric: UInt16 = n % 3 == 2 ? 1 : 0
+            let value: Double = n == 4 ? 666 : Double(n)
+            samples.append(Sample(deviceIndex: 0, metricIndex: metric, timestampMicros: t + Int64(n), value: value))
+        }
+        try Self.xadd(redis, prefix: deployment.prefix, id: "mixed-cap", devices: ["\(deployment.prefix)_dev"], metrics: ["level", "over_cap"],
+                      samples: samples)
+        try await db.expectStoredOnce(7, "\(processor.tail)")
+        func payloads() throws -> String {
+            try deployment.deadLetters().map { String(decoding: $0.fields["payload"] ?? [], as: UTF8.self) }.joined(separator: "\n")
+        }
+        func occurrences(_ word: String, _ text: String) -> Int { text.components(separatedBy: word).count - 1 }
+        let lettered = try await eventually(timeout: .seconds(10)) {
+            let text = try payloads()
+            return occurrences("cardinality_limit", text) == 4 && occurrences("invalid_field", text) == 1
+        }
+        let text = try payloads()
+        #expect(lettered, "\(text)")
+        #expect(try db.scalar("SELECT count(*) FROM metrics WHERE name = 'over_cap'") == 0)
+        #expect(await processor.stop() == 0)
+    }
+
     @Test("the dead-letter stream is capped by dead_letters.max_bytes; what the cap deletes is counted")
     func deadLetterCap() async throws {
         let deployment = try Deployment()

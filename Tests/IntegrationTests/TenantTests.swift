@@ -137,6 +137,11 @@ struct TenantTests {
                     "UPDATE tenants SET name = 'a' WHERE name = 'b'"] {
             #expect(throws: PostgresError.self, "\(sql)") { try reader.execute(sql) }
         }
+        // Even granted by mistake, a day partition shows the session's tenant only (its own policy).
+        try owner.execute("GRANT SELECT ON \(partition) TO telemetry_reader")
+        #expect(try reader.execute("SELECT count(*) FROM \(partition)").rows.first?[0] == "3")
+        try reader.query("SELECT set_config('telemetry.tenant', $1, false)", [""])
+        #expect(try reader.execute("SELECT count(*) FROM \(partition)").rows.first?[0] == "0")
         #expect(await query.stop() == 0)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
@@ -171,5 +176,75 @@ struct TenantTests {
         #expect(try await query.get("/ready").0 != 200)
         #expect(await query.stop() == 0)
         #expect(await processor.stop() == 0)
+    }
+
+    @Test("a tenant's rejected samples carry their tenant into the dead letters, and a replay stores them under it, once")
+    func deadLetterReplay() async throws {
+        let deployment = try Deployment()
+        var processor = try Daemon("telemetry-processor", name: "tenant-dlq-processor-1", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "tenant-dlq-hub", environment: [
+            "REDIS_KEY_PREFIX": deployment.prefix, "SPOOL_DIR": deployment.spoolDirectory, "INGEST_FLUSH_INTERVAL_MS": "5",
+            "TENANTS_NAMES": "a", "TENANTS_A_INGEST_TOKEN": Self.ingestA])
+        let hubPort = try await hub.httpPort()
+        let device = "\(deployment.prefix)_oven"
+        let ts = Timestamp.formatRFC3339(micros: wallClockMicros() - 60_000_000)
+        // 180 °C is over the built-in range (100): dead-lettered by the processor, its neighbour stored.
+        let body = "{\"device_id\":\"\(device)\",\"timestamp\":\"\(ts)\",\"temperature\":180,\"humidity\":40}"
+        let (status, _, text) = try await Self.request(hubPort, "/v1/samples", token: Self.ingestA, body: body)
+        #expect(status == 202, "\(text)")
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(30)) { try deployment.deadLetters().count == 1 && db.scalar("SELECT count(*) FROM samples") == 1 },
+                "\(processor.tail)")
+        let letter = try #require(try deployment.deadLetters().first)
+        #expect(String(decoding: letter.fields["payload"] ?? [], as: UTF8.self).contains(#""tenant":"a""#))
+        #expect(await processor.stop() == 0)
+        // The operator raises the range and replays: the sample goes back as a batch of tenant a.
+        processor = try Daemon("telemetry-processor", name: "tenant-dlq-processor-2",
+                               environment: deployment.processorEnvironment(extra: ["VALIDATION_TEMPERATURE_MAX": "300"]))
+        let (replayStatus, replay) = try await runTool("telemetryctl", ["dlq", "replay", letter.id] + deployment.ctlOptions)
+        #expect(replayStatus == 0, "\(replay)")
+        let tenantOf = """
+            SELECT count(*) FROM samples s JOIN devices d ON d.id = s.device_id JOIN tenants t ON t.id = d.tenant_id
+            JOIN metrics m ON m.id = s.metric_id WHERE t.name = 'a' AND m.name = 'temperature' AND s.value = 180
+            """
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar(tenantOf) == 1 }, "\(processor.tail)")
+        #expect(try db.scalar("SELECT count(*) FROM devices") == 1, "the replay made a device in another tenant")
+        // The replayed entry leaves the dead letters.
+        #expect(try deployment.deadLetters().isEmpty)
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+    }
+
+    @Test("tenants.default names a new deployment's default tenant; over devices already filed under 'default', start-up waits and says how to rename it")
+    func defaultTenantName() async throws {
+        let fresh = try Deployment()
+        let processor = try Daemon("telemetry-processor", name: "tenant-default-processor",
+                                   environment: fresh.processorEnvironment(extra: ["TENANTS_DEFAULT": "plant-1"]))
+        let hub = try Daemon("telemetry-hub", name: "tenant-default-hub", environment: [
+            "REDIS_KEY_PREFIX": fresh.prefix, "SPOOL_DIR": fresh.spoolDirectory, "INGEST_FLUSH_INTERVAL_MS": "5", "TENANTS_DEFAULT": "plant-1"])
+        let hubPort = try await hub.httpPort()
+        let ts = Timestamp.formatRFC3339(micros: wallClockMicros() - 60_000_000)
+        let (status, _, text) = try await Self.request(hubPort, "/v1/samples", body: "{\"device_id\":\"\(fresh.prefix)_d\",\"timestamp\":\"\(ts)\",\"temperature\":20}")
+        #expect(status == 202, "\(text)")
+        let filed = "SELECT count(*) FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE t.name = 'plant-1' AND t.id = 1"
+        #expect(try await eventually(timeout: .seconds(30)) { try fresh.database.scalar(filed) == 1 }, "\(processor.tail)")
+        #expect(try fresh.database.scalar("SELECT count(*) FROM tenants") == 1)
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+
+        // A deployment that stored devices as 'default' and is then told another name.
+        let old = try Deployment()
+        let first = try Daemon("telemetry-processor", name: "tenant-rename-processor-1", environment: old.processorEnvironment())
+        let redis = try TestServers.redis()
+        _ = try redis.send(["RPUSH", "\(old.prefix):tasks",
+                            "{\"id\":\"t1\",\"type\":\"telemetry.store\",\"payload\":{\"device_id\":\"\(old.prefix)_d\",\"timestamp\":\"\(ts)\",\"temperature\":20}}"])
+        #expect(try await eventually(timeout: .seconds(30)) { try old.database.scalar("SELECT count(*) FROM samples") == 1 }, "\(first.tail)")
+        #expect(await first.stop() == 0)
+        let renamed = try Daemon("telemetry-processor", name: "tenant-rename-processor-2",
+                                 environment: old.processorEnvironment(extra: ["TENANTS_DEFAULT": "plant-1"]))
+        #expect(try await eventually(timeout: .seconds(20)) { renamed.tail.contains("UPDATE tenants SET name = 'plant-1' WHERE id = 1") }, "\(renamed.tail)")
+        #expect(try await renamed.get("/ready").0 != 200)
+        #expect(try old.database.scalar("SELECT count(*) FROM tenants") == 1, "a second tenant was made for the same devices")
+        #expect(await renamed.stop() == 0)
     }
 }

@@ -272,5 +272,38 @@ package enum Schema {
             END
             $do$;
             """),
+        Migration(version: 12, name: "row-level security on each day partition", sql: """
+            -- Reads through samples apply the parent's policies; a day partition read by name would
+            -- not (policies are per table). The reader role is granted no partition, and each one
+            -- carries the same policy besides, so a broad GRANT cannot open it to every tenant.
+            CREATE FUNCTION telemetry_protect_partition(part regclass) RETURNS void
+            LANGUAGE plpgsql AS $fn$
+            BEGIN
+                EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
+                IF NOT EXISTS (SELECT FROM pg_policy WHERE polrelid = part AND polname = 'tenant_rows') THEN
+                    EXECUTE format($p$CREATE POLICY tenant_rows ON %s FOR SELECT USING (EXISTS (
+                        SELECT FROM devices d WHERE d.id = device_id
+                          AND d.tenant_id = (SELECT t.id FROM tenants t WHERE t.name = current_setting('telemetry.tenant', true))))$p$, part);
+                END IF;
+            END
+            $fn$;
+            SELECT telemetry_protect_partition(inhrelid::regclass) FROM pg_inherits WHERE inhparent = 'samples'::regclass;
+            CREATE OR REPLACE FUNCTION telemetry_ensure_partition(day date) RETURNS boolean
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                part text := 'samples_p' || to_char(day, 'YYYYMMDD');
+            BEGIN
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                PERFORM pg_advisory_xact_lock(hashtext('telemetry_partition_' || part));
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                EXECUTE format('CREATE TABLE %I PARTITION OF samples FOR VALUES FROM (%L) TO (%L)', part,
+                    to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+                PERFORM telemetry_protect_partition(part::regclass);
+                RETURN true;
+            EXCEPTION WHEN duplicate_table THEN
+                RETURN false;
+            END
+            $fn$;
+            """),
     ]
 }

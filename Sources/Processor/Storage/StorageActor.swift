@@ -71,7 +71,28 @@ package actor StorageActor {
     /// Connects (if needed) and applies pending migrations; returns the versions applied.
     @discardableResult
     package func prepare() throws(PostgresError) -> [Int] {
-        try MigrationRunner.migrate(try live(), migrations: Schema.migrations)
+        let pg = try live()
+        let applied = try MigrationRunner.migrate(pg, migrations: Schema.migrations)
+        try adoptDefaultTenant(pg)
+        return applied
+    }
+
+    /// Migration 11 files the devices stored before tenants under the tenant `default` (id 1). A
+    /// deployment whose `tenants.default` is another name takes that row over while it holds no
+    /// device (a new deployment); once it holds some, start-up stops rather than file the same
+    /// device names under a second tenant and split their history (Docs/tenants.md says how to
+    /// rename the row).
+    func adoptDefaultTenant(_ pg: PostgresConnection) throws(PostgresError) {
+        guard defaultTenant != "default" else { return }
+        guard let row = try pg.query("""
+            SELECT (SELECT name FROM tenants WHERE id = 1), EXISTS (SELECT FROM tenants WHERE name = $1),
+                   EXISTS (SELECT FROM devices WHERE tenant_id = 1)
+            """, [defaultTenant]).rows.first, row[0] == "default", row[1] == "f" else { return }
+        guard row[2] == "f" else {
+            throw PostgresError(.server, "tenants.default is '\(defaultTenant)' but the devices already stored belong to the tenant 'default' (id 1): "
+                                + "rename it first (UPDATE tenants SET name = '\(defaultTenant)' WHERE id = 1), or set tenants.default: default")
+        }
+        try pg.query("UPDATE tenants SET name = $1 WHERE id = 1 AND name = 'default'", [defaultTenant])
     }
 
     /// Metric names with an id above `id`, in id order, at most `limit` (to mirror them into

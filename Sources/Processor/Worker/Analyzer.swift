@@ -86,10 +86,14 @@ package struct SeriesState: Sendable, Equatable {
 /// (work is routed by device), and is changed only through ``commit(_:)`` once the batch's
 /// transaction committed, so a batch retried after a failed write does not fire twice.
 package struct Analyzer: Sendable {
+    /// One series: a device of a tenant (nil: the default tenant; one name in two tenants is two
+    /// devices, with their own breach state and baseline) and a metric.
     package struct SeriesKey: Hashable, Sendable {
+        package var tenant: String?
         package var device: String
         package var metric: String
-        package init(device: String, metric: String) {
+        package init(tenant: String? = nil, device: String, metric: String) {
+            self.tenant = tenant
             self.device = device
             self.metric = metric
         }
@@ -129,7 +133,7 @@ package struct Analyzer: Sendable {
     ///
     /// Samples are addressed by their series' number in the batch (``BatchSeries``; pass the
     /// batch's own when it has one): each series is looked up by name once, not once per sample.
-    package func analyze(_ samples: [Sample], devices: [String], metrics: [String], plan: AnalysisPlan,
+    package func analyze(_ samples: [Sample], tenant: String? = nil, devices: [String], metrics: [String], plan: AnalysisPlan,
                         series batchSeries: BatchSeries? = nil) -> Result {
         var result = Result()
         if plan.statistics {
@@ -148,7 +152,7 @@ package struct Analyzer: Sendable {
         keys.reserveCapacity(batchSeries.count)
         states.reserveCapacity(batchSeries.count)
         for n in 0..<batchSeries.count {
-            let key = SeriesKey(device: devices[Int(batchSeries.devices[n])], metric: metrics[Int(batchSeries.metrics[n])])
+            let key = SeriesKey(tenant: tenant, device: devices[Int(batchSeries.devices[n])], metric: metrics[Int(batchSeries.metrics[n])])
             keys.append(key)
             states.append(series[key] ?? SeriesState())
         }

@@ -54,14 +54,15 @@ extension Worker {
                     valid.append(sample)
                 }
             }
+            let tenant = configuration.tenants.normalized(decoded.tenant.isEmpty ? nil : decoded.tenant)
             var rejection: (TelemetryError, [UInt8])?
             if let first = invalid.first {
                 rejection = (TelemetryError(first.1.code, "\(invalid.count) of \(decoded.samples.count) samples of batch \(decoded.id) rejected; first: \(first.1.message)"),
-                             Self.rejectionLines(invalid.map { ($0.0, $0.1.code) }, devices: decoded.devices, metrics: decoded.metrics))
+                             Self.rejectionLines(invalid.map { ($0.0, $0.1.code) }, tenant: tenant, devices: decoded.devices, metrics: decoded.metrics))
             }
             return .success(Prepared(
                 batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
-                                    tenant: configuration.tenants.normalized(decoded.tenant.isEmpty ? nil : decoded.tenant),
+                                    tenant: tenant,
                                     deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection))
         case .task(let task):
@@ -97,10 +98,10 @@ extension Worker {
 
     /// One NDJSON line per refused sample (device, metric, timestamp, value, reason): the payload
     /// of a dead letter for samples split off their batch.
-    static func rejectionLines(_ samples: [(Sample, TelemetryError.Code)], devices: [String], metrics: [String]) -> [UInt8] {
+    static func rejectionLines(_ samples: [(Sample, TelemetryError.Code)], tenant: String? = nil, devices: [String], metrics: [String]) -> [UInt8] {
         RejectedSample.payload(samples.map { sample, code in
             RejectedSample(deviceID: devices[Int(sample.deviceIndex)], metric: metrics[Int(sample.metricIndex)],
-                           timestampMicros: sample.timestampMicros, value: sample.value, reason: code.description)
+                           timestampMicros: sample.timestampMicros, value: sample.value, reason: code.description, tenant: tenant)
         })
     }
 }

@@ -41,14 +41,17 @@ extension Worker {
                 // Caused by some of the rows: store the others, dead-letter those that fail alone.
                 logger.warning("a batch failed for a data error; isolating the failing samples", metadata: ["error": "\(error)"])
                 do {
-                    let failing = try await isolate(batch, batch.samples.indices)
+                    let refused = try await isolate(batch, batch.samples.indices)
                     if state.failures > 0 { await heartbeat.waiting { await retries.clear(ledgerKey) } }
-                    if let first = failing.first {
-                        let code: TelemetryError.Code = first.1.sqlState == "22003" ? .outOfRange : .invalidField
-                        await deadLetter(item, error: TelemetryError(code, "\(failing.count) of \(batch.samples.count) samples of \(PrintableName(batch.id)) "
-                                                                         + "refused by PostgreSQL; first: \(first.1)"),
+                    // What no piece stored, each sample with its reason, in one dead letter: those
+                    // PostgreSQL refused alone, those over the metric-name cap, those of a piece
+                    // whose key was already committed with other content.
+                    if let first = refused.first {
+                        await deadLetter(item, error: TelemetryError(first.code, "\(refused.count) of \(batch.samples.count) samples of \(PrintableName(batch.id)) "
+                                                                         + "not stored; first: \(first.reason)"),
                                          attempts: 1, firstFailure: wallClockMicros() / 1000,
-                                         payload: Self.rejectionLines(failing.map { ($0.0, code) }, devices: batch.deviceNames, metrics: batch.metricNames))
+                                         payload: Self.rejectionLines(refused.map { ($0.sample, $0.code) }, tenant: batch.tenant,
+                                                                      devices: batch.deviceNames, metrics: batch.metricNames))
                     }
                     // The batch as a whole is done: a redelivery is a duplicate, and a session
                     // read naming it is served. Through outages, before the acknowledgement.
@@ -111,23 +114,42 @@ extension Worker {
             await deadLetter(item, error: TelemetryError(.cardinalityLimit, "\(outcome.overCardinality.count) samples of \(PrintableName(batch.id)) name new metrics "
                                                              + "beyond validation.max_metric_names (\(configuration.maxMetricNames)): \(names)"),
                              attempts: 1, firstFailure: now,
-                             payload: Self.rejectionLines(outcome.overCardinality.map { ($0, .cardinalityLimit) }, devices: batch.deviceNames, metrics: batch.metricNames))
+                             payload: Self.rejectionLines(outcome.overCardinality.map { ($0, .cardinalityLimit) }, tenant: batch.tenant,
+                                                          devices: batch.deviceNames, metrics: batch.metricNames))
         }
         return true
     }
 
+    /// A sample an isolated batch could not store, and why.
+    struct Refusal {
+        var sample: Sample
+        var code: TelemetryError.Code
+        var reason: String
+    }
+
     /// Writes `batch[range]` after the batch failed for a data error, halving down to the single
-    /// samples that fail on their own; returns those (the rest is committed, each piece under a key
-    /// of its own derived from the batch's, so a redelivery finds them done). A failure that is not
-    /// a data error is thrown, for the caller's retries.
-    func isolate(_ batch: StorageBatch, _ range: Range<Int>) async throws -> [(Sample, PostgresError)] {
+    /// samples that fail on their own; returns what was not stored (the rest is committed, each
+    /// piece under a key of its own derived from the batch's, so a redelivery finds them done):
+    /// samples PostgreSQL refuses alone, and those a committed piece refused (a metric name over
+    /// `validation.max_metric_names`, or a piece key already committed with other content). A
+    /// failure that is not a data error is thrown, for the caller's retries.
+    func isolate(_ batch: StorageBatch, _ range: Range<Int>) async throws -> [Refusal] {
         let piece = batch.slice(range)
         switch try await writeThroughOutages(batches: 1, { () async throws(PostgresError) in try await storage.write(piece) }) {
         case .success(let outcome):
             record(outcome, batch: piece)
-            return []
+            if outcome.reusedID {
+                return piece.samples.map { Refusal(sample: $0, code: .duplicateID, reason: "piece \(PrintableName(piece.key)) was already committed with other content") }
+            }
+            let names = outcome.refusedNames.prefix(5).map { PrintableName($0).description }.joined(separator: ", ")
+            return outcome.overCardinality.map {
+                Refusal(sample: $0, code: .cardinalityLimit, reason: "new metric names beyond validation.max_metric_names (\(configuration.maxMetricNames)): \(names)")
+            }
         case .failure(let error) where error.isDataError:
-            guard range.count > 1 else { return [(batch.samples[range.lowerBound], error)] }
+            guard range.count > 1 else {
+                return [Refusal(sample: batch.samples[range.lowerBound], code: error.sqlState == "22003" ? .outOfRange : .invalidField,
+                                reason: "refused by PostgreSQL: \(error)")]
+            }
             let middle = range.lowerBound + range.count / 2
             return try await isolate(batch, range.lowerBound..<middle) + isolate(batch, middle..<range.upperBound)
         case .failure(let error):

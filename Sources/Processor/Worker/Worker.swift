@@ -112,7 +112,7 @@ struct Worker {
         var trial = analyzer
         var statistics: [[String: SeriesStatistics]] = []
         for index in batches.indices {
-            let analysis = trial.analyze(batches[index].samples, devices: batches[index].deviceNames,
+            let analysis = trial.analyze(batches[index].samples, tenant: batches[index].tenant, devices: batches[index].deviceNames,
                                          metrics: batches[index].metricNames, plan: plans[index], series: batches[index].series)
             batches[index].alerts = analysis.alerts
             statistics.append(analysis.statistics)
@@ -238,7 +238,7 @@ struct Worker {
             slot.markRejectionWritten()
         }
         if !batch.samples.isEmpty {
-            let analysis = analyzer.analyze(batch.samples, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan,
+            let analysis = analyzer.analyze(batch.samples, tenant: batch.tenant, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan,
                                             series: batch.series)
             batch.alerts = analysis.alerts
             guard try await store(batch, item: item, maxRetries: prepared.maxRetries) else {

@@ -3,7 +3,8 @@
 /// back into seed tasks. The one definition of that line for both sides.
 ///
 /// `{"device_id":"s1","metric":"temperature","timestamp":"2026-12-03T10:00:00.000000Z","value":21.5,"reason":"out_of_range"}`
-/// (`value` is `null` for a value that is not finite).
+/// (`value` is `null` for a value that is not finite). A sample of a tenant other than the default
+/// one carries `"tenant":"acme"` too, so a replay files it under its tenant again.
 public struct RejectedSample: Sendable, Equatable {
     /// The device id.
     public var deviceID: String
@@ -15,9 +16,12 @@ public struct RejectedSample: Sendable, Equatable {
     public var value: Double?
     /// The reason code.
     public var reason: String
+    /// The device's tenant; nil: the default tenant.
+    public var tenant: String?
 
     /// A rejected sample; a `value` that is not finite is kept as nil.
-    public init(deviceID: String, metric: String, timestampMicros: Int64, value: Double?, reason: String) {
+    public init(deviceID: String, metric: String, timestampMicros: Int64, value: Double?, reason: String, tenant: String? = nil) {
+        self.tenant = tenant
         self.deviceID = deviceID
         self.metric = metric
         self.timestampMicros = timestampMicros
@@ -29,7 +33,8 @@ public struct RejectedSample: Sendable, Equatable {
     public var line: String {
         "{\"device_id\":\(JSONText.quoted(deviceID)),\"metric\":\(JSONText.quoted(metric)),"
             + "\"timestamp\":\"\(Timestamp.formatRFC3339(micros: timestampMicros))\","
-            + "\"value\":\(value.map { "\($0)" } ?? "null"),\"reason\":\(JSONText.quoted(reason))}\n"
+            + "\"value\":\(value.map { "\($0)" } ?? "null"),\"reason\":\(JSONText.quoted(reason))"
+            + (tenant.map { ",\"tenant\":\(JSONText.quoted($0))" } ?? "") + "}\n"
     }
 
     /// The payload of `samples`: their lines, in order.
@@ -57,7 +62,9 @@ public struct RejectedSample: Sendable, Equatable {
             if case .number(let n)? = object["value"] { number = n }
             var reason = ""
             if case .string(let r)? = object["reason"] { reason = r }
-            samples.append(RejectedSample(deviceID: device, metric: metric, timestampMicros: micros, value: number, reason: reason))
+            var tenant: String?
+            if case .string(let t)? = object["tenant"] { tenant = t }
+            samples.append(RejectedSample(deviceID: device, metric: metric, timestampMicros: micros, value: number, reason: reason, tenant: tenant))
         }
         return samples
     }

@@ -81,6 +81,23 @@ struct AnalyzerTests {
         #expect(analyzer.series[Analyzer.SeriesKey(device: "d", metric: "humidity")] != nil)
     }
 
+    @Test("one device name in two tenants is two series: one tenant's breach does not silence the other's")
+    func tenantsKeepTheirOwnState() {
+        var analyzer = Analyzer(thresholds: ["temperature": ThresholdRule(metric: "temperature", low: nil, high: 60, severity: "critical")], zScore: 4, minSamples: 30)
+        let hot = [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: 1, value: 70)]
+        let first = analyzer.analyze(hot, tenant: "a", devices: ["pump"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+        #expect(first.alerts.count == 1)
+        analyzer.commit(first)
+        // The same name in tenant b and in the default tenant enters its own breach: alerts of its own.
+        for tenant in ["b", nil] as [String?] {
+            let result = analyzer.analyze(hot, tenant: tenant, devices: ["pump"], metrics: ["temperature"], plan: AnalysisPlan(kind: .alert))
+            #expect(result.alerts.count == 1, "\(tenant ?? "default")")
+            analyzer.commit(result)
+        }
+        #expect(analyzer.series[Analyzer.SeriesKey(tenant: "a", device: "pump", metric: "temperature")]?.breachHigh == true)
+        #expect(analyzer.series.count == 3)
+    }
+
     @Test("a device listed twice in a batch's table is one series: its breach fires once")
     func duplicateNames() {
         let analyzer = Analyzer(thresholds: ["temperature": ThresholdRule(metric: "temperature", low: nil, high: 60, severity: "critical")], zScore: 4, minSamples: 30)
