@@ -332,22 +332,29 @@ struct QueryAPI: Sendable {
         let device = try query["device"].map { name throws(ReadFailure) in try QueryParameters.name("device", String(name)) }
         let now = wallClockMicros()
         let givenUntil = try QueryParameters.time("until", query["until"].map(String.init))
-        let since = try QueryParameters.time("since", query["since"].map(String.init)) ?? (givenUntil ?? now) - 86_400_000_000
+        let givenSince = try QueryParameters.time("since", query["since"].map(String.init))
+        // `<ts µs>_<id>` of the last alert of the previous page (alerts sharing its time are not
+        // skipped), and `_<since µs>` when the first page took the default window: the later
+        // pages keep that lower bound instead of moving it with the clock.
+        var after: (ts: Int64, id: Int64)?
+        var cursorSince: Int64?
+        if let cursor = query["cursor"].map(String.init) {
+            let parts = cursor.split(separator: "_", omittingEmptySubsequences: false)
+            guard parts.count == 2 || parts.count == 3, let ts = Int64(parts[0]), let id = Int64(parts[1]),
+                  parts.count == 2 || Int64(parts[2]) != nil else {
+                throw QueryParameters.bad("cursor", "not a cursor of this route (the next_cursor of the previous page)")
+            }
+            after = (ts, id)
+            cursorSince = parts.count == 3 ? Int64(parts[2]) : nil
+        }
+        let since = givenSince ?? cursorSince ?? (givenUntil ?? now) - 86_400_000_000
         let until = givenUntil ?? Int64.max / 2
         guard since < until else { throw QueryParameters.bad("since", "must be before until") }
         let limit = try QueryParameters.integer("limit", query["limit"].map(String.init), default: min(1000, configuration.maxListLimit),
                                                 in: 1...configuration.maxListLimit)
-        // `<ts µs>_<id>` of the last alert of the previous page: alerts sharing its time are not skipped.
-        var after: (ts: Int64, id: Int64)?
-        if let cursor = query["cursor"].map(String.init) {
-            let parts = cursor.split(separator: "_", omittingEmptySubsequences: false)
-            guard parts.count == 2, let ts = Int64(parts[0]), let id = Int64(parts[1]) else {
-                throw QueryParameters.bad("cursor", "not a cursor of this route (the next_cursor of the previous page)")
-            }
-            // Rows lie in [since, until): a cursor outside that range means the same page as its
-            // bound, and keeps the SQL's timestamp arithmetic in range.
-            after = (min(max(ts, since - 1), min(until, 9_000_000_000_000_000)), id)
-        }
+        // Rows lie in [since, until): a cursor outside that range means the same page as its
+        // bound, and keeps the SQL's timestamp arithmetic in range.
+        if let cursor = after { after = (min(max(cursor.ts, since - 1), min(until, 9_000_000_000_000_000)), cursor.id) }
         let level = try level(request)
         let (plan, lags) = try await plan(level)
         let (rows, provenance) = try await nodes.read(plan, lags: lags, tenant: tenant, """
@@ -386,7 +393,7 @@ struct QueryAPI: Sendable {
             json.raw(","); json.key("severity"); json.string(row[7] ?? "")
             json.raw(","); json.key("created_at"); json.time(created)
             json.raw("}")
-            last = "\(ts)_\(id)"
+            last = "\(ts)_\(id)" + (givenSince == nil ? "_\(since)" : "")
         }
         json.raw("],"); json.key("next_cursor"); json.optionalString(rows.rows.count == limit ? last : nil)
         json.raw("}")

@@ -428,7 +428,7 @@ struct QueryServiceTests {
         #expect(await processor.stop() == 0)
     }
 
-    @Test("alerts page by cursor without skipping or repeating alerts that share a sample time; a bad cursor is a 400")
+    @Test("alerts page by cursor without skipping or repeating alerts that share a sample time, the default window does not move between pages; a bad cursor is a 400")
     func alertsPaging() async throws {
         let deployment = try Deployment()
         let processor = try Daemon("telemetry-processor", name: "query-alerts-processor", environment: deployment.processorEnvironment())
@@ -441,15 +441,17 @@ struct QueryServiceTests {
         let device = "\(deployment.prefix)_hot"
         let start = (Int64(Date().timeIntervalSince1970) - 600) * 1_000_000
         // Five readings, alternately over two thresholds and back (an alert marks entering the
-        // breach): six alerts, two per sample time.
+        // breach): six alerts, two per sample time. And one of another device 6 s inside the
+        // default window (the last 24 hours): the oldest, on the last page.
+        let old = wallClockMicros() - 86_400_000_000 + 6_000_000
         let body = (0..<5).map { n in
             "{\"device_id\":\"\(device)\",\"timestamp\":\"\(Self.formatRFC3339(start + Int64(n) * 1_000_000))\","
                 + (n % 2 == 0 ? "\"temperature\":70,\"humidity\":99}" : "\"temperature\":20,\"humidity\":50}")
-        }.joined(separator: "\n")
+        }.joined(separator: "\n") + "\n{\"device_id\":\"\(device)_old\",\"timestamp\":\"\(Self.formatRFC3339(old))\",\"temperature\":70}"
         let (_, posted) = try await runTool("/usr/bin/curl", ["-s", "-w", "%{http_code}", "--data-binary", body, "http://127.0.0.1:\(hubPort)/v1/samples"])
         #expect(posted.hasSuffix("202"), "\(posted)")
         let db = deployment.database
-        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM alerts") == 6 }, "\(processor.tail)")
+        #expect(try await eventually(timeout: .seconds(30)) { try db.scalar("SELECT count(*) FROM alerts") == 7 }, "\(processor.tail)")
         var ids: [Int] = []
         var cursor: String?
         var pages = 0
@@ -462,7 +464,16 @@ struct QueryServiceTests {
             pages += 1
         } while cursor != nil && pages < 10
         #expect(ids.count == 6 && Set(ids).count == 6 && pages == 2, "\(ids) in \(pages) pages")
-        for bad in ["x", "1_", "_1", "1_2_3", "99999999999999999999_1"] {
+        // Across devices, without since: the second page is asked for once the old alert has left
+        // a window counted from the clock; the first page's window still holds it.
+        let (_, _, firstText) = try await Self.get(port, "/v1/alerts?limit=4")
+        let first = try JSONSerialization.jsonObject(with: Data(firstText.utf8)) as? [String: Any]
+        let next = try #require(first?["next_cursor"] as? String, "\(firstText)")
+        try await Task.sleep(for: .milliseconds(max(0, (old + 86_400_000_000 - wallClockMicros()) / 1000 + 1000)))
+        let (_, _, secondText) = try await Self.get(port, "/v1/alerts?limit=4&cursor=\(next)")
+        let second = (try JSONSerialization.jsonObject(with: Data(secondText.utf8)) as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+        #expect(second.count == 3 && second.last?["device"] as? String == "\(device)_old", "\(secondText)")
+        for bad in ["x", "1_", "_1", "1_2_x", "1_2_3_4", "99999999999999999999_1"] {
             let (status, _, text) = try await Self.get(port, "/v1/alerts?cursor=\(bad)")
             #expect(status == 400 && text.contains("cursor"), "\(bad): \(text)")
         }
