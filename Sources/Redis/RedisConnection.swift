@@ -12,15 +12,21 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var port: Int
     /// Socket read/write timeout; must exceed any `BLOCK` used on the connection.
     public var timeout: Duration
+    /// The ACL user (`AUTH <username> <password>`); nil: the `default` user.
+    public var username: String?
+    /// The password sent with `AUTH` on every connection; nil: none is sent.
+    public var password: String?
 
-    /// An endpoint; by default the local server on 6379 with a 5 s timeout.
-    public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5)) {
+    /// An endpoint; by default the local server on 6379 with a 5 s timeout and no credentials.
+    public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5), username: String? = nil, password: String? = nil) {
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.username = username
+        self.password = password
     }
 
-    /// `host:port`.
+    /// `host:port` (never the credentials).
     public var description: String { "\(host):\(port)" }
 }
 
@@ -32,7 +38,8 @@ public final class RedisConnection {
     public let endpoint: RedisEndpoint
     private var buffer: [UInt8] = []
 
-    /// Connects, or throws `connectionFailed`.
+    /// Connects and authenticates, or throws `connectionFailed` (also for refused credentials,
+    /// and for a server that requires a password none was configured for, saying which).
     public init(endpoint: RedisEndpoint) throws(RedisError) {
         self.endpoint = endpoint
         let tv = Self.timeval(endpoint.timeout)
@@ -48,6 +55,28 @@ public final class RedisConnection {
         redisEnableKeepAlive(context)
         telemetry_redis_reader_limit(context.pointee.reader)
         self.context = context
+        try authenticate()
+    }
+
+    /// `AUTH` with the endpoint's credentials; without any, a `PING` tells a server that wants
+    /// them (`NOAUTH`) at once, rather than as error replies to every later command.
+    private func authenticate() throws(RedisError) {
+        guard let password = endpoint.password else {
+            if case .error(let message) = try send(["PING"]), message.hasPrefix("NOAUTH") {
+                close()
+                throw RedisError(.connectionFailed, "redis at \(endpoint) requires authentication (\(message)): set redis.password "
+                                 + "(REDIS_PASSWORD or redis.password_file), and redis.username for an ACL user")
+            }
+            return
+        }
+        var command: RedisCommand = ["AUTH"]
+        if let username = endpoint.username { command.append(username) }
+        command.append(password)
+        if case .error(let message) = try send(command) {
+            close()
+            let user = endpoint.username.map { "user \($0)" } ?? "the default user"
+            throw RedisError(.connectionFailed, "redis at \(endpoint) refused the credentials of \(user) (\(message)): check redis.username and redis.password")
+        }
     }
 
     deinit { if let context { redisFree(context) } }

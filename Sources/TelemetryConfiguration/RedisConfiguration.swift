@@ -1,12 +1,15 @@
 public import Configuration
 public import Redis
 public import TelemetryCore
+import Foundation
 
 /// Where Redis is and how the project's keys are named (section `redis`), read the same way by
 /// the hub, the processor and `telemetryctl`.
 ///
 /// Keys (environment name in brackets), defaults: `host` (`REDIS_HOST`) 127.0.0.1, `port`
-/// (`REDIS_PORT`) 6379, `key_prefix` (`REDIS_KEY_PREFIX`) telemetry.
+/// (`REDIS_PORT`) 6379, `key_prefix` (`REDIS_KEY_PREFIX`) telemetry, `username` (`REDIS_USERNAME`)
+/// none (an ACL user), `password` (`REDIS_PASSWORD`) or `password_file` (a file holding it, such
+/// as a systemd credential) none: sent with `AUTH` on every connection.
 public struct RedisConfiguration: Sendable, Equatable {
     /// The server to connect to; its timeout is the connection's default (5 s).
     public var endpoint: RedisEndpoint
@@ -15,9 +18,23 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     /// Reads the section from a reader scoped to `redis` (see ``ConfigReader/section(_:_:)``).
     public init(reader config: ConfigReader) throws(ConfigurationError) {
+        let username = try config.strictString("username", default: "")
+        var password = try config.strictString("password", default: "")
+        let file = try config.strictString("password_file", default: "")
+        if !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "password_file", "cannot read \(file)")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+            guard !password.isEmpty else { throw ConfigurationError(key: "password_file", "\(file) is empty") }
+        }
+        guard username.isEmpty || !password.isEmpty else {
+            throw ConfigurationError(key: "username", "an ACL user needs its password (redis.password or redis.password_file)")
+        }
         endpoint = RedisEndpoint(
             host: try config.strictString("host", default: "127.0.0.1"),
-            port: try config.strictInt("port", default: 6379, in: 1...65535))
+            port: try config.strictInt("port", default: 6379, in: 1...65535),
+            username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password)
         keys = RedisKeys(prefix: try config.strictString("key_prefix", default: "telemetry"))
     }
 }

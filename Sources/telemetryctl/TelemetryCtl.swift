@@ -81,6 +81,7 @@ struct RedisOptions: ParsableArguments {
         return RedisSettings(
             host: redisHost ?? redis.endpoint.host,
             port: redisPort ?? redis.endpoint.port,
+            username: redis.endpoint.username, password: redis.endpoint.password,
             keys: keyPrefix.map(RedisKeys.init(prefix:)) ?? redis.keys,
             shards: try shards ?? reader.section("streams") { reader throws(ConfigurationError) in try reader.strictInt("shards", default: 8, in: 1...1024) },
             group: try group ?? reader.section("consumer") { reader throws(ConfigurationError) in try reader.strictString("group", default: "processors") })
@@ -91,12 +92,15 @@ struct RedisOptions: ParsableArguments {
 struct RedisSettings {
     let host: String
     let port: Int
+    /// `redis.username` / `redis.password` (`REDIS_USERNAME`, `REDIS_PASSWORD`, `redis.password_file`).
+    let username: String?
+    let password: String?
     let keys: RedisKeys
     let shards: Int
     let group: String
 
     func client() -> RedisClient {
-        RedisClient(endpoint: RedisEndpoint(host: host, port: port), name: "ctl")
+        RedisClient(endpoint: RedisEndpoint(host: host, port: port, username: username, password: password), name: "ctl")
     }
 }
 

@@ -1,4 +1,5 @@
 import Configuration
+import Foundation
 import Redis
 import Supervision
 import TelemetryConfiguration
@@ -21,6 +22,24 @@ struct ConfigReaderSectionTests {
         let defaults = try Self.reader([:]).section("redis", RedisConfiguration.init(reader:))
         #expect(defaults.endpoint == RedisEndpoint(host: "127.0.0.1", port: 6379))
         #expect(defaults.keys.stream(0) == "telemetry:stream:0")
+    }
+
+    @Test("Redis credentials: a user with its password, a password file (trimmed of its newline), a user without a password refused")
+    func redisCredentials() throws {
+        let acl = try Self.reader(["REDIS_USERNAME": "ingest", "REDIS_PASSWORD": "p@ss word"]).section("redis", RedisConfiguration.init(reader:))
+        #expect(acl.endpoint.username == "ingest" && acl.endpoint.password == "p@ss word")
+        #expect(!acl.endpoint.description.contains("p@ss"))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("redis-password-\(UUID().uuidString)").path
+        try "from-a-file\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let filed = try Self.reader(["REDIS_PASSWORD": "ignored", "REDIS_PASSWORD_FILE": path]).section("redis", RedisConfiguration.init(reader:))
+        #expect(filed.endpoint.password == "from-a-file" && filed.endpoint.username == nil)
+        #expect { try Self.reader(["REDIS_USERNAME": "ingest"]).section("redis", RedisConfiguration.init(reader:)) } throws: {
+            ($0 as? ConfigurationError)?.key == "redis.username"
+        }
+        #expect { try Self.reader(["REDIS_PASSWORD_FILE": "/nonexistent/redis-password"]).section("redis", RedisConfiguration.init(reader:)) } throws: {
+            ($0 as? ConfigurationError)?.key == "redis.password_file"
+        }
     }
 
     @Test("an error inside a section, or a nested one, names the full key; one about the whole section names it")

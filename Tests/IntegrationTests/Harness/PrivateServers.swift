@@ -14,11 +14,17 @@ final class RedisServer {
     let port: Int
     let directory: String
     let durable: Bool
+    /// Extra configuration directives (`--requirepass …`, `--user …`).
+    let arguments: [String]
+    /// The `default` user's password, when `arguments` set one (for the harness's own PING and SHUTDOWN).
+    let password: String?
     private var process: Process?
 
     /// - Parameter durable: false runs Redis the way Docs/architecture.md forbids (no AOF, LRU eviction).
-    init(durable: Bool = true) throws {
+    init(durable: Bool = true, arguments: [String] = [], password: String? = nil) throws {
         self.durable = durable
+        self.arguments = arguments
+        self.password = password
         port = try freePort()
         directory = "\(TestServers.logDirectory)/../redis-\(port)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -30,11 +36,11 @@ final class RedisServer {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", durable ? "yes" : "no",
                              "--appendfsync", "no", "--save", "", "--maxmemory-policy", durable ? "noeviction" : "allkeys-lru",
-                             "--logfile", "\(directory)/redis.log"]
+                             "--logfile", "\(directory)/redis.log"] + arguments
         try process.run()
         self.process = process
         for _ in 0..<100 {
-            if (try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["PING"])) == .status("PONG") { return }
+            if (try? RedisConnection(endpoint: endpoint).send(["PING"])) == .status("PONG") { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw HarnessError("redis-server on port \(port) did not start; see \(directory)/redis.log")
@@ -44,11 +50,14 @@ final class RedisServer {
     /// runner inherit a signal mask that blocks SIGTERM.
     func stop() async {
         guard let process, process.isRunning else { return }
-        _ = try? RedisConnection(endpoint: RedisEndpoint(port: port)).send(["SHUTDOWN"])
+        _ = try? RedisConnection(endpoint: endpoint).send(["SHUTDOWN"])
         let deadline = ContinuousClock.now + .seconds(10)
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+
+    /// The server, with the `default` user's password when it has one.
+    var endpoint: RedisEndpoint { RedisEndpoint(port: port, password: password) }
 
     deinit { if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 }
