@@ -7,7 +7,7 @@ RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev
 	pkg-config curl
 # What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
 # drills, systemd-analyze, promtool, yamllint, shellcheck, rsvg-convert (renders the bench chart).
-TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk
+TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk redis-sentinel
 # A real Modbus RTU slave for the bus tests (pymodbus) and the OpenAPI checker (schemathesis), from
 # PyPI, in a virtual environment under .run/.
 PYTHON_VENV := .run/venv

@@ -26,7 +26,14 @@ timeout 600 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 servers=()
 for package in "${missing[@]}"; do
-  case "$package" in redis-server | postgresql) servers+=("$package") ;; esac
+  case "$package" in redis-server | redis-sentinel | postgresql) servers+=("$package") ;; esac
+done
+# Debian's redis-sentinel listens on 26379, the tests' Redis port: never leave it running.
+for package in "${missing[@]}"; do
+  if [ "$package" = redis-sentinel ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-sentinel 2>/dev/null; then
+    systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
+    echo "note: stopped and disabled Debian's redis-sentinel service (it takes port 26379, the tests' Redis port)"
+  fi
 done
 if [ "${#servers[@]}" -gt 0 ]; then
   if [ "$own_policy" = 1 ]; then

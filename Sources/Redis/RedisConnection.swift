@@ -16,46 +16,72 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var username: String?
     /// The password sent with `AUTH` on every connection; nil: none is sent.
     public var password: String?
+    /// When set, the server is the master these Sentinels name (``MasterResolver``), and
+    /// ``host`` and ``port`` are not used.
+    public var sentinel: SentinelSettings?
 
     /// An endpoint; by default the local server on 6379 with a 5 s timeout and no credentials.
-    public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5), username: String? = nil, password: String? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5), username: String? = nil, password: String? = nil,
+                sentinel: SentinelSettings? = nil) {
         self.host = host
         self.port = port
         self.timeout = timeout
         self.username = username
         self.password = password
+        self.sentinel = sentinel
     }
 
-    /// `host:port` (never the credentials).
-    public var description: String { "\(host):\(port)" }
+    /// `host:port`, or the Sentinel settings (never the credentials).
+    public var description: String { sentinel?.description ?? HostPort(host: host, port: port).description }
 }
 
 /// One synchronous hiredis connection. Every call blocks its thread: use it from an actor
 /// pinned to a ``ThreadExecutor`` (``RedisClient`` does), never from the cooperative pool.
 public final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
-    /// The server this connection talks to.
+    /// The server this connection talks to, as configured.
     public let endpoint: RedisEndpoint
+    /// The server it is connected to: the endpoint's, or the master the Sentinels named.
+    public let address: HostPort
     private var buffer: [UInt8] = []
+    /// With Sentinel: the resolver, and the generation of the master this connection reached.
+    private let resolver: MasterResolver?
+    private let generation: Int
 
     /// Connects and authenticates, or throws `connectionFailed` (also for refused credentials,
-    /// and for a server that requires a password none was configured for, saying which).
+    /// and for a server that requires a password none was configured for, saying which). With
+    /// Sentinel settings, connects to the master the Sentinels name and checks its `ROLE`.
     public init(endpoint: RedisEndpoint) throws(RedisError) {
         self.endpoint = endpoint
+        if let sentinel = endpoint.sentinel {
+            let resolver = MasterResolver.shared(for: sentinel, username: endpoint.username, password: endpoint.password)
+            (address, generation) = try resolver.master()
+            self.resolver = resolver
+        } else {
+            address = HostPort(host: endpoint.host, port: endpoint.port)
+            resolver = nil
+            generation = 0
+        }
         let tv = Self.timeval(endpoint.timeout)
-        guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
+        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), tv) else {
             throw RedisError(.connectionFailed, "cannot allocate a hiredis context")
         }
         if context.pointee.err != 0 {
             let message = Self.errorString(context)
             redisFree(context)
-            throw RedisError(.connectionFailed, "cannot connect to redis at \(endpoint): \(message)")
+            resolver?.invalidate(generation: generation)
+            throw RedisError(.connectionFailed, "cannot connect to redis at \(address): \(message)")
         }
         redisSetTimeout(context, tv)
         redisEnableKeepAlive(context)
         telemetry_redis_reader_limit(context.pointee.reader)
         self.context = context
         try authenticate()
+        if let resolver, !SentinelProtocol.isMaster(try send(["ROLE"])) {
+            close()
+            resolver.invalidate(generation: generation)
+            throw RedisError(.connectionFailed, "redis at \(address) is not the master of \(endpoint.sentinel?.masterName ?? "?") (any more); asking the Sentinels again")
+        }
     }
 
     /// `AUTH` with the endpoint's credentials; without any, a `PING` tells a server that wants
@@ -64,7 +90,7 @@ public final class RedisConnection {
         guard let password = endpoint.password else {
             if case .error(let message) = try send(["PING"]), message.hasPrefix("NOAUTH") {
                 close()
-                throw RedisError(.connectionFailed, "redis at \(endpoint) requires authentication (\(message)): set redis.password "
+                throw RedisError(.connectionFailed, "redis at \(address) requires authentication (\(message)): set redis.password "
                                  + "(REDIS_PASSWORD or redis.password_file), and redis.username for an ACL user")
             }
             return
@@ -75,14 +101,14 @@ public final class RedisConnection {
         if case .error(let message) = try send(command) {
             close()
             let user = endpoint.username.map { "user \($0)" } ?? "the default user"
-            throw RedisError(.connectionFailed, "redis at \(endpoint) refused the credentials of \(user) (\(message)): check redis.username and redis.password")
+            throw RedisError(.connectionFailed, "redis at \(address) refused the credentials of \(user) (\(message)): check redis.username and redis.password")
         }
     }
 
     deinit { if let context { redisFree(context) } }
 
-    /// True until a command failed at the connection level.
-    public var isUsable: Bool { context != nil }
+    /// True until a command failed at the connection level, or (with Sentinel) the master changed.
+    public var isUsable: Bool { context != nil && (resolver.map { $0.generation == generation } ?? true) }
 
     /// Sends one command and returns its reply (error replies are returned, not thrown).
     public func send(_ command: RedisCommand) throws(RedisError) -> RESPValue {
@@ -91,7 +117,7 @@ public final class RedisConnection {
 
     /// Sends `commands` in one write and reads their replies in order.
     public func pipeline<C: Collection<RedisCommand>>(_ commands: C) throws(RedisError) -> [RESPValue] {
-        guard let context else { throw RedisError(.connectionLost, "connection to \(endpoint) is closed") }
+        guard let context else { throw RedisError(.connectionLost, "connection to \(address) is closed") }
         buffer.removeAll(keepingCapacity: true)
         for command in commands { command.encode(into: &buffer) }
         let appended = buffer.withUnsafeBufferPointer { raw in
@@ -109,7 +135,33 @@ public final class RedisConnection {
             replies.append(Self.convert(reply))
             freeReplyObject(raw)
         }
+        // A demoted or restarting master: the replies are the caller's, the connection is not kept.
+        if let resolver, replies.contains(where: { if case .error(let message) = $0 { SentinelProtocol.meansNotMaster(message) } else { false } }) {
+            close()
+            resolver.invalidate(generation: generation)
+        }
         return replies
+    }
+
+    /// The next reply the server pushes (a pub/sub message), waiting at most `timeout` for it;
+    /// nil when none came in time (the connection stays usable, unlike a socket timeout, which
+    /// leaves a hiredis context broken).
+    public func readReply(waiting timeout: Duration) throws(RedisError) -> RESPValue? {
+        guard let context else { throw RedisError(.connectionLost, "connection to \(address) is closed") }
+        func buffered() throws(RedisError) -> RESPValue? {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { throw fail(context) }
+            guard let raw else { return nil }
+            defer { freeReplyObject(raw) }
+            return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+        }
+        if let reply = try buffered() { return reply }
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        let (seconds, attoseconds) = timeout.components
+        let ready = poll(&descriptor, 1, Int32(seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        guard ready > 0 else { return nil }
+        guard redisBufferRead(context) == REDIS_OK else { throw fail(context) }
+        return try buffered()
     }
 
     /// Closes the connection.
@@ -121,7 +173,8 @@ public final class RedisConnection {
     private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
         let message = Self.errorString(context)
         close()
-        return RedisError(.connectionLost, "redis at \(endpoint): \(message.isEmpty ? "connection lost" : message)")
+        resolver?.invalidate(generation: generation)
+        return RedisError(.connectionLost, "redis at \(address): \(message.isEmpty ? "connection lost" : message)")
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -9,7 +9,9 @@ import Foundation
 /// Keys (environment name in brackets), defaults: `host` (`REDIS_HOST`) 127.0.0.1, `port`
 /// (`REDIS_PORT`) 6379, `key_prefix` (`REDIS_KEY_PREFIX`) telemetry, `username` (`REDIS_USERNAME`)
 /// none (an ACL user), `password` (`REDIS_PASSWORD`) or `password_file` (a file holding it, such
-/// as a systemd credential) none: sent with `AUTH` on every connection.
+/// as a systemd credential) none: sent with `AUTH` on every connection; `sentinels`
+/// (`REDIS_SENTINELS`, `host:port` each) and `master_name` (`REDIS_MASTER_NAME`) mymaster: when
+/// Sentinels are listed, they name the master and `host`/`port` are not used (Docs/high-availability.md).
 public struct RedisConfiguration: Sendable, Equatable {
     /// The server to connect to; its timeout is the connection's default (5 s).
     public var endpoint: RedisEndpoint
@@ -31,10 +33,22 @@ public struct RedisConfiguration: Sendable, Equatable {
         guard username.isEmpty || !password.isEmpty else {
             throw ConfigurationError(key: "username", "an ACL user needs its password (redis.password or redis.password_file)")
         }
+        var sentinels: [HostPort] = []
+        for text in try config.strictStringArray("sentinels", default: []) {
+            guard let sentinel = HostPort(parsing: text) else {
+                throw ConfigurationError(key: "sentinels", "\"\(text)\" is not host:port")
+            }
+            sentinels.append(sentinel)
+        }
+        let masterName = try config.strictString("master_name", default: "mymaster")
+        guard !masterName.isEmpty, !masterName.contains(" ") else {
+            throw ConfigurationError(key: "master_name", "must be a master name of the Sentinels' configuration (no spaces)")
+        }
         endpoint = RedisEndpoint(
             host: try config.strictString("host", default: "127.0.0.1"),
             port: try config.strictInt("port", default: 6379, in: 1...65535),
-            username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password)
+            username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password,
+            sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName))
         keys = RedisKeys(prefix: try config.strictString("key_prefix", default: "telemetry"))
     }
 }

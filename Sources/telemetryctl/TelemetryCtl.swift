@@ -82,6 +82,8 @@ struct RedisOptions: ParsableArguments {
             host: redisHost ?? redis.endpoint.host,
             port: redisPort ?? redis.endpoint.port,
             username: redis.endpoint.username, password: redis.endpoint.password,
+            // --redis-host / --redis-port name one server: the Sentinels are not asked then.
+            sentinel: redisHost == nil && redisPort == nil ? redis.endpoint.sentinel : nil,
             keys: keyPrefix.map(RedisKeys.init(prefix:)) ?? redis.keys,
             shards: try shards ?? reader.section("streams") { reader throws(ConfigurationError) in try reader.strictInt("shards", default: 8, in: 1...1024) },
             group: try group ?? reader.section("consumer") { reader throws(ConfigurationError) in try reader.strictString("group", default: "processors") })
@@ -95,12 +97,14 @@ struct RedisSettings {
     /// `redis.username` / `redis.password` (`REDIS_USERNAME`, `REDIS_PASSWORD`, `redis.password_file`).
     let username: String?
     let password: String?
+    /// `redis.sentinels` / `redis.master_name`, unless a flag named the server.
+    let sentinel: SentinelSettings?
     let keys: RedisKeys
     let shards: Int
     let group: String
 
     func client() -> RedisClient {
-        RedisClient(endpoint: RedisEndpoint(host: host, port: port, username: username, password: password), name: "ctl")
+        RedisClient(endpoint: RedisEndpoint(host: host, port: port, username: username, password: password, sentinel: sentinel), name: "ctl")
     }
 }
 

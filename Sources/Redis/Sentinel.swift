@@ -1,0 +1,289 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import TelemetryCore
+
+/// Where the master of a Sentinel-monitored Redis is found: the Sentinels to ask and the name
+/// they know the master by (`redis.sentinels`, `redis.master_name`; Docs/high-availability.md).
+public struct SentinelSettings: Sendable, Hashable, CustomStringConvertible {
+    /// The Sentinels, `host:port` each, asked in turn.
+    public var sentinels: [HostPort]
+    /// The master's name in the Sentinels' configuration (`sentinel monitor <name> …`).
+    public var masterName: String
+    /// How long one Sentinel may take to connect and answer before the next is asked.
+    public var timeout: Duration
+
+    /// Settings for `masterName` as known by `sentinels`.
+    public init(sentinels: [HostPort], masterName: String, timeout: Duration = .milliseconds(500)) {
+        self.sentinels = sentinels
+        self.masterName = masterName
+        self.timeout = timeout
+    }
+
+    /// `master <name> via <sentinel>, …`.
+    public var description: String { "master \(masterName) via \(sentinels.map(\.description).joined(separator: ", "))" }
+}
+
+/// A host and a TCP port (`10.0.0.5:26379`, `[::1]:26379`).
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    /// The host name or address.
+    public var host: String
+    /// The TCP port.
+    public var port: Int
+
+    /// `host`:`port`.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` (an IPv6 address in brackets); nil unless the port is 1…65535.
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    /// `host:port`, an IPv6 address in brackets.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// The decisions of the Sentinel client protocol (https://redis.io/docs/latest/develop/reference/sentinel-clients/),
+/// without I/O, so they are unit tested on their own.
+public enum SentinelProtocol {
+    /// The master's address in a `SENTINEL get-master-addr-by-name` reply (`[ip, port]`); nil for
+    /// a Sentinel that does not know the master (a null reply) or an error.
+    public static func masterAddress(_ reply: RESPValue) -> HostPort? {
+        guard let parts = reply.array, parts.count == 2, let host = parts[0].string, !host.isEmpty,
+              let port = parts[1].int, (1...65535).contains(port) else { return nil }
+        return HostPort(host: host, port: port)
+    }
+
+    /// Whether a `ROLE` reply says master: a Sentinel may answer with an address whose server
+    /// has not taken the role yet (or lost it), and writing there would be lost or refused.
+    public static func isMaster(_ role: RESPValue) -> Bool {
+        role.array?.first?.string == "master"
+    }
+
+    /// The new master announced by a `+switch-master` message for `masterName`
+    /// (`<name> <old-ip> <old-port> <new-ip> <new-port>`, as the third element of a pub/sub
+    /// `message` reply); nil for another master or anything else.
+    public static func switchMaster(_ message: RESPValue, masterName: String) -> HostPort? {
+        guard let parts = message.array, parts.count == 3, parts[0].string == "message", parts[1].string == "+switch-master",
+              let text = parts[2].string else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count == 5, fields[0] == masterName, let port = Int(fields[4]), (1...65535).contains(port) else { return nil }
+        return HostPort(host: String(fields[3]), port: port)
+    }
+
+    /// Whether an error reply means the connection is not to the master any more: `READONLY`
+    /// (a demoted master, now a replica), `LOADING` (a restarted server), `MASTERDOWN`.
+    public static func meansNotMaster(_ errorReply: String) -> Bool {
+        errorReply.hasPrefix("READONLY") || errorReply.hasPrefix("LOADING") || errorReply.hasPrefix("MASTERDOWN")
+    }
+
+    /// The Sentinels in the order to ask them next time: the one that answered first (the
+    /// protocol's advice, so a working Sentinel keeps being asked first).
+    public static func promoting(_ answered: Int, in sentinels: [HostPort]) -> [HostPort] {
+        guard sentinels.indices.contains(answered), answered > 0 else { return sentinels }
+        var order = sentinels
+        order.insert(order.remove(at: answered), at: 0)
+        return order
+    }
+}
+
+/// The current master of one ``SentinelSettings``, shared by every connection of the process
+/// (``shared(for:)``): a connection error, a `READONLY`/`LOADING` reply or a `+switch-master`
+/// message seen by any one of them re-resolves it, and every connection made before the change
+/// is dropped at its next call (``generation``), so the whole process moves at once.
+///
+/// Resolution asks the Sentinels in turn (each within ``SentinelSettings/timeout``) and checks the
+/// answer with `ROLE` before using it. A watcher thread subscribes to `+switch-master` on a
+/// Sentinel and also polls every second (pub/sub messages can be lost).
+public final class MasterResolver: Sendable {
+    /// The settings this resolver follows.
+    public let settings: SentinelSettings
+    private struct State {
+        var master: HostPort?
+        var generation = 0
+        var order: [HostPort]
+        var watching = false
+        var lastError: String?
+    }
+    private let state: Mutex<State>
+    /// Credentials for the data nodes' `ROLE` check (the Sentinels are asked without them).
+    private let credentials: (username: String?, password: String?)
+
+    private static let registry = Mutex<[SentinelSettings: MasterResolver]>([:])
+
+    /// The process's resolver for `settings` (one per settings, so every connection shares it).
+    public static func shared(for settings: SentinelSettings, username: String?, password: String?) -> MasterResolver {
+        registry.withLock { resolvers in
+            if let resolver = resolvers[settings] { return resolver }
+            let resolver = MasterResolver(settings: settings, username: username, password: password)
+            resolvers[settings] = resolver
+            return resolver
+        }
+    }
+
+    private init(settings: SentinelSettings, username: String?, password: String?) {
+        self.settings = settings
+        credentials = (username, password)
+        state = Mutex(State(order: settings.sentinels))
+    }
+
+    /// Bumped at every change of master: a connection made under an older generation is stale.
+    public var generation: Int { state.withLock { $0.generation } }
+
+    /// The master now, resolving it first when unknown (blocking: call from a thread of its
+    /// own, as every ``RedisConnection`` runs); throws `connectionFailed` when no Sentinel gives
+    /// an address whose server says it is the master.
+    public func master() throws(RedisError) -> (address: HostPort, generation: Int) {
+        startWatching()
+        if let known = state.withLock({ state in state.master.map { ($0, state.generation) } }) { return known }
+        let (address, order) = try resolve(order: state.withLock { $0.order })
+        return state.withLock { state in
+            state.order = order
+            if state.master != address {
+                state.master = address
+                state.generation += 1
+            }
+            return (address, state.generation)
+        }
+    }
+
+    /// Forgets the master a connection of `generation` used (after its error): the next
+    /// ``master()`` asks the Sentinels again. A later generation is left alone.
+    public func invalidate(generation: Int) {
+        state.withLock { state in
+            guard state.generation == generation, state.master != nil else { return }
+            state.master = nil
+            state.generation += 1
+        }
+    }
+
+    /// Asks the Sentinels in `order`; returns the checked master and the order for next time.
+    private func resolve(order: [HostPort]) throws(RedisError) -> (HostPort, [HostPort]) {
+        var problems: [String] = []
+        for (index, sentinel) in order.enumerated() {
+            guard let candidate = ask(sentinel, &problems) else { continue }
+            // The Sentinel's answer is checked with the server itself.
+            do {
+                let node = try RedisConnection(endpoint: RedisEndpoint(host: candidate.host, port: candidate.port, timeout: settings.timeout,
+                                                                       username: credentials.username, password: credentials.password))
+                defer { node.close() }
+                let role = try node.send(["ROLE"])
+                guard SentinelProtocol.isMaster(role) else {
+                    problems.append("\(sentinel) named \(candidate), which is not a master (yet)")
+                    continue
+                }
+                return (candidate, SentinelProtocol.promoting(index, in: order))
+            } catch {
+                problems.append("\(sentinel) named \(candidate), which did not answer: \(error.message)")
+            }
+        }
+        let message = "no Sentinel gave a reachable master for \(settings.masterName): " + problems.joined(separator: "; ")
+        state.withLock { $0.lastError = message }
+        throw RedisError(.connectionFailed, message)
+    }
+
+    private func ask(_ sentinel: HostPort, _ problems: inout [String]) -> HostPort? {
+        do {
+            let connection = try RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: settings.timeout))
+            defer { connection.close() }
+            let reply = try connection.send(["SENTINEL", "get-master-addr-by-name", settings.masterName])
+            guard let address = SentinelProtocol.masterAddress(reply) else {
+                problems.append("\(sentinel) does not know master \(settings.masterName)")
+                return nil
+            }
+            return address
+        } catch {
+            problems.append("\(sentinel): \(error.message)")
+            return nil
+        }
+    }
+
+    /// Starts the watcher thread once: `+switch-master` messages, and a poll every second.
+    private func startWatching() {
+        let start = state.withLock { state -> Bool in
+            defer { state.watching = true }
+            return !state.watching
+        }
+        guard start else { return }
+        let executor = ThreadExecutor(name: "sentinel-watch")
+        Task.detached { [self] in await Watcher(resolver: self, executor: executor).run() }
+    }
+
+    /// Takes the address a Sentinel announced or a poll found, when it differs from the current one.
+    fileprivate func observed(_ address: HostPort) {
+        state.withLock { state in
+            guard state.master != nil, state.master != address else { return }
+            state.master = nil  // checked with ROLE by the next master()
+            state.generation += 1
+        }
+    }
+
+    fileprivate var currentMaster: HostPort? { state.withLock { $0.master } }
+    fileprivate var sentinelOrder: [HostPort] { state.withLock { $0.order } }
+
+    /// The watcher, on a thread of its own (it blocks reading the subscription).
+    private actor Watcher {
+        let resolver: MasterResolver
+        private nonisolated let executor: ThreadExecutor
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+        init(resolver: MasterResolver, executor: ThreadExecutor) {
+            self.resolver = resolver
+            self.executor = executor
+        }
+
+        func run() {
+            let settings = resolver.settings
+            var subscription: RedisConnection?
+            var lastPoll = ContinuousClock.now - .seconds(2)
+            while true {
+                if subscription == nil {
+                    for sentinel in resolver.sentinelOrder {
+                        guard let connection = try? RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port,
+                                                                                            timeout: settings.timeout)),
+                              (try? connection.send(["SUBSCRIBE", "+switch-master"])) != nil else { continue }
+                        subscription = connection
+                        break
+                    }
+                }
+                if let connection = subscription {
+                    do throws(RedisError) {
+                        // Up to 300 ms for a message, then the poll below.
+                        if let message = try connection.readReply(waiting: .milliseconds(300)),
+                           let address = SentinelProtocol.switchMaster(message, masterName: settings.masterName) {
+                            resolver.observed(address)
+                        }
+                    } catch {
+                        connection.close()
+                        subscription = nil
+                    }
+                } else {
+                    usleep(300_000)
+                }
+                if ContinuousClock.now - lastPoll >= .seconds(1) {
+                    lastPoll = ContinuousClock.now
+                    poll(settings)
+                }
+            }
+        }
+
+        private func poll(_ settings: SentinelSettings) {
+            guard resolver.currentMaster != nil else { return }
+            for sentinel in resolver.sentinelOrder {
+                guard let connection = try? RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: settings.timeout)),
+                      let reply = try? connection.send(["SENTINEL", "get-master-addr-by-name", settings.masterName]) else { continue }
+                connection.close()
+                if let address = SentinelProtocol.masterAddress(reply) { resolver.observed(address) }
+                return
+            }
+        }
+    }
+}

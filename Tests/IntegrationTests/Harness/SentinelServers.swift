@@ -1,0 +1,141 @@
+import Foundation
+import Redis
+import Testing
+
+/// A Redis master with two replicas and three Sentinels (quorum 2) of a test's own, on loopback
+/// ports, for failover drills. Debian's `redis-sentinel` runs the Sentinels (`make test` installs
+/// it; `redis-server --sentinel` where it is missing).
+final class SentinelServers {
+    static let masterName = "drill"
+    /// The data nodes; `nodes[0]` starts as the master.
+    private(set) var nodes: [Node]
+    /// The Sentinels' ports.
+    let sentinelPorts: [Int]
+    private var sentinels: [Process] = []
+    let directory: String
+
+    /// One redis-server (master or replica) and how to start it again.
+    final class Node {
+        let port: Int
+        let directory: String
+        var process: Process?
+        init(port: Int, directory: String) {
+            self.port = port
+            self.directory = directory
+        }
+    }
+
+    init() throws {
+        let directory = "\(TestServers.logDirectory)/../sentinel-\(UUID().uuidString.prefix(8))"
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var nodes: [Node] = []
+        for _ in 0..<3 {
+            let port = try freePort()
+            let node = Node(port: port, directory: "\(directory)/node-\(port)")
+            try FileManager.default.createDirectory(atPath: node.directory, withIntermediateDirectories: true)
+            nodes.append(node)
+        }
+        self.nodes = nodes
+        sentinelPorts = try (0..<3).map { _ in try freePort() }
+        try start(nodes[0], replicaOf: nil)
+        for node in nodes.dropFirst() { try start(node, replicaOf: nodes[0].port) }
+        for port in sentinelPorts { try startSentinel(port) }
+        // Every Sentinel sees the master and both replicas before a drill may kill anything.
+        let ready = waitUntil(seconds: 20) {
+            self.sentinelPorts.allSatisfy { port in
+                guard let reply = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+                    .send(["SENTINEL", "replicas", Self.masterName]) else { return false }
+                return (reply.array?.count ?? 0) == 2
+            } && self.sentinelPorts.allSatisfy { port in
+                (try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+                    .send(["SENTINEL", "sentinels", Self.masterName]))?.array?.count == 2
+            }
+        }
+        guard ready else { throw HarnessError("the Sentinels did not see the master, its replicas and each other within 20 s; see \(directory)") }
+    }
+
+    /// `REDIS_SENTINELS`, `REDIS_MASTER_NAME` for a daemon.
+    var environment: [String: String] {
+        ["REDIS_SENTINELS": sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ","), "REDIS_MASTER_NAME": Self.masterName]
+    }
+
+    /// The master's port as the Sentinels report it (the first that answers).
+    func masterPort() -> Int? {
+        for port in sentinelPorts {
+            if let reply = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+                .send(["SENTINEL", "get-master-addr-by-name", Self.masterName]),
+               let address = SentinelProtocol.masterAddress(reply) { return address.port }
+        }
+        return nil
+    }
+
+    /// `kill -9` of the current master; waits until the Sentinels name another one whose ROLE is
+    /// master, then starts the killed node again (the Sentinels make it a replica). Returns how
+    /// long the failover took.
+    @discardableResult
+    func killMaster() throws -> Duration {
+        guard let port = masterPort(), let node = nodes.first(where: { $0.port == port }), let process = node.process else {
+            throw HarnessError("no master to kill")
+        }
+        let started = ContinuousClock.now
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let moved = waitUntil(seconds: 30) {
+            guard let now = self.masterPort(), now != port,
+                  let role = try? RedisConnection(endpoint: RedisEndpoint(port: now, timeout: .seconds(1))).send(["ROLE"]) else { return false }
+            return SentinelProtocol.isMaster(role)
+        }
+        guard moved else { throw HarnessError("the Sentinels did not fail over within 30 s; see \(directory)") }
+        let took = ContinuousClock.now - started
+        try start(node, replicaOf: masterPort())
+        return took
+    }
+
+    private func start(_ node: Node, replicaOf master: Int?) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", String(node.port), "--bind", "127.0.0.1", "--dir", node.directory, "--appendonly", "yes",
+                             "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
+                             "--logfile", "\(node.directory)/redis.log"] + (master.map { ["--replicaof", "127.0.0.1", String($0)] } ?? [])
+        try process.run()
+        node.process = process
+        guard waitUntil(seconds: 10, { (try? RedisConnection(endpoint: RedisEndpoint(port: node.port, timeout: .seconds(1))).send(["PING"])) == .status("PONG") }) else {
+            throw HarnessError("redis-server on port \(node.port) did not start; see \(node.directory)/redis.log")
+        }
+    }
+
+    private func startSentinel(_ port: Int) throws {
+        let config = "\(directory)/sentinel-\(port).conf"
+        try """
+            port \(port)
+            bind 127.0.0.1
+            dir \(directory)
+            logfile \(directory)/sentinel-\(port).log
+            sentinel monitor \(Self.masterName) 127.0.0.1 \(nodes[0].port) 2
+            sentinel down-after-milliseconds \(Self.masterName) 1000
+            sentinel failover-timeout \(Self.masterName) 4000
+            sentinel parallel-syncs \(Self.masterName) 1
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        let debian = FileManager.default.isExecutableFile(atPath: "/usr/bin/redis-sentinel")
+        process.executableURL = URL(fileURLWithPath: debian ? "/usr/bin/redis-sentinel" : "/usr/bin/redis-server")
+        process.arguments = debian ? [config] : [config, "--sentinel"]
+        try process.run()
+        sentinels.append(process)
+    }
+
+    private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
+    }
+
+    deinit {
+        for process in sentinels + nodes.compactMap(\.process) where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}

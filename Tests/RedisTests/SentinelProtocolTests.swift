@@ -1,0 +1,69 @@
+import Redis
+import Testing
+
+@Suite("Sentinel client decisions")
+struct SentinelProtocolTests {
+    @Test("get-master-addr-by-name: an [ip, port] pair is the master; null, an error or garbage is not")
+    func masterAddress() {
+        #expect(SentinelProtocol.masterAddress(.array([.bulk(Array("127.0.0.1".utf8)), .bulk(Array("6380".utf8))])) == HostPort(host: "127.0.0.1", port: 6380))
+        #expect(SentinelProtocol.masterAddress(.array([.bulk(Array("::1".utf8)), .bulk(Array("6380".utf8))]))?.description == "[::1]:6380")
+        for reply: RESPValue in [.null, .error("IDONTKNOW"), .array([]), .array([.bulk(Array("h".utf8))]),
+                                 .array([.bulk(Array("h".utf8)), .bulk(Array("0".utf8))]), .array([.bulk(Array("h".utf8)), .bulk(Array("70000".utf8))]),
+                                 .array([.bulk([]), .bulk(Array("6379".utf8))]), .array([.bulk(Array("h".utf8)), .bulk(Array("x".utf8))])] {
+            #expect(SentinelProtocol.masterAddress(reply) == nil, "\(reply)")
+        }
+    }
+
+    @Test("ROLE: only a master's reply counts; a replica's, a sentinel's or an error does not")
+    func role() {
+        #expect(SentinelProtocol.isMaster(.array([.bulk(Array("master".utf8)), .integer(3129659), .array([])])))
+        #expect(!SentinelProtocol.isMaster(.array([.bulk(Array("slave".utf8)), .bulk(Array("127.0.0.1".utf8)), .integer(6380),
+                                                   .bulk(Array("connected".utf8)), .integer(3167038)])))
+        #expect(!SentinelProtocol.isMaster(.array([.bulk(Array("sentinel".utf8)), .array([])])))
+        #expect(!SentinelProtocol.isMaster(.error("NOAUTH Authentication required.")))
+        #expect(!SentinelProtocol.isMaster(.null))
+    }
+
+    @Test("+switch-master: the new address of our master only")
+    func switchMaster() {
+        func message(_ text: String, channel: String = "+switch-master", kind: String = "message") -> RESPValue {
+            .array([.bulk(Array(kind.utf8)), .bulk(Array(channel.utf8)), .bulk(Array(text.utf8))])
+        }
+        #expect(SentinelProtocol.switchMaster(message("mymaster 127.0.0.1 6379 127.0.0.1 6380"), masterName: "mymaster") == HostPort(host: "127.0.0.1", port: 6380))
+        #expect(SentinelProtocol.switchMaster(message("other 127.0.0.1 6379 127.0.0.1 6380"), masterName: "mymaster") == nil)
+        #expect(SentinelProtocol.switchMaster(message("mymaster 127.0.0.1 6379 127.0.0.1"), masterName: "mymaster") == nil)
+        #expect(SentinelProtocol.switchMaster(message("mymaster 127.0.0.1 6379 127.0.0.1 6380", channel: "+sdown"), masterName: "mymaster") == nil)
+        #expect(SentinelProtocol.switchMaster(message("mymaster 127.0.0.1 6379 127.0.0.1 6380", kind: "subscribe"), masterName: "mymaster") == nil)
+        #expect(SentinelProtocol.switchMaster(.array([.bulk(Array("subscribe".utf8)), .bulk(Array("+switch-master".utf8)), .integer(1)]),
+                                              masterName: "mymaster") == nil)
+    }
+
+    @Test("error replies that mean the connection no longer reaches the master")
+    func notMaster() {
+        for reply in ["READONLY You can't write against a read only replica.", "LOADING Redis is loading the dataset in memory",
+                      "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."] {
+            #expect(SentinelProtocol.meansNotMaster(reply), "\(reply)")
+        }
+        for reply in ["OOM command not allowed", "BUSYGROUP Consumer Group name already exists", "WRONGTYPE", "ERR unknown command"] {
+            #expect(!SentinelProtocol.meansNotMaster(reply), "\(reply)")
+        }
+    }
+
+    @Test("the Sentinel that answered is asked first next time; the others keep their order")
+    func order() {
+        let a = HostPort(host: "a", port: 1), b = HostPort(host: "b", port: 2), c = HostPort(host: "c", port: 3)
+        #expect(SentinelProtocol.promoting(2, in: [a, b, c]) == [c, a, b])
+        #expect(SentinelProtocol.promoting(0, in: [a, b, c]) == [a, b, c])
+        #expect(SentinelProtocol.promoting(5, in: [a, b, c]) == [a, b, c])
+    }
+
+    @Test("host:port parsing, IPv6 in brackets; bad ports and empty hosts refused")
+    func hostPort() {
+        #expect(HostPort(parsing: "10.0.0.5:26379") == HostPort(host: "10.0.0.5", port: 26379))
+        #expect(HostPort(parsing: "[::1]:26379") == HostPort(host: "::1", port: 26379))
+        #expect(HostPort(parsing: "sentinel-0.telemetry:26379")?.host == "sentinel-0.telemetry")
+        for bad in ["", "host", ":26379", "host:", "host:0", "host:65536", "host:x", "[]:1"] {
+            #expect(HostPort(parsing: bad) == nil, "\(bad)")
+        }
+    }
+}
