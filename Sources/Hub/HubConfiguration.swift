@@ -68,6 +68,8 @@ package struct HubConfiguration: Sendable {
         streams = try config.section("streams", StreamsConfiguration.init(reader:))
         ingest = try config.section("ingest", IngestConfiguration.init(reader:))
         publisher = try config.section("publisher", PublisherConfiguration.init(reader:))
+        publisher.durableReplicas = try config.strictInt("redis.durable_replicas", default: 0, in: 0...100)
+        publisher.durableTimeoutMillis = try config.strictInt("redis.durable_timeout_ms", default: 1000, in: 10...60_000)
         breaker = try config.section("breaker", BreakerConfiguration.init(reader:))
         spool = try config.section("spool", SpoolConfiguration.init(reader:))
         // Read whether enabled or not, so every simulated.* key is known (a file may keep them off).
@@ -133,6 +135,12 @@ package struct IngestConfiguration: Sendable {
 package struct PublisherConfiguration: Sendable {
     /// `pipeline` (`PUBLISHER_PIPELINE`), default 64 batches per round trip.
     package var pipeline: Int
+    /// `redis.durable_replicas` (`REDIS_DURABLE_REPLICAS`), default 0: with n ≥ 1, each pipeline
+    /// of XADDs is followed by `WAIT n`, and a batch counts as durable (HTTP 202, a device batch
+    /// released) once n replicas have it, or once it is fsync'd in the spool when WAIT times out.
+    package var durableReplicas = 0
+    /// `redis.durable_timeout_ms` (`REDIS_DURABLE_TIMEOUT_MS`), default 1000: WAIT's timeout.
+    package var durableTimeoutMillis = 1000
 
     package init(reader config: ConfigReader) throws(ConfigurationError) {
         pipeline = try config.strictInt("pipeline", default: 64, in: 1...10_000)

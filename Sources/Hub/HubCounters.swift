@@ -10,6 +10,8 @@ public final class HubCounters: Sendable {
     package let batchesPublished = Atomic<Int>(0)
     package let samplesPublished = Atomic<Int>(0)
     package let publishErrors = Atomic<Int>(0)
+    /// Round trips whose XADDs fewer replicas than `redis.durable_replicas` confirmed in time.
+    package let unconfirmedRoundTrips = Atomic<Int>(0)
     /// Stream entries removed by the retention trim, and of those, how many a consumer group had
     /// not processed (read or acknowledged) yet.
     package let entriesTrimmed = Atomic<Int>(0)

@@ -33,6 +33,8 @@ enum HubMetrics {
         e.counter("telemetry_hub_samples_published_total", help: "Samples written to Redis", value: c.samplesPublished.load(ordering: .relaxed))
         e.counter("telemetry_hub_samples_dropped_total", help: "Samples dropped by the drop_oldest buffer policy", value: c.samplesDropped.load(ordering: .relaxed))
         e.counter("telemetry_hub_publish_errors_total", help: "Failed Redis round trips", value: c.publishErrors.load(ordering: .relaxed))
+        e.counter("telemetry_hub_publish_unconfirmed_total", help: "Round trips whose XADDs fewer replicas than redis.durable_replicas confirmed in time (spooled)",
+                  value: c.unconfirmedRoundTrips.load(ordering: .relaxed))
         e.counter("telemetry_hub_stream_entries_trimmed_total", help: "Stream entries removed by the retention trim",
                   value: c.entriesTrimmed.load(ordering: .relaxed))
         e.counter("telemetry_hub_stream_trimmed_unread_total", help: "Trimmed stream entries a consumer group had not processed",

@@ -128,6 +128,8 @@ package final class HubService: Service {
         }
         let publisher = PublisherActor(redis: redis, buffer: buffer, spool: spool, keys: configuration.redis.keys, counters: counters,
                                        pipeline: configuration.publisher.pipeline,
+                                       durability: PublisherActor.Durability(replicas: configuration.publisher.durableReplicas,
+                                                                             timeoutMillis: configuration.publisher.durableTimeoutMillis),
                                        spoolFullPolicy: configuration.spool.fullPolicy,
                                        breaker: CircuitBreaker(probeIntervalMillis: Int64(configuration.breaker.probeMillis),
                                                                maxProbeIntervalMillis: Int64(configuration.breaker.maxProbeMillis)),

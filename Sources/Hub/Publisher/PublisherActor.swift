@@ -10,13 +10,31 @@ import TelemetryCore
 /// never data. A full spool either holds new batches back (`block`: the bounded buffer fills and
 /// the devices wait) or drops its oldest records (`drop_oldest`, counted). A batch written twice
 /// (reply lost, or replayed after a crash) is deduplicated downstream by its id.
+///
+/// With a durability gate (`redis.durable_replicas` n ≥ 1), every pipeline of XADDs ends with
+/// `WAIT n timeout`: its batches count as durable only once n replicas acknowledged them. When
+/// WAIT times out, they are written to the spool (fsync'd) instead, which makes them durable, and
+/// the spool's replay sends them again (with WAIT) until replicas confirm: an asynchronous
+/// failover loses no batch a client was told is durable (Docs/high-availability.md).
 package actor PublisherActor {
+    /// The durability gate: `replicas` 0 is off.
+    package struct Durability: Sendable {
+        package var replicas: Int
+        package var timeoutMillis: Int
+
+        package init(replicas: Int = 0, timeoutMillis: Int = 1000) {
+            self.replicas = replicas
+            self.timeoutMillis = timeoutMillis
+        }
+    }
+
     private let redis: RedisClient
     private let buffer: BoundedBuffer<QueuedBatch>
     private let spool: Spool
     private let keys: RedisKeys
     private let counters: HubCounters
     private let pipeline: Int
+    private let durability: Durability
     private let spoolFullPolicy: BufferFullPolicy
     private let logger: Logger
     private var machine: PublisherStateMachine
@@ -25,7 +43,7 @@ package actor PublisherActor {
     private let heartbeat: StageHeartbeat
 
     package init(redis: RedisClient, buffer: BoundedBuffer<QueuedBatch>, spool: Spool, keys: RedisKeys, counters: HubCounters,
-                pipeline: Int, spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
+                pipeline: Int, durability: Durability = Durability(), spoolFullPolicy: BufferFullPolicy, breaker: CircuitBreaker, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "publisher")) {
         self.heartbeat = heartbeat
         self.redis = redis
@@ -34,6 +52,7 @@ package actor PublisherActor {
         self.keys = keys
         self.counters = counters
         self.pipeline = pipeline
+        self.durability = durability
         self.spoolFullPolicy = spoolFullPolicy
         machine = PublisherStateMachine(breaker: breaker, spooled: 0, spoolFullPolicy: spoolFullPolicy)
         self.logger = logger
@@ -60,7 +79,8 @@ package actor PublisherActor {
                 machine.published(ok: ok, batches: batches.count, nowMillis: wallClockMicros() / 1000)
                 if ok { counters.spoolFull.store(0, ordering: .relaxed) }
                 if !ok {
-                    logger.warning("redis unavailable: circuit breaker open, spooling to disk", metadata: ["redis": "\(redis.endpoint)"])
+                    logger.warning("redis unavailable or its replicas did not confirm: circuit breaker open, spooling to disk",
+                                   metadata: ["redis": "\(redis.endpoint)"])
                     pending = batches
                 }
             case .spoolPending:
@@ -133,15 +153,24 @@ package actor PublisherActor {
         }
     }
 
-    /// One pipelined round trip; false on any failure (connection or error reply).
+    /// One pipelined round trip; false on any failure (connection or error reply), and with the
+    /// durability gate when fewer replicas than required confirmed within its timeout.
     private func send(_ batches: [Outgoing]) async -> Bool {
         // No MINID here: retention is the ``StreamTrimmer``'s, on Redis's clock and on a timer
         // (a trim riding on XADD stops exactly when a full Redis refuses XADD).
-        let commands = batches.map { RedisCommand.streamEntry(key: keys.stream($0.encoded.shard), StreamEntry($0.encoded)) }
+        var commands = batches.map { RedisCommand.streamEntry(key: keys.stream($0.encoded.shard), StreamEntry($0.encoded)) }
+        if durability.replicas > 0 { commands.append(["WAIT", String(durability.replicas), String(durability.timeoutMillis)]) }
         do {
-            let replies = try await redis.pipeline(commands)
+            var replies = try await redis.pipeline(commands)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 throw RedisError(.server, "XADD failed: \(failure)")
+            }
+            if durability.replicas > 0 {
+                let confirmed = replies.removeLast().int ?? 0
+                guard confirmed >= durability.replicas else {
+                    counters.unconfirmedRoundTrips.add(1, ordering: .relaxed)
+                    throw RedisError(.server, "WAIT: \(confirmed) of \(durability.replicas) replicas confirmed within \(durability.timeoutMillis) ms")
+                }
             }
             for (batch, reply) in zip(batches, replies) {
                 logger.debug("batch published", metadata: ["batch_id": "\(batch.encoded.id)", "shard": "\(batch.encoded.shard)",

@@ -92,6 +92,39 @@ final class SentinelServers {
         return took
     }
 
+    /// The drill of a master cut off from its replicas while clients still reach it: the replicas
+    /// are stopped (SIGSTOP) for `isolated`, the master then stops (SIGSTOP) while they resume,
+    /// the Sentinels promote one of them, and the old master is killed and started again as a
+    /// replica (what it took alone is gone). Returns how long the failover took.
+    @discardableResult
+    func isolateMaster(for isolated: Duration, during: () async throws -> Void = {}) async throws -> Duration {
+        guard let port = masterPort(), let master = nodes.first(where: { $0.port == port }), let process = master.process else {
+            throw HarnessError("no master to isolate")
+        }
+        let replicas = nodes.filter { $0.port != port }.compactMap(\.process)
+        for replica in replicas { kill(replica.processIdentifier, SIGSTOP) }
+        try await Task.sleep(for: isolated)
+        try await during()
+        let started = ContinuousClock.now
+        kill(process.processIdentifier, SIGSTOP)
+        for replica in replicas { kill(replica.processIdentifier, SIGCONT) }
+        let moved = waitUntil(seconds: 40) {
+            guard let now = self.masterPort(), now != port,
+                  let role = try? RedisConnection(endpoint: RedisEndpoint(port: now, timeout: .seconds(1))).send(["ROLE"]) else { return false }
+            return SentinelProtocol.isMaster(role)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        kill(process.processIdentifier, SIGCONT)
+        process.waitUntilExit()
+        guard moved else { throw HarnessError("the Sentinels did not fail over within 40 s; see \(directory)") }
+        let took = ContinuousClock.now - started
+        // Its AOF holds what only it took: gone in the new history, as after a real partition.
+        try? FileManager.default.removeItem(atPath: master.directory)
+        try FileManager.default.createDirectory(atPath: master.directory, withIntermediateDirectories: true)
+        try start(master, replicaOf: masterPort())
+        return took
+    }
+
     private func start(_ node: Node, replicaOf master: Int?) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
