@@ -28,7 +28,7 @@ TEST_ENV := REDIS_HOST=127.0.0.1 REDIS_PORT=$(TEST_REDIS_PORT) \
 	PGHOST=127.0.0.1 PGPORT=$(TEST_PG_PORT) PGUSER=telemetry PGDATABASE=telemetry TELEMETRY_REPLICA_PORT=$(TEST_REPLICA_PORT) \
 	TELEMETRY_BIN_DIR=$(CURDIR)/.build/debug TELEMETRY_PYTHON=$(CURDIR)/$(PYTHON_VENV)/bin/python
 
-.PHONY: help deps deps-test deps-bench build release run test lint bench microbench fuzz container-test services-test services-run services-bench stop clean
+.PHONY: help deps deps-test deps-bench build release run test drill lint bench microbench fuzz container-test services-test services-run services-bench stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ test: services-test lint ## Build and run every test against the local Redis and
 	@# its own, and two cores are no place for several such drills at once).
 	$(TEST_ENV) timeout --signal=KILL 600 swift test --skip-build --parallel --num-workers 2 --skip IntegrationTests 2>&1 | tee .run/test-unit.log; exit $${PIPESTATUS[0]}
 	$(TEST_ENV) timeout --signal=KILL 1500 swift test --skip-build --no-parallel --filter IntegrationTests 2>&1 | tee .run/test-integration.log; exit $${PIPESTATUS[0]}
+
+drill: services-test ## The long versions of the failover drills (make test runs short ones): five Sentinel failovers in a row under load
+	swift build --build-tests
+	$(TEST_ENV) TELEMETRY_DRILL_LONG=1 timeout --signal=KILL 1800 swift test --skip-build --no-parallel --filter SentinelDrillTests
 
 services-bench: deps ## Start Redis (:36379) and PostgreSQL (:35432) for `make bench`, data under .run/bench
 	PG_OPTIONS="$(BENCH_PG_OPTIONS)" Deploy/dev/services.sh start bench $(BENCH_REDIS_PORT) $(BENCH_PG_PORT)

@@ -69,7 +69,7 @@ package struct HubConfiguration: Sendable {
         ingest = try config.section("ingest", IngestConfiguration.init(reader:))
         publisher = try config.section("publisher", PublisherConfiguration.init(reader:))
         publisher.durableReplicas = try config.strictInt("redis.durable_replicas", default: 0, in: 0...100)
-        publisher.durableTimeoutMillis = try config.strictInt("redis.durable_timeout_ms", default: 1000, in: 10...60_000)
+        publisher.durableTimeoutMillis = try config.strictInt("redis.durable_timeout_ms", default: 1000, in: 10...30_000)
         breaker = try config.section("breaker", BreakerConfiguration.init(reader:))
         spool = try config.section("spool", SpoolConfiguration.init(reader:))
         // Read whether enabled or not, so every simulated.* key is known (a file may keep them off).

@@ -79,7 +79,9 @@ package final class HubService: Service {
         supervisor = Supervisor(policy: configuration.restartPolicy, logger: logger)
         simulatedRate = Reloadable(configuration.simulated?.rateHz ?? 1)
         deadLetters = HubDeadLetters(capacity: configuration.deadLetterBuffer)
-        taskRedis = RedisClient(endpoint: configuration.redis.endpoint, name: "http-tasks")
+        var taskEndpoint = configuration.redis.endpoint
+        taskEndpoint.timeout = max(taskEndpoint.timeout, .milliseconds(configuration.publisher.durableTimeoutMillis + 2000))
+        taskRedis = RedisClient(endpoint: taskEndpoint, name: "http-tasks")
         metricNames = MetricNameAdmission(redis: taskRedis, keys: configuration.redis.keys, limit: configuration.validation.maxMetricNames)
     }
 
@@ -115,7 +117,10 @@ package final class HubService: Service {
                                  flushWhenIdle: configuration.ingest.flushWhenIdle,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
         runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest) }
-        let redis = RedisClient(endpoint: configuration.redis.endpoint, name: "publisher")
+        // WAIT holds the publisher's connection up to redis.durable_timeout_ms: its reads wait longer.
+        var publisherEndpoint = configuration.redis.endpoint
+        publisherEndpoint.timeout = max(publisherEndpoint.timeout, .milliseconds(configuration.publisher.durableTimeoutMillis + 2000))
+        let redis = RedisClient(endpoint: publisherEndpoint, name: "publisher")
         let spool = Spool(directory: configuration.spool.directory, segmentBytes: configuration.spool.segmentBytes,
                           maxBytes: configuration.spool.maxBytes, fsync: configuration.spool.fsync)
         let recovery = try await spool.open()
@@ -276,7 +281,19 @@ package final class HubService: Service {
         let task = try await worker.run { () throws(TelemetryError) in try TelemetryTaskCodec.decode(bytes, maxFields: maxFields) }
         var command: RedisCommand = ["RPUSH", configuration.redis.keys.tasks]
         command.append(bytes: bytes)
-        try await taskRedis.send(command)  // an error reply is thrown
+        let durability = configuration.publisher
+        guard durability.durableReplicas > 0 else {
+            try await taskRedis.send(command)  // an error reply is thrown
+            return task
+        }
+        // Behind the durability gate a task is accepted only once replicas have it (tasks have no
+        // spool to fall back on): else 503, and the client retries (the task id makes it harmless).
+        let replies = try await taskRedis.pipeline([command, ["WAIT", String(durability.durableReplicas), String(durability.durableTimeoutMillis)]])
+        if case .error(let message) = replies[0] { throw RedisError(.server, message) }
+        guard let confirmed = replies[1].int, confirmed >= durability.durableReplicas else {
+            throw RedisError(.connectionFailed, "the task reached Redis but \(replies[1].int ?? 0) of \(durability.durableReplicas) replicas confirmed it "
+                             + "within \(durability.durableTimeoutMillis) ms (redis.durable_replicas); retry")
+        }
         return task
     }
 
@@ -284,7 +301,15 @@ package final class HubService: Service {
     /// here (batches are spooled until it is back).
     private func checkRedis(_ redis: RedisClient) async {
         do {
-            let problems = try await redis.durabilityProblems()
+            var problems = try await redis.durabilityProblems()
+            // With the gate, fewer connected replicas than it waits for sends every batch to the spool.
+            let required = configuration.publisher.durableReplicas
+            if required > 0, let info = try? await redis.send(["INFO", "replication"]).string,
+               let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("connected_slaves:") }),
+               let connected = Int(line.dropFirst("connected_slaves:".count)), connected < required {
+                problems.append("\(connected) replica(s) connected and redis.durable_replicas is \(required): every batch waits "
+                                + "redis.durable_timeout_ms and goes to the spool until enough replicas are connected")
+            }
             counters.redisMisconfigured.store(problems.isEmpty ? 0 : 1, ordering: .relaxed)
             for problem in problems {
                 logger.warning("redis is not configured for durability", metadata: ["problem": "\(problem)"])

@@ -77,10 +77,22 @@ public final class RedisConnection {
         telemetry_redis_reader_limit(context.pointee.reader)
         self.context = context
         try authenticate()
-        if let resolver, !SentinelProtocol.isMaster(try send(["ROLE"])) {
-            close()
-            resolver.invalidate(generation: generation)
-            throw RedisError(.connectionFailed, "redis at \(address) is not the master of \(endpoint.sentinel?.masterName ?? "?") (any more); asking the Sentinels again")
+        if let resolver {
+            let role = try send(["ROLE"])
+            if case .error(let message) = role {
+                close()
+                throw RedisError(.connectionFailed, "redis at \(address) refused ROLE (\(message)): with Sentinel, redis.username needs the ROLE command")
+            }
+            guard SentinelProtocol.isMaster(role) else {
+                close()
+                resolver.invalidate(generation: generation)
+                throw RedisError(.connectionFailed, "redis at \(address) is not the master of \(endpoint.sentinel?.masterName ?? "?") (any more); asking the Sentinels again")
+            }
+            // The master changed while this connection was being made: not used for a single call.
+            guard resolver.generation == generation else {
+                close()
+                throw RedisError(.connectionFailed, "the master of \(endpoint.sentinel?.masterName ?? "?") changed while connecting to \(address)")
+            }
         }
     }
 
@@ -173,7 +185,9 @@ public final class RedisConnection {
     private func fail(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
         let message = Self.errorString(context)
         close()
-        resolver?.invalidate(generation: generation)
+        // A read that timed out says nothing about which server is the master; a lost or
+        // refused connection may.
+        if !message.contains("Resource temporarily unavailable") { resolver?.invalidate(generation: generation) }
         return RedisError(.connectionLost, "redis at \(address): \(message.isEmpty ? "connection lost" : message)")
     }
 

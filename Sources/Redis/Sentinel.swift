@@ -38,11 +38,16 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `host:port` (an IPv6 address in brackets); nil unless the port is 1…65535.
+    /// Parses `host:port` (an IPv6 address in brackets: `[::1]:26379`); nil unless the port is
+    /// 1…65535, or for an IPv6 address without brackets (`::1:26379` is ambiguous).
     public init?(parsing text: String) {
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") || host.contains("[") || host.contains("]") {
+            return nil
+        }
         guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return nil }
         self.init(host: host, port: port)
     }
@@ -107,7 +112,11 @@ public final class MasterResolver: Sendable {
     /// The settings this resolver follows.
     public let settings: SentinelSettings
     private struct State {
+        /// The master connections may use now; nil: ask the Sentinels first.
         var master: HostPort?
+        /// The last master found: the fallback when no Sentinel answers (checked with ROLE).
+        var lastKnown: HostPort?
+        /// Bumped only when the master's address changes.
         var generation = 0
         var order: [HostPort]
         var watching = false
@@ -117,14 +126,21 @@ public final class MasterResolver: Sendable {
     /// Credentials for the data nodes' `ROLE` check (the Sentinels are asked without them).
     private let credentials: (username: String?, password: String?)
 
-    private static let registry = Mutex<[SentinelSettings: MasterResolver]>([:])
+    private struct RegistryKey: Hashable {
+        var settings: SentinelSettings
+        var username: String?
+        var password: String?
+    }
+    private static let registry = Mutex<[RegistryKey: MasterResolver]>([:])
 
-    /// The process's resolver for `settings` (one per settings, so every connection shares it).
+    /// The process's resolver for `settings` and the data nodes' credentials (one each, so every
+    /// connection with them shares it).
     public static func shared(for settings: SentinelSettings, username: String?, password: String?) -> MasterResolver {
-        registry.withLock { resolvers in
-            if let resolver = resolvers[settings] { return resolver }
+        let key = RegistryKey(settings: settings, username: username, password: password)
+        return registry.withLock { resolvers in
+            if let resolver = resolvers[key] { return resolver }
             let resolver = MasterResolver(settings: settings, username: username, password: password)
-            resolvers[settings] = resolver
+            resolvers[key] = resolver
             return resolver
         }
     }
@@ -135,34 +151,59 @@ public final class MasterResolver: Sendable {
         state = Mutex(State(order: settings.sentinels))
     }
 
-    /// Bumped at every change of master: a connection made under an older generation is stale.
+    /// Bumped at every change of the master's address: a connection made under an older
+    /// generation is stale (dropped at its next call).
     public var generation: Int { state.withLock { $0.generation } }
 
-    /// The master now, resolving it first when unknown (blocking: call from a thread of its
-    /// own, as every ``RedisConnection`` runs); throws `connectionFailed` when no Sentinel gives
-    /// an address whose server says it is the master.
+    /// The master now, resolving it first when it is in doubt (blocking: call from a thread of
+    /// its own, as every ``RedisConnection`` runs). When no Sentinel answers, the last master found
+    /// is used if it still says it is the master (`ROLE`), so Sentinels down for maintenance cut
+    /// nobody off a healthy master. Throws `connectionFailed` when neither works.
     public func master() throws(RedisError) -> (address: HostPort, generation: Int) {
         startWatching()
-        if let known = state.withLock({ state in state.master.map { ($0, state.generation) } }) { return known }
-        let (address, order) = try resolve(order: state.withLock { $0.order })
-        return state.withLock { state in
-            state.order = order
-            if state.master != address {
-                state.master = address
-                state.generation += 1
+        for _ in 0..<3 {
+            let (known, started, order, lastKnown) = state.withLock { ($0.master, $0.generation, $0.order, $0.lastKnown) }
+            if let known { return (known, started) }
+            let address: HostPort
+            var newOrder = order
+            do throws(RedisError) {
+                let found = try resolve(order: order)
+                address = found.0
+                newOrder = found.1
+            } catch {
+                guard let lastKnown, (try? check(lastKnown)) == true else { throw error }
+                address = lastKnown
             }
-            return (address, state.generation)
+            let taken = state.withLock { state -> (HostPort, Int)? in
+                // A switch observed while the Sentinels were asked: their answer may be the old one.
+                guard state.generation == started else { return nil }
+                state.order = newOrder
+                if state.lastKnown != nil && state.lastKnown != address { state.generation += 1 }
+                state.master = address
+                state.lastKnown = address
+                return (address, state.generation)
+            }
+            if let taken { return taken }
+        }
+        throw RedisError(.connectionFailed, "the master of \(settings.masterName) kept changing while the Sentinels were asked")
+    }
+
+    /// Puts the master in doubt after an error on a connection of `generation` (a refused
+    /// connection, a lost one, a READONLY/LOADING/MASTERDOWN reply): the next ``master()`` asks the
+    /// Sentinels. Connections are dropped only if the answer is another address.
+    public func invalidate(generation: Int) {
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            state.master = nil
         }
     }
 
-    /// Forgets the master a connection of `generation` used (after its error): the next
-    /// ``master()`` asks the Sentinels again. A later generation is left alone.
-    public func invalidate(generation: Int) {
-        state.withLock { state in
-            guard state.generation == generation, state.master != nil else { return }
-            state.master = nil
-            state.generation += 1
-        }
+    /// Whether the server at `address` says it is the master (`ROLE`); throws when it cannot be asked.
+    private func check(_ address: HostPort) throws(RedisError) -> Bool {
+        let node = try RedisConnection(endpoint: RedisEndpoint(host: address.host, port: address.port, timeout: settings.timeout,
+                                                               username: credentials.username, password: credentials.password))
+        defer { node.close() }
+        return SentinelProtocol.isMaster(try node.send(["ROLE"]))
     }
 
     /// Asks the Sentinels in `order`; returns the checked master and the order for next time.
@@ -172,11 +213,7 @@ public final class MasterResolver: Sendable {
             guard let candidate = ask(sentinel, &problems) else { continue }
             // The Sentinel's answer is checked with the server itself.
             do {
-                let node = try RedisConnection(endpoint: RedisEndpoint(host: candidate.host, port: candidate.port, timeout: settings.timeout,
-                                                                       username: credentials.username, password: credentials.password))
-                defer { node.close() }
-                let role = try node.send(["ROLE"])
-                guard SentinelProtocol.isMaster(role) else {
+                guard try check(candidate) else {
                     problems.append("\(sentinel) named \(candidate), which is not a master (yet)")
                     continue
                 }
@@ -217,16 +254,17 @@ public final class MasterResolver: Sendable {
         Task.detached { [self] in await Watcher(resolver: self, executor: executor).run() }
     }
 
-    /// Takes the address a Sentinel announced or a poll found, when it differs from the current one.
+    /// Takes the address a Sentinel announced or a poll found, when it differs from the last
+    /// master found: every connection is dropped, and the next ``master()`` checks it (ROLE).
     fileprivate func observed(_ address: HostPort) {
         state.withLock { state in
-            guard state.master != nil, state.master != address else { return }
-            state.master = nil  // checked with ROLE by the next master()
+            guard state.lastKnown != nil, state.lastKnown != address else { return }
+            state.master = nil
             state.generation += 1
         }
     }
 
-    fileprivate var currentMaster: HostPort? { state.withLock { $0.master } }
+    fileprivate var currentMaster: HostPort? { state.withLock { $0.lastKnown } }
     fileprivate var sentinelOrder: [HostPort] { state.withLock { $0.order } }
 
     /// The watcher, on a thread of its own (it blocks reading the subscription).

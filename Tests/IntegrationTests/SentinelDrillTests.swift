@@ -1,7 +1,6 @@
 import Foundation
 import Postgres
 import Redis
-import Synchronization
 import TelemetryCore
 import Testing
 
@@ -9,37 +8,58 @@ import Testing
 /// through the Sentinels and follow it when it fails over, with no daemon restart.
 @Suite("Sentinel drills", .serialized)
 struct SentinelDrillTests {
-    /// Acknowledged HTTP samples by timestamp, filled by the poster.
-    final class Acknowledged: Sendable {
-        let micros = Mutex<[Int64]>([])
-        let refused = Atomic<Int>(0)
+    /// What the poster reports: the timestamps of the samples answered 202, and the requests
+    /// answered otherwise (or not at all).
+    struct Acknowledged {
+        var micros: [Int64] = []
+        var refused = 0
     }
 
-    /// Posts 10 samples of `device` per request until `until`; records those answered 202.
-    static func post(_ port: Int, device: String, base: Int64, until: ContinuousClock.Instant, into acknowledged: Acknowledged) async {
-        var next = base
-        while ContinuousClock.now < until {
-            let stamps = (0..<10).map { next + Int64($0) }
-            next += 10
-            let body = stamps.map { "{\"device_id\":\"\(device)\",\"timestamp\":\"\(Timestamp.formatRFC3339(micros: $0))\",\"temperature\":20}" }
-                .joined(separator: "\n")
-            let answer = try? await runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "35", "--data-binary", body,
-                                                               "http://127.0.0.1:\(port)/v1/samples"])
-            if answer?.1 == "202" {
-                acknowledged.micros.withLock { $0 += stamps }
-            } else {
-                acknowledged.refused.add(1, ordering: .relaxed)
-            }
-            try? await Task.sleep(for: .milliseconds(20))
+    /// One Python process (standard library only, an independent client; one process rather than
+    /// a curl per request, which would cost the test runner descriptors) posts 10 samples of
+    /// DEVICE per request from BASE µs on, every 20 ms, for SECONDS; prints one JSON object:
+    /// `acknowledged` (timestamps answered 202) and `refused`.
+    static let poster = #"""
+    import http.client, json, sys, time, datetime
+    port, device, base, seconds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    def stamp(us):
+        return datetime.datetime.fromtimestamp(us / 1e6, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    acknowledged, refused, nxt, end, conn = [], 0, base, time.time() + seconds, None
+    while time.time() < end:
+        stamps = list(range(nxt, nxt + 10)); nxt += 10
+        body = "\n".join(json.dumps({"device_id": device, "timestamp": stamp(us), "temperature": 20}) for us in stamps)
+        try:
+            if conn is None: conn = http.client.HTTPConnection("127.0.0.1", port, timeout=35)
+            conn.request("POST", "/v1/samples", body=body)
+            r = conn.getresponse(); r.read()
+            if r.status == 202: acknowledged += stamps
+            else: refused += 1
+        except Exception:
+            refused += 1; conn = None
+        time.sleep(0.02)
+    print(json.dumps({"acknowledged": acknowledged, "refused": refused}))
+    """#
+
+    /// Runs ``poster`` for `seconds` against the hub on `port`.
+    static func post(_ port: Int, device: String, base: Int64, seconds: Int) async throws -> Acknowledged {
+        let script = try HTTPClients.write(poster, "sentinel-poster.py")
+        let (status, output) = try await runTool("/usr/bin/python3", [script, String(port), device, String(base), String(seconds)])
+        guard status == 0, let line = output.split(separator: "\n").last,
+              let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw HarnessError("the poster failed: \(output)")
         }
+        return Acknowledged(micros: (object["acknowledged"] as? [NSNumber] ?? []).map(\.int64Value), refused: object["refused"] as? Int ?? 0)
     }
 
     @Test("two kill -9 of the master in a row under HTTP and simulated load from two hubs: every daemon follows the Sentinels without a restart; with the durability gate every acknowledged sample and every reading is stored once, without it the loss is counted",
           arguments: [0, 1])
     func failoverTwice(durableReplicas: Int) async throws {
-        let redis = try SentinelServers()
+        let redis = try await onThread { try SentinelServers() }
         let deployment = try Deployment()
-        let sensors = 4, readings = 400
+        // `make drill` (TELEMETRY_DRILL_LONG=1): five failovers in a row and a longer load.
+        let long = ProcessInfo.processInfo.environment["TELEMETRY_DRILL_LONG"] == "1"
+        let rounds = long ? 5 : 2
+        let sensors = 4, readings = long ? 1000 : 400
         let processor = try Daemon("telemetry-processor", name: "sentinel-processor-\(durableReplicas)",
                                    environment: deployment.processorEnvironment(extra: redis.environment))
         let hub = try Daemon("telemetry-hub", name: "sentinel-hub-\(durableReplicas)",
@@ -52,16 +72,14 @@ struct SentinelDrillTests {
                                     "SPOOL_DIR": deployment.spoolDirectory + "-b"]) { $1 }))
         let port = try await hub.httpPort()
         let device = "\(deployment.prefix)_http"
-        let acknowledged = Acknowledged()
         let base = wallClockMicros() - 60_000_000
-        let loadEnds = ContinuousClock.now + .seconds(22)
-        let poster = Task { await Self.post(port, device: device, base: base, until: loadEnds, into: acknowledged) }
+        let poster = Task { try await Self.post(port, device: device, base: base, seconds: rounds * 4 + 14) }
         var failovers: [Duration] = []
-        for _ in 0..<2 {
+        for _ in 0..<rounds {
             try await Task.sleep(for: .seconds(4))
-            failovers.append(try redis.killMaster())
+            failovers.append(try await onThread { try redis.killMaster() })
         }
-        await poster.value
+        let acknowledged = try await poster.value
         // After the second failover, one more request must be stored: the pipeline follows the new master.
         let (status, _, text) = try await QueryServiceTests.request(port, "/v1/samples", body:
             "{\"device_id\":\"\(device)_after\",\"timestamp\":\"\(Timestamp.formatRFC3339(micros: base))\",\"temperature\":21}")
@@ -80,11 +98,11 @@ struct SentinelDrillTests {
         }
         let stored = Set(try db.query("SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM readings WHERE device = $1", [device]).rows
             .compactMap { $0[0].flatMap { Int64($0) } })
-        let acked = acknowledged.micros.withLock { $0 }
+        let acked = acknowledged.micros
         let lost = acked.filter { !stored.contains($0) }.count
         let simulated = try count("SELECT count(*) FROM readings WHERE device LIKE '\(deployment.prefix)_sim%'")  // both hubs
         print("sentinel drill (durable_replicas \(durableReplicas)): failovers \(failovers.map { "\($0)" }.joined(separator: ", ")); "
-              + "HTTP acknowledged \(acked.count), stored \(stored.count), lost \(lost), refused requests \(acknowledged.refused.load(ordering: .relaxed)); "
+              + "HTTP acknowledged \(acked.count), stored \(stored.count), lost \(lost), refused requests \(acknowledged.refused); "
               + "simulated (two hubs) expected \(2 * sensors * readings * 3), stored \(simulated)")
         #expect(acked.count > 0 && stored.count > 0)
         #expect(try count("SELECT count(*) - count(DISTINCT (device_id, metric_id, ts)) FROM samples") == 0)
@@ -103,7 +121,7 @@ struct SentinelDrillTests {
     @Test("a master cut off from its replicas keeps taking writes, then the Sentinels promote a replica: with the gate no acknowledged sample is lost, without it the loss is counted",
           arguments: [0, 1])
     func isolatedMaster(durableReplicas: Int) async throws {
-        let redis = try SentinelServers()
+        let redis = try await onThread { try SentinelServers() }
         let deployment = try Deployment()
         let processor = try Daemon("telemetry-processor", name: "isolated-processor-\(durableReplicas)",
                                    environment: deployment.processorEnvironment(extra: redis.environment))
@@ -112,20 +130,18 @@ struct SentinelDrillTests {
             "REDIS_DURABLE_REPLICAS": String(durableReplicas), "REDIS_DURABLE_TIMEOUT_MS": "300"].merging(redis.environment) { $1 })
         let port = try await hub.httpPort()
         let device = "\(deployment.prefix)_http"
-        let acknowledged = Acknowledged()
         let base = wallClockMicros() - 60_000_000
         let db = try deployment.database.connect()
         func count(_ sql: String) throws -> Int { Int(try db.execute(sql).rows.first?[0] ?? "") ?? -1 }
         #expect(try await eventually(timeout: .seconds(30)) { try count("SELECT count(*) FROM schema_migrations") > 0 })
-        let loadEnds = ContinuousClock.now + .seconds(14)
-        let poster = Task { await Self.post(port, device: device, base: base, until: loadEnds, into: acknowledged) }
+        let poster = Task { try await Self.post(port, device: device, base: base, seconds: 14) }
         try await Task.sleep(for: .seconds(2))
         // The processor lags (stopped) while the master is alone, so what only the master took is
         // not already in PostgreSQL when it goes.
         kill(processor.process.processIdentifier, SIGSTOP)
-        let took = try await redis.isolateMaster(for: .seconds(3))
+        let took = try await onThread { try redis.isolateMaster(for: .seconds(3)) }
         kill(processor.process.processIdentifier, SIGCONT)
-        await poster.value
+        let acknowledged = try await poster.value
         var last = -1
         _ = try await eventually(timeout: .seconds(60)) {
             let now = try count("SELECT count(*) FROM samples")
@@ -134,10 +150,10 @@ struct SentinelDrillTests {
         }
         let stored = Set(try db.query("SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM readings WHERE device = $1", [device]).rows
             .compactMap { $0[0].flatMap { Int64($0) } })
-        let acked = acknowledged.micros.withLock { $0 }
+        let acked = acknowledged.micros
         let lost = acked.filter { !stored.contains($0) }.count
         print("isolated master (durable_replicas \(durableReplicas)): failover \(took); HTTP acknowledged \(acked.count), stored \(stored.count), "
-              + "lost \(lost), refused requests \(acknowledged.refused.load(ordering: .relaxed))")
+              + "lost \(lost), refused requests \(acknowledged.refused)")
         #expect(acked.count > 0)
         if durableReplicas > 0 { #expect(lost == 0, "acknowledged samples lost behind the gate") }
         #expect(hub.isRunning && processor.isRunning)

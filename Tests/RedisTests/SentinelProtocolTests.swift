@@ -62,7 +62,8 @@ struct SentinelProtocolTests {
         #expect(HostPort(parsing: "10.0.0.5:26379") == HostPort(host: "10.0.0.5", port: 26379))
         #expect(HostPort(parsing: "[::1]:26379") == HostPort(host: "::1", port: 26379))
         #expect(HostPort(parsing: "sentinel-0.telemetry:26379")?.host == "sentinel-0.telemetry")
-        for bad in ["", "host", ":26379", "host:", "host:0", "host:65536", "host:x", "[]:1"] {
+        for bad in ["", "host", ":26379", "host:", "host:0", "host:65536", "host:x", "[]:1", "::1", "::1:26379", "2001:db8::1",
+                    "[::1]", "[::1:26379", "::1]:26379"] {
             #expect(HostPort(parsing: bad) == nil, "\(bad)")
         }
     }

@@ -2,10 +2,20 @@ import Foundation
 import Redis
 import Testing
 
+/// Runs blocking work (hiredis calls, sleeps, waiting for a process) on a thread of its own, so a
+/// drill never holds one of the cooperative pool's threads (two on these machines) while the
+/// load it measures needs them.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
 /// A Redis master with two replicas and three Sentinels (quorum 2) of a test's own, on loopback
 /// ports, for failover drills. Debian's `redis-sentinel` runs the Sentinels (`make test` installs
-/// it; `redis-server --sentinel` where it is missing).
-final class SentinelServers {
+/// it; `redis-server --sentinel` where it is missing). Its methods block: call them through
+/// ``onThread(_:)``.
+final class SentinelServers: @unchecked Sendable {
     static let masterName = "drill"
     /// The data nodes; `nodes[0]` starts as the master.
     private(set) var nodes: [Node]
@@ -71,8 +81,9 @@ final class SentinelServers {
     }
 
     /// `kill -9` of the current master; waits until the Sentinels name another one whose ROLE is
-    /// master, then starts the killed node again (the Sentinels make it a replica). Returns how
-    /// long the failover took.
+    /// master, then starts the killed node again as it was (a master with its old data, as a
+    /// restarted host comes back; the Sentinels make it a replica). Returns how long the
+    /// failover took.
     @discardableResult
     func killMaster() throws -> Duration {
         guard let port = masterPort(), let node = nodes.first(where: { $0.port == port }), let process = node.process else {
@@ -88,7 +99,7 @@ final class SentinelServers {
         }
         guard moved else { throw HarnessError("the Sentinels did not fail over within 30 s; see \(directory)") }
         let took = ContinuousClock.now - started
-        try start(node, replicaOf: masterPort())
+        try start(node, replicaOf: nil)
         return took
     }
 
@@ -97,14 +108,13 @@ final class SentinelServers {
     /// the Sentinels promote one of them, and the old master is killed and started again as a
     /// replica (what it took alone is gone). Returns how long the failover took.
     @discardableResult
-    func isolateMaster(for isolated: Duration, during: () async throws -> Void = {}) async throws -> Duration {
+    func isolateMaster(for isolated: Duration) throws -> Duration {
         guard let port = masterPort(), let master = nodes.first(where: { $0.port == port }), let process = master.process else {
             throw HarnessError("no master to isolate")
         }
         let replicas = nodes.filter { $0.port != port }.compactMap(\.process)
         for replica in replicas { kill(replica.processIdentifier, SIGSTOP) }
-        try await Task.sleep(for: isolated)
-        try await during()
+        Thread.sleep(forTimeInterval: Double(isolated.components.seconds) + Double(isolated.components.attoseconds) / 1e18)
         let started = ContinuousClock.now
         kill(process.processIdentifier, SIGSTOP)
         for replica in replicas { kill(replica.processIdentifier, SIGCONT) }
