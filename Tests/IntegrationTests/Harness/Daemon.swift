@@ -104,6 +104,9 @@ func runTool(_ executable: String, _ arguments: [String], input: String? = nil, 
     if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
     try stdin.fileHandleForWriting.close()
     let data = output.fileHandleForReading.readDataToEndOfFile()
+    // Closed here: Foundation's Process keeps its pipes (and their descriptors) alive after the
+    // child exits, so a test that runs thousands of tools would run out of descriptors.
+    try? output.fileHandleForReading.close()
     while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
