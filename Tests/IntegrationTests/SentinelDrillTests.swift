@@ -40,6 +40,26 @@ struct SentinelDrillTests {
     print(json.dumps({"acknowledged": acknowledged, "refused": refused}))
     """#
 
+    /// Waits until every hub's spool is empty (unconfirmed batches wait there for a replay, which
+    /// the breaker may hold back for seconds after a failover) and `count` stayed the same for a
+    /// second: the pipeline has drained.
+    static func waitForDrain(_ hubs: [Daemon], count: @escaping () throws -> Int) async throws {
+        var last = -1
+        let drained = try await eventually(timeout: .seconds(120), every: .seconds(1)) {
+            var spooled = 0
+            for hub in hubs {
+                let (_, metrics) = try await hub.get("/metrics")
+                guard let line = metrics.split(separator: "\n").first(where: { $0.hasPrefix("telemetry_hub_spool_records ") }),
+                      let value = Double(line.split(separator: " ").last ?? "") else { return false }
+                spooled += Int(value)
+            }
+            let now = try count()
+            defer { last = now }
+            return spooled == 0 && now == last
+        }
+        #expect(drained, "the pipeline did not drain within 120 s")
+    }
+
     /// Runs ``poster`` for `seconds` against the hub on `port`.
     static func post(_ port: Int, device: String, base: Int64, seconds: Int) async throws -> Acknowledged {
         let script = try HTTPClients.write(poster, "sentinel-poster.py")
@@ -90,12 +110,8 @@ struct SentinelDrillTests {
             try count("SELECT count(*) FROM readings WHERE device = '\(device)_after'") == 1
         }, "\(processor.tail)")
         // Let the simulated readings finish and the pipeline drain.
-        var last = -1
-        _ = try await eventually(timeout: .seconds(60)) {
-            let now = try count("SELECT count(*) FROM samples")
-            defer { last = now }
-            return now == last && now >= 2 * sensors * readings * 3
-        }
+        _ = try await eventually(timeout: .seconds(60)) { try count("SELECT count(*) FROM samples") >= 2 * sensors * readings * 3 }
+        try await Self.waitForDrain([hub, second]) { try count("SELECT count(*) FROM samples") }
         let stored = Set(try db.query("SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM readings WHERE device = $1", [device]).rows
             .compactMap { $0[0].flatMap { Int64($0) } })
         let acked = acknowledged.micros
@@ -142,12 +158,7 @@ struct SentinelDrillTests {
         let took = try await onThread { try redis.isolateMaster(for: .seconds(3)) }
         kill(processor.process.processIdentifier, SIGCONT)
         let acknowledged = try await poster.value
-        var last = -1
-        _ = try await eventually(timeout: .seconds(60)) {
-            let now = try count("SELECT count(*) FROM samples")
-            defer { last = now }
-            return now == last && now > 0
-        }
+        try await Self.waitForDrain([hub]) { try count("SELECT count(*) FROM samples") }
         let stored = Set(try db.query("SELECT (extract(epoch FROM ts) * 1000000)::int8 FROM readings WHERE device = $1", [device]).rows
             .compactMap { $0[0].flatMap { Int64($0) } })
         let acked = acknowledged.micros
