@@ -191,7 +191,7 @@ let package = Package(
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
         .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
-        .testTarget(name: "RedisTests", dependencies: ["Redis"], swiftSettings: swiftSettings),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "QueryTests", dependencies: ["Query"], swiftSettings: swiftSettings),
@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(name: "BusesTests", dependencies: ["Buses", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ProcessorTests",
-            dependencies: ["Processor", "TelemetryCore", "TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],
+            dependencies: ["Processor", "Redis", "TelemetryCore", "TelemetryConfiguration", .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,6 +18,11 @@ package final class ProcessorCounters: Sendable {
     package let trimmedUnread = Atomic<Int>(0)
     /// Entries undelivered or pending at the last probe before a consumer group was found lost.
     package let entriesPossiblyLost = Atomic<Int>(0)
+    /// Gaps re-read after a failover to a standby that missed the last commits, and their entries.
+    package let rewinds = Atomic<Int>(0)
+    package let rewoundEntries = Atomic<Int>(0)
+    /// Re-reads that found entries after the database's position already deleted from the stream.
+    package let rewindsIncomplete = Atomic<Int>(0)
     /// Pending entries and processing-list tasks no worker held (a lost reply), delivered again.
     package let strandedRedelivered = Atomic<Int>(0)
     /// Dead letters deleted by the `dead_letters.max_bytes` cap.

@@ -20,6 +20,12 @@ enum ProcessorMetrics {
                   value: c.groupsRecreated.load(ordering: .relaxed))
         e.counter("telemetry_processor_entries_possibly_lost_total", help: "Entries undelivered or pending when a consumer group was found lost",
                   value: c.entriesPossiblyLost.load(ordering: .relaxed))
+        e.counter("telemetry_processor_rewinds_total", help: "Gaps re-read from a stream after a failover to a standby that missed the last commits",
+                  value: c.rewinds.load(ordering: .relaxed))
+        e.counter("telemetry_processor_rewound_entries_total", help: "Stream entries re-read after a failover (the rewind length)",
+                  value: c.rewoundEntries.load(ordering: .relaxed))
+        e.counter("telemetry_processor_rewinds_incomplete_total", help: "Re-reads after a failover that found entries already deleted from the stream (possible data loss)",
+                  value: c.rewindsIncomplete.load(ordering: .relaxed))
         e.counter("telemetry_processor_stranded_redelivered_total", help: "Pending entries and tasks no worker held (a lost reply), delivered again",
                   value: c.strandedRedelivered.load(ordering: .relaxed))
         e.counter("telemetry_processor_dead_letters_evicted_total", help: "Dead letters deleted by the dead_letters.max_bytes cap",

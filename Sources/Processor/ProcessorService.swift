@@ -106,13 +106,14 @@ package final class ProcessorService: Service {
         let configuration = self.configuration
         let logger = self.logger
         let counters = self.counters
+        let positionBook = StreamPositionBook()
         let storages = (0..<configuration.storage.connections).map {
             StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storage.groupRows,
                          maxMetricNames: configuration.maxMetricNames,
                          cache: configuration.cacheEnabled
                             ? LatestCacheWriter(endpoint: configuration.redis.endpoint, keys: configuration.redis.keys, name: "cache-writer-\($0)")
                             : nil,
-                         defaultTenant: configuration.tenants.defaultTenant)
+                         defaultTenant: configuration.tenants.defaultTenant, positions: positionBook)
         }
         let storage = storages[0]  // migrations, probes and partition maintenance
         let reader = RedisClient(endpoint: configuration.redis.endpoint, name: "reader")
@@ -126,7 +127,8 @@ package final class ProcessorService: Service {
         let faults = FaultSwitches()
         let inFlight = InFlight()
         let consumer = ConsumerActor(reader: reader, control: control, queues: pool.queues, configuration: configuration,
-                                     counters: counters, logger: logger, heartbeat: consumerHeartbeat, faults: faults, inFlight: inFlight)
+                                     counters: counters, logger: logger, heartbeat: consumerHeartbeat, faults: faults, inFlight: inFlight,
+                                     positionBook: positionBook, positionStorage: storage)
 
         // Readiness probe: both dependencies, every second, for /ready and the metrics.
         let probe = Task {

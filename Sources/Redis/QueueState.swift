@@ -89,16 +89,19 @@ extension RedisClient {
 
     /// Each group's fields in an `XINFO GROUPS` reply (a list of flat field/value lists).
     public static func groups(in reply: RESPValue) -> [[String: RESPValue]] {
-        (reply.array ?? []).map { entry in
-            let fields = entry.array ?? []
-            var values: [String: RESPValue] = [:]
-            var i = 0
-            while i + 1 < fields.count {
-                if let key = fields[i].string { values[key] = fields[i + 1] }
-                i += 2
-            }
-            return values
+        (reply.array ?? []).map(fields(of:))
+    }
+
+    /// A reply of alternating field names and values (`XINFO STREAM`, one group of `XINFO GROUPS`) by name.
+    public static func fields(of reply: RESPValue) -> [String: RESPValue] {
+        let fields = reply.array ?? []
+        var values: [String: RESPValue] = [:]
+        var i = 0
+        while i + 1 < fields.count {
+            if let key = fields[i].string { values[key] = fields[i + 1] }
+            i += 2
         }
+        return values
     }
 }
 

@@ -19,20 +19,24 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// When set, the server is the master these Sentinels name (``MasterResolver``), and
     /// ``host`` and ``port`` are not used.
     public var sentinel: SentinelSettings?
+    /// When set, the servers are the masters of this Redis Cluster, each command sent to the
+    /// master of its keys' slot (``ClusterRouter``); ``host`` and ``port`` are not used.
+    public var cluster: ClusterSettings?
 
     /// An endpoint; by default the local server on 6379 with a 5 s timeout and no credentials.
     public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5), username: String? = nil, password: String? = nil,
-                sentinel: SentinelSettings? = nil) {
+                sentinel: SentinelSettings? = nil, cluster: ClusterSettings? = nil) {
         self.host = host
         self.port = port
         self.timeout = timeout
         self.username = username
         self.password = password
         self.sentinel = sentinel
+        self.cluster = cluster
     }
 
-    /// `host:port`, or the Sentinel settings (never the credentials).
-    public var description: String { sentinel?.description ?? HostPort(host: host, port: port).description }
+    /// `host:port`, or the Sentinel or cluster settings (never the credentials).
+    public var description: String { cluster?.description ?? sentinel?.description ?? HostPort(host: host, port: port).description }
 }
 
 /// One synchronous hiredis connection. Every call blocks its thread: use it from an actor
@@ -47,12 +51,23 @@ public final class RedisConnection {
     /// With Sentinel: the resolver, and the generation of the master this connection reached.
     private let resolver: MasterResolver?
     private let generation: Int
+    /// With a cluster: the router that owns a connection per master (this one holds no socket).
+    private let router: ClusterRouter?
 
     /// Connects and authenticates, or throws `connectionFailed` (also for refused credentials,
     /// and for a server that requires a password none was configured for, saying which). With
     /// Sentinel settings, connects to the master the Sentinels name and checks its `ROLE`.
     public init(endpoint: RedisEndpoint) throws(RedisError) {
         self.endpoint = endpoint
+        if endpoint.cluster != nil {
+            let router = try ClusterRouter(endpoint: endpoint)
+            self.router = router
+            address = router.entry
+            resolver = nil
+            generation = 0
+            return
+        }
+        router = nil
         if let sentinel = endpoint.sentinel {
             let resolver = MasterResolver.shared(for: sentinel, username: endpoint.username, password: endpoint.password)
             (address, generation) = try resolver.master()
@@ -120,7 +135,10 @@ public final class RedisConnection {
     deinit { if let context { redisFree(context) } }
 
     /// True until a command failed at the connection level, or (with Sentinel) the master changed.
-    public var isUsable: Bool { context != nil && (resolver.map { $0.generation == generation } ?? true) }
+    public var isUsable: Bool {
+        if let router { return router.isUsable }
+        return context != nil && (resolver.map { $0.generation == generation } ?? true)
+    }
 
     /// Sends one command and returns its reply (error replies are returned, not thrown).
     public func send(_ command: RedisCommand) throws(RedisError) -> RESPValue {
@@ -129,6 +147,7 @@ public final class RedisConnection {
 
     /// Sends `commands` in one write and reads their replies in order.
     public func pipeline<C: Collection<RedisCommand>>(_ commands: C) throws(RedisError) -> [RESPValue] {
+        if let router { return try router.pipeline(Array(commands)) }
         guard let context else { throw RedisError(.connectionLost, "connection to \(address) is closed") }
         buffer.removeAll(keepingCapacity: true)
         for command in commands { command.encode(into: &buffer) }
@@ -178,6 +197,7 @@ public final class RedisConnection {
 
     /// Closes the connection.
     public func close() {
+        router?.close()
         if let context { redisFree(context) }
         context = nil
     }

@@ -11,7 +11,9 @@ import Foundation
 /// none (an ACL user), `password` (`REDIS_PASSWORD`) or `password_file` (a file holding it, such
 /// as a systemd credential) none: sent with `AUTH` on every connection; `sentinels`
 /// (`REDIS_SENTINELS`, `host:port` each) and `master_name` (`REDIS_MASTER_NAME`) mymaster: when
-/// Sentinels are listed, they name the master and `host`/`port` are not used (Docs/high-availability.md).
+/// Sentinels are listed, they name the master and `host`/`port` are not used; `cluster_nodes`
+/// (`REDIS_CLUSTER_NODES`, `host:port` each): a Redis Cluster found through these nodes, whose
+/// keys carry hash tags (``RedisKeys/hashTags``) (Docs/high-availability.md).
 public struct RedisConfiguration: Sendable, Equatable {
     /// The server to connect to; its timeout is the connection's default (5 s).
     public var endpoint: RedisEndpoint
@@ -40,6 +42,16 @@ public struct RedisConfiguration: Sendable, Equatable {
             }
             sentinels.append(sentinel)
         }
+        var clusterNodes: [HostPort] = []
+        for text in try config.strictStringArray("cluster_nodes", default: []) {
+            guard let node = HostPort(parsing: text) else {
+                throw ConfigurationError(key: "cluster_nodes", "\"\(text)\" is not host:port")
+            }
+            clusterNodes.append(node)
+        }
+        guard sentinels.isEmpty || clusterNodes.isEmpty else {
+            throw ConfigurationError(key: "cluster_nodes", "a Redis Cluster is not found through Sentinels: set redis.sentinels or redis.cluster_nodes, not both")
+        }
         let masterName = try config.strictString("master_name", default: "mymaster")
         guard !masterName.isEmpty, !masterName.contains(" ") else {
             throw ConfigurationError(key: "master_name", "must be a master name of the Sentinels' configuration (no spaces)")
@@ -48,7 +60,8 @@ public struct RedisConfiguration: Sendable, Equatable {
             host: try config.strictString("host", default: "127.0.0.1"),
             port: try config.strictInt("port", default: 6379, in: 1...65535),
             username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password,
-            sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName))
-        keys = RedisKeys(prefix: try config.strictString("key_prefix", default: "telemetry"))
+            sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName),
+            cluster: clusterNodes.isEmpty ? nil : ClusterSettings(seeds: clusterNodes))
+        keys = RedisKeys(prefix: try config.strictString("key_prefix", default: "telemetry"), hashTags: !clusterNodes.isEmpty)
     }
 }

@@ -2,14 +2,38 @@
 public struct RedisKeys: Sendable, Hashable {
     /// The first component of every key (`redis.key_prefix`, `telemetry` by default).
     public let prefix: String
+    /// Redis Cluster (`redis.cluster_nodes`): the keys of shard n carry the hash tag `{s<n>}`, and
+    /// the compatibility list, the processing lists and the consumers' heartbeats share
+    /// `{<prefix>:tasks}`, so each shard and each atomic move lives in one slot.
+    public let hashTags: Bool
 
-    /// The key names under `prefix`.
-    public init(prefix: String = "telemetry") { self.prefix = prefix }
+    /// The key names under `prefix`, with the cluster's hash tags when `hashTags`.
+    public init(prefix: String = "telemetry", hashTags: Bool = false) {
+        self.prefix = prefix
+        self.hashTags = hashTags
+    }
 
-    /// `telemetry:stream:<n>`.
-    public func stream(_ shard: Int) -> String { "\(prefix):stream:\(shard)" }
-    /// `telemetry:lease:<n>`.
-    public func lease(_ shard: Int) -> String { "\(prefix):lease:\(shard)" }
+    /// The part of a shard's keys after `stream:` / `lease:`: `<n>`, or `{s<n>}` in a cluster.
+    private func shardPart(_ shard: Int) -> String { hashTags ? "{s\(shard)}" : String(shard) }
+
+    /// `telemetry:stream:<n>` (`telemetry:stream:{s<n>}` in a cluster).
+    public func stream(_ shard: Int) -> String { "\(prefix):stream:\(shardPart(shard))" }
+    /// The shard of a key made by ``stream(_:)``; nil for any other key.
+    public func shard(ofStream key: String) -> Int? {
+        let head = "\(prefix):stream:"
+        guard key.hasPrefix(head) else { return nil }
+        var rest = Substring(key.dropFirst(head.count))
+        if hashTags {
+            guard rest.hasPrefix("{s"), rest.hasSuffix("}") else { return nil }
+            rest = rest.dropFirst(2).dropLast()
+        }
+        guard !rest.isEmpty, rest.allSatisfy({ $0.isASCII && $0.isNumber }), let shard = Int(rest), stream(shard) == key else { return nil }
+        return shard
+    }
+    /// `telemetry:lease:<n>` (`telemetry:lease:{s<n>}` in a cluster).
+    public func lease(_ shard: Int) -> String { "\(prefix):lease:\(shardPart(shard))" }
+    /// `telemetry:tasks`, or `{telemetry:tasks}` in a cluster: the head of the compatibility keys.
+    private var tasksHead: String { hashTags ? "{\(prefix):tasks}" : "\(prefix):tasks" }
     /// `telemetry:dlq`.
     public var deadLetters: String { "\(prefix):dlq" }
     /// `telemetry:retries`: retry state of failing items (hash).
@@ -29,14 +53,15 @@ public struct RedisKeys: Sendable, Hashable {
         guard let tenant else { return "\(prefix):latest:\(device)" }
         return "\(prefix):latest@\(tenant):\(device)"
     }
-    /// `telemetry:tasks` (compatibility ingress).
-    public var tasks: String { "\(prefix):tasks" }
-    /// `telemetry:tasks:processing:<consumer>`.
-    public func processing(_ consumer: String) -> String { "\(prefix):tasks:processing:\(consumer)" }
+    /// `telemetry:tasks` (compatibility ingress; `{telemetry:tasks}` in a cluster).
+    public var tasks: String { tasksHead }
+    /// `telemetry:tasks:processing:<consumer>` (`{telemetry:tasks}:processing:<consumer>` in a cluster).
+    public func processing(_ consumer: String) -> String { "\(tasksHead):processing:\(consumer)" }
     /// Pattern matching every processing list.
-    public var processingPattern: String { "\(prefix):tasks:processing:*" }
-    /// `telemetry:consumer:<consumer>` (heartbeat with a TTL).
-    public func heartbeat(_ consumer: String) -> String { "\(prefix):consumer:\(consumer)" }
+    public var processingPattern: String { "\(tasksHead):processing:*" }
+    /// `telemetry:consumer:<consumer>` (heartbeat with a TTL; `{telemetry:tasks}:consumer:<consumer>`
+    /// in a cluster, beside the processing list it guards).
+    public func heartbeat(_ consumer: String) -> String { hashTags ? "\(tasksHead):consumer:\(consumer)" : "\(prefix):consumer:\(consumer)" }
     /// Pattern matching every heartbeat key.
-    public var heartbeatPattern: String { "\(prefix):consumer:*" }
+    public var heartbeatPattern: String { hashTags ? "\(tasksHead):consumer:*" : "\(prefix):consumer:*" }
 }

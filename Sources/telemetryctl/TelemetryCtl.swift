@@ -84,7 +84,11 @@ struct RedisOptions: ParsableArguments {
             username: redis.endpoint.username, password: redis.endpoint.password,
             // --redis-host / --redis-port name one server: the Sentinels are not asked then.
             sentinel: redisHost == nil && redisPort == nil ? redis.endpoint.sentinel : nil,
-            keys: keyPrefix.map(RedisKeys.init(prefix:)) ?? redis.keys,
+            // In a cluster, a flag names the node to find it through.
+            cluster: redis.endpoint.cluster.map { cluster in
+                redisHost == nil && redisPort == nil ? cluster : ClusterSettings(seeds: [HostPort(host: redisHost ?? redis.endpoint.host, port: redisPort ?? redis.endpoint.port)])
+            },
+            keys: keyPrefix.map { RedisKeys(prefix: $0, hashTags: redis.keys.hashTags) } ?? redis.keys,
             shards: try shards ?? reader.section("streams") { reader throws(ConfigurationError) in try reader.strictInt("shards", default: 8, in: 1...1024) },
             group: try group ?? reader.section("consumer") { reader throws(ConfigurationError) in try reader.strictString("group", default: "processors") })
     }
@@ -99,12 +103,15 @@ struct RedisSettings {
     let password: String?
     /// `redis.sentinels` / `redis.master_name`, unless a flag named the server.
     let sentinel: SentinelSettings?
+    /// `redis.cluster_nodes`, unless a flag named the server (one node of it: a seed then).
+    let cluster: ClusterSettings?
     let keys: RedisKeys
     let shards: Int
     let group: String
 
     func client() -> RedisClient {
-        RedisClient(endpoint: RedisEndpoint(host: host, port: port, username: username, password: password, sentinel: sentinel), name: "ctl")
+        RedisClient(endpoint: RedisEndpoint(host: host, port: port, username: username, password: password, sentinel: sentinel, cluster: cluster),
+                    name: "ctl")
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Postgres
 import Processor
+import Redis
 import TelemetryCore
 import Testing
 
@@ -36,6 +37,46 @@ struct StorageTests {
         #expect(outcome.inserted == 1)
         #expect(try partitions(db).contains("samples_p20300125"))
         #expect(try db.scalar("SELECT count(*) FROM samples") == 1)
+    }
+
+    @Test("each transaction moves its streams' positions forward only, up to the largest ids; a row from another timeline is reported, and stays, until marked checked")
+    func streamPositions() async throws {
+        let db = try TestDatabase.create()
+        let book = StreamPositionBook()
+        let storage = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), positions: book)
+        try await storage.prepare()
+        #expect(book.take() == [:], "a new connection reports what it found, here nothing")
+        #expect(book.take() == nil)
+        func batch(_ id: String, _ stream: String, _ entry: StreamID) -> StorageBatch {
+            var batch = StorageBatch(id: id, deviceNames: ["dev"], metricNames: ["m"],
+                                     samples: [Sample(deviceIndex: 0, metricIndex: 0, timestampMicros: wallClockMicros() + Int64(id.hashValue % 1000), value: 1)])
+            batch.position = StreamPosition(stream: stream, id: entry)
+            return batch
+        }
+        let top = StreamID(milliseconds: .max, sequence: .max)
+        _ = try await storage.write([batch("a", "s:0", StreamID(milliseconds: 5, sequence: 1)), batch("b", "s:0", StreamID(milliseconds: 5, sequence: 2)),
+                                     batch("c", "s:1", top)])
+        _ = try await storage.write(batch("d", "s:0", StreamID(milliseconds: 4, sequence: 9)))  // older, committed later
+        let rows = try db.connect().execute("SELECT stream, ms::text, seq::text FROM stream_positions ORDER BY stream").rows
+        #expect(rows == [["s:0", "5", "2"], ["s:1", "18446744073709551615", "18446744073709551615"]])
+        #expect(try await storage.streamPositions().isEmpty, "every row is on the server's timeline")
+        // A row written on another timeline (a standby promoted since) is reported, by the next
+        // connection before anything is written on it, until marked checked.
+        try db.connect().execute("UPDATE stream_positions SET timeline = 'FFFFFFFF' WHERE stream = 's:0'")
+        #expect(try await storage.streamPositions() == ["s:0": StreamID(milliseconds: 5, sequence: 2)])
+        // Frozen until checked: a commit of a later entry leaves it (a processor stopped before
+        // its re-read leaves the check to the next one).
+        _ = try await storage.write(batch("e", "s:0", StreamID(milliseconds: 7, sequence: 0)))
+        #expect(try await storage.streamPositions() == ["s:0": StreamID(milliseconds: 5, sequence: 2)])
+        let again = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), positions: book)
+        #expect(try await again.streamPositions().count == 1)
+        #expect(book.take() == ["s:0": StreamID(milliseconds: 5, sequence: 2)])
+        try await storage.adoptTimeline(stream: "s:0", at: StreamID(milliseconds: 5, sequence: 1))  // not its position: unchanged
+        #expect(try await storage.streamPositions().count == 1)
+        try await storage.adoptTimeline(stream: "s:0", at: StreamID(milliseconds: 5, sequence: 2))
+        #expect(try await storage.streamPositions().isEmpty)
+        _ = try await storage.write(batch("f", "s:0", StreamID(milliseconds: 8, sequence: 0)))
+        #expect(try db.scalar("SELECT ms FROM stream_positions WHERE stream = 's:0'") == 8)
     }
 
     @Test("a redelivered batch and a re-sent sample add nothing; a conflicting value keeps the first and is counted")

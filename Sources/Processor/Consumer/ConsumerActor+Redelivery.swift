@@ -30,6 +30,7 @@ extension ConsumerActor {
     func claimAcquired() async throws(RedisError) {
         for (shard, minIdle) in leases.claims {
             guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return }
+            guard await checkPosition(of: shard) else { continue }
             let claimed = try await claimPending(shard: shard, minIdle: minIdle)
             leases.claimed(shard)
             if claimed > 0 { logger.info("claimed the pending entries of an acquired shard", metadata: ["shard": "\(shard)", "claimed": "\(claimed)"]) }

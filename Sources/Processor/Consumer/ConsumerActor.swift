@@ -27,12 +27,23 @@ package actor ConsumerActor {
     var lastStrandedCheck = ContinuousClock.now
     /// Copies of tasks seen in this consumer's processing list with no worker holding them, since when.
     var strandedTasks: [UInt64: ContinuousClock.Instant] = [:]
+    /// Told what `stream_positions` held at each new storage connection (nil: no re-reading after
+    /// a failover; see ConsumerActor+Rewind).
+    let positionBook: StreamPositionBook?
+    /// Reads and updates `stream_positions` for the checks.
+    let positionStorage: StorageActor?
+    /// Streams whose committed position was written on an older timeline, to re-read from there.
+    var behind: [String: StreamID] = [:]
+    /// The position each stream was last re-read from.
+    var rewound: [String: StreamID] = [:]
 
     package init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
                 configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger,
                 heartbeat: StageHeartbeat = StageHeartbeat(name: "consumer"), faults: FaultSwitches = FaultSwitches(),
-                inFlight: InFlight = InFlight()) {
+                inFlight: InFlight = InFlight(), positionBook: StreamPositionBook? = nil, positionStorage: StorageActor? = nil) {
         self.inFlight = inFlight
+        self.positionBook = positionBook
+        self.positionStorage = positionStorage
         self.heartbeat = heartbeat
         self.faults = faults
         self.reader = reader
@@ -99,6 +110,7 @@ package actor ConsumerActor {
                     adopted = []
                     await dispatchCompat(tasks, careful: true)
                 }
+                try await rewindIfBehind()
                 try await redeliverStranded()
                 let moved = try await pullCompatTasksUnlessRefused()
                 let reading = leases.reading
@@ -302,9 +314,7 @@ package actor ConsumerActor {
     }
 
     func shardOf(_ key: String) -> Int? {
-        let prefix = configuration.redis.keys.stream(0).dropLast(1)
-        guard key.hasPrefix(prefix) else { return nil }
-        return Int(key.dropFirst(prefix.count))
+        configuration.redis.keys.shard(ofStream: key)
     }
 
 }

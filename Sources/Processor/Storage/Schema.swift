@@ -305,5 +305,21 @@ package enum Schema {
             END
             $fn$;
             """),
+        Migration(version: 13, name: "stream positions", sql: """
+            -- The furthest entry of each stream committed here, written by the transaction that
+            -- stores the entry's samples, with the WAL timeline it was written on. A row from an
+            -- older timeline than the server's means a standby was promoted since: it may lack
+            -- the last asynchronous commits, and the processor re-reads the stream from the row's
+            -- entry on (Docs/high-availability.md). Ids are two unsigned 64-bit numbers.
+            CREATE TABLE stream_positions (
+                stream text PRIMARY KEY,
+                ms numeric(20, 0) NOT NULL,
+                seq numeric(20, 0) NOT NULL,
+                timeline text NOT NULL,
+                committed_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE FUNCTION telemetry_timeline() RETURNS text LANGUAGE sql VOLATILE
+                AS $$ SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) $$;
+            """),
     ]
 }

@@ -115,6 +115,7 @@ extension StorageActor {
         if !plainWrites { try upsertAggregates(group, inserted: inserted, pg) }
         let latest = plainWrites ? [] : try upsertLatest(group, inserted: inserted, pg)
         let alerts = try insertAlerts(group, inserted: inserted, pg)
+        try recordPositions(batches.compactMap(\.position), pg)
         try pg.execute("COMMIT")
         // After COMMIT, handed to the writer's own thread: one pipelined round trip per
         // transaction; a failure is counted and never fails or slows the group.
@@ -138,6 +139,23 @@ extension StorageActor {
             }
         }
         return outcomes
+    }
+
+    /// Moves each stream's row of `stream_positions` forward to the furthest of `positions`, on
+    /// the server's timeline (never back: a redelivered older entry committed later leaves it).
+    /// A row from an older timeline stays as it is until the consumer has re-read the stream
+    /// from it (``adoptTimeline(stream:at:)``): a processor stopped before then leaves the check
+    /// to the next one.
+    func recordPositions(_ positions: [StreamPosition], _ pg: PostgresConnection) throws(PostgresError) {
+        let furthest = StreamPosition.furthest(positions)
+        guard !furthest.isEmpty else { return }
+        try pg.query("""
+            INSERT INTO stream_positions AS p (stream, ms, seq, timeline)
+            SELECT s, m, q, telemetry_timeline() FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS u (s, m, q)
+            ON CONFLICT (stream) DO UPDATE SET ms = EXCLUDED.ms, seq = EXCLUDED.seq, timeline = EXCLUDED.timeline, committed_at = now()
+            WHERE (p.ms, p.seq) < (EXCLUDED.ms, EXCLUDED.seq) AND p.timeline = EXCLUDED.timeline
+            """, [PostgresText.array(furthest.map(\.stream)), PostgresText.array(furthest.map { String($0.id.milliseconds) }),
+                  PostgresText.array(furthest.map { String($0.id.sequence) })])
     }
 
     /// The slow path: stage, insert what is new; returns which rows went in (the first of equal

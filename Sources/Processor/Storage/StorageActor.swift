@@ -16,7 +16,7 @@ import TelemetryCore
 ///    hits the unique key (a sample re-sent inside another batch), fall back to a staging table +
 ///    `INSERT … ON CONFLICT DO NOTHING` and count what was skipped (Docs/performance.md measures both paths);
 /// 3. add the inserted samples (only those) to `aggregates_1m`, `_1h` and `_1d`, upsert `latest_values`, insert
-///    alerts of inserted samples; 4. commit; 5. hand the latest values to the cache writer's thread. The caller acknowledges its entry only after that.
+///    alerts of inserted samples, move the streams' `stream_positions` rows to the furthest entry; 4. commit; 5. hand the latest values to the cache writer's thread. The caller acknowledges its entry only after that.
 /// A group that fails for any reason but a lost connection is rolled back and its batches are
 /// written one per transaction, so one bad batch fails alone.
 package actor StorageActor {
@@ -53,13 +53,16 @@ package actor StorageActor {
 
     /// Writes waiting for the next transaction (filled from any thread, emptied by the actor).
     nonisolated let intake = Mutex<[Request]>([])
+    /// Told what `stream_positions` holds each time a connection is opened (nil: not told).
+    package nonisolated let positions: StreamPositionBook?
     /// Transactions committed and the batches they carried, for the metrics.
     package nonisolated let groups = Atomic<Int>(0)
     package nonisolated let groupedBatches = Atomic<Int>(0)
 
     package init(conninfo: String, logger: Logger, name: String = "storage", maxGroupRows: Int = 20_000, maxMetricNames: Int = 10_000,
-                 cache: LatestCacheWriter? = nil, defaultTenant: String = "default") {
+                 cache: LatestCacheWriter? = nil, defaultTenant: String = "default", positions: StreamPositionBook? = nil) {
         self.conninfo = conninfo
+        self.positions = positions
         self.defaultTenant = defaultTenant
         self.cache = cache
         self.maxMetricNames = maxMetricNames
@@ -190,7 +193,40 @@ package actor StorageActor {
         if let connection, connection.isUsable { return connection }
         connection = nil
         let fresh = try PostgresConnection(conninfo: conninfo)
+        if let positions {
+            // Before anything is written on it (see StreamPositionBook).
+            positions.connected(positions: try Self.streamPositions(fresh))
+        }
         connection = fresh
         return fresh
+    }
+
+    /// The rows of `stream_positions` written on an older timeline than the server's, by stream key.
+    package func streamPositions() throws(PostgresError) -> [String: StreamID] {
+        try Self.streamPositions(live())
+    }
+
+    /// Marks `stream`'s row as checked on the server's timeline (its gap was re-read), unless
+    /// `id` is no longer its position.
+    package func adoptTimeline(stream: String, at id: StreamID) throws(PostgresError) {
+        try live().query("UPDATE stream_positions SET timeline = telemetry_timeline() WHERE stream = $1 AND ms = $2::numeric AND seq = $3::numeric",
+                         [stream, String(id.milliseconds), String(id.sequence)])
+    }
+
+    /// The rows of `stream_positions` written on an older timeline than the server's (a standby
+    /// was promoted since), by stream key; empty before migration 13 created the table.
+    static func streamPositions(_ pg: PostgresConnection) throws(PostgresError) -> [String: StreamID] {
+        let rows: PostgresRows
+        do {
+            rows = try pg.execute("SELECT stream, ms, seq FROM stream_positions WHERE timeline <> telemetry_timeline()")
+        } catch where error.sqlState == "42P01" || error.sqlState == "42883" || error.sqlState == "55000" {
+            return [:]  // not migrated yet, or a standby (its writes fail as such)
+        }
+        var positions: [String: StreamID] = [:]
+        for row in rows.rows {
+            guard let stream = row[0], let ms = row[1].flatMap({ UInt64($0) }), let seq = row[2].flatMap({ UInt64($0) }) else { continue }
+            positions[stream] = StreamID(milliseconds: ms, sequence: seq)
+        }
+        return positions
     }
 }

@@ -1,3 +1,4 @@
+import Redis
 import TelemetryCore
 
 /// An alert to record with a batch (one row per firing).
@@ -40,6 +41,9 @@ package struct StorageBatch: Sendable {
     package var alerts: [AlertRecord]
     /// The samples' series, numbered once here for the analysis and the storage.
     package let series: BatchSeries
+    /// The stream entry the batch came from (nil: a compatibility task), recorded in
+    /// `stream_positions` by the transaction that commits it (Docs/high-availability.md).
+    package var position: StreamPosition?
 
     /// Where an id comes from; each source has its own idempotency namespace.
     package enum Namespace: String, Sendable {
@@ -68,6 +72,7 @@ extension StorageBatch {
                                  alerts: alerts.filter { !droppedMetrics.contains($0.metric) })
         batch.key = key
         batch.digest = digest
+        batch.position = position
         return batch
     }
 }
@@ -82,6 +87,7 @@ extension StorageBatch {
                                  alerts: alerts.filter { keys.contains([$0.device, $0.metric, Int($0.timestampMicros)]) })
         piece.key = "\(key)#\(range.lowerBound)-\(range.upperBound)"
         piece.digest = digest
+        piece.position = position
         return piece
     }
 }
@@ -121,5 +127,25 @@ package struct DeviceKey: Hashable, Sendable {
     package init(tenant: String?, name: String) {
         self.tenant = tenant
         self.name = name
+    }
+}
+
+/// A stream entry as `stream_positions` records it: the stream's key and the entry's id.
+package struct StreamPosition: Sendable, Equatable {
+    package var stream: String
+    package var id: StreamID
+
+    package init(stream: String, id: StreamID) {
+        self.stream = stream
+        self.id = id
+    }
+
+    /// The furthest position of each stream among `positions`, in stream order.
+    package static func furthest(_ positions: [StreamPosition]) -> [StreamPosition] {
+        var furthest: [String: StreamID] = [:]
+        for position in positions where furthest[position.stream].map({ $0 < position.id }) ?? true {
+            furthest[position.stream] = position.id
+        }
+        return furthest.map { StreamPosition(stream: $0.key, id: $0.value) }.sorted { $0.stream < $1.stream }
     }
 }

@@ -1,4 +1,5 @@
 import Postgres
+import Redis
 import TelemetryCore
 import TelemetryConfiguration
 
@@ -60,10 +61,13 @@ extension Worker {
                 rejection = (TelemetryError(first.1.code, "\(invalid.count) of \(decoded.samples.count) samples of batch \(decoded.id) rejected; first: \(first.1.message)"),
                              Self.rejectionLines(invalid.map { ($0.0, $0.1.code) }, tenant: tenant, devices: decoded.devices, metrics: decoded.metrics))
             }
+            var batch = StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes), tenant: tenant,
+                                     deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid)
+            if case .stream(let shard, let entryID) = item.source, let id = StreamID(entryID) {
+                batch.position = StreamPosition(stream: configuration.redis.keys.stream(shard), id: id)
+            }
             return .success(Prepared(
-                batch: StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes),
-                                    tenant: tenant,
-                                    deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid),
+                batch: batch,
                 plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection))
         case .task(let task):
             faults.crashIfNamed([task.deviceID])

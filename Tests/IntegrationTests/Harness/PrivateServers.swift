@@ -63,21 +63,13 @@ final class RedisServer {
 }
 
 /// A PostgreSQL server of a test's own (for drills that stop it), run as the postgres user.
-final class PostgresServer {
+final class PostgresServer: Sendable {
     let port: Int
     let directory: String
     let binaries: String
 
     init() throws {
-        port = try freePort()
-        directory = "\(TestServers.logDirectory)/../pg-\(port)"
-        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
-        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
-            throw HarnessError("no PostgreSQL server binaries under /usr/lib/postgresql; \(TestServers.hint)")
-        }
-        binaries = "/usr/lib/postgresql/\(version)/bin"
-        try FileManager.default.createDirectory(atPath: directory + "/sock", withIntermediateDirectories: true)
-        try run("/bin/chown", ["-R", "postgres:postgres", directory])
+        (port, directory, binaries) = try Self.prepare()
         try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/initdb", "-D", directory + "/data", "-U", "postgres",
                                       "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
         try start()
@@ -87,7 +79,56 @@ final class PostgresServer {
                                   "-c", "GRANT pg_read_all_stats TO telemetry_reader"])
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R`, asynchronous), started.
+    init(standbyOf primary: PostgresServer) throws {
+        (port, directory, binaries) = try Self.prepare()
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port),
+                                      "-U", "postgres", "-D", directory + "/data", "-R", "-X", "stream", "-c", "fast"])
+        try start()
+    }
+
+    /// A free port, a directory of its own owned by postgres, and the newest server binaries.
+    private static func prepare() throws -> (Int, String, String) {
+        let port = try freePort()
+        let directory = "\(TestServers.logDirectory)/../pg-\(port)"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.sorted(by: { $0.compare($1, options: .numeric) == .orderedAscending }).last else {
+            throw HarnessError("no PostgreSQL server binaries under /usr/lib/postgresql; \(TestServers.hint)")
+        }
+        try FileManager.default.createDirectory(atPath: directory + "/sock", withIntermediateDirectories: true)
+        guard system("/bin/chown -R postgres:postgres '\(directory)'") == 0 else { throw HarnessError("cannot chown \(directory)") }
+        return (port, directory, "/usr/lib/postgresql/\(version)/bin")
+    }
+
     var conninfo: String { "host=127.0.0.1 port=\(port) user=telemetry dbname=telemetry" }
+
+    /// `pg_ctl promote`, waiting until the server accepts writes.
+    func promote() throws {
+        try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-w", "-t", "60", "promote"])
+    }
+
+    /// The postmaster's process id (first line of postmaster.pid).
+    func postmasterPID() throws -> pid_t {
+        let text = try String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)
+        guard let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) }) else { throw HarnessError("no pid in \(directory)/data/postmaster.pid") }
+        return pid
+    }
+
+    /// `kill -9` of the whole server: the postmaster is stopped first (so it restarts nothing),
+    /// then every child and the postmaster are killed; nothing commits after this returns.
+    func kill9() throws {
+        let postmaster = try postmasterPID()
+        kill(postmaster, SIGSTOP)
+        let children = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in children {
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, pid_t(fields[1]) == postmaster { kill(pid, SIGKILL) }
+        }
+        kill(postmaster, SIGKILL)
+        try? FileManager.default.removeItem(atPath: directory + "/data/postmaster.pid")
+    }
 
     func start() throws {
         try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-l", directory + "/postgres.log",

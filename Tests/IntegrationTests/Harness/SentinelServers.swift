@@ -169,16 +169,19 @@ final class SentinelServers: @unchecked Sendable {
         sentinels.append(process)
     }
 
-    private func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return false
-    }
 
     deinit {
         for process in sentinels + nodes.compactMap(\.process) where process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+}
+
+/// Polls `condition` every 100 ms on the calling thread (a harness thread, never the cooperative
+/// pool) until it holds or `seconds` pass; returns whether it held.
+func waitUntil(seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+    return false
 }

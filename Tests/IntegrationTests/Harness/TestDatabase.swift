@@ -50,7 +50,11 @@ struct TestDatabase {
     /// Rows where `aggregates_1m` differs from a recount of `samples` (count, min, max exactly,
     /// sum within 1e-9 relative), in either direction.
     func aggregateMismatches() throws -> Int {
-        try scalar("""
+        try scalar(Self.aggregateMismatchesSQL)
+    }
+
+    /// The query of ``aggregateMismatches()``, for databases of other servers.
+    static let aggregateMismatchesSQL = """
             SELECT count(*) FROM (
                 SELECT device_id, metric_id, date_trunc('minute', ts) AS bucket,
                        count(*) AS c, sum(value) AS s, min(value) AS lo, max(value) AS hi
@@ -58,6 +62,5 @@ struct TestDatabase {
             FULL JOIN aggregates_1m a USING (device_id, metric_id, bucket)
             WHERE a.count IS DISTINCT FROM r.c OR a.min IS DISTINCT FROM r.lo OR a.max IS DISTINCT FROM r.hi
                OR r.s IS NULL OR a.sum IS NULL OR abs(a.sum - r.s) > 1e-9 * greatest(abs(r.s), 1e-9)
-            """)
-    }
+            """
 }
