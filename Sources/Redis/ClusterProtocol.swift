@@ -116,7 +116,7 @@ public enum ClusterProtocol {
 
     static let keyless: Set<String> = ["PING", "AUTH", "ROLE", "INFO", "CONFIG", "TIME", "WAIT", "SCRIPT", "CLUSTER", "ASKING", "CLIENT",
                                        "SELECT", "FLUSHALL", "FLUSHDB", "DBSIZE", "SHUTDOWN", "HELLO", "COMMAND", "LASTSAVE", "BGREWRITEAOF",
-                                       "READONLY", "READWRITE", "ECHO", "MEMORY", "LATENCY", "SLOWLOG", "DEBUG", "FUNCTION", "ACL", "QUIT"]
+                                       "READONLY", "READWRITE", "ECHO", "LATENCY", "SLOWLOG", "DEBUG", "FUNCTION", "ACL", "QUIT"]
 
     /// Where the keys of `command` are.
     public static func keys(of command: RedisCommand) -> Keys {
@@ -135,6 +135,9 @@ public enum ClusterProtocol {
         case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
             guard count > 2, let n = Int(String(decoding: command.arguments[2], as: UTF8.self)), n >= 0, 3 + n <= count else { return .none }
             return .script(keys: n)
+        case "MEMORY":
+            // MEMORY USAGE <key>; the other subcommands name no key.
+            return count > 2 && String(decoding: command.arguments[1], as: UTF8.self).uppercased() == "USAGE" ? .single(2) : .none
         case "XINFO", "XGROUP", "OBJECT":
             return count > 2 ? .single(2) : .none
         case "SCAN":

@@ -61,7 +61,13 @@ final class ClusterTopology: Sendable {
     /// 7), 500 ms each. At most one refresh per 100 ms: callers that waited for one use its answer.
     func refresh(fallback: SlotMap? = nil) throws(RedisError) -> SlotMap {
         try refreshing.withLock { (last: inout ContinuousClock.Instant?) throws(RedisError) -> SlotMap in
-            if let last, ContinuousClock.now - last < .milliseconds(100), let map = state.withLock({ $0.map }) { return map }
+            // Asked within the last 100 ms (by a caller this one waited behind): that answer stands.
+            if let last, ContinuousClock.now - last < .milliseconds(100) {
+                let (map, stale) = state.withLock { ($0.map, $0.stale) }
+                if let map, !stale { return map }
+                throw RedisError(.connectionFailed, "no node of the redis cluster answered with its slot map (asked less than 100 ms ago)")
+            }
+            defer { last = .now }
             var candidates = (fallback?.masters ?? []) + settings.seeds
             var seen = Set<HostPort>()
             candidates = candidates.filter { seen.insert($0).inserted }
@@ -87,7 +93,6 @@ final class ClusterTopology: Sendable {
                         continue
                     }
                     state.withLock { $0 = State(map: map, stale: false) }
-                    last = .now
                     return map
                 } catch {
                     problems.append("\(node): \(error.message)")
@@ -183,6 +188,24 @@ final class ClusterRouter {
         guard !closed else { throw RedisError(.connectionLost, "cluster connection is closed") }
         let map = try topology.map()
         let first = map.masters[0]
+        if commands.contains(where: { $0.arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } == "MULTI" }) {
+            // A transaction runs on one master, over keys of one slot.
+            let slots = Set(commands.compactMap { ClusterProtocol.slot(of: $0) })
+            guard slots.count <= 1 else {
+                throw RedisError(.server, "CROSSSLOT a MULTI/EXEC block over keys of \(slots.count) hash slots cannot run on a redis cluster")
+            }
+            guard let node = slots.first.map({ map.master(of: $0) }) ?? first else {
+                topology.invalidate()
+                throw RedisError(.server, "CLUSTERDOWN the hash slot of the transaction is not served")
+            }
+            do {
+                return try connection(to: node).pipeline(commands)
+            } catch {
+                nodes[node] = nil
+                topology.invalidate()
+                throw error
+            }
+        }
         var parts: [Part] = []
         var joins: [Join] = []
         var written: [HostPort] = []
@@ -251,7 +274,13 @@ final class ClusterRouter {
                 joins.append(.streams(block: block))
             }
         }
-        var replies = try send(parts)
+        var (replies, redirected) = try send(parts)
+        // A write sent again to another master after the pipeline's WAIT ran there: not confirmed.
+        if redirected {
+            for index in commands.indices where commands[index].arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) == "WAIT" {
+                for part in parts.indices where parts[part].original == index { replies[part] = .integer(0) }
+            }
+        }
         // Blocked reads split over several masters: when nothing came, wait here, then read once more.
         for (index, join) in joins.enumerated() {
             guard case .streams(let block?) = join, block > .zero else { continue }
@@ -259,7 +288,7 @@ final class ClusterRouter {
             guard mine.allSatisfy({ replies[$0] == .null }) else { continue }
             let (seconds, attoseconds) = block.components
             usleep(useconds_t(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
-            let again = try send(mine.map { parts[$0] })
+            let (again, _) = try send(mine.map { parts[$0] })
             for (position, part) in mine.enumerated() { replies[part] = again[position] }
         }
         var results: [RESPValue] = []
@@ -313,8 +342,8 @@ final class ClusterRouter {
     }
 
     /// Sends `parts` (one pipeline per node, in order within each), following redirections;
-    /// returns the replies in the order of `parts`.
-    private func send(_ parts: [Part]) throws(RedisError) -> [RESPValue] {
+    /// returns the replies in the order of `parts`, and whether any command was redirected.
+    private func send(_ parts: [Part]) throws(RedisError) -> ([RESPValue], Bool) {
         var replies = [RESPValue](repeating: .null, count: parts.count)
         var byNode: [(node: HostPort, indices: [Int])] = []
         for (index, part) in parts.enumerated() {
@@ -331,16 +360,18 @@ final class ClusterRouter {
             }
             for (index, answer) in zip(indices, answers) { replies[index] = answer }
         }
+        var redirected = false
         for index in replies.indices {
-            guard case .error = replies[index] else { continue }
-            replies[index] = try follow(parts[index].command, reply: replies[index])
+            guard case .error(let message) = replies[index] else { continue }
+            if ClusterProtocol.redirect(message) != nil || message.hasPrefix("TRYAGAIN") { redirected = true }
+            replies[index] = try follow(parts[index].command, reply: replies[index], from: parts[index].node)
         }
-        return replies
+        return (replies, redirected)
     }
 
     /// Follows `MOVED` (the map learns it), `ASK` (`ASKING` first, this once) and `TRYAGAIN`
     /// (a multi-key command during a migration; 25 ms later) for one command.
-    private func follow(_ command: RedisCommand, reply first: RESPValue) throws(RedisError) -> RESPValue {
+    private func follow(_ command: RedisCommand, reply first: RESPValue, from origin: HostPort) throws(RedisError) -> RESPValue {
         var reply = first
         var redirects = 0
         while case .error(let message) = reply, redirects < Self.maxRedirects * 4 {
@@ -354,7 +385,7 @@ final class ClusterRouter {
             if message.hasPrefix("CLUSTERDOWN") { topology.invalidate() }
             guard redirects < Self.maxRedirects, var redirect = ClusterProtocol.redirect(message) else { return reply }
             redirects += 1
-            if redirect.node.host.isEmpty { redirect.node.host = topology.settings.seeds[0].host }
+            if redirect.node.host.isEmpty { redirect.node.host = origin.host }  // ":port": the answering node's host
             if redirect.kind == .moved { topology.moved(redirect) }
             reply = try sendOne(command, to: redirect.node, asking: redirect.kind == .ask)
         }

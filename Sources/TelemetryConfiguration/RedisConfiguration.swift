@@ -62,6 +62,10 @@ public struct RedisConfiguration: Sendable, Equatable {
             username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password,
             sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName),
             cluster: clusterNodes.isEmpty ? nil : ClusterSettings(seeds: clusterNodes))
-        keys = RedisKeys(prefix: try config.strictString("key_prefix", default: "telemetry"), hashTags: !clusterNodes.isEmpty)
+        let prefix = try config.strictString("key_prefix", default: "telemetry")
+        guard clusterNodes.isEmpty || !prefix.contains(where: { $0 == "{" || $0 == "}" }) else {
+            throw ConfigurationError(key: "key_prefix", "must not hold { or } with redis.cluster_nodes: a hash tag in the prefix would put every shard in one slot")
+        }
+        keys = RedisKeys(prefix: prefix, hashTags: !clusterNodes.isEmpty)
     }
 }

@@ -50,6 +50,8 @@ struct ClusterProtocolTests {
         #expect(keys(["EVAL", "return 1", "9", "x"]) == [], "more keys than arguments: none taken")
         #expect(keys(["XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "BLOCK", "100", "STREAMS", "a", "b", ">", ">"]) == ["a", "b"])
         #expect(keys(["XREAD", "STREAMS", "a", "0"]) == ["a"])
+        #expect(keys(["MEMORY", "USAGE", "telemetry:dlq"]) == ["telemetry:dlq"])
+        #expect(keys(["MEMORY", "STATS"]) == [])
         #expect(keys(["PING"]) == [] && keys(["WAIT", "1", "100"]) == [] && keys(["CONFIG", "GET", "x"]) == [])
         #expect(ClusterProtocol.slot(of: ["PING"] as RedisCommand) == nil)
         #expect(ClusterProtocol.slot(of: ["SCAN", "0", "MATCH", "{t:tasks}:consumer:*", "COUNT", "500"] as RedisCommand) == ClusterProtocol.slot(of: "t:tasks"))

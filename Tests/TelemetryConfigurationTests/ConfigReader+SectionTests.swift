@@ -24,6 +24,31 @@ struct ConfigReaderSectionTests {
         #expect(defaults.keys.stream(0) == "telemetry:stream:0")
     }
 
+    @Test("Redis Cluster: cluster_nodes names the seeds and turns the hash tags on; not with Sentinels; no braces in the prefix")
+    func redisCluster() throws {
+        let cluster = try Self.reader(["REDIS_CLUSTER_NODES": "10.0.0.1:7000,[::1]:7001", "REDIS_KEY_PREFIX": "plant"]).section("redis", RedisConfiguration.init(reader:))
+        #expect(cluster.endpoint.cluster == ClusterSettings(seeds: [HostPort(host: "10.0.0.1", port: 7000), HostPort(host: "::1", port: 7001)]))
+        #expect(cluster.keys.stream(3) == "plant:stream:{s3}" && cluster.keys.lease(3) == "plant:lease:{s3}")
+        #expect(cluster.keys.tasks == "{plant:tasks}" && cluster.keys.processing("p1") == "{plant:tasks}:processing:p1")
+        #expect(cluster.keys.heartbeat("p1") == "{plant:tasks}:consumer:p1")
+        #expect(cluster.keys.shard(ofStream: "plant:stream:{s3}") == 3)
+        for other in ["plant:stream:3", "plant:stream:{s}", "plant:stream:{s03}", "plant:stream:{s3}x", "plant:stream:{s-1}", "other:stream:{s3}"] {
+            #expect(cluster.keys.shard(ofStream: other) == nil, "\(other)")
+        }
+        let plain = try Self.reader(["REDIS_KEY_PREFIX": "plant"]).section("redis", RedisConfiguration.init(reader:))
+        #expect(plain.keys.shard(ofStream: "plant:stream:12") == 12 && plain.keys.shard(ofStream: "plant:stream:{s12}") == nil)
+        #expect(plain.keys.tasks == "plant:tasks" && plain.keys.heartbeat("p1") == "plant:consumer:p1")
+        #expect(throws: ConfigurationError.self) {
+            try Self.reader(["REDIS_CLUSTER_NODES": "a:1", "REDIS_SENTINELS": "b:2"]).section("redis", RedisConfiguration.init(reader:))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try Self.reader(["REDIS_CLUSTER_NODES": "a:1", "REDIS_KEY_PREFIX": "{t}"]).section("redis", RedisConfiguration.init(reader:))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try Self.reader(["REDIS_CLUSTER_NODES": "a"]).section("redis", RedisConfiguration.init(reader:))
+        }
+    }
+
     @Test("Redis credentials: a user with its password, a password file (trimmed of its newline), a user without a password refused")
     func redisCredentials() throws {
         let acl = try Self.reader(["REDIS_USERNAME": "ingest", "REDIS_PASSWORD": "p@ss word"]).section("redis", RedisConfiguration.init(reader:))

@@ -19,8 +19,9 @@ extension ConsumerActor {
     func rewindIfBehind() async throws(RedisError) {
         guard let positionBook else { return }
         if let captured = positionBook.take() {
-            // A connection opened before the last re-read marked its row sees the same position: done.
-            for (stream, id) in captured where rewound[stream] != id && behind[stream].map({ id < $0 }) ?? true { behind[stream] = id }
+            // A connection opened before the last re-read marked its row sees the same position
+            // and re-reads the same gap: idempotent, and right after a second failover.
+            for (stream, id) in captured where behind[stream].map({ id < $0 }) ?? true { behind[stream] = id }
         }
         guard !behind.isEmpty else { return }
         let reading = Dictionary(uniqueKeysWithValues: leases.reading.map { (configuration.redis.keys.stream($0), $0) })
@@ -29,7 +30,6 @@ extension ConsumerActor {
             guard let shard = reading[stream], !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
             try await rewind(shard: shard, after: mark)
             behind[stream] = nil
-            rewound[stream] = mark
         }
     }
 
@@ -50,16 +50,22 @@ extension ConsumerActor {
         }
     }
 
-    /// Re-reads the entries of `shard` after `mark` up to the group's last delivered id, except
-    /// those pending (their claim redelivers them, counted) or held by a worker, waits until they
-    /// are processed, then marks the row as checked.
+    /// Re-reads the entries of `shard` after `mark` up to the group's last delivered id, waits
+    /// until they are processed, then marks the row as checked.
+    ///
+    /// It first waits until the workers hold no entry of the shard: one committed on the old
+    /// primary but not yet acknowledged when it died would be acknowledged, lost, were it skipped.
+    /// Then every entry of the gap is delivered again, pending ones included (another
+    /// consumer's, after a lease moved); storage is idempotent, so what is there is only
+    /// acknowledged again. They are not counted as deliveries (Docs/high-availability.md).
     func rewind(shard: Int, after mark: StreamID) async throws(RedisError) {
         let key = configuration.redis.keys.stream(shard)
         let group = configuration.consumer.group
+        await heartbeat.waiting { await waitUntil { !self.inFlight.holds(shard: shard) } }
         let groups: [[String: RESPValue]]
         do {
             groups = RedisClient.groups(in: try await control.send(["XINFO", "GROUPS", key]))
-        } catch where error.code == .server {
+        } catch where error.code == .server && error.message.lowercased().contains("no such key") {
             groups = []  // no such stream: nothing to re-read
         }
         let last = groups.first { $0["name"]?.string == group }?["last-delivered-id"]?.string.flatMap(StreamID.init)
@@ -76,11 +82,9 @@ extension ConsumerActor {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 let entries = try await control.send(["XRANGE", key, start, last.description, "COUNT", String(configuration.consumer.readCount)]).array ?? []
                 guard let lastID = entries.last?.array?.first?.string else { break }
-                let pending = Set((try await control.send(["XPENDING", key, group, start, lastID, String(entries.count)]).array ?? [])
-                    .compactMap { $0.array?.first?.string })
                 let fresh = entries.filter { entry in
                     guard let id = entry.array?.first?.string else { return false }
-                    return !pending.contains(id) && !inFlight.contains(shard: shard, entry: id)
+                    return !inFlight.contains(shard: shard, entry: id)
                 }
                 dispatched += fresh.compactMap { $0.array?.first?.string }
                 rewound += await dispatchEntries(fresh, shard: shard)

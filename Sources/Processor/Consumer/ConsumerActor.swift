@@ -34,8 +34,6 @@ package actor ConsumerActor {
     let positionStorage: StorageActor?
     /// Streams whose committed position was written on an older timeline, to re-read from there.
     var behind: [String: StreamID] = [:]
-    /// The position each stream was last re-read from.
-    var rewound: [String: StreamID] = [:]
 
     package init(reader: RedisClient, control: RedisClient, queues: [BoundedBuffer<WorkItem>],
                 configuration: ProcessorConfiguration, counters: ProcessorCounters, logger: Logger,

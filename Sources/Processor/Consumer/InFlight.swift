@@ -20,6 +20,11 @@ package final class InFlight: Sendable {
 
     func add(shard: Int, entry: String) { _ = state.withLock { $0.entries.insert(Self.key(shard, entry)) } }
     func contains(shard: Int, entry: String) -> Bool { state.withLock { $0.entries.contains(Self.key(shard, entry)) } }
+    /// Whether any entry of `shard` is with the workers.
+    func holds(shard: Int) -> Bool {
+        let prefix = "\(shard)/"
+        return state.withLock { $0.entries.contains { $0.hasPrefix(prefix) } }
+    }
 
     func add(task raw: [UInt8]) {
         let hash = FNV1a.hash64(bytes: raw)

@@ -111,8 +111,18 @@ package actor StorageActor {
     /// PostgreSQL refused): a redelivery is then a duplicate, and a session read naming the batch
     /// is served. It counts 0 samples: its pieces' records count what they stored.
     package func recordIsolated(_ batch: StorageBatch) throws(PostgresError) {
-        try live().query("INSERT INTO ingested_batches (batch_id, samples, digest) VALUES ($1, 0, $2::int8) ON CONFLICT DO NOTHING",
+        let pg = try live()
+        try pg.execute("BEGIN")
+        do {
+            try pg.query("INSERT INTO ingested_batches (batch_id, samples, digest) VALUES ($1, 0, $2::int8) ON CONFLICT DO NOTHING",
                          [batch.key, String(batch.digest)])
+            // The entry's position moves only now: with a piece lost in a failover, it is re-read.
+            try recordPositions(batch.position.map { [$0] } ?? [], pg)
+            try pg.execute("COMMIT")
+        } catch {
+            if pg.isUsable { _ = try? pg.execute("ROLLBACK") } else { connection = nil }
+            throw error
+        }
     }
 
     /// Stamps `telemetry_heartbeat` with the time now (what replicas' lag is measured from).
@@ -219,8 +229,14 @@ package actor StorageActor {
         let rows: PostgresRows
         do {
             rows = try pg.execute("SELECT stream, ms, seq FROM stream_positions WHERE timeline <> telemetry_timeline()")
-        } catch where error.sqlState == "42P01" || error.sqlState == "42883" || error.sqlState == "55000" {
-            return [:]  // not migrated yet, or a standby (its writes fail as such)
+        } catch where error.sqlState == "42P01" || error.sqlState == "42883" {
+            return [:]  // not migrated yet
+        } catch where error.sqlState == "55000" {
+            // A standby (recovery in progress): waited out like an unreachable primary, never
+            // written to (it would be written to unchecked once promoted).
+            pg.close()
+            throw PostgresError(.connectionFailed, "connected to a standby (read-only, in recovery): postgres.url must reach the primary; "
+                                + "with several hosts, add target_session_attrs=read-write")
         }
         var positions: [String: StreamID] = [:]
         for row in rows.rows {

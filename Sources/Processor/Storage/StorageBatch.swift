@@ -87,7 +87,7 @@ extension StorageBatch {
                                  alerts: alerts.filter { keys.contains([$0.device, $0.metric, Int($0.timestampMicros)]) })
         piece.key = "\(key)#\(range.lowerBound)-\(range.upperBound)"
         piece.digest = digest
-        piece.position = position
+        // No position: the entry is committed once every piece is (``StorageActor/recordIsolated(_:)``).
         return piece
     }
 }
