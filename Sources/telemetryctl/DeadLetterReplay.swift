@@ -128,7 +128,7 @@ extension DeadLetters {
             }
         }
 
-        /// Replays `entry`: re-injects it in one MULTI/EXEC, checks every reply of it (a command
+        /// Replays `entry`: re-injects it in one MULTI/EXEC (one per hash slot in a cluster), checks every reply of it (a command
         /// failing inside EXEC does not stop the others), and only then deletes the dead letter.
         /// A crash in between re-injects twice on the next replay, which storage deduplicates;
         /// deleting first could lose the input.
@@ -138,12 +138,19 @@ extension DeadLetters {
             case .notReplayable(let why): return (.notReplayable, why)
             case .commands(let planned): commands = planned
             }
-            let replies = try await client.pipeline([["MULTI"]] + commands + [["EXEC"]])
-            let results = replies.last?.array
-            let refused = replies.dropLast().compactMap { if case .error(let e) = $0 { e } else { nil } }
-                + (results ?? []).compactMap { if case .error(let e) = $0 { e } else { nil } }
-            guard let results, results.count == commands.count, refused.isEmpty else {
-                return (.failed, "redis refused the replay, the dead letter is kept: \(refused.first ?? "transaction aborted")")
+            // In a Redis Cluster a transaction covers one hash slot: one MULTI/EXEC per slot then
+            // (a failure after some of them re-injects those twice on the next replay; deduplicated).
+            let blocks = keys.hashTags
+                ? Dictionary(grouping: commands, by: { ClusterProtocol.slot(of: $0) ?? -1 }).sorted { $0.key < $1.key }.map(\.value)
+                : [commands]
+            for block in blocks {
+                let replies = try await client.pipeline([["MULTI"]] + block + [["EXEC"]])
+                let results = replies.last?.array
+                let refused = replies.dropLast().compactMap { if case .error(let e) = $0 { e } else { nil } }
+                    + (results ?? []).compactMap { if case .error(let e) = $0 { e } else { nil } }
+                guard let results, results.count == block.count, refused.isEmpty else {
+                    return (.failed, "redis refused the replay, the dead letter is kept: \(refused.first ?? "transaction aborted")")
+                }
             }
             guard try await client.send(["XDEL", keys.deadLetters, entry.id]).int == 1 else {
                 return (.gone, "replayed, but the dead letter was already gone (deleted meanwhile)")

@@ -8,7 +8,7 @@ import Testing
 /// the cluster's masters by hash tag, and follow slots that move and masters that fail over.
 @Suite("Redis Cluster drills", .serialized)
 struct ClusterDrillTests {
-    @Test("load over three masters; a shard's slot resharded to another master and a replica failover mid-load: every acknowledged sample and every reading stored once, no daemon restart")
+    @Test("load over three masters; a shard's slot resharded to another master and a replica failover mid-load: every acknowledged sample and every reading stored once, no daemon restart; telemetryctl queues and dlq replay work through the cluster")
     func reshardAndFailover() async throws {
         let cluster = try await onThread { try ClusterServers() }
         let deployment = try Deployment()
@@ -67,6 +67,25 @@ struct ClusterDrillTests {
         #expect(try count("SELECT count(*) - count(DISTINCT (device_id, metric_id, ts)) FROM samples") == 0)
         #expect(try deployment.database.aggregateMismatches() == 0)
         #expect(pending == 0)
+
+        // telemetryctl through the cluster: the queues over every shard's slot, and a dead letter
+        // replayed (its transaction on the task list's slot).
+        func deadLetterIDs() async throws -> [String] {
+            try await onThread { () throws -> [String] in
+                (try RedisConnection(endpoint: cluster.endpoint).send(["XRANGE", keys.deadLetters, "-", "+"]).array ?? []).compactMap { $0.array?.first?.string }
+            }
+        }
+        _ = try await onThread { try RedisConnection(endpoint: cluster.endpoint).send(["RPUSH", keys.tasks, "{broken"]) }
+        #expect(try await eventually(timeout: .seconds(30)) { try await deadLetterIDs().count == 1 }, "\(processor.tail)")
+        let first = try await deadLetterIDs()
+        let (queuesStatus, queues) = try await runTool("telemetryctl", ["queues", "--key-prefix", deployment.prefix], environment: cluster.environment)
+        #expect(queuesStatus == 0, "\(queues)")
+        let (_, replay) = try await runTool("telemetryctl", ["dlq", "replay", "--all", "--key-prefix", deployment.prefix], environment: cluster.environment)
+        #expect(replay.contains("replayed 1"), "\(replay)")
+        #expect(try await eventually(timeout: .seconds(30)) {
+            let now = try await deadLetterIDs()
+            return now.count == 1 && now != first
+        }, "the replayed task did not come back as a new dead letter")
         #expect(hub.isRunning && processor.isRunning)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
