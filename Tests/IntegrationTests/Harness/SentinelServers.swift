@@ -99,6 +99,16 @@ final class SentinelServers: @unchecked Sendable {
         }
         guard moved else { throw HarnessError("the Sentinels did not fail over within 30 s; see \(directory)") }
         let took = ContinuousClock.now - started
+        // Back with its old configuration (a master), as a restarted server is, but only once
+        // every Sentinel names the new master: earlier, a Sentinel still electing could take the
+        // returning node for the master and start a second failover.
+        _ = waitUntil(seconds: 10) {
+            let named = Set(self.sentinelPorts.map { port in
+                (try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1))).send(["SENTINEL", "get-master-addr-by-name", Self.masterName]))
+                    .flatMap(SentinelProtocol.masterAddress)?.port
+            })
+            return named.count == 1 && named.first != port && named.first != nil
+        }
         try start(node, replicaOf: nil)
         return took
     }
