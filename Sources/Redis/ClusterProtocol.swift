@@ -41,6 +41,8 @@ public struct SlotMap: Sendable, Equatable {
         if let known = masters.firstIndex(of: master) {
             index = known
         } else {
+            // A reply naming more masters than there are slots is not a cluster's: ignored.
+            guard masters.count < Self.slotCount else { return }
             masters.append(master)
             index = masters.count - 1
         }
@@ -118,10 +120,15 @@ public enum ClusterProtocol {
                                        "SELECT", "FLUSHALL", "FLUSHDB", "DBSIZE", "SHUTDOWN", "HELLO", "COMMAND", "LASTSAVE", "BGREWRITEAOF",
                                        "READONLY", "READWRITE", "ECHO", "LATENCY", "SLOWLOG", "DEBUG", "FUNCTION", "ACL", "QUIT"]
 
+    /// The command's name, upper-cased (empty for an empty command).
+    public static func name(of command: RedisCommand) -> String {
+        command.arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
+    }
+
     /// Where the keys of `command` are.
     public static func keys(of command: RedisCommand) -> Keys {
-        guard let first = command.arguments.first else { return .none }
-        let name = String(decoding: first, as: UTF8.self).uppercased()
+        guard !command.arguments.isEmpty else { return .none }
+        let name = self.name(of: command)
         let count = command.arguments.count
         switch name {
         case _ where keyless.contains(name):
@@ -133,7 +140,7 @@ public enum ClusterProtocol {
             else { return .none }
             return .streams(at: index)
         case "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO":
-            guard count > 2, let n = Int(String(decoding: command.arguments[2], as: UTF8.self)), n >= 0, 3 + n <= count else { return .none }
+            guard count > 2, let n = Int(String(decoding: command.arguments[2], as: UTF8.self)), n >= 0, n <= count - 3 else { return .none }
             return .script(keys: n)
         case "MEMORY":
             // MEMORY USAGE <key>; the other subcommands name no key.

@@ -142,7 +142,7 @@ final class ClusterRouter {
     var isUsable: Bool { !closed }
 
     /// The first master of the map: where commands without a key go.
-    var entry: HostPort { (try? topology.map().masters.first) ?? topology.settings.seeds[0] }
+    var entry: HostPort { (try? topology.map().masters.first) ?? topology.settings.seeds.first ?? HostPort(host: "", port: 0) }
 
     func close() {
         for connection in nodes.values { connection.close() }
@@ -188,7 +188,7 @@ final class ClusterRouter {
         guard !closed else { throw RedisError(.connectionLost, "cluster connection is closed") }
         let map = try topology.map()
         let first = map.masters[0]
-        if commands.contains(where: { $0.arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } == "MULTI" }) {
+        if commands.contains(where: { ClusterProtocol.name(of: $0) == "MULTI" }) {
             // A transaction runs on one master, over keys of one slot.
             let slots = Set(commands.compactMap { ClusterProtocol.slot(of: $0) })
             guard slots.count <= 1 else {
@@ -221,7 +221,7 @@ final class ClusterRouter {
             if !written.contains(node) { written.append(node) }
         }
         for (index, command) in commands.enumerated() {
-            let name = command.arguments.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
+            let name = ClusterProtocol.name(of: command)
             switch ClusterProtocol.keys(of: command) {
             case .none where name == "WAIT":
                 for target in written.isEmpty ? [first] : written {
@@ -277,7 +277,7 @@ final class ClusterRouter {
         var (replies, redirected) = try send(parts)
         // A write sent again to another master after the pipeline's WAIT ran there: not confirmed.
         if redirected {
-            for index in commands.indices where commands[index].arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) == "WAIT" {
+            for index in commands.indices where ClusterProtocol.name(of: commands[index]) == "WAIT" {
                 for part in parts.indices where parts[part].original == index { replies[part] = .integer(0) }
             }
         }
