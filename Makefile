@@ -4,14 +4,17 @@ SHELL := /bin/bash
 
 # What building and `make run` need: the daemons' build and runtime libraries, Redis, PostgreSQL.
 RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev zlib1g-dev postgresql postgresql-client \
-	pkg-config curl
+	pkg-config curl libzstd-dev libsnappy-dev
 # What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
-# drills, systemd-analyze, promtool, yamllint, shellcheck, rsvg-convert (renders the bench chart).
-TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk redis-sentinel
-# A real Modbus RTU slave for the bus tests (pymodbus) and the OpenAPI checker (schemathesis), from
-# PyPI, in a virtual environment under .run/.
+# drills, systemd-analyze, promtool, yamllint, shellcheck, rsvg-convert (renders the bench chart),
+# wal2json (the change feed's slot reader) and Alertmanager (alert delivery).
+TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk redis-sentinel \
+	postgresql-15-wal2json prometheus-alertmanager
+# A real Modbus RTU slave for the bus tests (pymodbus), the OpenAPI checker (schemathesis) and three
+# independent Parquet readers for the lake (pyarrow, duckdb, fastparquet), from PyPI, in a virtual
+# environment under .run/.
 PYTHON_VENV := .run/venv
-PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5
+PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5 pyarrow==26.0.1 duckdb==2.0.1 fastparquet==2026.9.0
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 RUN_REPLICA_PORT := 15433
@@ -36,9 +39,9 @@ help: ## List the targets
 deps: ## Install what building and running need (no recommends; Debian's own servers are not started)
 	@Deploy/dev/install-packages.sh $(RUN_PACKAGES)
 
-deps-test: deps ## Install what the tests and lint add, and the tests' Python venv (pymodbus, schemathesis; when missing)
+deps-test: deps ## Install what the tests and lint add, and the tests' Python venv (pymodbus, schemathesis, Parquet readers; when missing)
 	@Deploy/dev/install-packages.sh $(TEST_PACKAGES)
-	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus, importlib.metadata as m; sys.exit(pymodbus.__version__ != "3.16.1" or m.version("schemathesis") != "4.32.5")' 2>/dev/null; then \
+	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus, importlib.metadata as m; sys.exit(pymodbus.__version__ != "3.16.1" or m.version("schemathesis") != "4.32.5" or m.version("pyarrow") != "26.0.1" or m.version("duckdb") != "2.0.1" or m.version("fastparquet") != "2026.9.0")' 2>/dev/null; then \
 		echo "installing $(PYTHON_PACKAGES) into $(PYTHON_VENV)"; \
 		/usr/bin/python3 -m venv $(PYTHON_VENV) && \
 		$(PYTHON_VENV)/bin/pip install -q --disable-pip-version-check $(PYTHON_PACKAGES); \
