@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // YAML keys of a configuration file, to refuse the ones no component reads.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // SHA-256 of the lake's files (manifests) and HMAC-SHA256 of alert webhooks.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // C at the edge.
@@ -48,6 +50,16 @@ let package = Package(
         .target(name: "CRedisReader", dependencies: ["CHiredis"]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // The lake's page compression (Docs/lake.md).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .target(name: "Compression", dependencies: ["CZstd", "CSnappy"], swiftSettings: swiftSettings),
+        // A Parquet writer (Thrift compact footer, dictionary/delta/plain pages): no I/O besides its sink.
+        .target(
+            name: "Parquet",
+            dependencies: ["Compression", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: swiftSettings
+        ),
 
         // Wrappers: the only places with Unsafe code for their C library.
         // The status document the daemons serve and telemetryctl reads: one type for both sides.
@@ -109,7 +121,9 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus",
+                "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus", "Parquet", "SystemSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -170,6 +184,7 @@ let package = Package(
             dependencies: [
                 "Redis", "TelemetryCore", "TelemetryStatus", "SystemSupport", "TelemetryConfiguration", "Control", "Hub", "Processor", "Query",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -191,6 +206,7 @@ let package = Package(
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
         .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "Compression"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -223,7 +239,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", "TelemetryConfiguration", "Control", "TelemetryStatus", "Query", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Redis", "Postgres", "Processor", "TelemetryCore", "Hub", "Systemd", "SystemSupport", "TelemetryConfiguration", "Control", "TelemetryStatus", "Query", "Parquet", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Configuration", package: "swift-configuration")],
             swiftSettings: swiftSettings
         ),

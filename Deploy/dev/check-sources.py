@@ -15,7 +15,7 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-WRAPPERS = {"Redis", "Postgres", "Systemd", "TelemetryRing", "Buses", "SystemSupport", "Gzip"}
+WRAPPERS = {"Redis", "Postgres", "Systemd", "TelemetryRing", "Buses", "SystemSupport", "Gzip", "Compression"}
 HOT_CODECS = {
     "Sources/TelemetryCore/JSONParser.swift",      # the JSON parser walks a buffer pointer
     "Sources/TelemetryCore/Wire/HubBatch.swift",   # the batch codec's little-endian loads and stores

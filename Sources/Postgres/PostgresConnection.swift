@@ -120,6 +120,55 @@ public final class PostgresConnection {
         return affected
     }
 
+    /// Runs `COPY … TO STDOUT` and hands its data to `body` in chunks of whole messages (about
+    /// `chunkBytes` each; in binary format the first holds the header, each message one row, the
+    /// last the trailer). Returns the number of rows copied. An error thrown by `body` stops the
+    /// copy: the connection is then closed (the server would go on sending), so make a new one.
+    @discardableResult
+    public func copyOut(_ sql: String, chunkBytes: Int = 1 << 20, _ body: ([UInt8]) throws -> Void) throws -> Int {
+        let connection = try live()
+        let start = PQexec(connection, sql)
+        guard PQresultStatus(start) == PGRES_COPY_OUT else {
+            _ = try consume(start, connection)
+            throw PostgresError(.server, "\(sql) did not start a COPY TO STDOUT")
+        }
+        PQclear(start)
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(chunkBytes + 4096)
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(connection, &buffer, 0)
+            if length > 0, let buffer {
+                buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
+                    chunk.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(length)))
+                }
+                PQfreemem(buffer)
+                if chunk.count >= chunkBytes {
+                    do {
+                        try body(chunk)
+                    } catch {
+                        close()
+                        throw error
+                    }
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                continue
+            }
+            if length == -1 { break }
+            throw PostgresError(.connectionLost, Self.message(connection))
+        }
+        if !chunk.isEmpty {
+            do { try body(chunk) } catch { close(); throw error }
+        }
+        var firstError: PostgresError?
+        var affected = 0
+        while let result = PQgetResult(connection) {
+            do { affected = try consume(result, connection).affected } catch { if firstError == nil { firstError = error } }
+        }
+        if let firstError { throw firstError }
+        return affected
+    }
+
     private func live() throws(PostgresError) -> OpaquePointer {
         guard let connection else { throw PostgresError(.connectionLost, "connection is closed") }
         if PQstatus(connection) != CONNECTION_OK {

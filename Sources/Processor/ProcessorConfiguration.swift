@@ -53,6 +53,8 @@ package struct ThresholdRule: Sendable, Equatable {
 ///   hot-attribute cache after each COMMIT (into entries a fill created; it never creates one)
 /// - `tenants.default` `default`: the tenant of seed-format tasks and of batches that name none
 ///   (Docs/tenants.md; the section's other keys are read too, so one `tenants:` block fits every daemon)
+/// - `lake.path` (off when empty), `lake.delay_s` 3600, `lake.interval_s` 60, `lake.compression` zstd,
+///   `lake.zstd_level` 3, `lake.row_group_rows` 1000000, `lake.page_rows` 65536 (Docs/lake.md)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
 ///   `supervisor.backoff_initial_ms` 100, `supervisor.backoff_max_ms` 10000
@@ -104,6 +106,8 @@ package struct ProcessorConfiguration: Sendable {
     }
     /// How the supervisor restarts failed stages (section `supervisor`).
     package var restartPolicy: RestartPolicy
+    /// Section `lake`: the Parquet exporter (off without `lake.path`).
+    package var lake: LakeConfiguration
 
     package init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = try config.section("redis", RedisConfiguration.init(reader:))
@@ -133,6 +137,7 @@ package struct ProcessorConfiguration: Sendable {
         cacheEnabled = try config.strictBool("cache.enabled", default: true)
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
         tenants = try TenantDirectory(reader: config, loading: .none, defaultToken: nil)
+        lake = try config.section("lake", LakeConfiguration.init(reader:))
     }
 
     /// `names` and `<name>.unit`: the declared metrics and their units.

@@ -36,6 +36,8 @@ package final class ProcessorCounters: Sendable {
     package let postgresReachable = Atomic<Int>(0)
     /// 1 when Redis was found without `appendonly yes` / `noeviction`.
     package let redisMisconfigured = Atomic<Int>(0)
+    /// The lake exporter, when `lake.path` is set (its counters are its own).
+    package let lake = Mutex<LakeExporter?>(nil)
     /// 1 once start-up (migrations, consumer groups) is done.
     package let started = Atomic<Int>(0)
     private let deadLetters = Mutex<[String: Int]>([:])

@@ -68,6 +68,14 @@ enum ProcessorMetrics {
         e.histogram("telemetry_processor_end_to_end_latency_seconds", help: "Time from a sample's timestamp to the COMMIT that stored it", c.endToEndLatency)
         e.gauge("telemetry_processor_redis_up", help: "1 when the last probe reached Redis", value: Double(c.redisReachable.load(ordering: .relaxed)))
         e.gauge("telemetry_processor_postgres_up", help: "1 when the last probe reached PostgreSQL", value: Double(c.postgresReachable.load(ordering: .relaxed)))
+        if let lake = c.lake.withLock({ $0 }) {
+            e.counter("telemetry_processor_lake_exports_total", help: "UTC days exported to the Parquet lake (again after late rows)", value: lake.exports.load(ordering: .relaxed))
+            e.counter("telemetry_processor_lake_rows_total", help: "Rows written to the Parquet lake", value: lake.rowsExported.load(ordering: .relaxed))
+            e.counter("telemetry_processor_lake_failures_total", help: "Lake exports (or looks for due days) that failed and will be tried again", value: lake.failures.load(ordering: .relaxed))
+            e.gauge("telemetry_processor_lake_days_due", help: "Days complete or changed and not yet exported, at the last look", value: Double(lake.daysDue.load(ordering: .relaxed)))
+            e.gauge("telemetry_processor_lake_last_export_timestamp_seconds", help: "When the last lake export finished (Unix time; 0: none yet)",
+                    value: Double(lake.lastExportMicros.load(ordering: .relaxed)) / 1e6)
+        }
         e.gauge("telemetry_processor_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))
     }
 }

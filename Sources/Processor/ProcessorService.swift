@@ -239,6 +239,16 @@ package final class ProcessorService: Service {
                 }
             },
         ]
+        if configuration.lake.enabled {
+            let lake = LakeExporter(conninfo: configuration.storage.url, settings: configuration.lake, logger: logger)
+            counters.lake.withLock { $0 = lake }
+            children.append(.init(name: "lake", role: .maintenance) {
+                while !Task.isCancelled {
+                    await lake.pass(nowMicros: clock())
+                    try await Task.sleep(for: .seconds(configuration.lake.intervalSeconds))
+                }
+            })
+        }
         children += pool.children(storages: storages, acknowledger: acknowledger, deadLetters: deadLetters, retries: retries, faults: faults,
                                   counters: counters, configuration: configuration, settings: analysisSettings, logger: logger)
         let supervisor = self.supervisor

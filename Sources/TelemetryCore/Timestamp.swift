@@ -92,7 +92,8 @@ public enum Timestamp {
     /// `(year, month, day)` of a UTC day number.
     public static func civil(dayNumber: Int) -> (year: Int, month: Int, day: Int) { civilFromDays(dayNumber) }
 
-    static func daysInMonth(year: Int, month: Int) -> Int {
+    /// The number of days in `month` (1…12) of `year` (proleptic Gregorian).
+    public static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
         case 4, 6, 9, 11: 30

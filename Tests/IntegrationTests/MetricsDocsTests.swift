@@ -38,7 +38,9 @@ struct MetricsDocsTests {
 
         let deployment = try Deployment()
         let hub = try Daemon("telemetry-hub", name: "metrics-doc-hub", environment: deployment.hubEnvironment(sensors: 2, readings: 3, rate: 50))
-        let processor = try Daemon("telemetry-processor", name: "metrics-doc-processor", environment: deployment.processorEnvironment())
+        // With a lake, so its exporter's series are there too.
+        let processor = try Daemon("telemetry-processor", name: "metrics-doc-processor",
+                                   environment: deployment.processorEnvironment(extra: ["LAKE_PATH": try LakeTests.folder("metrics-doc")]))
         // The series that appear only after their event: a rejected line and an answered ingest
         // request on the hub, a queue probe on the processor.
         let port = try await hub.httpPort()

@@ -321,5 +321,21 @@ package enum Schema {
             CREATE FUNCTION telemetry_timeline() RETURNS text LANGUAGE sql VOLATILE
                 AS $$ SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) $$;
             """),
+        Migration(version: 14, name: "lake days", sql: """
+            -- The Parquet lake's book (Docs/lake.md). Every storage transaction that stores rows of
+            -- a UTC day already over counts one change on the day's row, in that transaction; an
+            -- export records the count its snapshot saw. A day whose count moved since is exported
+            -- again, so the lake equals the database for every exported day.
+            CREATE TABLE lake_days (
+                day date PRIMARY KEY,
+                changes bigint NOT NULL DEFAULT 0,
+                exported_changes bigint,
+                exported_rows bigint,
+                exported_bytes bigint,
+                exported_at timestamptz,
+                snapshot_at timestamptz,
+                sha256 text
+            );
+            """),
     ]
 }

@@ -116,6 +116,7 @@ extension StorageActor {
         let latest = plainWrites ? [] : try upsertLatest(group, inserted: inserted, pg)
         let alerts = try insertAlerts(group, inserted: inserted, pg)
         try recordPositions(batches.compactMap(\.position), pg)
+        try countLakeChanges(group, inserted: inserted, pg)
         try pg.execute("COMMIT")
         // After COMMIT, handed to the writer's own thread: one pipelined round trip per
         // transaction; a failure is counted and never fails or slows the group.
@@ -156,6 +157,28 @@ extension StorageActor {
             WHERE (p.ms, p.seq) < (EXCLUDED.ms, EXCLUDED.seq) AND p.timeline = EXCLUDED.timeline
             """, [PostgresText.array(furthest.map(\.stream)), PostgresText.array(furthest.map { String($0.id.milliseconds) }),
                   PostgresText.array(furthest.map { String($0.id.sequence) })])
+    }
+
+    /// Counts one change on `lake_days` for each UTC day before today that the group stored
+    /// rows of (Docs/lake.md): the lake exporter re-exports such a day. Today's rows, the usual
+    /// case, cost nothing; the days are locked in date order, so two late groups cannot deadlock.
+    func countLakeChanges(_ group: [Resolved], inserted: [Bool]?, _ pg: PostgresConnection) throws(PostgresError) {
+        let today = Int64(Timestamp.dayNumber(micros: wallClockMicros())) * 86_400_000_000
+        var days = Set<Int>()
+        var row = 0
+        for r in group {
+            for sample in r.batch.samples {
+                if sample.timestampMicros < today && inserted.map({ $0[row] }) ?? true {
+                    days.insert(Timestamp.dayNumber(micros: sample.timestampMicros))
+                }
+                row += 1
+            }
+        }
+        guard !days.isEmpty else { return }
+        try pg.query("""
+            INSERT INTO lake_days AS l (day, changes) SELECT d, 1 FROM unnest($1::date[]) AS d ORDER BY d
+            ON CONFLICT (day) DO UPDATE SET changes = l.changes + 1
+            """, [PostgresText.array(days.sorted().map { LakeLayout.dayText($0) })])
     }
 
     /// The slow path: stage, insert what is new; returns which rows went in (the first of equal
