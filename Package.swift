@@ -193,6 +193,7 @@ let package = Package(
             dependencies: [
                 "TelemetryRing", "CTelemetryRingBench", "TelemetryCore", "Redis", "Postgres", "Processor", "Hub", "SystemSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

@@ -14,10 +14,10 @@ struct TelemetryBench: AsyncParsableCommand {
             """)
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case ring, storage, e2e, latency, scaling, http, query
+        case ring, storage, e2e, latency, scaling, http, query, lake
     }
 
-    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http, query); all by default.")
+    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http, query, lake); all by default.")
     var only: [Section] = Section.allCases
 
     @Option(help: "Seconds of the sustained end-to-end measurement.")
@@ -40,6 +40,9 @@ struct TelemetryBench: AsyncParsableCommand {
 
     @Option(help: "PostgreSQL connections of each processor's storage (and of the COPY baseline).")
     var storageConnections: Int = 2
+
+    @Option(help: "Devices of the lake section's day (each with 3 metrics, one reading a minute).")
+    var lakeDevices: Int = 400
 
     @Option(help: "Where the report goes.")
     var out: String = "bench"
@@ -67,6 +70,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         if sections.contains(.http) { plan += 20 }
         if sections.contains(.query) { plan += 5 * shortSeconds + 15 }
+        if sections.contains(.lake) { plan += 60 }
         let progress = Progress(totalSeconds: plan)
         var report = Report(date: ISO8601DateFormatter().string(from: Date()), commit: Self.commit(), machine: Self.machine(),
                             settings: sections == [.ring] ? [:] : (try await blocking { try servers.settings() }))
@@ -229,6 +233,22 @@ struct TelemetryBench: AsyncParsableCommand {
                        baseline: ceiling, baselineValue: q.health.requestsPerSecond)
             report.add("query", "series 30 days at 1h, requests/s", value: q.series30d.requestsPerSecond, unit: "/s",
                        baseline: ceiling, baselineValue: q.health.requestsPerSecond)
+        }
+        if sections.contains(.lake) {
+            progress.advance(0, label: "lake: seeding a day (\(lakeDevices) devices × 3 metrics, one reading a minute), then COPY out and Parquet exports")
+            let lake = try await LakeBench(servers: servers).run(devices: lakeDevices)
+            progress.advance(60, label: "lake: done")
+            let zstd = lake.exportRowsPerSecond["zstd"] ?? 0, snappy = lake.exportRowsPerSecond["snappy"] ?? 0
+            progress.note("lake: \(lake.rows) rows, export \(Report.format(zstd))/s (zstd) against COPY out \(Report.format(lake.copyRowsPerSecond))/s; \(String(format: "%.2f", lake.parquetBytesPerSample["zstd"] ?? 0)) bytes/sample against PostgreSQL's \(String(format: "%.1f", lake.postgresBytesPerSample))")
+            let copy = "COPY (same query) TO STDOUT (FORMAT binary), drained undecoded, same run"
+            report.add("lake", "export to Parquet, ZSTD, rows/s (one day, \(lake.rows) rows)", value: zstd, unit: "/s", baseline: copy, baselineValue: lake.copyRowsPerSecond)
+            report.add("lake", "export to Parquet, Snappy, rows/s", value: snappy, unit: "/s", baseline: copy, baselineValue: lake.copyRowsPerSecond)
+            let perSample = lake.parquetBytesPerSample["zstd"] ?? 0
+            report.add("lake", "bytes per sample in Parquet, ZSTD", value: perSample, unit: "B",
+                       baseline: "PostgreSQL, the day's partition with its indexes (pg_total_relation_size / rows)", baselineValue: lake.postgresBytesPerSample,
+                       target: "≤ 8 B", met: perSample <= 8)
+            report.add("lake", "bytes per sample in Parquet, Snappy", value: lake.parquetBytesPerSample["snappy"] ?? 0, unit: "B",
+                       baseline: "PostgreSQL, the day's partition with its indexes", baselineValue: lake.postgresBytesPerSample)
         }
         for run in report.runs where (run.lost ?? 0) != 0 || run.duplicates != 0 {
             report.notes.append("\(run.name): \(run.lost ?? 0) samples lost, \(run.duplicates) duplicates")

@@ -39,6 +39,22 @@ struct BenchSmokeTests {
         }
     }
 
+    @Test("telemetry-bench's lake section (a seeded day: COPY out, Parquet exports, bytes per sample) runs against the test servers")
+    func lakeSection() async throws {
+        _ = try TestServers.redis()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bench-lake-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try await runTool("telemetry-bench", [
+            "--only", "lake", "--lake-devices", "10", "--redis-port", "\(TestServers.redisPort)", "--pg-port", "\(TestServers.pgPort)",
+            "--out", out, "--run-dir", TestServers.root.appendingPathComponent(".run/test").path,
+        ])
+        #expect(status == 0, "\(output)")
+        let report = (try? String(contentsOfFile: "\(out)/report.md", encoding: .utf8)) ?? ""
+        for figure in ["export to Parquet, ZSTD", "bytes per sample in Parquet, ZSTD", "COPY (same query) TO STDOUT"] {
+            #expect(report.contains(figure), "\(figure) missing:\n\(report)\n\(output)")
+        }
+    }
+
     /// One pipeline run of a synthetic report.
     static func run(_ name: String, committed: Double, latency: (Double, Double, Double)? = nil) -> [String: Any] {
         var run: [String: Any] = ["name": name, "shards": 8, "processors": 1, "committedPerSecond": committed, "storedRows": 1,

@@ -17,7 +17,7 @@ package enum LakeSchema {
     package static let sortingColumns = [0, 1, 4]
 
     /// The `COPY` that reads one UTC day in the file's column order and row order.
-    static func copy(day: Int) -> String {
+    package static func copy(day: Int) -> String {
         let from = LakeLayout.dayText(day), to = LakeLayout.dayText(day + 1)
         return """
             COPY (SELECT d.name, m.name, m.unit, t.name, s.ts, s.value, s.ingested_at
