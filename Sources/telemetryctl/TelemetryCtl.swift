@@ -15,7 +15,7 @@ struct TelemetryCtl: AsyncParsableCommand {
         abstract: "Inspect and operate the telemetry pipeline.",
         discussion: "Exit status: 0 done; 1 a runtime failure or a check that found a problem; 2 an invalid configuration (config check); 64 a usage error.",
         version: TelemetryVersion.current,
-        subcommands: [Status.self, Queues.self, DeadLetters.self, Spool.self, Lake.self, Config.self, Version.self])
+        subcommands: [Status.self, Queues.self, DeadLetters.self, Spool.self, Replay.self, Lake.self, Config.self, Version.self])
 
     /// Parses and runs the command; a failure while running is one line and status 1, never
     /// ArgumentParser's usage status.

@@ -11,10 +11,17 @@ extension Worker {
         var plan: AnalysisPlan
         var maxRetries: Int
         var rejection: (error: TelemetryError, payload: [UInt8])?
+        /// Samples validation refused (split off into `rejection`).
+        var rejectedSamples = 0
     }
 
     /// Decodes and validates; invalid samples are split off for the dead letters.
     func prepare(_ item: WorkItem) -> Result<Prepared, TelemetryError> {
+        Self.prepare(item, configuration: configuration, faults: faults)
+    }
+
+    /// ``prepare(_:)`` for callers without a worker (`telemetryctl replay`).
+    static func prepare(_ item: WorkItem, configuration: ProcessorConfiguration, faults: FaultSwitches) -> Result<Prepared, TelemetryError> {
         let now = wallClockMicros()
         switch item.payload {
         case .undecodable(let error, _, _):
@@ -68,7 +75,7 @@ extension Worker {
             }
             return .success(Prepared(
                 batch: batch,
-                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection))
+                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection, rejectedSamples: invalid.count))
         case .task(let task):
             faults.crashIfNamed([task.deviceID])
             // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
@@ -96,7 +103,8 @@ extension Worker {
             return .success(Prepared(
                 batch: StorageBatch(id: task.id, namespace: .task, digest: ContentDigest.task(task),
                                     deviceNames: [task.deviceID], metricNames: names, samples: valid),
-                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.retry.maxRetries, rejection: rejection))
+                plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.retry.maxRetries, rejection: rejection,
+                rejectedSamples: rejected))
         }
     }
 
