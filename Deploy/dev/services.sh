@@ -50,12 +50,13 @@ start_redis() {
 }
 
 # pg_start DATA LOGDIR PORT SOCKET_DIR [EXTRA_OPTIONS]: starts a server on loopback, with its
-# log in LOGDIR. The server must not inherit our stdout or stderr: a caller reading them to the
-# end (a test) would wait for the server to exit.
+# log in LOGDIR. wal_level=logical lets the change feed's subscribers and slots read it
+# (Docs/change-feed.md); a slot never holds more than 1 GB of WAL. The server must not inherit
+# our stdout or stderr: a caller reading them to the end (a test) would wait for the server to exit.
 pg_start() {
   local data=$1 logs=$2 port=$3 sock=$4 extra=${5:-}
   runuser -u postgres -- "$pgbin/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 $extra ${PG_OPTIONS:-}" start \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $sock $pg_sync -c max_connections=200 -c wal_level=logical -c max_slot_wal_keep_size=1GB $extra ${PG_OPTIONS:-}" start \
     >/dev/null 2>"$logs/pg_ctl.err" </dev/null || { cat "$logs/pg_ctl.err" "$logs/postgres.log" >&2; exit 1; }
 }
 

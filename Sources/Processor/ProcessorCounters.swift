@@ -36,6 +36,8 @@ package final class ProcessorCounters: Sendable {
     package let postgresReachable = Atomic<Int>(0)
     /// 1 when Redis was found without `appendonly yes` / `noeviction`.
     package let redisMisconfigured = Atomic<Int>(0)
+    /// The primary's replication slots at the last look (every 5 s).
+    package let replicationSlots = Mutex<[ReplicationSlot]>([])
     /// The lake exporter, when `lake.path` is set (its counters are its own).
     package let lake = Mutex<LakeExporter?>(nil)
     /// 1 once start-up (migrations, consumer groups) is done.

@@ -80,6 +80,9 @@ public enum ProcessorDaemon {
                            "retries": c.retries.load(ordering: .relaxed), "dead_letters": c.deadLettersByReason.values.reduce(0, +)]
         document.consumerLag = shards.totalLag
         document.pending = shards.reduce(0) { $0 + $1.pending }
+        document.slots = c.replicationSlots.withLock { $0 }.map {
+            StatusDocument.Slot(name: $0.name, kind: $0.kind, active: $0.active, walStatus: $0.walStatus, retainedBytes: $0.retainedBytes, limitBytes: $0.limitBytes)
+        }
         document.shards = shards.enumerated().map {
             StatusDocument.Shard(shard: $0.offset, length: $0.element.length, lag: $0.element.lag, pending: $0.element.pending,
                                  group: $0.element.groupExists ? "present" : "missing")

@@ -68,6 +68,14 @@ enum ProcessorMetrics {
         e.histogram("telemetry_processor_end_to_end_latency_seconds", help: "Time from a sample's timestamp to the COMMIT that stored it", c.endToEndLatency)
         e.gauge("telemetry_processor_redis_up", help: "1 when the last probe reached Redis", value: Double(c.redisReachable.load(ordering: .relaxed)))
         e.gauge("telemetry_processor_postgres_up", help: "1 when the last probe reached PostgreSQL", value: Double(c.postgresReachable.load(ordering: .relaxed)))
+        for slot in c.replicationSlots.withLock({ $0 }) {
+            let labels = [("slot", slot.name)]
+            e.gauge("telemetry_processor_replication_slot_retained_bytes", labels: labels,
+                    help: "WAL the primary keeps for a replication slot (from its restart_lsn to the current position)", value: Double(slot.retainedBytes))
+            e.gauge("telemetry_processor_replication_slot_active", labels: labels, help: "1 while a reader is connected to the slot", value: slot.active ? 1 : 0)
+            e.gauge("telemetry_processor_replication_slot_lost", labels: labels,
+                    help: "1 once the slot passed max_slot_wal_keep_size and lost WAL it needed (its reader must be set up again)", value: slot.walStatus == "lost" ? 1 : 0)
+        }
         if let lake = c.lake.withLock({ $0 }) {
             e.counter("telemetry_processor_lake_exports_total", help: "UTC days exported to the Parquet lake (again after late rows)", value: lake.exports.load(ordering: .relaxed))
             e.counter("telemetry_processor_lake_rows_total", help: "Rows written to the Parquet lake", value: lake.rowsExported.load(ordering: .relaxed))

@@ -153,6 +153,9 @@ package final class ProcessorService: Service {
                     counters.updateQueues(queues)
                 }
                 probes += 1
+                if probes % 5 == 1, let slots = try? await storage.replicationSlots() {
+                    counters.replicationSlots.withLock { $0 = slots }
+                }
                 if redisUp, probes % 5 == 1 { await capDeadLetters(control) }
                 if redisUp, probes % 5 == 1 { lastMetricID = await mirrorMetricNames(storage: storage, redis: control, after: lastMetricID) }
                 try? await Task.sleep(for: .seconds(1))

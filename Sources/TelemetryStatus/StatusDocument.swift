@@ -203,6 +203,43 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     /// Each shard stream, in shard order.
     public var shards: [Shard]?
 
+    /// The primary's replication slots (the change feed's subscribers and slot readers, standbys).
+    public var slots: [Slot]?
+
+    /// A replication slot of the processor's PostgreSQL primary and the WAL it holds back.
+    public struct Slot: Codable, Sendable, Equatable {
+        /// `slot_name`.
+        public var name: String
+        /// `logical` or `physical`.
+        public var kind: String
+        /// Whether a reader is connected.
+        public var active: Bool
+        /// PostgreSQL's `wal_status`: `reserved`, `extended`, `unreserved` (past the limit, about to
+        /// be lost) or `lost` (the slot can no longer be read).
+        public var walStatus: String
+        /// WAL the primary keeps for it (bytes from its `restart_lsn` to the current position).
+        public var retainedBytes: Int
+        /// `max_slot_wal_keep_size` in bytes; nil when unlimited.
+        public var limitBytes: Int?
+
+        /// A slot as `pg_replication_slots` shows it.
+        public init(name: String, kind: String, active: Bool, walStatus: String, retainedBytes: Int, limitBytes: Int?) {
+            self.name = name
+            self.kind = kind
+            self.active = active
+            self.walStatus = walStatus
+            self.retainedBytes = retainedBytes
+            self.limitBytes = limitBytes
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, kind, active
+            case walStatus = "wal_status"
+            case retainedBytes = "retained_bytes"
+            case limitBytes = "limit_bytes"
+        }
+    }
+
     // The query daemon.
     /// The query daemon's PostgreSQL nodes.
     public var nodes: [ReadNode]?
@@ -224,7 +261,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case service, pid, ready, summary, dependencies, children, socket, queues, rates, totals, buses, spool, breaker, consumer, pending, shards, nodes
+        case service, pid, ready, summary, dependencies, children, socket, queues, rates, totals, buses, spool, breaker, consumer, pending, shards, nodes, slots
         case uptimeSeconds = "uptime_s"
         case stalledStages = "stalled_stages"
         case hubID = "hub_id"

@@ -103,6 +103,11 @@ enum StatusScreen {
         if d.consumer != nil {
             lines.append("  consumer      lag \(d.consumerLag.map(String.init) ?? "unknown"), pending \(d.pending ?? 0)")
         }
+        for slot in d.slots ?? [] {
+            let limit = slot.limitBytes.map { " of \(bytes($0)) allowed" } ?? " (no limit)"
+            lines.append("  slot          \(slot.name) (\(slot.kind), \(slot.active ? "active" : "INACTIVE")): retains \(bytes(slot.retainedBytes))\(limit), wal \(slot.walStatus)"
+                         + (slot.walStatus == "lost" ? ": LOST, its reader must be set up again" : ""))
+        }
         if !d.stalledStages.isEmpty {
             lines.append("  STALLED       \(d.stalledStages.joined(separator: ", "))")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Testing
 
 /// Docs/metrics.md against the live `/metrics` of both daemons, both ways: every exposed name is
@@ -38,6 +39,11 @@ struct MetricsDocsTests {
 
         let deployment = try Deployment()
         let hub = try Daemon("telemetry-hub", name: "metrics-doc-hub", environment: deployment.hubEnvironment(sensors: 2, readings: 3, rate: 50))
+        // A replication slot (reserving no WAL), so the slot series are there too.
+        let superuser = try PostgresConnection(conninfo: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=postgres dbname=postgres")
+        let slot = "metrics_doc_\(deployment.prefix)"
+        try superuser.execute("SELECT pg_create_physical_replication_slot('\(slot)')")
+        defer { _ = try? superuser.execute("SELECT pg_drop_replication_slot('\(slot)')") }
         // With a lake, so its exporter's series are there too.
         let processor = try Daemon("telemetry-processor", name: "metrics-doc-processor",
                                    environment: deployment.processorEnvironment(extra: ["LAKE_PATH": try LakeTests.folder("metrics-doc")]))

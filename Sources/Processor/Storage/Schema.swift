@@ -337,5 +337,50 @@ package enum Schema {
                 sha256 text
             );
             """),
+        Migration(version: 15, name: "change feed", sql: """
+            -- The change feed (Docs/change-feed.md): one publication over the data tables, day
+            -- partitions published as samples (publish_via_partition_root), for a downstream
+            -- PostgreSQL's CREATE SUBSCRIPTION. Creating it needs CREATE on the database; a role
+            -- without it is told how to have it created.
+            DO $do$
+            BEGIN
+                IF has_database_privilege(current_user, current_database(), 'CREATE') THEN
+                    CREATE PUBLICATION telemetry_feed
+                        FOR TABLE tenants, devices, metrics, samples, aggregates_1m, aggregates_1h, aggregates_1d, latest_values, alerts
+                        WITH (publish_via_partition_root = true);
+                ELSE
+                    RAISE NOTICE 'no CREATE privilege on this database: create the publication telemetry_feed as Docs/change-feed.md says';
+                END IF;
+            END
+            $do$;
+            -- samples has no primary key: each day partition logs whole old rows, so an UPDATE or
+            -- DELETE by hand is published instead of refused (inserts cost nothing more).
+            DO $do$
+            DECLARE
+                part regclass;
+            BEGIN
+                FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'samples'::regclass LOOP
+                    EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', part);
+                END LOOP;
+            END
+            $do$;
+            CREATE OR REPLACE FUNCTION telemetry_ensure_partition(day date) RETURNS boolean
+            LANGUAGE plpgsql AS $fn$
+            DECLARE
+                part text := 'samples_p' || to_char(day, 'YYYYMMDD');
+            BEGIN
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                PERFORM pg_advisory_xact_lock(hashtext('telemetry_partition_' || part));
+                IF to_regclass(part) IS NOT NULL THEN RETURN false; END IF;
+                EXECUTE format('CREATE TABLE %I PARTITION OF samples FOR VALUES FROM (%L) TO (%L)', part,
+                    to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+                PERFORM telemetry_protect_partition(part::regclass);
+                EXECUTE format('ALTER TABLE %I REPLICA IDENTITY FULL', part);
+                RETURN true;
+            EXCEPTION WHEN duplicate_table THEN
+                RETURN false;
+            END
+            $fn$;
+            """),
     ]
 }

@@ -125,6 +125,21 @@ package actor StorageActor {
         }
     }
 
+    /// The server's replication slots and the WAL each holds back (Docs/change-feed.md); none
+    /// on a server that is not a primary.
+    package func replicationSlots() throws(PostgresError) -> [ReplicationSlot] {
+        let rows = try live().execute("""
+            SELECT slot_name, slot_type, active, coalesce(wal_status, 'unknown'),
+                   CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN 0 ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint END,
+                   (SELECT CASE WHEN setting::bigint < 0 THEN NULL ELSE setting::bigint * 1024 * 1024 END FROM pg_settings WHERE name = 'max_slot_wal_keep_size')
+            FROM pg_replication_slots ORDER BY slot_name
+            """).rows
+        return rows.map {
+            ReplicationSlot(name: $0[0] ?? "", kind: $0[1] ?? "", active: $0[2] == "t", walStatus: $0[3] ?? "unknown",
+                            retainedBytes: Int($0[4] ?? "") ?? 0, limitBytes: $0[5].flatMap { Int($0) })
+        }
+    }
+
     /// Stamps `telemetry_heartbeat` with the time now (what replicas' lag is measured from).
     package func beat() throws(PostgresError) {
         try live().execute("UPDATE telemetry_heartbeat SET at = clock_timestamp() WHERE id = 1")
@@ -245,4 +260,14 @@ package actor StorageActor {
         }
         return positions
     }
+}
+
+/// A replication slot of the primary (`pg_replication_slots`).
+package struct ReplicationSlot: Sendable, Equatable {
+    package var name: String
+    package var kind: String
+    package var active: Bool
+    package var walStatus: String
+    package var retainedBytes: Int
+    package var limitBytes: Int?
 }

@@ -67,8 +67,11 @@ final class PostgresServer: Sendable {
     let port: Int
     let directory: String
     let binaries: String
+    /// Server settings added at every start (`-c name=value …`).
+    let options: String
 
-    init() throws {
+    init(options: String = "") throws {
+        self.options = options
         (port, directory, binaries) = try Self.prepare()
         try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/initdb", "-D", directory + "/data", "-U", "postgres",
                                       "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
@@ -81,6 +84,7 @@ final class PostgresServer: Sendable {
 
     /// A streaming standby of `primary` (`pg_basebackup -R`, asynchronous), started.
     init(standbyOf primary: PostgresServer) throws {
+        options = primary.options
         (port, directory, binaries) = try Self.prepare()
         try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_basebackup", "-h", "127.0.0.1", "-p", String(primary.port),
                                       "-U", "postgres", "-D", directory + "/data", "-R", "-X", "stream", "-c", "fast"])
@@ -132,7 +136,7 @@ final class PostgresServer: Sendable {
 
     func start() throws {
         try run("/usr/sbin/runuser", ["-u", "postgres", "--", "\(binaries)/pg_ctl", "-D", directory + "/data", "-l", directory + "/postgres.log",
-                                      "-w", "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory)/sock -c fsync=off", "start"])
+                                      "-w", "-t", "60", "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory)/sock -c fsync=off \(options)", "start"])
     }
 
     func stop() throws {
