@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // SHA-256 of the lake's files (manifests) and HMAC-SHA256 of alert webhooks.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Alert delivery to Alertmanager and webhooks.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C at the edge.
@@ -123,6 +125,8 @@ let package = Package(
             dependencies: [
                 "TelemetryCore", "Redis", "Postgres", "TelemetryConfiguration", "Supervision", "Control", "Systemd", "TelemetryStatus", "Parquet", "SystemSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),

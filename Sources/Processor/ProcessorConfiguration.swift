@@ -108,6 +108,10 @@ package struct ProcessorConfiguration: Sendable {
     package var restartPolicy: RestartPolicy
     /// Section `lake`: the Parquet exporter (off without `lake.path`).
     package var lake: LakeConfiguration
+    /// Section `health`: device silence.
+    package var health: HealthConfiguration
+    /// Section `alerting`: where alerts are delivered.
+    package var alerting: AlertingConfiguration
 
     package init(reader config: ConfigReader) throws(ConfigurationError) {
         redis = try config.section("redis", RedisConfiguration.init(reader:))
@@ -138,6 +142,8 @@ package struct ProcessorConfiguration: Sendable {
         restartPolicy = try config.section("supervisor", RestartPolicy.init(reader:))
         tenants = try TenantDirectory(reader: config, loading: .none, defaultToken: nil)
         lake = try config.section("lake", LakeConfiguration.init(reader:))
+        health = try config.section("health", HealthConfiguration.init(reader:))
+        alerting = try config.section("alerting", AlertingConfiguration.init(reader:))
     }
 
     /// `names` and `<name>.unit`: the declared metrics and their units.

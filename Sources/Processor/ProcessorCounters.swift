@@ -38,6 +38,9 @@ package final class ProcessorCounters: Sendable {
     package let redisMisconfigured = Atomic<Int>(0)
     /// The primary's replication slots at the last look (every 5 s).
     package let replicationSlots = Mutex<[ReplicationSlot]>([])
+    /// The silence checker and the alert deliverer (their counters are their own).
+    package let health = Mutex<HealthChecker?>(nil)
+    package let alertDelivery = Mutex<AlertDeliverer?>(nil)
     /// The lake exporter, when `lake.path` is set (its counters are its own).
     package let lake = Mutex<LakeExporter?>(nil)
     /// 1 once start-up (migrations, consumer groups) is done.

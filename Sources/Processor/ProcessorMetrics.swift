@@ -76,6 +76,18 @@ enum ProcessorMetrics {
             e.gauge("telemetry_processor_replication_slot_lost", labels: labels,
                     help: "1 once the slot passed max_slot_wal_keep_size and lost WAL it needed (its reader must be set up again)", value: slot.walStatus == "lost" ? 1 : 0)
         }
+        if let health = c.health.withLock({ $0 }) {
+            e.counter("telemetry_processor_silence_alerts_total", help: "Devices found silent (one alert each time one goes silent)", value: health.raised.load(ordering: .relaxed))
+            e.counter("telemetry_processor_silence_resolved_total", help: "Silences resolved by the device reporting again", value: health.resolved.load(ordering: .relaxed))
+            e.gauge("telemetry_processor_devices_silent", help: "Devices silent at the last check", value: Double(health.silent.load(ordering: .relaxed)))
+            e.gauge("telemetry_processor_pipeline_watermark_lag_seconds",
+                    help: "How far behind the clock the pipeline's progress (the oldest entry not yet stored) was at the last silence check",
+                    value: Double(health.watermarkLagMicros.load(ordering: .relaxed)) / 1e6)
+        }
+        if let delivery = c.alertDelivery.withLock({ $0 }) {
+            e.counter("telemetry_processor_alert_deliveries_total", help: "Alert events delivered to a target (Alertmanager or a webhook)", value: delivery.delivered.load(ordering: .relaxed))
+            e.counter("telemetry_processor_alert_delivery_failures_total", help: "Alert deliveries that failed and will be retried", value: delivery.failures.load(ordering: .relaxed))
+        }
         if let lake = c.lake.withLock({ $0 }) {
             e.counter("telemetry_processor_lake_exports_total", help: "UTC days exported to the Parquet lake (again after late rows)", value: lake.exports.load(ordering: .relaxed))
             e.counter("telemetry_processor_lake_rows_total", help: "Rows written to the Parquet lake", value: lake.rowsExported.load(ordering: .relaxed))

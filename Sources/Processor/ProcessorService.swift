@@ -242,6 +242,35 @@ package final class ProcessorService: Service {
                 }
             },
         ]
+        if configuration.health.enabled {
+            let checker = HealthChecker(conninfo: configuration.storage.url, settings: configuration.health, logger: logger)
+            counters.health.withLock { $0 = checker }
+            children.append(.init(name: "health", role: .maintenance) {
+                while !Task.isCancelled {
+                    let now = clock()
+                    // No watermark (Redis unreachable): no judgement, rather than every device silent.
+                    if let watermark = try? await HealthChecker.watermark(redis: control, keys: configuration.redis.keys, shards: configuration.shards,
+                                                                         group: configuration.consumer.group, nowMillis: now / 1000) {
+                        do {
+                            try await checker.check(watermarkMicros: min(watermark * 1000, now), nowMicros: now)
+                        } catch {
+                            logger.warning("device silence check failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                    try await Task.sleep(for: .seconds(configuration.health.intervalSeconds))
+                }
+            })
+        }
+        if configuration.alerting.enabled {
+            let deliverer = AlertDeliverer(settings: configuration.alerting, outbox: AlertOutbox(conninfo: configuration.storage.url), logger: logger)
+            counters.alertDelivery.withLock { $0 = deliverer }
+            children.append(.init(name: "alerts", role: .maintenance) {
+                while !Task.isCancelled {
+                    await deliverer.pass()
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            })
+        }
         if configuration.lake.enabled {
             let lake = LakeExporter(conninfo: configuration.storage.url, settings: configuration.lake, logger: logger)
             counters.lake.withLock { $0 = lake }

@@ -34,12 +34,12 @@ struct LakeTests {
           arguments: ParquetCompression.allCases)
     func readersReadWhatWasWritten(compression: ParquetCompression) async throws {
         let path = "\(try Self.folder("readers"))/sample.parquet"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         let writer = try ParquetWriter(columns: LakeSchema.columns, options: ParquetOptions(compression: compression, pageRows: 300, sortingColumns: LakeSchema.sortingColumns),
                                        sink: ParquetFileSink(descriptor: .init(rawValue: handle.fileDescriptor)))
         var expected: [[Any?]] = []
-        let values: [Double] = [21.5, 1e308, -1e308, -0.0, 5e-324, 0.1, -273.15]
+        let values: [Double] = [21.5, 1e308, -1e308, -0.0, .leastNonzeroMagnitude, 0.1, -273.15]
         for group in 0..<3 {
             var devices = ParquetStrings(), metrics = ParquetStrings(), units = ParquetStrings(), tenants = ParquetStrings()
             var ts: [Int64] = [], value: [Double] = [], ingested: [Int64] = []

@@ -44,9 +44,11 @@ struct MetricsDocsTests {
         let slot = "metrics_doc_\(deployment.prefix)"
         try superuser.execute("SELECT pg_create_physical_replication_slot('\(slot)')")
         defer { _ = try? superuser.execute("SELECT pg_drop_replication_slot('\(slot)')") }
-        // With a lake, so its exporter's series are there too.
+        // With a lake and an Alertmanager (nobody listens there), so the exporter's and the
+        // deliverer's series are there too.
         let processor = try Daemon("telemetry-processor", name: "metrics-doc-processor",
-                                   environment: deployment.processorEnvironment(extra: ["LAKE_PATH": try LakeTests.folder("metrics-doc")]))
+                                   environment: deployment.processorEnvironment(extra: ["LAKE_PATH": try LakeTests.folder("metrics-doc"),
+                                                                                                      "ALERTING_ALERTMANAGER_URL": "http://127.0.0.1:9"]))
         // The series that appear only after their event: a rejected line and an answered ingest
         // request on the hub, a queue probe on the processor.
         let port = try await hub.httpPort()

@@ -382,5 +382,41 @@ package enum Schema {
             END
             $fn$;
             """),
+        Migration(version: 16, name: "alert delivery and device silence", sql: """
+            -- Alerts are delivered through an outbox (Docs/alerting.md): every alert inserted, and
+            -- every alert resolved, adds an event in the same transaction (a trigger, whoever
+            -- writes). The deliverer keeps, per target, the last event it delivered.
+            ALTER TABLE alerts ADD COLUMN resolved_at timestamptz;
+            CREATE TABLE alert_events (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                alert_id bigint NOT NULL,
+                kind text NOT NULL CHECK (kind IN ('firing', 'resolved')),
+                created_at timestamptz NOT NULL DEFAULT now());
+            CREATE TABLE alert_targets (
+                target text PRIMARY KEY,
+                delivered_through bigint NOT NULL,
+                delivered_at timestamptz,
+                attempts integer NOT NULL DEFAULT 0,
+                last_error text);
+            CREATE FUNCTION telemetry_alert_event() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO alert_events (alert_id, kind) VALUES (NEW.id, 'firing');
+                ELSIF OLD.resolved_at IS NULL AND NEW.resolved_at IS NOT NULL THEN
+                    INSERT INTO alert_events (alert_id, kind) VALUES (NEW.id, 'resolved');
+                END IF;
+                RETURN NULL;
+            END
+            $fn$;
+            CREATE TRIGGER alerts_outbox AFTER INSERT OR UPDATE OF resolved_at ON alerts
+                FOR EACH ROW EXECUTE FUNCTION telemetry_alert_event();
+            -- Device silence (deadman): one row per device judged, with its open silence alert.
+            CREATE TABLE device_health (
+                device_id integer PRIMARY KEY,
+                interval_s double precision,
+                silent_alert_id bigint,
+                last_ts timestamptz,
+                checked_at timestamptz NOT NULL DEFAULT now());
+            """),
     ]
 }

@@ -1,0 +1,153 @@
+import Foundation
+import Postgres
+import TelemetryCore
+
+/// One outbox event with its alert, as the deliverer sends it.
+package struct AlertEvent: Sendable, Equatable {
+    package var id: Int64
+    package var alertID: Int64
+    /// `firing` or `resolved`.
+    package var kind: String
+    package var rule: String
+    package var severity: String
+    package var device: String
+    package var tenant: String
+    package var metric: String
+    package var tsMicros: Int64
+    package var value: Double
+    package var resolvedMicros: Int64?
+    package var createdMicros: Int64
+
+    /// The webhook body: one event, its id for receivers to deduplicate by.
+    package var webhookJSON: [String: Any] {
+        var object: [String: Any] = [
+            "id": "alert-event-\(id)", "alert_id": alertID, "kind": kind, "rule": rule, "severity": severity, "device": device,
+            "tenant": tenant, "metric": metric, "ts": Timestamp.formatRFC3339(micros: tsMicros), "value": value,
+            "event_at": Timestamp.formatRFC3339(micros: createdMicros),
+        ]
+        if let resolvedMicros { object["resolved_at"] = Timestamp.formatRFC3339(micros: resolvedMicros) }
+        return object
+    }
+
+    /// Alertmanager's v2 alert: labels identify it (the same when firing and resolved), `endsAt`
+    /// says until when it fires.
+    package func alertmanagerJSON(endsAtMicros: Int64) -> [String: Any] {
+        [
+            "labels": ["alertname": rule, "device": device, "tenant": tenant, "metric": metric, "severity": severity, "source": "telemetry"],
+            "annotations": ["summary": rule == "silence" ? "device \(device) silent since \(Timestamp.formatRFC3339(micros: tsMicros))"
+                                                          : "\(rule) on \(device) \(metric): \(value)",
+                            "value": String(value)],
+            "startsAt": Timestamp.formatRFC3339(micros: tsMicros),
+            "endsAt": Timestamp.formatRFC3339(micros: endsAtMicros),
+        ]
+    }
+}
+
+/// The alert outbox's database side (Docs/alerting.md): events after a target's cursor, the
+/// cursor's advance, the silences still firing. Runs on a thread of its own (libpq blocks); one
+/// processor delivers at a time (an advisory lock held by this connection).
+package actor AlertOutbox {
+    private nonisolated let executor: ThreadExecutor
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let conninfo: String
+    private var connection: PostgresConnection?
+    private var leader = false
+
+    package init(conninfo: String) {
+        executor = ThreadExecutor(name: "alert-outbox")
+        self.conninfo = conninfo
+    }
+
+    private func live() throws -> PostgresConnection {
+        if let connection, connection.isUsable { return connection }
+        connection = nil
+        leader = false
+        let fresh = try PostgresConnection(conninfo: conninfo)
+        connection = fresh
+        return fresh
+    }
+
+    /// True while this processor is the one delivering (takes the lock when free).
+    package func lead(targets: [String]) throws -> Bool {
+        let pg = try live()
+        if !leader {
+            leader = try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_alert_delivery'))").rows.first?[0] == "t"
+            // A new target starts with the last hour's events, not the whole history.
+            if leader {
+                try pg.query("""
+                    INSERT INTO alert_targets (target, delivered_through)
+                    SELECT t, coalesce((SELECT max(id) FROM alert_events WHERE created_at < now() - interval '1 hour'), 0) FROM unnest($1::text[]) AS t
+                    ON CONFLICT (target) DO NOTHING
+                    """, [PostgresText.array(targets)])
+            }
+        }
+        return leader
+    }
+
+    static let columns = """
+        e.id, e.alert_id, e.kind, a.rule, a.severity, d.name, t.name, m.name, (extract(epoch FROM a.ts) * 1000000)::bigint, a.value,
+        (extract(epoch FROM a.resolved_at) * 1000000)::bigint, (extract(epoch FROM e.created_at) * 1000000)::bigint
+        """
+    static let joins = """
+        JOIN alerts a ON a.id = e.alert_id JOIN devices d ON d.id = a.device_id JOIN tenants t ON t.id = d.tenant_id JOIN metrics m ON m.id = a.metric_id
+        """
+
+    /// Up to `limit` events after `target`'s cursor, oldest first (events whose alert is gone are skipped).
+    package func pending(target: String, limit: Int) throws -> [AlertEvent] {
+        let rows = try live().query("""
+            SELECT \(Self.columns) FROM alert_events e \(Self.joins)
+            WHERE e.id > (SELECT delivered_through FROM alert_targets WHERE target = $1) ORDER BY e.id LIMIT $2::int
+            """, [target, String(limit)]).rows
+        return rows.compactMap(Self.event)
+    }
+
+    /// The silences still firing (to post to Alertmanager again).
+    package func firingSilences() throws -> [AlertEvent] {
+        let rows = try live().execute("""
+            SELECT \(Self.columns) FROM alerts a2 CROSS JOIN LATERAL (SELECT * FROM alert_events WHERE alert_id = a2.id AND kind = 'firing' ORDER BY id LIMIT 1) e
+            \(Self.joins) WHERE a2.rule = 'silence' AND a2.resolved_at IS NULL
+            """).rows
+        return rows.compactMap(Self.event)
+    }
+
+    /// Moves `target`'s cursor past `eventID` (a delivered event).
+    package func delivered(target: String, through eventID: Int64) throws {
+        try live().query("""
+            UPDATE alert_targets SET delivered_through = greatest(delivered_through, $2::bigint), delivered_at = now(), attempts = 0, last_error = NULL
+            WHERE target = $1
+            """, [target, String(eventID)])
+    }
+
+    /// Skips events whose alert no longer exists (deleted by hand): moves the cursor to the
+    /// newest such event before the next deliverable one.
+    package func skipOrphans(target: String) throws {
+        try live().query("""
+            UPDATE alert_targets SET delivered_through = x.id FROM (
+                SELECT max(e.id) AS id FROM alert_events e WHERE e.id > (SELECT delivered_through FROM alert_targets WHERE target = $1)
+                  AND NOT EXISTS (SELECT FROM alerts a WHERE a.id = e.alert_id)
+                  AND e.id < coalesce((SELECT min(e2.id) FROM alert_events e2 JOIN alerts a ON a.id = e2.alert_id
+                                       WHERE e2.id > (SELECT delivered_through FROM alert_targets WHERE target = $1)), 9223372036854775807)) x
+            WHERE target = $1 AND x.id IS NOT NULL
+            """, [target])
+    }
+
+    /// Records a failed attempt.
+    package func failed(target: String, error: String) throws {
+        try live().query("UPDATE alert_targets SET attempts = attempts + 1, last_error = $2 WHERE target = $1", [target, String(error.prefix(500))])
+    }
+
+    package func close() {
+        connection?.close()
+        connection = nil
+        leader = false
+    }
+
+    static func event(_ row: [String?]) -> AlertEvent? {
+        guard let id = row[0].flatMap({ Int64($0) }), let alert = row[1].flatMap({ Int64($0) }) else { return nil }
+        return AlertEvent(id: id, alertID: alert, kind: row[2] ?? "firing", rule: row[3] ?? "", severity: row[4] ?? "", device: row[5] ?? "",
+                          tenant: row[6] ?? "", metric: row[7] ?? "", tsMicros: row[8].flatMap { Int64($0) } ?? 0,
+                          value: row[9].flatMap { Double($0) } ?? 0, resolvedMicros: row[10].flatMap { Int64($0) },
+                          createdMicros: row[11].flatMap { Int64($0) } ?? 0)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import Postgres
+import Redis
+import Synchronization
+import TelemetryCore
+
+/// Device silence (deadman, Docs/alerting.md): a device whose newest reading is older than its
+/// expected interval × a factor raises one `silence` alert, and resolves it when it reports again.
+///
+/// "Older" is judged against the pipeline's own progress, not the wall clock: the watermark is
+/// the time of the oldest stream entry not yet stored (now when everything is), so a paused or
+/// lagging processor does not make every device look silent. The expected interval is the
+/// device's group's (`health.group.<name>.interval_s`), else learnt from its rollups of the last
+/// `health.learn_window_s`. One processor checks at a time (an advisory lock); the alert and the
+/// outbox event are written in one transaction.
+package actor HealthChecker {
+    private nonisolated let executor: ThreadExecutor
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    let conninfo: String
+    let settings: HealthConfiguration
+    let logger: Logger
+    private var connection: PostgresConnection?
+    private var leader = false
+    private var learntAt: Int64 = 0
+
+    /// Silence alerts raised and resolved; devices silent at the last check.
+    package nonisolated let raised = Atomic<Int>(0)
+    package nonisolated let resolved = Atomic<Int>(0)
+    package nonisolated let silent = Atomic<Int>(0)
+    /// How far the watermark was behind the clock at the last check (µs).
+    package nonisolated let watermarkLagMicros = Atomic<Int64>(0)
+
+    package init(conninfo: String, settings: HealthConfiguration, logger: Logger) {
+        executor = ThreadExecutor(name: "health")
+        self.conninfo = conninfo
+        self.settings = settings
+        self.logger = logger
+    }
+
+    private func live() throws -> PostgresConnection {
+        if let connection, connection.isUsable { return connection }
+        connection = nil
+        leader = false
+        let fresh = try PostgresConnection(conninfo: conninfo)
+        connection = fresh
+        return fresh
+    }
+
+    /// One check against `watermarkMicros`; does nothing while another processor holds the lock.
+    package func check(watermarkMicros: Int64, nowMicros: Int64) throws {
+        let pg = try live()
+        if !leader {
+            leader = try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_health'))").rows.first?[0] == "t"
+            guard leader else { return }
+        }
+        watermarkLagMicros.store(max(0, nowMicros - watermarkMicros), ordering: .relaxed)
+        if nowMicros - learntAt > 600_000_000 {
+            try learnIntervals(pg)
+            learntAt = nowMicros
+        }
+        let rows = try pg.execute("""
+            SELECT d.id, d.name, l.metric_id, (extract(epoch FROM l.ts) * 1000000)::bigint, h.interval_s, h.silent_alert_id,
+                   (extract(epoch FROM h.last_ts) * 1000000)::bigint
+            FROM (SELECT DISTINCT ON (device_id) device_id, metric_id, ts FROM latest_values ORDER BY device_id, ts DESC) l
+            JOIN devices d ON d.id = l.device_id LEFT JOIN device_health h ON h.device_id = l.device_id
+            """).rows
+        var silentNow = 0
+        try pg.execute("BEGIN")
+        do {
+            for row in rows {
+                guard let device = row[0], let name = row[1], let metric = row[2], let last = row[3].flatMap({ Int64($0) }) else { continue }
+                let group = settings.group(of: name)
+                guard let interval = group?.intervalSeconds ?? row[4].flatMap({ Double($0) }) else { continue }
+                let threshold = max(interval * (group?.factor ?? settings.factor), settings.minSilenceSeconds)
+                let silentAt = last + Int64(threshold * 1_000_000)
+                if let open = row[5] {
+                    if let before = row[6].flatMap({ Int64($0) }), last > before {
+                        try pg.query("UPDATE alerts SET resolved_at = now() WHERE id = $1::bigint AND resolved_at IS NULL", [open])
+                        try pg.query("UPDATE device_health SET silent_alert_id = NULL, last_ts = to_timestamp($2::float8 / 1e6), checked_at = now() WHERE device_id = $1::int",
+                                     [device, String(last)])
+                        resolved.add(1, ordering: .relaxed)
+                        logger.info("device reports again: silence resolved", metadata: ["device": "\(PrintableName(name))"])
+                    } else {
+                        silentNow += 1
+                    }
+                } else if silentAt < watermarkMicros {
+                    let severity = group?.severity ?? settings.severity
+                    let id = try pg.query("""
+                        INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity)
+                        VALUES ($1::int, $2::int, to_timestamp($3::float8 / 1e6), $4::float8, 'silence', $5)
+                        ON CONFLICT ON CONSTRAINT alerts_once DO UPDATE SET resolved_at = NULL RETURNING id
+                        """, [device, metric, String(silentAt), String(Double(watermarkMicros - last) / 1e6), severity]).rows.first?[0]
+                    try pg.query("""
+                        INSERT INTO device_health (device_id, silent_alert_id, last_ts) VALUES ($1::int, $2::bigint, to_timestamp($3::float8 / 1e6))
+                        ON CONFLICT (device_id) DO UPDATE SET silent_alert_id = EXCLUDED.silent_alert_id, last_ts = EXCLUDED.last_ts, checked_at = now()
+                        """, [device, id, String(last)])
+                    raised.add(1, ordering: .relaxed)
+                    silentNow += 1
+                    logger.warning("device silent", metadata: ["device": "\(PrintableName(name))", "last_reading": "\(Timestamp.formatRFC3339(micros: last))",
+                                                               "expected_interval_s": "\(interval)", "threshold_s": "\(threshold)"])
+                }
+            }
+            try pg.execute("COMMIT")
+        } catch {
+            if pg.isUsable { _ = try? pg.execute("ROLLBACK") }
+            throw error
+        }
+        silent.store(silentNow, ordering: .relaxed)
+    }
+
+    /// Each device's interval from its rollups: per metric, the time its minutes with readings
+    /// span over the readings in them; the device's is its most frequent metric's.
+    private func learnIntervals(_ pg: PostgresConnection) throws {
+        try pg.query("""
+            INSERT INTO device_health (device_id, interval_s)
+            SELECT device_id, min((extract(epoch FROM last - first) + 60) / n) FROM (
+                SELECT device_id, metric_id, sum(count) AS n, min(bucket) AS first, max(bucket) AS last
+                FROM aggregates_1m WHERE bucket >= now() - $1::float8 * interval '1 second' GROUP BY 1, 2 HAVING sum(count) >= 3) x
+            GROUP BY device_id
+            ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s
+            """, [String(settings.learnWindowSeconds)])
+    }
+
+    package func close() {
+        connection?.close()
+        connection = nil
+        leader = false
+    }
+
+    /// The pipeline's progress: the time of the oldest entry of any shard that the consumer group
+    /// has not acknowledged (pending, or not yet delivered), or `nowMillis` when there is none.
+    package static func watermark(redis: RedisClient, keys: RedisKeys, shards: Int, group: String, nowMillis: Int64) async throws -> Int64 {
+        var oldest = nowMillis
+        for shard in 0..<shards {
+            let key = keys.stream(shard)
+            let reply = try await redis.send(["XINFO", "GROUPS", key])
+            if case .error(let message) = reply {
+                if message.contains("no such key") { continue }
+                throw RedisError(.server, message)
+            }
+            guard let fields = RedisClient.groups(in: reply).first(where: { $0["name"]?.string == group }) else { continue }
+            if (fields["pending"]?.int ?? 0) > 0,
+               let first = try await redis.send(["XPENDING", key, group]).array?[1].string, let id = StreamID(first) {
+                oldest = min(oldest, Int64(clamping: id.milliseconds))
+            }
+            if fields["lag"]?.int != 0, let delivered = fields["last-delivered-id"]?.string,
+               let next = try await redis.send(["XRANGE", key, "(" + delivered, "+", "COUNT", "1"]).array?.first?.array?.first?.string,
+               let id = StreamID(next) {
+                oldest = min(oldest, Int64(clamping: id.milliseconds))
+            }
+        }
+        return oldest
+    }
+}
