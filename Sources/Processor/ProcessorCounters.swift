@@ -38,6 +38,8 @@ package final class ProcessorCounters: Sendable {
     package let redisMisconfigured = Atomic<Int>(0)
     /// The primary's replication slots at the last look (every 5 s).
     package let replicationSlots = Mutex<[ReplicationSlot]>([])
+    /// Samples refused by validation since the last flush to `data_quality_rejections`.
+    package let qualityRejections = QualityRejections()
     /// The silence checker and the alert deliverer (their counters are their own).
     package let health = Mutex<HealthChecker?>(nil)
     package let alertDelivery = Mutex<AlertDeliverer?>(nil)

@@ -84,6 +84,32 @@ enum ProcessorMetrics {
                     help: "How far behind the clock the pipeline's progress (the oldest entry not yet stored) was at the last silence check",
                     value: Double(health.watermarkLagMicros.load(ordering: .relaxed)) / 1e6)
         }
+        if let snapshot = c.health.withLock({ $0 })?.quality.withLock({ $0 }) {
+            for s in snapshot.worstCompleteness {
+                e.gauge("telemetry_processor_quality_completeness_worst_ratio", labels: [("device", s.device), ("metric", s.metric)],
+                        help: "The current hour's lowest completeness (readings received over expected), at most 10 series", value: s.value)
+            }
+            for s in snapshot.worstLateness {
+                e.gauge("telemetry_processor_quality_lateness_worst_seconds", labels: [("device", s.device), ("metric", s.metric)],
+                        help: "The current hour's highest p99 lateness (stored minus sample time), at most 10 series", value: s.value)
+            }
+            for s in snapshot.worstRejected {
+                e.gauge("telemetry_processor_quality_rejected_worst_samples", labels: [("device", s.device), ("metric", s.metric), ("reason", s.reason)],
+                        help: "The current hour's most refused device, metric and reason (samples), at most 10 series", value: s.value)
+            }
+            for (quantile, value) in [("0.5", snapshot.latenessP50), ("0.99", snapshot.latenessP99)] {
+                if let value {
+                    e.gauge("telemetry_processor_quality_lateness_seconds", labels: [("quantile", quantile)],
+                            help: "Lateness (stored minus sample time) of every sample of the current hour", value: value)
+                }
+            }
+            for (reason, count) in snapshot.rejectedByReason.sorted(by: { $0.key < $1.key }) {
+                e.gauge("telemetry_processor_quality_rejected_samples", labels: [("reason", reason)],
+                        help: "Samples refused by validation in the current hour, by reason", value: Double(count))
+            }
+            e.gauge("telemetry_processor_quality_incomplete_series", help: "Series of the current hour below 0.9 completeness",
+                    value: Double(snapshot.incompleteSeries))
+        }
         if let delivery = c.alertDelivery.withLock({ $0 }) {
             e.counter("telemetry_processor_alert_deliveries_total", help: "Alert events delivered to a target (Alertmanager or a webhook)", value: delivery.delivered.load(ordering: .relaxed))
             e.counter("telemetry_processor_alert_delivery_failures_total", help: "Alert deliveries that failed and will be retried", value: delivery.failures.load(ordering: .relaxed))

@@ -248,6 +248,12 @@ package final class ProcessorService: Service {
             children.append(.init(name: "health", role: .maintenance) {
                 while !Task.isCancelled {
                     let now = clock()
+                    let refused = counters.qualityRejections.drain()
+                    do {
+                        try await checker.flush(rejections: refused, hourMicros: now - ((now % 3_600_000_000) + 3_600_000_000) % 3_600_000_000)
+                    } catch {
+                        counters.qualityRejections.restore(refused)
+                    }
                     // No watermark (Redis unreachable): no judgement, rather than every device silent.
                     if let watermark = try? await HealthChecker.watermark(redis: control, keys: configuration.redis.keys, shards: configuration.shards,
                                                                          group: configuration.consumer.group, nowMillis: now / 1000) {

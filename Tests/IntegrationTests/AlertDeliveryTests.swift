@@ -181,4 +181,67 @@ struct AlertDeliveryTests {
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }
+
+    @Test("data quality per device and metric: completeness against the group's interval, lateness percentiles and refusals by reason, in the table and (the ten worst at most) in /metrics")
+    func quality() async throws {
+        let deployment = try Deployment()
+        let directory = "\(TestServers.logDirectory)/../quality-\(deployment.prefix)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = "\(directory)/processor.yaml"
+        try """
+            health:
+              interval_s: 1
+              quality_interval_s: 1
+              groups: [half]
+              group:
+                half: { devices: ["\(deployment.prefix)_dev*"], interval_s: 0.5 }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let processor = try Daemon("telemetry-processor", name: "quality-processor", environment: deployment.processorEnvironment(), arguments: ["--config", config])
+        let hub = try Daemon("telemetry-hub", name: "quality-hub", environment: [
+            "REDIS_KEY_PREFIX": deployment.prefix, "SPOOL_DIR": deployment.spoolDirectory, "INGEST_FLUSH_INTERVAL_MS": "5"])
+        let port = try await hub.httpPort()
+        let full = "\(deployment.prefix)_dev1", half = "\(deployment.prefix)_dev2"
+        // dev1 every half second (as expected), dev2 every second (half of it), 15 devices
+        // refused once each (out of range): more than the ten series /metrics shows.
+        let stamp = Timestamp.formatRFC3339(micros: wallClockMicros())
+        let refused = (0..<15).map { "{\"device_id\":\"\(deployment.prefix)_bad\($0)\",\"timestamp\":\"\(stamp)\",\"temperature\":500}" }.joined(separator: "\n")
+        let (_, answer) = try await runTool("/usr/bin/curl", ["-s", "-i", "-m", "10", "-X", "POST", "--data-binary", refused, "http://127.0.0.1:\(port)/v1/samples"])
+        #expect(answer.hasPrefix("HTTP/1.1 202"))
+        // Reporting goes on while the test looks (the expected count grows with the time covered).
+        let reporter = Task {
+            var tick = 0
+            while !Task.isCancelled {
+                try? await Self.post(port, tick % 2 == 0 ? [full, half] : [full])
+                tick += 1
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        defer { reporter.cancel() }
+        try await Task.sleep(for: .seconds(6))
+        let db = deployment.database
+        func completeness(_ device: String) throws -> Double {
+            Double(try db.connect().query("""
+                SELECT q.completeness FROM data_quality q JOIN devices d ON d.id = q.device_id
+                WHERE d.name = $1 ORDER BY q.hour DESC LIMIT 1
+                """, [device]).rows.first?[0] ?? "") ?? -1
+        }
+        let computed = try await eventually(timeout: .seconds(20)) { try completeness(full) > 0.6 && completeness(half) > 0.2 }
+        let (c1, c2) = (try completeness(full), try completeness(half))
+        #expect(computed && c1 > c2 * 1.4 && c2 < 0.75, "completeness \(c1) and \(c2)")
+        #expect(try db.scalar("SELECT count(*) FROM data_quality WHERE lateness_p50_s >= 0 AND lateness_p99_s >= lateness_p50_s") >= 2)
+        #expect(try await eventually(timeout: .seconds(20)) {
+            try db.scalar("SELECT coalesce(sum(rejected), 0) FROM data_quality_rejections WHERE reason = 'out_of_range'") == 15
+        })
+        let shown = try await eventually(timeout: .seconds(20)) {
+            let metrics = try await processor.get("/metrics").1
+            return metrics.contains("telemetry_processor_quality_rejected_samples{reason=\"out_of_range\"} 15")
+                && metrics.contains("telemetry_processor_quality_completeness_worst_ratio{device=\"\(half)\"")
+        }
+        let lines = try await processor.get("/metrics").1.split(separator: "\n").filter { $0.hasPrefix("telemetry_processor_quality") }
+        #expect(shown, "\(lines)")
+        #expect(lines.filter { $0.hasPrefix("telemetry_processor_quality_rejected_worst_samples{") }.count == 10, "bounded: \(lines)")
+        reporter.cancel()
+        #expect(await hub.stop() == 0)
+        #expect(await processor.stop() == 0)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Testing
+import TelemetryCore
 
 /// Docs/metrics.md against the live `/metrics` of both daemons, both ways: every exposed name is
 /// documented under its daemon (or under both), and every documented name is exposed.
@@ -46,9 +47,21 @@ struct MetricsDocsTests {
         defer { _ = try? superuser.execute("SELECT pg_drop_replication_slot('\(slot)')") }
         // With a lake and an Alertmanager (nobody listens there), so the exporter's and the
         // deliverer's series are there too.
+        // Data quality every second, the simulated devices in a group of known interval (so
+        // their completeness is defined).
+        let config = "\(try LakeTests.folder("metrics-doc"))/processor.yaml"
+        try """
+            health:
+              interval_s: 1
+              quality_interval_s: 1
+              groups: [sim]
+              group:
+                sim: { devices: ["\(deployment.prefix)_*"], interval_s: 0.02 }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
         let processor = try Daemon("telemetry-processor", name: "metrics-doc-processor",
                                    environment: deployment.processorEnvironment(extra: ["LAKE_PATH": try LakeTests.folder("metrics-doc"),
-                                                                                                      "ALERTING_ALERTMANAGER_URL": "http://127.0.0.1:9"]))
+                                                                                                      "ALERTING_ALERTMANAGER_URL": "http://127.0.0.1:9"]),
+                                   arguments: ["--config", config])
         // The series that appear only after their event: a rejected line and an answered ingest
         // request on the hub, a queue probe on the processor.
         let port = try await hub.httpPort()
@@ -56,6 +69,12 @@ struct MetricsDocsTests {
         try "{\"device_id\":\"\(deployment.prefix)_x\",\"temperature\":\"warm\"}\n".write(toFile: body, atomically: true, encoding: .utf8)
         let (status, answer, _) = try await HTTPClients.post("http://127.0.0.1:\(port)/v1/samples", body: body)
         #expect(status == 400, "\(answer)")
+        // A reading the processor refuses (out of range), for the data quality's rejections.
+        let refused = "\(TestServers.logDirectory)/metrics-doc-refused-\(deployment.prefix).ndjson"
+        try "{\"device_id\":\"\(deployment.prefix)_x\",\"timestamp\":\"\(Timestamp.formatRFC3339(micros: wallClockMicros()))\",\"temperature\":500}\n"
+            .write(toFile: refused, atomically: true, encoding: .utf8)
+        let (accepted, acceptance, _) = try await HTTPClients.post("http://127.0.0.1:\(port)/v1/samples", body: refused)
+        #expect(accepted == 202, "\(acceptance)")
         let hubHasAll = try await eventually(timeout: .seconds(30)) { Self.exposed(try await hub.get("/metrics").1).isSuperset(of: hubDocumented) }
         let processorHasAll = try await eventually(timeout: .seconds(30)) {
             Self.exposed(try await processor.get("/metrics").1).isSuperset(of: processorDocumented)

@@ -31,6 +31,10 @@ package actor HealthChecker {
     package nonisolated let silent = Atomic<Int>(0)
     /// How far the watermark was behind the clock at the last check (µs).
     package nonisolated let watermarkLagMicros = Atomic<Int64>(0)
+    /// The current hour's data quality as `/metrics` shows it (nil before the first computation).
+    package nonisolated let quality = Mutex<QualitySnapshot?>(nil)
+    private var qualityAt: Int64 = 0
+    private var finalizedHour: Int64 = 0
 
     package init(conninfo: String, settings: HealthConfiguration, logger: Logger) {
         executor = ThreadExecutor(name: "health")
@@ -38,6 +42,8 @@ package actor HealthChecker {
         self.settings = settings
         self.logger = logger
     }
+
+    func openConnection() throws -> PostgresConnection { try live() }
 
     private func live() throws -> PostgresConnection {
         if let connection, connection.isUsable { return connection }
@@ -72,13 +78,20 @@ package actor HealthChecker {
             for row in rows {
                 guard let device = row[0], let name = row[1], let metric = row[2], let last = row[3].flatMap({ Int64($0) }) else { continue }
                 let group = settings.group(of: name)
+                if let group, row[4].flatMap({ Double($0) }) != group.intervalSeconds {
+                    // The group's interval is the device's, for the data quality too.
+                    try pg.query("""
+                        INSERT INTO device_health (device_id, interval_s) VALUES ($1::int, $2::float8)
+                        ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s
+                        """, [device, String(group.intervalSeconds)])
+                }
                 guard let interval = group?.intervalSeconds ?? row[4].flatMap({ Double($0) }) else { continue }
                 let threshold = max(interval * (group?.factor ?? settings.factor), settings.minSilenceSeconds)
                 let silentAt = last + Int64(threshold * 1_000_000)
                 if let open = row[5] {
                     if let before = row[6].flatMap({ Int64($0) }), last > before {
                         try pg.query("UPDATE alerts SET resolved_at = now() WHERE id = $1::bigint AND resolved_at IS NULL", [open])
-                        try pg.query("UPDATE device_health SET silent_alert_id = NULL, last_ts = to_timestamp($2::float8 / 1e6), checked_at = now() WHERE device_id = $1::int",
+                        try pg.query("UPDATE device_health SET silent_alert_id = NULL, last_ts = (timestamptz 'epoch' + $2::bigint * interval '1 microsecond'), checked_at = now() WHERE device_id = $1::int",
                                      [device, String(last)])
                         resolved.add(1, ordering: .relaxed)
                         logger.info("device reports again: silence resolved", metadata: ["device": "\(PrintableName(name))"])
@@ -89,11 +102,11 @@ package actor HealthChecker {
                     let severity = group?.severity ?? settings.severity
                     let id = try pg.query("""
                         INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity)
-                        VALUES ($1::int, $2::int, to_timestamp($3::float8 / 1e6), $4::float8, 'silence', $5)
+                        VALUES ($1::int, $2::int, (timestamptz 'epoch' + $3::bigint * interval '1 microsecond'), $4::float8, 'silence', $5)
                         ON CONFLICT ON CONSTRAINT alerts_once DO UPDATE SET resolved_at = NULL RETURNING id
                         """, [device, metric, String(silentAt), String(Double(watermarkMicros - last) / 1e6), severity]).rows.first?[0]
                     try pg.query("""
-                        INSERT INTO device_health (device_id, silent_alert_id, last_ts) VALUES ($1::int, $2::bigint, to_timestamp($3::float8 / 1e6))
+                        INSERT INTO device_health (device_id, silent_alert_id, last_ts) VALUES ($1::int, $2::bigint, (timestamptz 'epoch' + $3::bigint * interval '1 microsecond'))
                         ON CONFLICT (device_id) DO UPDATE SET silent_alert_id = EXCLUDED.silent_alert_id, last_ts = EXCLUDED.last_ts, checked_at = now()
                         """, [device, id, String(last)])
                     raised.add(1, ordering: .relaxed)
@@ -108,6 +121,19 @@ package actor HealthChecker {
             throw error
         }
         silent.store(silentNow, ordering: .relaxed)
+        // Data quality: the current hour every health.quality_interval_s, and the hour before
+        // once more after the pipeline has passed its end.
+        let hour = watermarkMicros - ((watermarkMicros % 3_600_000_000) + 3_600_000_000) % 3_600_000_000
+        if finalizedHour < hour - 3_600_000_000 && qualityAt > 0 {
+            _ = try computeQuality(pg, hourMicros: hour - 3_600_000_000, watermarkMicros: watermarkMicros)
+            finalizedHour = hour - 3_600_000_000
+        }
+        if nowMicros - qualityAt >= Int64(settings.qualityIntervalSeconds) * 1_000_000 {
+            let snapshot = try computeQuality(pg, hourMicros: hour, watermarkMicros: watermarkMicros)
+            quality.withLock { $0 = snapshot }
+            qualityAt = nowMicros
+            if finalizedHour == 0 { finalizedHour = hour - 3_600_000_000 }
+        }
     }
 
     /// Each device's interval from its rollups: per metric, the time its minutes with readings

@@ -27,6 +27,8 @@ package struct HealthConfiguration: Sendable, Equatable {
     package var learnWindowSeconds: Int
     /// `severity`, default `warning`.
     package var severity: String
+    /// `quality_interval_s`, default 300: how often the current hour's data quality is computed.
+    package var qualityIntervalSeconds: Int
     /// `groups` and `group.<name>.*`, matched in order.
     package var groups: [Group]
 
@@ -37,6 +39,7 @@ package struct HealthConfiguration: Sendable, Equatable {
         minSilenceSeconds = try config.strictDouble("min_silence_s", default: 300, in: 0...(30 * 86_400))
         learnWindowSeconds = try config.strictInt("learn_window_s", default: 21_600, in: 600...(30 * 86_400))
         severity = try config.strictString("severity", default: "warning", choices: ["info", "warning", "critical"])
+        qualityIntervalSeconds = try config.strictInt("quality_interval_s", default: 300, in: 1...86_400)
         let names = try config.strictStringArray("groups", default: [])
         var groups: [Group] = []
         let factor = self.factor, severity = self.severity

@@ -418,5 +418,30 @@ package enum Schema {
                 last_ts timestamptz,
                 checked_at timestamptz NOT NULL DEFAULT now());
             """),
+        Migration(version: 17, name: "data quality", sql: """
+            -- Per UTC hour, device and metric (Docs/alerting.md, "Data quality"): readings received
+            -- against the number expected from the device's interval, and how late they were
+            -- stored (ingested_at − ts). The current hour is updated as it goes.
+            CREATE TABLE data_quality (
+                hour timestamptz NOT NULL,
+                device_id integer NOT NULL,
+                metric_id integer NOT NULL,
+                received bigint NOT NULL,
+                expected double precision,
+                completeness double precision,
+                lateness_p50_s double precision,
+                lateness_p99_s double precision,
+                computed_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (hour, device_id, metric_id));
+            -- Samples refused by validation, per hour, by the names they carried (a refused
+            -- device may have no row in devices) and the reason.
+            CREATE TABLE data_quality_rejections (
+                hour timestamptz NOT NULL,
+                device text NOT NULL,
+                metric text NOT NULL,
+                reason text NOT NULL,
+                rejected bigint NOT NULL,
+                PRIMARY KEY (hour, device, metric, reason));
+            """),
     ]
 }

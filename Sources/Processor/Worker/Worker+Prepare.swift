@@ -13,6 +13,8 @@ extension Worker {
         var rejection: (error: TelemetryError, payload: [UInt8])?
         /// Samples validation refused (split off into `rejection`).
         var rejectedSamples = 0
+        /// Each refused sample's device, metric and reason, for the data quality counts.
+        var rejectedDetail: [QualityRejections.Key] = []
     }
 
     /// Decodes and validates; invalid samples are split off for the dead letters.
@@ -75,7 +77,9 @@ extension Worker {
             }
             return .success(Prepared(
                 batch: batch,
-                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection, rejectedSamples: invalid.count))
+                plan: AnalysisPlan(kind: .analyze), maxRetries: configuration.retry.maxRetries, rejection: rejection, rejectedSamples: invalid.count,
+                rejectedDetail: invalid.map { QualityRejections.Key(device: decoded.devices[Int($0.0.deviceIndex)], metric: decoded.metrics[Int($0.0.metricIndex)],
+                                                                    reason: $0.1.code.description) }))
         case .task(let task):
             faults.crashIfNamed([task.deviceID])
             // The decoder bounds the fields (validation.max_fields); a sample's metric index is u16.
@@ -86,11 +90,13 @@ extension Worker {
             var names: [String] = []
             var firstViolation: TelemetryError?
             var rejected = 0
+            var detail: [QualityRejections.Key] = []
             for metric in task.metrics {
                 if let violation = configuration.validation.violation(metric: metric.name, timestampMicros: task.timestampMicros,
                                                                       value: metric.value, nowMicros: now) {
                     firstViolation = firstViolation ?? violation
                     rejected += 1
+                    detail.append(QualityRejections.Key(device: task.deviceID, metric: metric.name, reason: violation.code.description))
                     continue
                 }
                 valid.append(Sample(deviceIndex: 0, metricIndex: UInt16(names.count), timestampMicros: task.timestampMicros, value: metric.value))
@@ -104,7 +110,7 @@ extension Worker {
                 batch: StorageBatch(id: task.id, namespace: .task, digest: ContentDigest.task(task),
                                     deviceNames: [task.deviceID], metricNames: names, samples: valid),
                 plan: AnalysisPlan(kind: task.kind), maxRetries: task.maxRetries ?? configuration.retry.maxRetries, rejection: rejection,
-                rejectedSamples: rejected))
+                rejectedSamples: rejected, rejectedDetail: detail))
         }
     }
 

@@ -233,6 +233,7 @@ struct Worker {
         if case .stream = item.source { logger[metadataKey: "batch_id"] = "\(batch.id)" }
         logger.debug("processing", metadata: ["samples": "\(batch.samples.count)"])
         if let rejection = prepared.rejection, !slot.rejectionWritten {
+            counters.qualityRejections.record(prepared.rejectedDetail)
             await deadLetter(item, error: rejection.error, attempts: 1, firstFailure: wallClockMicros() / 1000, payload: rejection.payload)
             // A restarted worker re-processing this item does not write the rejection twice.
             slot.markRejectionWritten()
