@@ -50,39 +50,31 @@ package actor AlertOutbox {
     private nonisolated let executor: ThreadExecutor
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    let conninfo: String
-    private var connection: PostgresConnection?
-    private var leader = false
+    private let session: SessionConnection
+    /// The connection generation that holds the advisory lock (-1: none).
+    private var leaderGeneration = -1
 
     package init(conninfo: String) {
         executor = ThreadExecutor(name: "alert-outbox")
-        self.conninfo = conninfo
+        session = SessionConnection(conninfo: conninfo)
     }
 
-    private func live() throws -> PostgresConnection {
-        if let connection, connection.isUsable { return connection }
-        connection = nil
-        leader = false
-        let fresh = try PostgresConnection(conninfo: conninfo)
-        connection = fresh
-        return fresh
-    }
+    private func live() throws -> PostgresConnection { try session.live() }
 
     /// True while this processor is the one delivering (takes the lock when free).
     package func lead(targets: [String]) throws -> Bool {
         let pg = try live()
-        if !leader {
-            leader = try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_alert_delivery'))").rows.first?[0] == "t"
+        if leaderGeneration != session.generation {
+            guard try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_alert_delivery'))").rows.first?[0] == "t" else { return false }
             // A new target starts with the last hour's events, not the whole history.
-            if leader {
-                try pg.query("""
-                    INSERT INTO alert_targets (target, delivered_through)
-                    SELECT t, coalesce((SELECT max(id) FROM alert_events WHERE created_at < now() - interval '1 hour'), 0) FROM unnest($1::text[]) AS t
-                    ON CONFLICT (target) DO NOTHING
-                    """, [PostgresText.array(targets)])
-            }
+            try pg.query("""
+                INSERT INTO alert_targets (target, delivered_through)
+                SELECT t, coalesce((SELECT max(id) FROM alert_events WHERE created_at < now() - interval '1 hour'), 0) FROM unnest($1::text[]) AS t
+                ON CONFLICT (target) DO NOTHING
+                """, [PostgresText.array(targets)])
+            leaderGeneration = session.generation
         }
-        return leader
+        return true
     }
 
     static let columns = """
@@ -137,11 +129,7 @@ package actor AlertOutbox {
         try live().query("UPDATE alert_targets SET attempts = attempts + 1, last_error = $2 WHERE target = $1", [target, String(error.prefix(500))])
     }
 
-    package func close() {
-        connection?.close()
-        connection = nil
-        leader = false
-    }
+    package func close() { session.close() }
 
     static func event(_ row: [String?]) -> AlertEvent? {
         guard let id = row[0].flatMap({ Int64($0) }), let alert = row[1].flatMap({ Int64($0) }) else { return nil }

@@ -18,11 +18,11 @@ package actor HealthChecker {
     private nonisolated let executor: ThreadExecutor
     package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    let conninfo: String
     let settings: HealthConfiguration
     let logger: Logger
-    private var connection: PostgresConnection?
-    private var leader = false
+    private let session: SessionConnection
+    /// The connection generation that holds the advisory lock (-1: none).
+    private var leaderGeneration = -1
     private var learntAt: Int64 = 0
 
     /// Silence alerts raised and resolved; devices silent at the last check.
@@ -38,28 +38,19 @@ package actor HealthChecker {
 
     package init(conninfo: String, settings: HealthConfiguration, logger: Logger) {
         executor = ThreadExecutor(name: "health")
-        self.conninfo = conninfo
+        session = SessionConnection(conninfo: conninfo)
         self.settings = settings
         self.logger = logger
     }
 
-    func openConnection() throws -> PostgresConnection { try live() }
-
-    private func live() throws -> PostgresConnection {
-        if let connection, connection.isUsable { return connection }
-        connection = nil
-        leader = false
-        let fresh = try PostgresConnection(conninfo: conninfo)
-        connection = fresh
-        return fresh
-    }
+    func openConnection() throws -> PostgresConnection { try session.live() }
 
     /// One check against `watermarkMicros`; does nothing while another processor holds the lock.
     package func check(watermarkMicros: Int64, nowMicros: Int64) throws {
-        let pg = try live()
-        if !leader {
-            leader = try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_health'))").rows.first?[0] == "t"
-            guard leader else { return }
+        let pg = try session.live()
+        if leaderGeneration != session.generation {
+            guard try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_health'))").rows.first?[0] == "t" else { return }
+            leaderGeneration = session.generation
         }
         watermarkLagMicros.store(max(0, nowMicros - watermarkMicros), ordering: .relaxed)
         if nowMicros - learntAt > 600_000_000 {
@@ -149,11 +140,7 @@ package actor HealthChecker {
             """, [String(settings.learnWindowSeconds)])
     }
 
-    package func close() {
-        connection?.close()
-        connection = nil
-        leader = false
-    }
+    package func close() { session.close() }
 
     /// The pipeline's progress: the time of the oldest entry of any shard that the consumer group
     /// has not acknowledged (pending, or not yet delivered), or `nowMillis` when there is none.

@@ -22,9 +22,9 @@ package actor LakeExporter {
 
     package let settings: LakeConfiguration
     package nonisolated let layout: LakeLayout
-    private let conninfo: String
     private let logger: Logger
-    private var connection: PostgresConnection?
+    /// The export sorts a whole day: room for it in memory before it spills to disk.
+    private let session: SessionConnection
     private let stallFile = ProcessInfo.processInfo.environment["TELEMETRY_FAULT_LAKE_STALL_FILE"]
 
     /// Days exported, rows written, failed attempts; days due at the last look; the last export's time.
@@ -36,21 +36,13 @@ package actor LakeExporter {
 
     package init(conninfo: String, settings: LakeConfiguration, logger: Logger) {
         executor = ThreadExecutor(name: "lake-exporter")
-        self.conninfo = conninfo
+        session = SessionConnection(conninfo: conninfo, setup: ["SET work_mem = '64MB'"])
         self.settings = settings
         layout = LakeLayout(root: settings.path)
         self.logger = logger
     }
 
-    private func live() throws -> PostgresConnection {
-        if let connection, connection.isUsable { return connection }
-        connection = nil
-        let fresh = try PostgresConnection(conninfo: conninfo)
-        // The export sorts a whole day: room for it in memory before it spills to disk.
-        _ = try? fresh.execute("SET work_mem = '64MB'")
-        connection = fresh
-        return fresh
-    }
+    private func live() throws -> PostgresConnection { try session.live() }
 
     /// Exports `day` now, whatever its completeness; returns once its files and manifest are in place.
     package func export(day: Int) throws -> LakeDayExport {
@@ -69,7 +61,7 @@ package actor LakeExporter {
             return result
         } catch {
             failures.add(1, ordering: .relaxed)
-            if let connection, !connection.isUsable { self.connection = nil }
+            session.forgetIfBroken()
             throw error
         }
     }
@@ -114,7 +106,7 @@ package actor LakeExporter {
             due = try days(nowMicros: nowMicros).filter(\.due).map(\.day)
         } catch {
             failures.add(1, ordering: .relaxed)
-            if let connection, !connection.isUsable { self.connection = nil }
+            session.forgetIfBroken()
             logger.warning("lake: cannot read which days are due", metadata: ["error": "\(error)"])
             return []
         }
@@ -132,10 +124,7 @@ package actor LakeExporter {
         return done
     }
 
-    package func close() {
-        connection?.close()
-        connection = nil
-    }
+    package func close() { session.close() }
 }
 
 /// One day as the exporter sees it.
