@@ -152,14 +152,19 @@ public struct ParquetStrings: Sendable {
     public var nullCount: Int { indices.reduce(0) { $0 + ($1 < 0 ? 1 : 0) } }
 
     /// Appends one value.
-    public mutating func append<Bytes: Collection<UInt8>>(_ value: Bytes) {
-        if last >= 0 && dictionary[Int(last)].elementsEqual(value) {
-            indices.append(last)
-            return
+    public mutating func append(_ value: ArraySlice<UInt8>) {
+        // The common case in sorted rows: the same value as the row before (compared as concrete
+        // slices, so the loop is specialised, not run through generic witnesses).
+        if last >= 0 {
+            let known = dictionary[Int(last)]
+            if known.count == value.count && known[...] == value {
+                indices.append(last)
+                return
+            }
         }
         let key = Array(value)
-        if let known = lookup[key] {
-            last = known
+        if let index = lookup[key] {
+            last = index
         } else {
             last = Int32(dictionary.count)
             dictionary.append(key)
@@ -167,6 +172,12 @@ public struct ParquetStrings: Sendable {
         }
         indices.append(last)
     }
+
+    /// Appends one value.
+    public mutating func append(_ value: [UInt8]) { append(value[...]) }
+
+    /// Appends one value from any collection of bytes.
+    public mutating func append<Bytes: Collection<UInt8>>(_ value: Bytes) { append(Array(value)[...]) }
 
     /// Appends one value given as a Swift string (its UTF-8 bytes).
     public mutating func append(_ value: String) { append(value.utf8) }
