@@ -108,7 +108,8 @@ struct LakeExportDay: AsyncParsableCommand {
         let exporter = try await options.exporter()
         let result: LakeDayExport
         do {
-            result = try await exporter.export(day: number)
+            guard let exported = try await exporter.export(day: number) else { throw LakeError("the export was skipped") }
+            result = exported
         } catch {
             await exporter.close()
             throw CtlFailure("lake export of \(day): \(error)")

@@ -244,4 +244,43 @@ struct AlertDeliveryTests {
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }
+
+    @Test("an alert whose transaction commits after a later alert's is still delivered (events commit out of id order), each once, under a UUID")
+    func outOfOrderCommits() async throws {
+        let deployment = try Deployment()
+        let directory = "\(TestServers.logDirectory)/../outbox-\(deployment.prefix)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let receiver = try Receiver(directory: directory)
+        try receiver.start()
+        let config = "\(directory)/processor.yaml"
+        try """
+            health: { enabled: false }
+            alerting:
+              webhooks: [ops]
+              webhook:
+                ops: { url: "http://127.0.0.1:\(receiver.port)/hook", secret: s3cret }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let processor = try Daemon("telemetry-processor", name: "outbox-processor", environment: deployment.processorEnvironment(), arguments: ["--config", config])
+        let db = deployment.database
+        #expect(try await eventually(timeout: .seconds(60)) { try db.scalar("SELECT count(*) FROM alert_targets WHERE target = 'ops'") == 1 }, "\(processor.tail)")
+        let first = try db.connect(), second = try db.connect()
+        let device = try first.execute("INSERT INTO devices (name) VALUES ('\(deployment.prefix)_d') RETURNING id").rows.first?[0] ?? ""
+        try first.execute("BEGIN")
+        let early = try first.execute("""
+            INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity) VALUES (\(device), 1, now(), 99, 'threshold_high', 'critical') RETURNING id
+            """).rows.first?[0] ?? ""
+        let late = try second.execute("""
+            INSERT INTO alerts (device_id, metric_id, ts, value, rule, severity) VALUES (\(device), 1, now() + interval '1 second', 98, 'threshold_high', 'critical') RETURNING id
+            """).rows.first?[0] ?? ""
+        #expect(try await eventually(timeout: .seconds(20)) { receiver.records.count == 1 }, "\(processor.tail)")
+        try await Task.sleep(for: .seconds(2))
+        try first.execute("COMMIT")
+        #expect(try await eventually(timeout: .seconds(20)) { receiver.records.count == 2 }, "\(receiver.records)")
+        try await Task.sleep(for: .seconds(2))
+        let bodies = receiver.records.compactMap { $0["body"] as? [String: Any] }
+        #expect(bodies.map { "\($0["alert_id"] ?? "")" } == [late, early], "\(bodies)")
+        let ids = bodies.compactMap { $0["id"] as? String }
+        #expect(Set(ids).count == 2 && ids.allSatisfy { UUID(uuidString: $0) != nil }, "\(ids)")
+        #expect(await processor.stop() == 0)
+    }
 }

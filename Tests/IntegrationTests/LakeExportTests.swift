@@ -191,7 +191,16 @@ struct LakeExportTests {
         let read = try await LakeTests.check(["days", lake])
         #expect(read["duckdb_hive"] as? [String: Int] == [dayText: 2510])
         LakeExportTests.expectReadersMatch(read, try Self.sqlGroups(pg, days: [dayText]), "after the second export")
+        let exported = try await Self.lakeStatus(lake, database)
+        #expect(exported[dayText]?["state"] as? String == "exported" && (exported[dayText]?["rows"] as? NSNumber)?.intValue == 2510, "\(exported)")
+        // Retention drops the day's partition: the lake keeps the file, and an export is refused.
+        try pg.execute("DROP TABLE samples_p\(dayText.replacingOccurrences(of: "-", with: ""))")
+        let (refused, refusal) = try await runTool("telemetryctl", ctl, environment: environment)
+        #expect(refused == 1 && refusal.contains("no partition"), "\(refusal)")
+        #expect(layout.manifest(day)?.rows == 2510 && FileManager.default.fileExists(atPath: layout.dataPath(day)))
+        let archived = try await Self.lakeStatus(lake, database)
+        #expect(archived[dayText]?["state"] as? String == "archived", "\(archived)")
         let final = try await Self.lakeStatus(lake, database)
-        #expect(final[dayText]?["state"] as? String == "exported" && (final[dayText]?["rows"] as? NSNumber)?.intValue == 2510, "\(final)")
+        #expect((final[dayText]?["rows"] as? NSNumber)?.intValue == 2510, "\(final)")
     }
 }

@@ -8,8 +8,8 @@ import TelemetryCore
 import TelemetryStatus
 
 /// Delivers the alert outbox (Docs/alerting.md) to Prometheus Alertmanager's v2 API and to
-/// generic webhooks: per target, every event after its cursor, in order, one at a time; the
-/// cursor moves only after a 2xx, so a target that is down gets everything once it is back
+/// generic webhooks: per target, every event not yet delivered to it, oldest first, one at a
+/// time, recorded only after a 2xx, so a target that is down gets everything once it is back
 /// (a failing target is retried with exponential backoff up to `alerting.backoff_max_s`, and
 /// does not hold up the others). Each event carries an id receivers deduplicate by (a crash
 /// between a 2xx and the cursor's update sends that one event again). Webhook bodies are signed
@@ -70,12 +70,12 @@ package actor AlertDeliverer {
     private func deliver(_ target: String) async {
         if let next = nextAttempt[target], ContinuousClock.now < next { return }
         do {
-            try await outbox.skipOrphans(target: target)
             for event in try await outbox.pending(target: target, limit: 100) {
                 try await send(event, to: target)
-                try await outbox.delivered(target: target, through: event.id)
+                try await outbox.delivered(target: target, event: event.id)
                 delivered.add(1, ordering: .relaxed)
             }
+            try await outbox.compact(target: target)
             backoff[target] = nil
             nextAttempt[target] = nil
         } catch {
@@ -99,7 +99,7 @@ package actor AlertDeliverer {
         }
         guard let hook = settings.webhooks.first(where: { $0.name == target }) else { return }
         let body = try JSONSerialization.data(withJSONObject: event.webhookJSON, options: [.sortedKeys])
-        var headers = [("X-Telemetry-Event-Id", "alert-event-\(event.id)")]
+        var headers = [("X-Telemetry-Event-Id", event.uid)]
         if !hook.secret.isEmpty { headers.append(("X-Telemetry-Signature", "sha256=" + Self.signature(body, secret: hook.secret))) }
         try await post(hook.url, body: body, headers: headers)
     }

@@ -5,6 +5,8 @@ import TelemetryCore
 /// One outbox event with its alert, as the deliverer sends it.
 package struct AlertEvent: Sendable, Equatable {
     package var id: Int64
+    /// The id receivers deduplicate by (a UUID: a restored database does not hand it out again).
+    package var uid: String
     package var alertID: Int64
     /// `firing` or `resolved`.
     package var kind: String
@@ -21,7 +23,7 @@ package struct AlertEvent: Sendable, Equatable {
     /// The webhook body: one event, its id for receivers to deduplicate by.
     package var webhookJSON: [String: Any] {
         var object: [String: Any] = [
-            "id": "alert-event-\(id)", "alert_id": alertID, "kind": kind, "rule": rule, "severity": severity, "device": device,
+            "id": uid, "alert_id": alertID, "kind": kind, "rule": rule, "severity": severity, "device": device,
             "tenant": tenant, "metric": metric, "ts": Timestamp.formatRFC3339(micros: tsMicros), "value": value,
             "event_at": Timestamp.formatRFC3339(micros: createdMicros),
         ]
@@ -68,7 +70,7 @@ package actor AlertOutbox {
             guard try pg.execute("SELECT pg_try_advisory_lock(hashtext('telemetry_alert_delivery'))").rows.first?[0] == "t" else { return false }
             // A new target starts with the last hour's events, not the whole history.
             try pg.query("""
-                INSERT INTO alert_targets (target, delivered_through)
+                INSERT INTO alert_targets (target, since_id)
                 SELECT t, coalesce((SELECT max(id) FROM alert_events WHERE created_at < now() - interval '1 hour'), 0) FROM unnest($1::text[]) AS t
                 ON CONFLICT (target) DO NOTHING
                 """, [PostgresText.array(targets)])
@@ -78,18 +80,22 @@ package actor AlertOutbox {
     }
 
     static let columns = """
-        e.id, e.alert_id, e.kind, a.rule, a.severity, d.name, t.name, m.name, (extract(epoch FROM a.ts) * 1000000)::bigint, a.value,
+        e.id, e.uid, e.alert_id, e.kind, a.rule, a.severity, d.name, t.name, m.name, (extract(epoch FROM a.ts) * 1000000)::bigint, a.value,
         (extract(epoch FROM a.resolved_at) * 1000000)::bigint, (extract(epoch FROM e.created_at) * 1000000)::bigint
         """
     static let joins = """
         JOIN alerts a ON a.id = e.alert_id JOIN devices d ON d.id = a.device_id JOIN tenants t ON t.id = d.tenant_id JOIN metrics m ON m.id = a.metric_id
         """
 
-    /// Up to `limit` events after `target`'s cursor, oldest first (events whose alert is gone are skipped).
+    /// Up to `limit` events not yet delivered to `target`, oldest first (events whose alert is
+    /// gone are never delivered). An event committed late, with a lower id than others already
+    /// delivered, is still found.
     package func pending(target: String, limit: Int) throws -> [AlertEvent] {
         let rows = try live().query("""
             SELECT \(Self.columns) FROM alert_events e \(Self.joins)
-            WHERE e.id > (SELECT delivered_through FROM alert_targets WHERE target = $1) ORDER BY e.id LIMIT $2::int
+            WHERE e.id > (SELECT since_id FROM alert_targets WHERE target = $1)
+              AND NOT EXISTS (SELECT FROM alert_deliveries x WHERE x.target = $1 AND x.event_id = e.id)
+            ORDER BY e.id LIMIT $2::int
             """, [target, String(limit)]).rows
         return rows.compactMap(Self.event)
     }
@@ -97,31 +103,33 @@ package actor AlertOutbox {
     /// The silences still firing (to post to Alertmanager again).
     package func firingSilences() throws -> [AlertEvent] {
         let rows = try live().execute("""
-            SELECT \(Self.columns) FROM alerts a2 CROSS JOIN LATERAL (SELECT * FROM alert_events WHERE alert_id = a2.id AND kind = 'firing' ORDER BY id LIMIT 1) e
+            SELECT \(Self.columns) FROM alerts a2 CROSS JOIN LATERAL (SELECT * FROM alert_events WHERE alert_id = a2.id AND kind = 'firing' ORDER BY id DESC LIMIT 1) e
             \(Self.joins) WHERE a2.rule = 'silence' AND a2.resolved_at IS NULL
             """).rows
         return rows.compactMap(Self.event)
     }
 
-    /// Moves `target`'s cursor past `eventID` (a delivered event).
-    package func delivered(target: String, through eventID: Int64) throws {
-        try live().query("""
-            UPDATE alert_targets SET delivered_through = greatest(delivered_through, $2::bigint), delivered_at = now(), attempts = 0, last_error = NULL
-            WHERE target = $1
-            """, [target, String(eventID)])
+    /// Records that `target` received `eventID`.
+    package func delivered(target: String, event eventID: Int64) throws {
+        let pg = try live()
+        try pg.query("INSERT INTO alert_deliveries (target, event_id) VALUES ($1, $2::bigint) ON CONFLICT DO NOTHING", [target, String(eventID)])
+        try pg.query("UPDATE alert_targets SET delivered_at = now(), attempts = 0, last_error = NULL WHERE target = $1", [target])
     }
 
-    /// Skips events whose alert no longer exists (deleted by hand): moves the cursor to the
-    /// newest such event before the next deliverable one.
-    package func skipOrphans(target: String) throws {
-        try live().query("""
-            UPDATE alert_targets SET delivered_through = x.id FROM (
-                SELECT max(e.id) AS id FROM alert_events e WHERE e.id > (SELECT delivered_through FROM alert_targets WHERE target = $1)
-                  AND NOT EXISTS (SELECT FROM alerts a WHERE a.id = e.alert_id)
-                  AND e.id < coalesce((SELECT min(e2.id) FROM alert_events e2 JOIN alerts a ON a.id = e2.alert_id
-                                       WHERE e2.id > (SELECT delivered_through FROM alert_targets WHERE target = $1)), 9223372036854775807)) x
-            WHERE target = $1 AND x.id IS NOT NULL
+    /// Moves `target`'s `since_id` up to the newest event that is delivered (or whose alert is
+    /// gone) with every event before it, and older than ten minutes (no storage transaction
+    /// stays open that long), and forgets the deliveries below it.
+    package func compact(target: String) throws {
+        let pg = try live()
+        try pg.query("""
+            UPDATE alert_targets t SET since_id = greatest(t.since_id, least(
+                coalesce((SELECT max(id) FROM alert_events WHERE created_at < now() - interval '10 minutes'), t.since_id),
+                coalesce((SELECT min(e.id) - 1 FROM alert_events e WHERE e.id > t.since_id
+                            AND EXISTS (SELECT FROM alerts a WHERE a.id = e.alert_id)
+                            AND NOT EXISTS (SELECT FROM alert_deliveries x WHERE x.target = t.target AND x.event_id = e.id)), 9223372036854775807)))
+            WHERE t.target = $1
             """, [target])
+        try pg.query("DELETE FROM alert_deliveries WHERE target = $1 AND event_id <= (SELECT since_id FROM alert_targets WHERE target = $1)", [target])
     }
 
     /// Records a failed attempt.
@@ -132,10 +140,10 @@ package actor AlertOutbox {
     package func close() { session.close() }
 
     static func event(_ row: [String?]) -> AlertEvent? {
-        guard let id = row[0].flatMap({ Int64($0) }), let alert = row[1].flatMap({ Int64($0) }) else { return nil }
-        return AlertEvent(id: id, alertID: alert, kind: row[2] ?? "firing", rule: row[3] ?? "", severity: row[4] ?? "", device: row[5] ?? "",
-                          tenant: row[6] ?? "", metric: row[7] ?? "", tsMicros: row[8].flatMap { Int64($0) } ?? 0,
-                          value: row[9].flatMap { Double($0) } ?? 0, resolvedMicros: row[10].flatMap { Int64($0) },
-                          createdMicros: row[11].flatMap { Int64($0) } ?? 0)
+        guard let id = row[0].flatMap({ Int64($0) }), let alert = row[2].flatMap({ Int64($0) }) else { return nil }
+        return AlertEvent(id: id, uid: row[1] ?? "\(id)", alertID: alert, kind: row[3] ?? "firing", rule: row[4] ?? "", severity: row[5] ?? "",
+                          device: row[6] ?? "", tenant: row[7] ?? "", metric: row[8] ?? "", tsMicros: row[9].flatMap { Int64($0) } ?? 0,
+                          value: row[10].flatMap { Double($0) } ?? 0, resolvedMicros: row[11].flatMap { Int64($0) },
+                          createdMicros: row[12].flatMap { Int64($0) } ?? 0)
     }
 }

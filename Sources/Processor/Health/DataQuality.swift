@@ -101,10 +101,12 @@ extension HealthChecker {
                 SELECT l.device_id, l.metric_id FROM latest_values l WHERE l.ts >= (timestamptz 'epoch' + $1::bigint * interval '1 microsecond') - interval '1 day'
                 UNION SELECT device_id, metric_id FROM got),
             windowed AS (
-                SELECT s.device_id, s.metric_id, coalesce(g.n, 0) AS n, g.p50, g.p99, h.interval_s,
+                SELECT s.device_id, s.metric_id, coalesce(g.n, 0) AS n, g.p50, g.p99,
+                       CASE WHEN h.configured THEN h.interval_s ELSE coalesce(sh.interval_s, h.interval_s) END AS interval_s,
                        greatest(0, $2::float8 / 1e6 - greatest($1::float8 / 1e6, extract(epoch FROM d.created_at))) AS seconds
                 FROM series s JOIN devices d ON d.id = s.device_id LEFT JOIN got g USING (device_id, metric_id)
-                LEFT JOIN device_health h ON h.device_id = s.device_id)
+                LEFT JOIN device_health h ON h.device_id = s.device_id
+                LEFT JOIN series_health sh ON sh.device_id = s.device_id AND sh.metric_id = s.metric_id)
             INSERT INTO data_quality AS q (hour, device_id, metric_id, received, expected, completeness, lateness_p50_s, lateness_p99_s)
             SELECT (timestamptz 'epoch' + $1::bigint * interval '1 microsecond'), device_id, metric_id, n, seconds / interval_s,
                    CASE WHEN interval_s > 0 AND seconds >= interval_s THEN n / (seconds / interval_s) END, p50, p99

@@ -59,7 +59,7 @@ package actor HealthChecker {
         }
         let rows = try pg.execute("""
             SELECT d.id, d.name, l.metric_id, (extract(epoch FROM l.ts) * 1000000)::bigint, h.interval_s, h.silent_alert_id,
-                   (extract(epoch FROM h.last_ts) * 1000000)::bigint
+                   (extract(epoch FROM h.last_ts) * 1000000)::bigint, h.configured
             FROM (SELECT DISTINCT ON (device_id) device_id, metric_id, ts FROM latest_values ORDER BY device_id, ts DESC) l
             JOIN devices d ON d.id = l.device_id LEFT JOIN device_health h ON h.device_id = l.device_id
             """).rows
@@ -69,12 +69,14 @@ package actor HealthChecker {
             for row in rows {
                 guard let device = row[0], let name = row[1], let metric = row[2], let last = row[3].flatMap({ Int64($0) }) else { continue }
                 let group = settings.group(of: name)
-                if let group, row[4].flatMap({ Double($0) }) != group.intervalSeconds {
-                    // The group's interval is the device's, for the data quality too.
+                if let group, row[4].flatMap({ Double($0) }) != group.intervalSeconds || row[7] != "t" {
+                    // The group's interval is the device's and each of its series', for the data quality too.
                     try pg.query("""
-                        INSERT INTO device_health (device_id, interval_s) VALUES ($1::int, $2::float8)
-                        ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s
+                        INSERT INTO device_health (device_id, interval_s, configured) VALUES ($1::int, $2::float8, true)
+                        ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s, configured = true
                         """, [device, String(group.intervalSeconds)])
+                } else if group == nil, row[7] == "t" {
+                    try pg.query("UPDATE device_health SET configured = false WHERE device_id = $1::int", [device])
                 }
                 guard let interval = group?.intervalSeconds ?? row[4].flatMap({ Double($0) }) else { continue }
                 let threshold = max(interval * (group?.factor ?? settings.factor), settings.minSilenceSeconds)
@@ -131,16 +133,34 @@ package actor HealthChecker {
     /// span over the readings in them; the device's is its most frequent metric's.
     private func learnIntervals(_ pg: PostgresConnection) throws {
         try pg.query("""
-            INSERT INTO device_health (device_id, interval_s)
-            SELECT device_id, min((extract(epoch FROM last - first) + 60) / n) FROM (
-                SELECT device_id, metric_id, sum(count) AS n, min(bucket) AS first, max(bucket) AS last
-                FROM aggregates_1m WHERE bucket >= now() - $1::float8 * interval '1 second' GROUP BY 1, 2 HAVING sum(count) >= 3) x
-            GROUP BY device_id
-            ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s
+            INSERT INTO series_health AS h (device_id, metric_id, interval_s)
+            SELECT device_id, metric_id, (extract(epoch FROM max(bucket) - min(bucket)) + 60) / sum(count)
+            FROM aggregates_1m WHERE bucket >= now() - $1::float8 * interval '1 second' GROUP BY 1, 2 HAVING sum(count) >= 3
+            ON CONFLICT (device_id, metric_id) DO UPDATE SET interval_s = EXCLUDED.interval_s
             """, [String(settings.learnWindowSeconds)])
+        try pg.execute("""
+            INSERT INTO device_health AS h (device_id, interval_s)
+            SELECT device_id, min(interval_s) FROM series_health GROUP BY device_id
+            ON CONFLICT (device_id) DO UPDATE SET interval_s = EXCLUDED.interval_s WHERE NOT h.configured
+            """)
     }
 
     package func close() { session.close() }
+
+    /// `XINFO GROUPS key`; nil when the stream does not exist.
+    static func groups(_ redis: RedisClient, _ key: String) async throws -> RESPValue? {
+        let result: Result<RESPValue, RedisError>
+        do {
+            result = .success(try await redis.send(["XINFO", "GROUPS", key]))
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let reply): return reply
+        case .failure(let error) where error.description.contains("no such key"): return nil
+        case .failure(let error): throw error
+        }
+    }
 
     /// The pipeline's progress: the time of the oldest entry of any shard that the consumer group
     /// has not acknowledged (pending, or not yet delivered), or `nowMillis` when there is none.
@@ -148,11 +168,8 @@ package actor HealthChecker {
         var oldest = nowMillis
         for shard in 0..<shards {
             let key = keys.stream(shard)
-            let reply = try await redis.send(["XINFO", "GROUPS", key])
-            if case .error(let message) = reply {
-                if message.contains("no such key") { continue }
-                throw RedisError(.server, message)
-            }
+            // A shard nobody wrote to yet holds nothing unstored.
+            guard let reply = try await groups(redis, key) else { continue }
             guard let fields = RedisClient.groups(in: reply).first(where: { $0["name"]?.string == group }) else { continue }
             if (fields["pending"]?.int ?? 0) > 0,
                let first = try await redis.send(["XPENDING", key, group]).array?[1].string, let id = StreamID(first) {

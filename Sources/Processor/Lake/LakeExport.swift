@@ -79,10 +79,33 @@ package struct LakeDayExport: Sendable, Equatable {
 
 extension LakeExporter {
     /// Exports `day` (see ``LakeExporter``): under the lake's advisory lock, from one snapshot.
+    /// With `onlyIfDue`, a day another exporter brought up to date while this one waited for
+    /// the lock is skipped (nil).
     static func export(day: Int, _ pg: PostgresConnection, layout: LakeLayout, settings: LakeConfiguration,
-                       stallFile: String?) throws -> LakeDayExport {
+                       stallFile: String?, onlyIfDue: Bool = false) throws -> LakeDayExport? {
         try pg.execute("SELECT pg_advisory_lock(hashtext('telemetry_lake'))")
-        defer { if pg.isUsable { _ = try? pg.execute("SELECT pg_advisory_unlock(hashtext('telemetry_lake'))") } }
+        var transactionOpen = false
+        defer {
+            if pg.isUsable {
+                if transactionOpen { _ = try? pg.execute("ROLLBACK") }  // left open by a failure
+                _ = try? pg.execute("SELECT pg_advisory_unlock(hashtext('telemetry_lake'))")
+            }
+        }
+        let dayText = LakeLayout.dayText(day)
+        // A day whose partition is gone (retention) keeps the file it has: an empty export
+        // would replace the lake's only copy. A role under row-level security would see part
+        // of the day only.
+        let checks = try pg.query("""
+            SELECT to_regclass($1) IS NOT NULL, row_security_active('samples'),
+                   coalesce((SELECT exported_changes = changes AND snapshot_at >= $2::date + interval '1 day 1 minute' FROM lake_days WHERE day = $2::date), false)
+            """, ["samples_p" + dayText.replacingOccurrences(of: "-", with: ""), dayText]).rows.first ?? []
+        guard checks.first??.hasPrefix("t") == true else {
+            throw LakeError("no partition of samples holds \(dayText) (dropped by partitions.retention_days?): the lake keeps the day as it is")
+        }
+        guard checks.count > 1, checks[1] == "f" else {
+            throw LakeError("row-level security applies to this role on samples: export as the tables' owner (the processor's role)")
+        }
+        if onlyIfDue, checks.count > 2, checks[2] == "t" { return nil }
         let folder = layout.directory(day)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         layout.removeTemporaries(day)
@@ -92,6 +115,8 @@ extension LakeExporter {
         defer { if !closed { try? descriptor.close(); try? FileSystem.remove(temporary) } }
 
         try pg.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        transactionOpen = true
+        // From here to COMMIT, a failure leaves the transaction to the deferred ROLLBACK.
         let head = try pg.query("SELECT coalesce((SELECT changes FROM lake_days WHERE day = $1::date), 0), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
                                 [LakeLayout.dayText(day)])
         let changes = Int64(head.rows.first?[0] ?? "") ?? 0
@@ -117,9 +142,7 @@ extension LakeExporter {
                 }
             }
             try pg.execute("COMMIT")
-        } catch {
-            if pg.isUsable { _ = try? pg.execute("ROLLBACK") }
-            throw error
+            transactionOpen = false
         }
         try writer.write(rowGroup: group.columns)
         let summary = try writer.close()

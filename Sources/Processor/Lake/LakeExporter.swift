@@ -44,11 +44,15 @@ package actor LakeExporter {
 
     private func live() throws -> PostgresConnection { try session.live() }
 
-    /// Exports `day` now, whatever its completeness; returns once its files and manifest are in place.
-    package func export(day: Int) throws -> LakeDayExport {
+    /// Exports `day` now, whatever its completeness; returns once its files and manifest are in
+    /// place. With `onlyIfDue`, nil when another exporter brought the day up to date meanwhile.
+    @discardableResult
+    package func export(day: Int, onlyIfDue: Bool = false) throws -> LakeDayExport? {
         do {
             let started = ContinuousClock.now
-            let result = try Self.export(day: day, try live(), layout: layout, settings: settings, stallFile: stallFile)
+            guard let result = try Self.export(day: day, try live(), layout: layout, settings: settings, stallFile: stallFile, onlyIfDue: onlyIfDue) else {
+                return nil
+            }
             exports.add(1, ordering: .relaxed)
             rowsExported.add(Int(result.rows), ordering: .relaxed)
             lastExportMicros.store(wallClockMicros(), ordering: .relaxed)
@@ -86,8 +90,10 @@ package actor LakeExporter {
             state.complete = Int64(day + 1) * 86_400_000_000 + Int64(settings.delaySeconds) * 1_000_000 <= nowMicros
             // Exported before the day was over (by hand, or a clock ahead): the change count
             // does not cover rows stored while it was still today, so count them.
+            // Only for two hours after the day's end: later rows are counted as changes by any
+            // storage clock.
             if state.complete, state.changes == state.exportedChanges, let snapshot = state.snapshotMicros,
-               snapshot < Int64(day + 1) * 86_400_000_000 + 60_000_000 {
+               snapshot < Int64(day + 1) * 86_400_000_000 + 60_000_000, nowMicros < Int64(day + 1) * 86_400_000_000 + 7_200_000_000 {
                 let now = try pg.query("SELECT count(*) FROM samples WHERE ts >= $1::timestamptz AND ts < $2::timestamptz",
                                        ["\(text) 00:00:00+00", "\(LakeLayout.dayText(day + 1)) 00:00:00+00"]).rows.first?[0].flatMap { Int64($0) }
                 state.rowsChangedSinceExport = now != state.exportedRows
@@ -114,7 +120,7 @@ package actor LakeExporter {
         var done: [LakeDayExport] = []
         for day in due {
             do {
-                done.append(try export(day: day))
+                if let result = try export(day: day, onlyIfDue: true) { done.append(result) }
                 daysDue.subtract(1, ordering: .relaxed)
             } catch {
                 logger.error("lake export failed", metadata: ["day": "\(LakeLayout.dayText(day))", "error": "\(error)"])

@@ -69,7 +69,9 @@ package struct Replayer: Sendable {
                     let entry = StreamEntry(fields: stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0].string, fields[$0 + 1].bytes) })
                     guard let data = entry.data else { outcome.undecodable += 1; continue }
                     let item = WorkItem(source: .stream(shard: shard, entryID: id), payload: .hubBatch(version: entry.version, bytes: data))
-                    switch Worker.prepare(item, configuration: configuration, faults: faults) {
+                    // Validated against the time the entry was written, as its first worker did.
+                    let written = StreamID(id).map { Int64(clamping: $0.milliseconds) &* 1000 }
+                    switch Worker.prepare(item, configuration: configuration, faults: faults, nowMicros: written) {
                     case .failure(let error):
                         outcome.undecodable += 1
                         logger.warning("replay: entry not decodable", metadata: ["shard": "\(shard)", "entry": "\(id)", "error": "\(error)"])

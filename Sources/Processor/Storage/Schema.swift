@@ -443,5 +443,38 @@ package enum Schema {
                 rejected bigint NOT NULL,
                 PRIMARY KEY (hour, device, metric, reason));
             """),
+        Migration(version: 18, name: "alert delivery per event, intervals per series", sql: """
+            -- Events commit out of id order (two transactions, two alerts): a cursor by id could
+            -- pass an event still uncommitted. Each delivery is recorded instead; since_id is
+            -- the id below which every event is delivered and older than ten minutes.
+            ALTER TABLE alert_targets RENAME COLUMN delivered_through TO since_id;
+            CREATE TABLE alert_deliveries (
+                event_id bigint NOT NULL,
+                target text NOT NULL,
+                delivered_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (target, event_id));
+            -- An id receivers can deduplicate by that a restored database does not hand out again.
+            ALTER TABLE alert_events ADD COLUMN uid uuid NOT NULL DEFAULT gen_random_uuid();
+            -- A silence raised again on an alert row resolved before fires again.
+            CREATE OR REPLACE FUNCTION telemetry_alert_event() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO alert_events (alert_id, kind) VALUES (NEW.id, 'firing');
+                ELSIF OLD.resolved_at IS NULL AND NEW.resolved_at IS NOT NULL THEN
+                    INSERT INTO alert_events (alert_id, kind) VALUES (NEW.id, 'resolved');
+                ELSIF OLD.resolved_at IS NOT NULL AND NEW.resolved_at IS NULL THEN
+                    INSERT INTO alert_events (alert_id, kind) VALUES (NEW.id, 'firing');
+                END IF;
+                RETURN NULL;
+            END
+            $fn$;
+            -- A configured group's interval wins over a learnt one; learnt ones are per series.
+            ALTER TABLE device_health ADD COLUMN configured boolean NOT NULL DEFAULT false;
+            CREATE TABLE series_health (
+                device_id integer NOT NULL,
+                metric_id integer NOT NULL,
+                interval_s double precision NOT NULL,
+                PRIMARY KEY (device_id, metric_id));
+            """),
     ]
 }

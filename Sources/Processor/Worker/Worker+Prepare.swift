@@ -22,9 +22,11 @@ extension Worker {
         Self.prepare(item, configuration: configuration, faults: faults)
     }
 
-    /// ``prepare(_:)`` for callers without a worker (`telemetryctl replay`).
-    static func prepare(_ item: WorkItem, configuration: ProcessorConfiguration, faults: FaultSwitches) -> Result<Prepared, TelemetryError> {
-        let now = wallClockMicros()
+    /// ``prepare(_:)`` for callers without a worker (`telemetryctl replay`), judging timestamps
+    /// against `nowMicros` (a replay passes the time the entry was written, as its worker did).
+    static func prepare(_ item: WorkItem, configuration: ProcessorConfiguration, faults: FaultSwitches,
+                        nowMicros: Int64? = nil) -> Result<Prepared, TelemetryError> {
+        let now = nowMicros ?? wallClockMicros()
         switch item.payload {
         case .undecodable(let error, _, _):
             return .failure(error)
