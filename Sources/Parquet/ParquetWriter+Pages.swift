@@ -27,19 +27,27 @@ struct ChunkBuilder {
 extension ParquetWriter {
     /// The dictionary page (PLAIN entries) that opens a dictionary-encoded chunk.
     func page(_ chunk: inout ChunkBuilder, dictionary body: [UInt8], count: Int) throws {
+        chunk.dictionaryPageOffset = chunk.start + Int64(chunk.bytes.count)
+        chunk.uses(0)
+        try append(&chunk, type: 2, body: body) { header in  // DICTIONARY_PAGE
+            header.beginStruct(7)
+            header.i32(1, Int32(count))
+            header.i32(2, 0)  // PLAIN
+            header.endStruct()
+        }
+    }
+
+    /// Compresses `body` and appends it to the chunk behind its `PageHeader` (type, sizes, and
+    /// the type's own header that `specific` writes).
+    private func append(_ chunk: inout ChunkBuilder, type: Int32, body: [UInt8], specific: (inout ThriftCompactWriter) -> Void) throws {
         let compressed = try compress(body)
         try Self.checkSize(body, compressed, chunk.column)
         var header = ThriftCompactWriter()
-        header.i32(1, 2)  // DICTIONARY_PAGE
+        header.i32(1, type)
         header.i32(2, Int32(body.count))
         header.i32(3, Int32(compressed.count))
-        header.beginStruct(7)
-        header.i32(1, Int32(count))
-        header.i32(2, 0)  // PLAIN
-        header.endStruct()
+        specific(&header)
         header.stop()
-        chunk.dictionaryPageOffset = chunk.start + Int64(chunk.bytes.count)
-        chunk.uses(0)
         chunk.totalUncompressedSize += Int64(header.bytes.count + body.count)
         chunk.bytes.append(contentsOf: header.bytes)
         chunk.bytes.append(contentsOf: compressed)
@@ -68,23 +76,16 @@ extension ParquetWriter {
             let valueEncoding = encode(present[cursor..<(cursor + presentCount)], &body)
             chunk.uses(valueEncoding)
             cursor += presentCount
-            let compressed = try compress(body)
-            try Self.checkSize(body, compressed, chunk.column)
-            var header = ThriftCompactWriter()
-            header.i32(1, 0)  // DATA_PAGE
-            header.i32(2, Int32(body.count))
-            header.i32(3, Int32(compressed.count))
-            header.beginStruct(5)
-            header.i32(1, Int32(end - row))
-            header.i32(2, valueEncoding)
-            header.i32(3, 3)  // RLE definition levels
-            header.i32(4, 3)  // RLE repetition levels (none: the schema is flat)
-            header.endStruct()
-            header.stop()
             if chunk.dataPageOffset == nil { chunk.dataPageOffset = chunk.start + Int64(chunk.bytes.count) }
-            chunk.totalUncompressedSize += Int64(header.bytes.count + body.count)
-            chunk.bytes.append(contentsOf: header.bytes)
-            chunk.bytes.append(contentsOf: compressed)
+            let values = Int32(end - row)
+            try append(&chunk, type: 0, body: body) { header in  // DATA_PAGE
+                header.beginStruct(5)
+                header.i32(1, values)
+                header.i32(2, valueEncoding)
+                header.i32(3, 3)  // RLE definition levels
+                header.i32(4, 3)  // RLE repetition levels (none: the schema is flat)
+                header.endStruct()
+            }
             chunk.numValues += Int64(end - row)
             row = end
         }
@@ -101,11 +102,13 @@ extension ParquetWriter {
     }
 
     func compress(_ body: [UInt8]) throws -> [UInt8] {
-        do {
+        do throws(CompressionFailure) {
             switch options.compression {
             case .uncompressed: return body
             case .snappy: return try Snappy.compress(body)
-            case .zstd: return try zstdCompressor!.compress(body)
+            case .zstd:
+                guard let zstdCompressor else { throw CompressionFailure.failed("no ZSTD context") }
+                return try zstdCompressor.compress(body)
             }
         } catch {
             throw ParquetError.compression(error.description)

@@ -250,7 +250,7 @@ package final class ProcessorService: Service {
                     let now = clock()
                     let refused = counters.qualityRejections.drain()
                     do {
-                        try await checker.flush(rejections: refused, hourMicros: now - ((now % 3_600_000_000) + 3_600_000_000) % 3_600_000_000)
+                        try await checker.flush(rejections: refused, hourMicros: Timestamp.floorDivision(now, 3_600_000_000).quotient * 3_600_000_000)
                     } catch {
                         counters.qualityRejections.restore(refused)
                     }

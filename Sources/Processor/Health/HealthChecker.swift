@@ -116,7 +116,7 @@ package actor HealthChecker {
         silent.store(silentNow, ordering: .relaxed)
         // Data quality: the current hour every health.quality_interval_s, and the hour before
         // once more after the pipeline has passed its end.
-        let hour = watermarkMicros - ((watermarkMicros % 3_600_000_000) + 3_600_000_000) % 3_600_000_000
+        let hour = Timestamp.floorDivision(watermarkMicros, 3_600_000_000).quotient * 3_600_000_000
         if finalizedHour < hour - 3_600_000_000 && qualityAt > 0 {
             _ = try computeQuality(pg, hourMicros: hour - 3_600_000_000, watermarkMicros: watermarkMicros)
             finalizedHour = hour - 3_600_000_000
@@ -172,7 +172,8 @@ package actor HealthChecker {
             guard let reply = try await groups(redis, key) else { continue }
             guard let fields = RedisClient.groups(in: reply).first(where: { $0["name"]?.string == group }) else { continue }
             if (fields["pending"]?.int ?? 0) > 0,
-               let first = try await redis.send(["XPENDING", key, group]).array?[1].string, let id = StreamID(first) {
+               let summary = try await redis.send(["XPENDING", key, group]).array, summary.count > 1,
+               let first = summary[1].string, let id = StreamID(first) {
                 oldest = min(oldest, Int64(clamping: id.milliseconds))
             }
             if fields["lag"]?.int != 0, let delivered = fields["last-delivered-id"]?.string,

@@ -135,7 +135,7 @@ extension LakeExporter {
                     try group.append(row)
                     if group.count >= settings.rowGroupRows {
                         try writer.write(rowGroup: group.columns)
-                        group = SampleRowGroup(capacity: settings.rowGroupRows)
+                        group = SampleRowGroup(capacity: min(settings.rowGroupRows, 1 << 20))
                         groupsWritten += 1
                         if groupsWritten == 1, let stallFile { Self.stall(stallFile) }
                     }

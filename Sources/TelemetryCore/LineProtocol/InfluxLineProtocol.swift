@@ -72,6 +72,7 @@ public enum InfluxLineProtocol {
         let measurement = cursor.token(stops: [.comma, .space], escapable: [.comma, .space])
         guard !measurement.isEmpty else { throw LineError("missing measurement") }
         var tags: [(key: String, value: String)] = []
+        var tagKeys = Set<String>()
         while cursor.peek == .comma {
             cursor.advance()
             let key = cursor.token(stops: [.comma, .space, .equals], escapable: [.comma, .space, .equals])
@@ -82,13 +83,14 @@ public enum InfluxLineProtocol {
             guard !value.isEmpty else { throw LineError("missing tag value") }
             guard cursor.peek != .equals else { throw LineError("invalid tag format") }
             let name = String(decoding: key, as: UTF8.self)
-            guard !tags.contains(where: { $0.key == name }) else { throw LineError("duplicate tags") }
+            guard tagKeys.insert(name).inserted else { throw LineError("duplicate tags") }
             tags.append((name, String(decoding: value, as: UTF8.self)))
         }
         guard cursor.peek == .space else { throw LineError("missing fields") }
         cursor.skip { $0 == .space }
         guard cursor.peek != nil else { throw LineError("missing fields") }
         var fields: [(key: String, value: FieldValue)] = []
+        var fieldIndex: [String: Int] = [:]
         while true {
             let key = cursor.token(stops: [.comma, .space, .equals], escapable: [.comma, .space, .equals])
             guard !key.isEmpty else { throw LineError("missing field key") }
@@ -96,8 +98,12 @@ public enum InfluxLineProtocol {
             cursor.advance()
             let value = try fieldValue(&cursor)
             let name = String(decoding: key, as: UTF8.self)
-            if let index = fields.firstIndex(where: { $0.key == name }) { fields.remove(at: index) }
-            fields.append((name, value))
+            if let index = fieldIndex[name] {
+                fields[index].value = value  // the last value wins
+            } else {
+                fieldIndex[name] = fields.count
+                fields.append((name, value))
+            }
             if cursor.peek == .comma {
                 cursor.advance()
                 continue
