@@ -7,14 +7,16 @@ RUN_PACKAGES := redis-server redis-tools libhiredis-dev libpq-dev libsystemd-dev
 	pkg-config curl libzstd-dev libsnappy-dev
 # What the tests and `make lint` add: Python for the checkers, socat and iproute2 for the fault
 # drills, systemd-analyze, promtool, yamllint, shellcheck, rsvg-convert (renders the bench chart),
-# wal2json (the change feed's slot reader) and Alertmanager (alert delivery).
+# wal2json (the change feed's slot reader), Alertmanager (alert delivery), InfluxDB 1.6 (line-protocol
+# parity) and Mosquitto (MQTT ingest).
 TEST_PACKAGES := python3 python3-venv socat util-linux iproute2 systemd prometheus yamllint shellcheck librsvg2-bin wrk redis-sentinel \
-	postgresql-15-wal2json prometheus-alertmanager
+	postgresql-15-wal2json prometheus-alertmanager influxdb mosquitto mosquitto-clients
 # A real Modbus RTU slave for the bus tests (pymodbus), the OpenAPI checker (schemathesis) and three
-# independent Parquet readers for the lake (pyarrow, duckdb, fastparquet), from PyPI, in a virtual
+# independent Parquet readers for the lake (pyarrow, duckdb, fastparquet), InfluxDB's official clients
+# (influxdb, influxdb-client) and paho-mqtt as independent writers, from PyPI, in a virtual
 # environment under .run/.
 PYTHON_VENV := .run/venv
-PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5 pyarrow==26.0.1 duckdb==2.0.1 fastparquet==2026.9.0
+PYTHON_PACKAGES := pymodbus==3.16.1 pyserial==3.5 schemathesis==4.32.5 pyarrow==26.0.1 duckdb==2.0.1 fastparquet==2026.9.0 influxdb==5.3.2 influxdb-client==1.50.0 paho-mqtt==2.2.0
 RUN_REDIS_PORT := 16379
 RUN_PG_PORT := 15432
 RUN_REPLICA_PORT := 15433
@@ -41,7 +43,7 @@ deps: ## Install what building and running need (no recommends; Debian's own ser
 
 deps-test: deps ## Install what the tests and lint add, and the tests' Python venv (pymodbus, schemathesis, Parquet readers; when missing)
 	@Deploy/dev/install-packages.sh $(TEST_PACKAGES)
-	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus, importlib.metadata as m; sys.exit(pymodbus.__version__ != "3.16.1" or m.version("schemathesis") != "4.32.5" or m.version("pyarrow") != "26.0.1" or m.version("duckdb") != "2.0.1" or m.version("fastparquet") != "2026.9.0")' 2>/dev/null; then \
+	@if ! $(PYTHON_VENV)/bin/python -c 'import sys, pymodbus, importlib.metadata as m; sys.exit(pymodbus.__version__ != "3.16.1" or m.version("schemathesis") != "4.32.5" or m.version("pyarrow") != "26.0.1" or m.version("duckdb") != "2.0.1" or m.version("fastparquet") != "2026.9.0" or m.version("influxdb") != "5.3.2" or m.version("influxdb-client") != "1.50.0" or m.version("paho-mqtt") != "2.2.0")' 2>/dev/null; then \
 		echo "installing $(PYTHON_PACKAGES) into $(PYTHON_VENV)"; \
 		/usr/bin/python3 -m venv $(PYTHON_VENV) && \
 		$(PYTHON_VENV)/bin/pip install -q --disable-pip-version-check $(PYTHON_PACKAGES); \

@@ -26,7 +26,7 @@ timeout 600 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 servers=()
 for package in "${missing[@]}"; do
-  case "$package" in redis-server | redis-sentinel | postgresql) servers+=("$package") ;; esac
+  case "$package" in redis-server | redis-sentinel | postgresql | influxdb | mosquitto) servers+=("$package") ;; esac
 done
 # Debian's redis-sentinel listens on 26379, the tests' Redis port: never leave it running.
 for package in "${missing[@]}"; do

@@ -31,6 +31,9 @@ import TelemetryCore
 ///   task or device line; more is refused whole as `too_large`
 /// - `validation.max_metric_names` (`VALIDATION_MAX_METRIC_NAMES`) 10000: distinct metric names in the
 ///   deployment; an HTTP sample with a new name past it is refused (400 `cardinality_limit`)
+/// - `line_protocol.device_tags` [device_id, device, host], `line_protocol.metric_name` `field` |
+///   `measurement.field`, `line_protocol.string_fields` `keep` | `reject`: how InfluxDB line protocol
+///   (HTTP `/write`, MQTT) becomes samples (``LineProtocolMapping``; Docs/http-ingest.md)
 /// - `hub.id` a random id per start (prefix of every batch id; each start adds an epoch)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
@@ -56,6 +59,8 @@ package struct HubConfiguration: Sendable {
     package var deadLetterBuffer: Int
     /// Section `validation`.
     package var validation: HubValidationConfiguration
+    /// Section `line_protocol`: how line-protocol points become samples.
+    package var lineProtocol: LineProtocolMapping
     /// `hub.id` (`HUB_ID`), default a random id per start: the prefix of batch ids (each start adds an epoch).
     package var hubID: String
     /// `shutdown.timeout_s` (`SHUTDOWN_TIMEOUT_S`), default `30`.
@@ -83,6 +88,7 @@ package struct HubConfiguration: Sendable {
             try reader.strictInt("buffer", default: 10_000, in: 1...10_000_000)
         }
         validation = try config.section("validation", HubValidationConfiguration.init(reader:))
+        lineProtocol = try config.section("line_protocol", LineProtocolMapping.init(reader:))
         let configuredID = try config.strictString("hub.id", default: "")
         hubID = configuredID.isEmpty ? String(UInt64.random(in: 0...UInt64.max), radix: 36) : configuredID
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)
@@ -226,5 +232,19 @@ extension ConfigReader {
     fileprivate func strictPolicy(_ key: String) throws(ConfigurationError) -> BufferFullPolicy {
         let name = try strictString(key, default: BufferFullPolicy.block.rawValue, choices: BufferFullPolicy.allCases.map(\.rawValue))
         return BufferFullPolicy(rawValue: name)!
+    }
+}
+
+extension LineProtocolMapping {
+    /// Reads a reader scoped to `line_protocol`.
+    package init(reader config: ConfigReader) throws(ConfigurationError) {
+        let defaults = LineProtocolMapping()
+        let tags = try config.strictStringArray("device_tags", default: defaults.deviceTags)
+        guard !tags.isEmpty, tags.allSatisfy({ !$0.isEmpty }) else {
+            throw ConfigurationError(key: "line_protocol.device_tags", "must name at least one tag, none empty")
+        }
+        let naming = try config.strictString("metric_name", default: defaults.metricNaming.rawValue, choices: MetricNaming.allCases.map(\.rawValue))
+        let strings = try config.strictString("string_fields", default: defaults.stringFields.rawValue, choices: StringFields.allCases.map(\.rawValue))
+        self.init(deviceTags: tags, metricNaming: MetricNaming(rawValue: naming) ?? .field, stringFields: StringFields(rawValue: strings) ?? .keep)
     }
 }

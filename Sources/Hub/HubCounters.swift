@@ -35,6 +35,9 @@ public final class HubCounters: Sendable {
     package let httpValuesAccepted = Atomic<Int>(0)
     /// Lines rejected by reason code.
     package let httpRejected = Mutex<[String: Int]>([:])
+    /// Line protocol: string fields kept as labels and string fields whose line was refused.
+    package let stringFieldsKept = Atomic<Int>(0)
+    package let stringFieldsRejected = Atomic<Int>(0)
     /// Responses by route and status, e.g. `["/v1/samples", "202"]`.
     package let httpResponses = Mutex<[[String]: Int]>([:])
 

@@ -46,13 +46,19 @@ enum HubMetrics {
         e.gauge("telemetry_hub_spool_bytes", help: "Bytes used by the spool", value: Double(c.spoolBytes.load(ordering: .relaxed)))
         e.gauge("telemetry_hub_spool_max_bytes", help: "Spool size limit in bytes", value: Double(hub.configuration.spool.maxBytes))
         e.gauge("telemetry_hub_breaker_open", help: "1 while the Redis circuit breaker is open", value: Double(c.breakerOpen.load(ordering: .relaxed)))
-        e.counter("telemetry_hub_http_samples_accepted_total", help: "Samples (lines) of POST /v1/samples acknowledged durable",
+        e.counter("telemetry_hub_http_samples_accepted_total", help: "Samples (lines, points) of POST /v1/samples, /write and /api/v2/write acknowledged durable",
                   value: c.httpSamplesAccepted.load(ordering: .relaxed))
-        e.counter("telemetry_hub_http_values_accepted_total", help: "Metric values of POST /v1/samples acknowledged durable",
+        e.counter("telemetry_hub_http_values_accepted_total", help: "Metric values of POST /v1/samples, /write and /api/v2/write acknowledged durable",
                   value: c.httpValuesAccepted.load(ordering: .relaxed))
         for (reason, count) in c.httpRejected.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
-            e.counter("telemetry_hub_http_rejected_total", labels: [("reason", reason)], help: "Lines of POST /v1/samples rejected, by reason", value: count)
+            e.counter("telemetry_hub_http_rejected_total", labels: [("reason", reason)], help: "Lines of POST /v1/samples, /write and /api/v2/write rejected, by reason", value: count)
         }
+        e.counter("telemetry_hub_line_protocol_string_fields_total", labels: [("outcome", "kept")],
+                  help: "String fields of line protocol kept as device labels, or whose line was refused (line_protocol.string_fields)",
+                  value: c.stringFieldsKept.load(ordering: .relaxed))
+        e.counter("telemetry_hub_line_protocol_string_fields_total", labels: [("outcome", "rejected")],
+                  help: "String fields of line protocol kept as device labels, or whose line was refused (line_protocol.string_fields)",
+                  value: c.stringFieldsRejected.load(ordering: .relaxed))
         for (key, count) in c.httpResponses.withLock({ $0 }).sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             e.counter("telemetry_hub_http_requests_total", labels: [("route", key[0]), ("status", key[1])],
                       help: "Ingest requests answered, by route and status", value: count)

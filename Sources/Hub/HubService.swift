@@ -227,10 +227,17 @@ package final class HubService: Service {
     /// become durable; a retry is deduplicated by the samples' natural key).
     /// `tenant` (nil: the default tenant) is the tenant of every sample of the request.
     package func ingest(_ body: [UInt8], tenant: String? = nil, worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
+        let maxFields = configuration.validation.maxFields
+        let document = await worker.run { SampleDocument.parse(body, maxFields: maxFields) }
+        return await ingest(document, tenant: tenant, worker: worker, ackTimeout: ackTimeout)
+    }
+
+    /// Queues the readings of an already parsed `document` (another format: line protocol) as
+    /// ``ingest(_:tenant:worker:ackTimeout:)`` does, and waits until they are durable.
+    package func ingest(_ document: SampleDocument, tenant: String? = nil, worker: RequestWorker, ackTimeout: Duration) async -> SampleIngestResult {
+        var document = document
         let router = ShardRouter(shards: configuration.streams.shards)
         let batchSize = configuration.ingest.batchSize
-        let maxFields = configuration.validation.maxFields
-        var document = await worker.run { SampleDocument.parse(body, maxFields: maxFields) }
         // New metric names past validation.max_metric_names are refused here, before any 202.
         // Not while Redis is failing (the breaker is open and batches go to the spool): ingest must
         // not wait on it; the processors enforce the same cap against PostgreSQL.

@@ -48,7 +48,11 @@ struct InfluxLineProtocolTests {
         #expect(try Self.parse("   ") == nil)
         #expect(try Self.parse("# a comment") == nil)
         #expect(try Self.parse("  # indented comment") == nil)
-        #expect(try Self.parse("m v=1\r")?.fields.first?.value == .float(1))
+        // A CR ends a line only after a string value, as in influxd 1.6 (which refuses `v=1\r`).
+        #expect(try Self.parse("m v=\"x\"\r")?.fields.first?.value == .string("x"))
+        for line in ["m v=1\r", "m v=1 123\r", "m v=1 123 \r", "m v=t\r", "m v=1i\r"] {
+            #expect(throws: LP.LineError.self, "\(line)") { try Self.parse(line) }
+        }
     }
 
     @Test("Int64 and UInt64 at their edges; floats must be finite decimals")
@@ -81,10 +85,14 @@ struct InfluxLineProtocolTests {
 
     @Test("precision names of 1.x and 2.x")
     func precisions() {
-        #expect(LP.microsPerUnit(precision: "ns")! == (1, 1000) && LP.microsPerUnit(precision: "n")! == (1, 1000))
-        #expect(LP.microsPerUnit(precision: "")! == (1, 1000))
-        #expect(LP.microsPerUnit(precision: "us")! == (1, 1) && LP.microsPerUnit(precision: "u")! == (1, 1))
-        #expect(LP.microsPerUnit(precision: "ms")! == (1000, 1) && LP.microsPerUnit(precision: "s")! == (1_000_000, 1))
-        #expect(LP.microsPerUnit(precision: "h")! == (3_600_000_000, 1) && LP.microsPerUnit(precision: "x") == nil)
+        #expect(LP.nanosPerUnit(precision: "ns") == 1 && LP.nanosPerUnit(precision: "n") == 1 && LP.nanosPerUnit(precision: "") == 1)
+        #expect(LP.nanosPerUnit(precision: "us") == 1000 && LP.nanosPerUnit(precision: "u") == 1000)
+        #expect(LP.nanosPerUnit(precision: "ms") == 1_000_000 && LP.nanosPerUnit(precision: "s") == 1_000_000_000)
+        #expect(LP.nanosPerUnit(precision: "h") == 3_600_000_000_000 && LP.nanosPerUnit(precision: "x") == nil)
+        // Floored to microseconds; outside InfluxDB's nanosecond range once scaled: nil.
+        #expect(LP.micros(timestamp: 1_999, nanosPerUnit: 1) == 1 && LP.micros(timestamp: -1, nanosPerUnit: 1) == -1)
+        #expect(LP.micros(timestamp: 9_223_372_037, nanosPerUnit: 1_000_000_000) == nil)
+        #expect(LP.micros(timestamp: 9_223_372_036, nanosPerUnit: 1_000_000_000) == 9_223_372_036_000_000)
+        #expect(LP.micros(timestamp: Int64.max, nanosPerUnit: 1) == nil && LP.micros(timestamp: Int64.min + 2, nanosPerUnit: 1) != nil)
     }
 }

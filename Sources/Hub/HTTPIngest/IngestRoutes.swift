@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
+import TelemetryConfiguration
 import TelemetryCore
 
 /// `POST /v1/samples` and `POST /v1/tasks` (Docs/http-ingest.md). Every answer other than 202 has
@@ -37,38 +38,26 @@ enum IngestRoutes {
             }
             router.post("v1/samples", use: refused)
             router.post("v1/tasks", use: refused)
-            return routes
+            router.post("write", use: refused)
+            router.post("api/v2/write", use: refused)
+            return routes + LineProtocolRoutes.routes
         }
         if !configuration.tenants.hasTokens && configuration.token == nil && !HTTPIngestConfiguration.isLoopback(host) {
             logger.warning("ingest is served without authentication on a non-loopback address (http.ingest.allow_unauthenticated)",
                            metadata: ["http_host": "\(host)"])
         }
         let worker = RequestWorker()
-        let counters = hub.counters
         let inFlight = InFlight()
-        // Each request in flight holds its body (and an inflated copy) until it is answered: past
-        // `max_concurrent_requests` a request is turned away before its body is read.
-        // A request without the token is answered 401 before anything else, so it learns nothing
-        // of the hub's load.
-        // The token names the tenant the request acts for (nil: the default tenant).
         func limited(_ route: String, _ handle: @escaping @Sendable (Request, String?) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
-            { request, _ in
-                var response: Response
-                let authentication = configuration.authenticate(request.headers[.authorization], host: host)
-                if case .tenant(let tenant) = authentication, inFlight.count.add(1, ordering: .relaxed).newValue <= configuration.maxConcurrentRequests {
-                    response = await handle(request, tenant)
-                    inFlight.count.subtract(1, ordering: .relaxed)
-                } else if authentication == .unauthorized {
-                    response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
-                    response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
-                } else {
-                    response = json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"],
-                                    retryAfter: configuration.retryAfterSeconds)
-                    inFlight.count.subtract(1, ordering: .relaxed)
-                }
-                counters.countResponse(route: route, status: Int(response.status.code))
+            Self.limited(route, hub: hub, configuration: configuration, inFlight: inFlight, authenticate: {
+                configuration.authenticate($0.headers[.authorization], host: host)
+            }, unauthorized: {
+                var response = json(.unauthorized, ["error": "unauthorized", "message": "this endpoint needs Authorization: Bearer <token>"])
+                response.headers[.wwwAuthenticate] = #"Bearer realm="telemetry-hub""#
                 return response
-            }
+            }, busy: {
+                json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"], retryAfter: configuration.retryAfterSeconds)
+            }, handle)
         }
         router.post("v1/samples", use: limited("/v1/samples") { await samples($0, tenant: $1, hub: hub, worker: worker, configuration: configuration) })
         router.post("v1/tasks", use: limited("/v1/tasks") { request, tenant in
@@ -76,11 +65,40 @@ enum IngestRoutes {
             return json(.forbidden, ["error": "tenant_not_supported",
                                      "message": "seed-format tasks belong to the default tenant; tenant \(tenant) posts samples to /v1/samples"])
         })
-        return routes
+        LineProtocolRoutes.register(on: router, hub: hub, configuration: configuration, host: host, worker: worker, inFlight: inFlight)
+        return routes + LineProtocolRoutes.routes
     }
 
-    private final class InFlight: Sendable {
+    /// Requests in flight across every ingest route.
+    final class InFlight: Sendable {
         let count = Atomic<Int>(0)
+    }
+
+    /// Wraps `handle` in the checks every ingest route makes first. Each request in flight holds its
+    /// body (and an inflated copy) until it is answered: past `max_concurrent_requests` a request is
+    /// turned away before its body is read. A request without the token is answered 401 before
+    /// anything else, so it learns nothing of the hub's load. The token names the tenant the request
+    /// acts for (nil: the default tenant).
+    static func limited(_ route: String, hub: HubService, configuration: HTTPIngestConfiguration, inFlight: InFlight,
+                        authenticate: @escaping @Sendable (Request) -> TenantDirectory.Authentication,
+                        unauthorized: @escaping @Sendable () -> Response, busy: @escaping @Sendable () -> Response,
+                        _ handle: @escaping @Sendable (Request, String?) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
+        let counters = hub.counters
+        return { request, _ in
+            var response: Response
+            let authentication = authenticate(request)
+            if case .tenant(let tenant) = authentication, inFlight.count.add(1, ordering: .relaxed).newValue <= configuration.maxConcurrentRequests {
+                response = await handle(request, tenant)
+                inFlight.count.subtract(1, ordering: .relaxed)
+            } else if authentication == .unauthorized {
+                response = unauthorized()
+            } else {
+                response = busy()
+                inFlight.count.subtract(1, ordering: .relaxed)
+            }
+            counters.countResponse(route: route, status: Int(response.status.code))
+            return response
+        }
     }
 
     private static func samples(_ request: Request, tenant: String?, hub: HubService, worker: RequestWorker, configuration: HTTPIngestConfiguration) async -> Response {
@@ -143,13 +161,35 @@ enum IngestRoutes {
         case failure(Response)
     }
 
-    /// Reads the body (of an authorized request) within the size and time limits and inflates it.
+    /// Why a body could not be read: rendered as JSON by each family of routes in its own shape.
+    struct BodyFailure: Error {
+        /// The answer's status.
+        var status: HTTPResponse.Status
+        /// `too_large`, `timeout`, `bad_body`, `bad_encoding`, `unsupported_encoding`.
+        var code: String
+        /// What happened, for the client.
+        var message: String
+        /// The size limit, for `too_large`.
+        var limit: Int?
+    }
+
     private static func readBody(_ request: Request, worker: RequestWorker, configuration: HTTPIngestConfiguration, limit: Int) async -> BodyResult {
+        switch await body(request, worker: worker, configuration: configuration, limit: limit) {
+        case .success(let bytes): return .success(bytes)
+        case .failure(let failure):
+            var object: [String: Any] = ["error": failure.code, "message": failure.message]
+            if let limit = failure.limit { object["limit"] = limit }
+            return .failure(json(failure.status, object))
+        }
+    }
+
+    /// Reads the body (of an authorized request) within the size and time limits and inflates it.
+    static func body(_ request: Request, worker: RequestWorker, configuration: HTTPIngestConfiguration, limit: Int) async -> Result<[UInt8], BodyFailure> {
         // An empty header is no encoding at all.
         var encoding = request.headers[.contentEncoding]?.lowercased().trimmingCharacters(in: .whitespaces) ?? ""
         if encoding.isEmpty { encoding = "identity" }
         guard ["identity", "gzip", "x-gzip"].contains(encoding) else {
-            return .failure(json(.unsupportedMediaType, ["error": "unsupported_encoding", "message": "Content-Encoding \(encoding) is not supported (gzip is)"]))
+            return .failure(BodyFailure(status: .unsupportedMediaType, code: "unsupported_encoding", message: "Content-Encoding \(encoding) is not supported (gzip is)"))
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { return .failure(tooLarge(limit)) }
         let collected: ByteBuffer
@@ -157,9 +197,9 @@ enum IngestRoutes {
         case .body(let buffer): collected = buffer
         case .tooLarge: return .failure(tooLarge(limit))
         case .timedOut:
-            return .failure(json(.requestTimeout, ["error": "timeout", "message": "the body did not arrive within \(configuration.bodyTimeoutMillis) ms"]))
+            return .failure(BodyFailure(status: .requestTimeout, code: "timeout", message: "the body did not arrive within \(configuration.bodyTimeoutMillis) ms"))
         case .failed(let message):
-            return .failure(json(.badRequest, ["error": "bad_body", "message": message]))
+            return .failure(BodyFailure(status: .badRequest, code: "bad_body", message: message))
         }
         guard encoding != "identity" else { return .success(Array(buffer: collected)) }
         switch await worker.run({ inflate(collected, limit: limit) }) {
@@ -167,12 +207,12 @@ enum IngestRoutes {
         case .tooLarge:
             return .failure(tooLarge(limit, " once decompressed"))
         case .invalid(let message):
-            return .failure(json(.badRequest, ["error": "bad_encoding", "message": message]))
+            return .failure(BodyFailure(status: .badRequest, code: "bad_encoding", message: message))
         }
     }
 
-    private static func tooLarge(_ limit: Int, _ how: String = "") -> Response {
-        json(.contentTooLarge, ["error": "too_large", "message": "the body is over \(limit) bytes\(how)", "limit": limit])
+    private static func tooLarge(_ limit: Int, _ how: String = "") -> BodyFailure {
+        BodyFailure(status: .contentTooLarge, code: "too_large", message: "the body is over \(limit) bytes\(how)", limit: limit)
     }
 
     private enum Inflated: Sendable {
@@ -233,7 +273,7 @@ enum IngestRoutes {
                 "rejected": listed, "rejected_count": document.rejectedCount]
     }
 
-    private static func json(_ status: HTTPResponse.Status, _ object: [String: Any], retryAfter: Int? = nil) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], retryAfter: Int? = nil) -> Response {
         var response = HTTPEndpoints.jsonResponse(status, object)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response

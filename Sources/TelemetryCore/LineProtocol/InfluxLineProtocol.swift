@@ -63,10 +63,48 @@ public enum InfluxLineProtocol {
         public init(_ reason: String) { self.reason = reason }
     }
 
+    /// The end of the line that starts at `start` in `body` (the index of its `\n`, or the end),
+    /// found as InfluxDB finds it: a backslash skips the byte after it, and in the field section
+    /// a newline inside a quoted string value does not end the line (so an unbalanced quote takes
+    /// the rest of the body into one refused line, as InfluxDB refuses it).
+    public static func lineEnd(in body: [UInt8], from start: Int) -> Int {
+        var i = start
+        var quoted = false
+        var inFields = false
+        var equals = 0
+        var commas = 0
+        while i < body.count {
+            let byte = body[i]
+            if byte == .backslash && i + 2 < body.count {
+                i += 2
+                continue
+            }
+            if byte == .space { inFields = true }
+            if inFields {
+                if !quoted && byte == .equals {
+                    equals += 1
+                    i += 1
+                    continue
+                } else if !quoted && byte == .comma {
+                    commas += 1
+                    i += 1
+                    continue
+                } else if byte == .quote && equals > commas {
+                    quoted.toggle()
+                    i += 1
+                    continue
+                }
+            }
+            if byte == .newline && !quoted { break }
+            i += 1
+        }
+        return i
+    }
+
     /// Parses one line (without its newline). nil for a blank or comment line.
     public static func parse(_ line: ArraySlice<UInt8>) throws(LineError) -> Point? {
         var cursor = Cursor(bytes: line)
-        cursor.skip { $0 == .space || $0 == .tab }
+        cursor.skip { $0 == .space || $0 == .tab || $0 == 0 }
         guard let first = cursor.peek else { return nil }
         if first == .hash { return nil }
         let measurement = cursor.token(stops: [.comma, .space], escapable: [.comma, .space])
@@ -119,7 +157,7 @@ public enum InfluxLineProtocol {
                 // InfluxDB's range, in nanoseconds (checked in the request's precision by the caller).
                 guard value >= Int64.min + 2, value <= Int64.max - 1 else { throw LineError("time outside range") }
                 timestamp = value
-                cursor.skip { $0 == .space || $0 == .tab || $0 == .carriageReturn }
+                cursor.skip { $0 == .space || $0 == .tab }
                 guard cursor.peek == nil else { throw LineError("bad timestamp") }
             }
         } else if cursor.peek == .carriageReturn {
@@ -224,18 +262,26 @@ public enum InfluxLineProtocol {
         return value
     }
 
-    /// The request's `precision` as microseconds per unit (nil: unknown). 1.x names `n`, `u`,
-    /// `ms`, `s`, `m`, `h`; 2.x `ns`, `us`, `ms`, `s`.
-    public static func microsPerUnit(precision: String) -> (multiply: Int64, divide: Int64)? {
+    /// The request's `precision` as nanoseconds per unit (nil: unknown). 1.x names `n`, `u`,
+    /// `ms`, `s`, `m`, `h`; 2.x `ns`, `us`, `ms`, `s`; none is nanoseconds.
+    public static func nanosPerUnit(precision: String) -> Int64? {
         switch precision {
-        case "", "n", "ns": (1, 1000)
-        case "u", "us", "µ": (1, 1)
-        case "ms": (1000, 1)
-        case "s": (1_000_000, 1)
-        case "m": (60_000_000, 1)
-        case "h": (3_600_000_000, 1)
+        case "", "n", "ns": 1
+        case "u", "us", "µ": 1000
+        case "ms": 1_000_000
+        case "s": 1_000_000_000
+        case "m": 60_000_000_000
+        case "h": 3_600_000_000_000
         default: nil
         }
+    }
+
+    /// A timestamp in `nanosPerUnit` as microseconds since the epoch (floored), or nil when it
+    /// is outside InfluxDB's range (`Int64.min + 2 … Int64.max - 1` nanoseconds).
+    public static func micros(timestamp: Int64, nanosPerUnit: Int64) -> Int64? {
+        let (nanos, overflow) = timestamp.multipliedReportingOverflow(by: nanosPerUnit)
+        guard !overflow, nanos >= Int64.min + 2, nanos <= Int64.max - 1 else { return nil }
+        return Timestamp.floorDivision(nanos, 1000).quotient
     }
 }
 
@@ -263,7 +309,7 @@ struct Cursor {
                 index += 2
                 continue
             }
-            if stops.contains(byte) || byte == .carriageReturn && index + 1 == bytes.endIndex { break }
+            if stops.contains(byte) { break }
             out.append(byte)
             index += 1
         }
@@ -283,4 +329,5 @@ extension UInt8 {
     static let minus = UInt8(ascii: "-")
     static let plus = UInt8(ascii: "+")
     static let carriageReturn = UInt8(ascii: "\r")
+    static let newline = UInt8(ascii: "\n")
 }

@@ -65,6 +65,21 @@ public struct SampleDocument: Sendable, Equatable {
         return document
     }
 
+    /// An empty document, filled by another format's parser (``append(_:line:)``, ``reject(line:reason:message:)``).
+    public init() {}
+
+    /// Accepts `reading`, from `line`.
+    public mutating func append(_ reading: SampleReading, line: Int) {
+        values += reading.metrics.count
+        readings.append(reading)
+        readingLines.append(line)
+    }
+
+    /// Refuses `line` with a dead-letter `reason` code and a message for the client.
+    public mutating func reject(line: Int, reason: String, message: String) {
+        reject(Rejection(line: line, reason: reason, message: message))
+    }
+
     /// A body without a single sample (empty, blank lines, `[]`) is an error of its own.
     private mutating func rejectIfEmpty() {
         if readings.isEmpty && rejectedCount == 0 {
@@ -98,10 +113,7 @@ public struct SampleDocument: Sendable, Equatable {
 
     private mutating func take(line: Int, _ object: () throws(TelemetryError) -> [String: JSONValue]) {
         do {
-            let reading = try TelemetryTaskCodec.reading(try object(), path: "", maxFields: maxFields)
-            values += reading.metrics.count
-            readings.append(reading)
-            readingLines.append(line)
+            append(try TelemetryTaskCodec.reading(try object(), path: "", maxFields: maxFields), line: line)
         } catch {
             reject(Rejection(line: line, reason: error.code.description, message: error.message))
         }

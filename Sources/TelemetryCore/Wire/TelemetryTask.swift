@@ -76,13 +76,16 @@ public struct SampleReading: Sendable, Equatable {
     public var metrics: [MetricValue]
     /// `raw_data`, kept opaque (never decoded).
     public var rawData: String?
+    /// The device's labels the reading carries (line protocol: tags and kept string fields).
+    public var labels: [DeviceLabel]
 
     /// A reading of the given fields, taken as they are (not validated, `metrics` not sorted).
-    public init(deviceID: String, timestampMicros: Int64, metrics: [MetricValue], rawData: String? = nil) {
+    public init(deviceID: String, timestampMicros: Int64, metrics: [MetricValue], rawData: String? = nil, labels: [DeviceLabel] = []) {
         self.deviceID = deviceID
         self.timestampMicros = timestampMicros
         self.metrics = metrics
         self.rawData = rawData
+        self.labels = labels
     }
 }
 
