@@ -83,4 +83,75 @@ struct LineProtocolParityTests {
         #expect(await hub.stop() == 0, "\(hub.tail)")
         #expect(await processor.stop() == 0)
     }
+
+    @Test("the write routes' answers (ping, db and bucket required, bad precision, credentials, empty body, 413, partial writes) and device labels: the latest value per key, every change, older readings changing nothing")
+    func routesAndLabels() async throws {
+        let deployment = try Deployment()
+        let p = deployment.prefix
+        let token = "labels-token-\(p)"
+        let processor = try Daemon("telemetry-processor", name: "lpl-processor", environment: deployment.processorEnvironment())
+        let hub = try Daemon("telemetry-hub", name: "lpl-hub", environment: deployment.hubEnvironment(sensors: 1, readings: 1, rate: 1, extra: [
+            "SIMULATED_ENABLED": "false", "HTTP_INGEST_TOKEN": token, "HTTP_INGEST_MAX_BODY_BYTES": "2048",
+        ]))
+        let base = "http://127.0.0.1:\(try await hub.httpPort())"
+        let work = "\(TestServers.logDirectory)/../lpl-\(p)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        func body(_ text: String) throws -> String {
+            let path = "\(work)/\(UUID().uuidString.prefix(8))"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let auth = "Authorization: Token \(token)"
+        let now = wallClockMicros() / 1_000_000 - 600
+
+        let (pingStatus, _, pingHeaders) = try await HTTPClients.post("\(base)/ping", body: try body(""), extra: ["-X", "GET"])
+        #expect(pingStatus == 204 && pingHeaders.lowercased().contains("x-influxdb-version"))
+        let one = try body("m,device_id=\(p)_x f=1 \(now)")
+        var (status, text, headers) = try await HTTPClients.post("\(base)/write?precision=s", body: one, headers: [auth])
+        #expect(status == 400 && text.contains(#""error":"database is required""#), "\(text)")
+        (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?org=o&precision=s", body: one, headers: [auth])
+        #expect(status == 400 && text.contains(#""code":"invalid""#) && text.contains("bucket is required"), "\(text)")
+        (status, text, _) = try await HTTPClients.post("\(base)/write?db=d&precision=fortnight", body: one, headers: [auth])
+        #expect(status == 400 && text.contains("invalid precision"), "\(text)")
+        (status, text, headers) = try await HTTPClients.post("\(base)/write?db=d&u=x&p=wrong", body: one)
+        #expect(status == 401 && text.contains("authorization failed") && headers.lowercased().contains("x-influxdb-error"), "\(text)")
+        (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b", body: one, headers: ["Authorization: Bearer wrong"])
+        #expect(status == 401 && text.contains(#""code":"unauthorized""#), "\(text)")
+        (status, _, _) = try await HTTPClients.post("\(base)/write?db=d&precision=s&u=x&p=\(token)", body: one)
+        #expect(status == 204)
+        (status, _, _) = try await HTTPClients.post("\(base)/write?db=d", body: try body("\n# nothing\n"), headers: [auth])
+        #expect(status == 204)
+        (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b", body: try body(String(repeating: "m,device_id=a f=1\n", count: 200)), headers: [auth])
+        #expect(status == 413 && text.contains(#""code":"request too large""#), "\(text)")
+        (status, text, headers) = try await HTTPClients.post("\(base)/write?db=d&precision=s", body: try body("m,device_id=\(p)_x f=2 \(now + 1)\nm,device_id=\(p)_x f=oops \(now + 2)"), headers: [auth])
+        #expect(status == 400 && text.contains("partial write: unable to parse 'm,device_id=\(p)_x f=oops \(now + 2)': invalid number dropped=1"), "\(text)")
+        #expect(headers.lowercased().contains("x-ingest-token"))
+
+        // Labels: lines in separate requests, the third older than the second.
+        let device = "\(p)_L1"
+        for line in ["env,device_id=\(device),site=north,line=a t=1,status=\"run\" \(now + 10)",
+                     "env,device_id=\(device),site=north,line=b t=2,status=\"run\" \(now + 20)",
+                     "env,device_id=\(device),site=south,line=c t=3,status=\"stop\" \(now + 15)",
+                     "env,device_id=\(p)_L2 firmware=\"1.2.3\" \(now + 10)"] {
+            (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b&precision=s", body: try body(line), headers: [auth])
+            #expect(status == 204, "\(text)")
+        }
+        try await deployment.database.expectStoredOnce(5, "hub:\n\(hub.tail)")
+        let db = try deployment.database.connect()
+        let labels = try db.execute("""
+            SELECT d.name, l.kind, l.key, l.value, extract(epoch FROM l.value_since)::bigint - \(now), extract(epoch FROM l.last_seen)::bigint - \(now)
+            FROM device_labels l JOIN devices d ON d.id = l.device_id ORDER BY 1, 2, 3
+            """).rows.map { $0.map { $0 ?? "" }.joined(separator: " ") }
+        #expect(labels == ["\(device) field status run 10 20", "\(device) tag line b 20 20", "\(device) tag site north 10 20",
+                           "\(p)_L2 field firmware 1.2.3 10 10"], "\(labels)")
+        let changes = try db.execute("""
+            SELECT d.name, c.key, coalesce(c.old_value, '-'), c.new_value, extract(epoch FROM c.ts)::bigint - \(now)
+            FROM device_label_changes c JOIN devices d ON d.id = c.device_id ORDER BY c.ts, d.name, c.key
+            """).rows.map { $0.map { $0 ?? "" }.joined(separator: " ") }
+        #expect(changes == ["\(device) line - a 10", "\(device) site - north 10", "\(device) status - run 10", "\(p)_L2 firmware - 1.2.3 10",
+                            "\(device) line a b 20"], "\(changes)")
+        #expect(await hub.stop() == 0, "\(hub.tail)")
+        #expect(await processor.stop() == 0)
+    }
 }

@@ -165,13 +165,20 @@ public actor IngestActor {
             var builder = NamedBatchBuilder(shard: shard, createdMicros: now, tenant: tenant)
             for index in indexes {
                 let reading = readings[index]
-                for metric in reading.metrics {
-                    // At most 65 535 samples, so the u16 device and metric tables cannot overflow.
-                    if builder.batch.samples.count >= min(batchSize, HubBatchCodec.maxTableEntries) {
+                // At most 65 535 samples and labels, so the u16 device and metric tables cannot overflow.
+                func roomForOne() {
+                    if builder.batch.samples.count + builder.batch.labels.count >= min(batchSize, HubBatchCodec.maxTableEntries) {
                         batches.append(builder.batch)
                         builder = NamedBatchBuilder(shard: shard, createdMicros: now, tenant: tenant)
                     }
+                }
+                for metric in reading.metrics {
+                    roomForOne()
                     builder.add(device: reading.deviceID, metric: metric.name, timestampMicros: reading.timestampMicros, value: metric.value)
+                }
+                for label in reading.labels {
+                    roomForOne()
+                    builder.add(device: reading.deviceID, label: label, timestampMicros: reading.timestampMicros)
                 }
             }
             batches.append(builder.batch)
@@ -185,6 +192,14 @@ struct NamedBatchBuilder {
     var batch: HubBatch
     private var devices: [String: UInt32] = [:]
     private var metrics: [String: UInt16] = [:]
+    /// Position in `batch.labels` of each device's label per kind and key: one label each, the latest.
+    private var labels: [LabelKey: Int] = [:]
+
+    private struct LabelKey: Hashable {
+        var device: UInt32
+        var kind: DeviceLabel.Kind
+        var key: String
+    }
 
     init(shard: Int, createdMicros: Int64, tenant: String = "") {
         batch = HubBatch(id: "", shard: shard, createdMicros: createdMicros, acknowledged: true, tenant: tenant)
@@ -194,6 +209,20 @@ struct NamedBatchBuilder {
         let d = Self.index(of: device, in: &batch.devices, &devices)
         let m = Self.index(of: metric, in: &batch.metrics, &metrics)
         batch.samples.append(Sample(deviceIndex: d, metricIndex: m, timestampMicros: timestampMicros, value: value))
+    }
+
+    /// Records `label` of `device`, seen at `timestampMicros`, unless the batch has a later one for
+    /// the same kind and key (of equal times, the later in the body wins).
+    mutating func add(device: String, label: DeviceLabel, timestampMicros: Int64) {
+        let d = Self.index(of: device, in: &batch.devices, &devices)
+        let key = LabelKey(device: d, kind: label.kind, key: label.key)
+        let entry = BatchLabel(deviceIndex: d, timestampMicros: timestampMicros, label: label)
+        if let position = labels[key] {
+            if batch.labels[position].timestampMicros <= timestampMicros { batch.labels[position] = entry }
+        } else {
+            labels[key] = batch.labels.count
+            batch.labels.append(entry)
+        }
     }
 
     /// The position of `name` in the batch's `table`, appending it the first time.

@@ -77,7 +77,7 @@ package struct Replayer: Sendable {
                         logger.warning("replay: entry not decodable", metadata: ["shard": "\(shard)", "entry": "\(id)", "error": "\(error)"])
                     case .success(var prepared):
                         outcome.rejectedSamples += prepared.rejectedSamples
-                        guard !prepared.batch.samples.isEmpty else { continue }
+                        guard !prepared.batch.samples.isEmpty || !prepared.batch.labels.isEmpty else { continue }
                         let analysis = analyzer.analyze(prepared.batch.samples, tenant: prepared.batch.tenant, devices: prepared.batch.deviceNames,
                                                         metrics: prepared.batch.metricNames, plan: prepared.plan, series: prepared.batch.series)
                         prepared.batch.alerts = analysis.alerts

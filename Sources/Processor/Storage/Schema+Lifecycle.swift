@@ -159,5 +159,36 @@ extension Schema {
                 interval_s double precision NOT NULL,
                 PRIMARY KEY (device_id, metric_id));
             """),
+        Migration(version: 19, name: "device labels", sql: """
+            -- Device labels (Docs/http-ingest.md): the tags of line-protocol points other than the
+            -- one naming the device, and their string fields when kept. The latest value per
+            -- device, kind and key, since when it holds and when it was last carried; and every
+            -- change, with the time of the reading that brought it.
+            CREATE TABLE device_labels (
+                device_id integer NOT NULL,
+                kind text NOT NULL CHECK (kind IN ('tag', 'field')),
+                key text NOT NULL,
+                value text NOT NULL,
+                value_since timestamptz NOT NULL,
+                last_seen timestamptz NOT NULL,
+                PRIMARY KEY (device_id, kind, key));
+            CREATE TABLE device_label_changes (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                device_id integer NOT NULL,
+                kind text NOT NULL,
+                key text NOT NULL,
+                old_value text,
+                new_value text NOT NULL,
+                ts timestamptz NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT now());
+            CREATE INDEX device_label_changes_device ON device_label_changes (device_id, ts);
+            DO $do$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'telemetry_feed') THEN
+                    ALTER PUBLICATION telemetry_feed ADD TABLE device_labels, device_label_changes;
+                END IF;
+            END
+            $do$;
+            """),
     ]
 }

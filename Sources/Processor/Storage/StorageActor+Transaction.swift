@@ -17,7 +17,8 @@ extension StorageActor {
     func write(_ batches: [StorageBatch], _ pg: PostgresConnection) throws(PostgresError) -> [StorageOutcome] {
         // The group's new names in one round trip per table; then each batch's ids from the cache.
         // Only names its samples use: a table may also list names whose samples were refused.
-        let usedDevices = Set(batches.flatMap { b in b.series.devices.map { DeviceKey(tenant: b.tenant, name: b.deviceNames[Int($0)]) } })
+        var usedDevices = Set(batches.flatMap { b in b.series.devices.map { DeviceKey(tenant: b.tenant, name: b.deviceNames[Int($0)]) } })
+        for batch in batches { for label in batch.labels { usedDevices.insert(DeviceKey(tenant: batch.tenant, name: batch.deviceNames[Int(label.deviceIndex)])) } }
         let usedMetrics = Set(batches.flatMap { b in b.series.metrics.map { b.metricNames[Int($0)] } })
         // Sorted: processors inserting the same new names take their index locks in one order.
         try resolveDevices(usedDevices, pg)
@@ -115,6 +116,7 @@ extension StorageActor {
         if !plainWrites { try upsertAggregates(group, inserted: inserted, pg) }
         let latest = plainWrites ? [] : try upsertLatest(group, inserted: inserted, pg)
         let alerts = try insertAlerts(group, inserted: inserted, pg)
+        try recordLabels(group, pg)
         try recordPositions(batches.compactMap(\.position), pg)
         try countLakeChanges(group, inserted: inserted, pg)
         try pg.execute("COMMIT")
@@ -140,6 +142,63 @@ extension StorageActor {
             }
         }
         return outcomes
+    }
+
+    /// Records the group's device labels (Docs/http-ingest.md): each device's latest value per
+    /// kind and key in `device_labels`, and in `device_label_changes` a label's first value and
+    /// every later one that differs from the value of the latest reading so far. A label from a
+    /// reading older than the latest one seen changes nothing.
+    func recordLabels(_ group: [Resolved], _ pg: PostgresConnection) throws(PostgresError) {
+        struct Key: Hashable {
+            var device: Int32
+            var kind: DeviceLabel.Kind
+            var key: String
+        }
+        var latest: [Key: (value: String, micros: Int64)] = [:]
+        for r in group {
+            for label in r.batch.labels {
+                let key = Key(device: r.devices[Int(label.deviceIndex)], kind: label.label.kind, key: label.label.key)
+                if key.device >= 0, latest[key].map({ $0.micros <= label.timestampMicros }) ?? true {
+                    latest[key] = (label.label.value, label.timestampMicros)
+                }
+            }
+        }
+        guard !latest.isEmpty else { return }
+        // Sorted: processors updating the same labels lock them in one order.
+        let rows = latest.sorted { ($0.key.device, $0.key.kind.rawValue, $0.key.key) < ($1.key.device, $1.key.kind.rawValue, $1.key.key) }
+        let parameters = [PostgresText.array(rows.map { String($0.key.device) }), PostgresText.array(rows.map { $0.key.kind == .tag ? "tag" : "field" }),
+                          PostgresText.array(rows.map(\.key.key)), PostgresText.array(rows.map(\.value.value)),
+                          PostgresText.array(rows.map { Timestamp.formatRFC3339(micros: $0.value.micros) })]
+        let input = "SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS i (device_id, kind, key, value, ts)"
+        // First the labels never seen: inserted with their first change. The insert waits for a
+        // concurrent transaction inserting the same key, so the next statement (a new snapshot)
+        // sees what that one committed.
+        try pg.query("""
+            WITH input AS (\(input)),
+            inserted AS (
+                INSERT INTO device_labels (device_id, kind, key, value, value_since, last_seen)
+                SELECT device_id, kind, key, value, ts, ts FROM input
+                ON CONFLICT (device_id, kind, key) DO NOTHING RETURNING device_id, kind, key, value, value_since)
+            INSERT INTO device_label_changes (device_id, kind, key, old_value, new_value, ts)
+            SELECT device_id, kind, key, NULL, value, value_since FROM inserted
+            """, parameters)
+        // Then the others, locked: a later reading moves last_seen on, and records a change when
+        // its value differs; an older one changes nothing.
+        try pg.query("""
+            WITH input AS (\(input)),
+            current AS (
+                SELECT l.device_id, l.kind, l.key, l.value, l.last_seen FROM device_labels l JOIN input i USING (device_id, kind, key)
+                WHERE l.last_seen < i.ts OR l.value <> i.value
+                ORDER BY l.device_id, l.kind, l.key FOR UPDATE OF l),
+            changes AS (
+                INSERT INTO device_label_changes (device_id, kind, key, old_value, new_value, ts)
+                SELECT i.device_id, i.kind, i.key, c.value, i.value, i.ts FROM input i JOIN current c USING (device_id, kind, key)
+                WHERE c.value <> i.value AND i.ts >= c.last_seen)
+            UPDATE device_labels l SET value = i.value, last_seen = i.ts,
+                value_since = CASE WHEN l.value = i.value THEN l.value_since ELSE i.ts END
+            FROM input i JOIN current c USING (device_id, kind, key)
+            WHERE (l.device_id, l.kind, l.key) = (i.device_id, i.kind, i.key) AND l.last_seen <= i.ts
+            """, parameters)
     }
 
     /// Moves each stream's row of `stream_positions` forward to the furthest of `positions`, on

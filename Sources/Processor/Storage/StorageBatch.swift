@@ -44,6 +44,8 @@ package struct StorageBatch: Sendable {
     /// The stream entry the batch came from (nil: a compatibility task), recorded in
     /// `stream_positions` by the transaction that commits it (Docs/high-availability.md).
     package var position: StreamPosition?
+    /// Device labels (line-protocol tags and string fields) to record with the samples.
+    package var labels: [BatchLabel] = []
 
     /// Where an id comes from; each source has its own idempotency namespace.
     package enum Namespace: String, Sendable {
@@ -73,6 +75,7 @@ extension StorageBatch {
         batch.key = key
         batch.digest = digest
         batch.position = position
+        batch.labels = labels
         return batch
     }
 }
@@ -87,6 +90,8 @@ extension StorageBatch {
                                  alerts: alerts.filter { keys.contains([$0.device, $0.metric, Int($0.timestampMicros)]) })
         piece.key = "\(key)#\(range.lowerBound)-\(range.upperBound)"
         piece.digest = digest
+        // The labels go with the first piece.
+        if range.lowerBound == 0 { piece.labels = labels }
         // No position: the entry is committed once every piece is (``StorageActor/recordIsolated(_:)``).
         return piece
     }

@@ -74,6 +74,7 @@ extension Worker {
             }
             var batch = StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes), tenant: tenant,
                                      deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid)
+            batch.labels = badDevices.isEmpty ? decoded.labels : decoded.labels.filter { !badDevices.contains(Int($0.deviceIndex)) }
             if case .stream(let shard, let entryID) = item.source, let id = StreamID(entryID) {
                 batch.position = StreamPosition(stream: configuration.redis.keys.stream(shard), id: id)
             }

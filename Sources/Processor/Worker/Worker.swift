@@ -102,7 +102,8 @@ struct Worker {
         var batches: [StorageBatch] = []
         var plans: [AnalysisPlan] = []
         for item in items {
-            guard case .success(let prepared) = prepare(item), prepared.rejection == nil, !prepared.batch.samples.isEmpty else { break }
+            guard case .success(let prepared) = prepare(item), prepared.rejection == nil,
+                  !prepared.batch.samples.isEmpty || !prepared.batch.labels.isEmpty else { break }
             batches.append(prepared.batch)
             plans.append(prepared.plan)
         }
@@ -238,7 +239,8 @@ struct Worker {
             // A restarted worker re-processing this item does not write the rejection twice.
             slot.markRejectionWritten()
         }
-        if !batch.samples.isEmpty {
+        // A batch of labels only (line-protocol points of string fields) is stored too.
+        if !batch.samples.isEmpty || !batch.labels.isEmpty {
             let analysis = analyzer.analyze(batch.samples, tenant: batch.tenant, devices: batch.deviceNames, metrics: batch.metricNames, plan: prepared.plan,
                                             series: batch.series)
             batch.alerts = analysis.alerts

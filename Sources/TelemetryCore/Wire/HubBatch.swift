@@ -28,10 +28,13 @@ public struct HubBatch: Sendable, Equatable {
     /// The tenant the batch's devices belong to (Docs/tenants.md); empty: the default tenant.
     /// Carried in version 3 only, so a batch of the default tenant is written as before.
     public var tenant: String
+    /// Device labels (line-protocol tags and kept string fields), at most one per device, kind and
+    /// key (the latest). Carried in version 4 only, written only for a batch that has labels.
+    public var labels: [BatchLabel]
 
     /// A batch; the tables and samples start empty unless given.
     public init(id: String, shard: Int, createdMicros: Int64, devices: [String] = [], metrics: [String] = [], samples: [Sample] = [],
-                acknowledged: Bool = false, tenant: String = "") {
+                acknowledged: Bool = false, tenant: String = "", labels: [BatchLabel] = []) {
         self.id = id
         self.shard = shard
         self.createdMicros = createdMicros
@@ -40,6 +43,25 @@ public struct HubBatch: Sendable, Equatable {
         self.samples = samples
         self.acknowledged = acknowledged
         self.tenant = tenant
+        self.labels = labels
+    }
+}
+
+/// A device label as a batch carries it: its device by index into ``HubBatch/devices``, and the
+/// time of the reading that carried it.
+public struct BatchLabel: Sendable, Equatable {
+    /// Index into the batch's device table.
+    public var deviceIndex: UInt32
+    /// The time of the reading that carried the label, microseconds since the epoch.
+    public var timestampMicros: Int64
+    /// Key, value and kind.
+    public var label: DeviceLabel
+
+    /// A label of device `deviceIndex` seen at `timestampMicros`.
+    public init(deviceIndex: UInt32, timestampMicros: Int64, label: DeviceLabel) {
+        self.deviceIndex = deviceIndex
+        self.timestampMicros = timestampMicros
+        self.label = label
     }
 }
 
@@ -86,7 +108,10 @@ public struct EncodedBatch: Sendable, Equatable {
 /// v1 samples: (device:u32 metric:u16 ts:i64 value:f64)*                      22 bytes each
 /// v2 samples: base_ts:i64 (device:varint metric:varint Δts:zigzag-varint value:f64)*   ~12 bytes each
 /// v3 samples: as v2
+/// v4: as v3, then after the samples nlabels:u32 (device:varint kind:u8 ts:i64 key:str value:str)*
 /// ```
+/// Version 4 is version 3 with the device labels after the samples; it is written only for a
+/// batch that carries labels (line protocol), so every other batch is written as before.
 /// Version 3 is version 2 with the batch's tenant after its id; it is written only for a batch of
 /// a tenant other than the default one, so a deployment without tenants writes version 2 as
 /// before. Version 2 is current (timestamps as deltas from the previous sample, LEB128 varints). The
@@ -102,18 +127,21 @@ public enum HubBatchCodec {
     /// The version ``encode(_:version:)`` writes unless asked otherwise.
     public static let currentVersion: UInt8 = 2
     /// The versions ``decode(_:)`` and ``header(_:)`` read (and ``encode(_:version:)`` writes).
-    public static let supportedVersions: ClosedRange<UInt8> = 1...3
+    public static let supportedVersions: ClosedRange<UInt8> = 1...4
     /// The version of a batch that names a tenant.
     public static let tenantVersion: UInt8 = 3
+    /// The version of a batch that carries labels.
+    public static let labelsVersion: UInt8 = 4
     static let v1SampleSize = 22
 
     /// Encodes `batch` in `version` (unless asked otherwise: the current one, or ``tenantVersion``
     /// for a batch with a tenant). The batch names at most ``maxTableEntries`` devices and metrics
     /// (every builder closes batches at that many samples).
     public static func encode(_ batch: HubBatch, version requested: UInt8? = nil) -> [UInt8] {
-        let version = requested ?? (batch.tenant.isEmpty ? currentVersion : tenantVersion)
+        let version = requested ?? (!batch.labels.isEmpty ? labelsVersion : batch.tenant.isEmpty ? currentVersion : tenantVersion)
         precondition(supportedVersions.contains(version), "cannot encode version \(version)")
         precondition(batch.tenant.isEmpty || version >= tenantVersion, "version \(version) cannot carry a tenant")
+        precondition(batch.labels.isEmpty || version >= labelsVersion, "version \(version) cannot carry labels")
         var out: [UInt8] = []
         out.reserveCapacity(40 + batch.id.utf8.count + (batch.devices.count + batch.metrics.count) * 24
                             + batch.samples.count * (version == 1 ? v1SampleSize : 14))
@@ -150,6 +178,16 @@ public enum HubBatchCodec {
             appendVarint(&out, UInt64(bitPattern: (delta << 1) ^ (delta >> 63)))
             previous = sample.timestampMicros
             append(&out, sample.value.bitPattern)
+        }
+        if version >= labelsVersion {
+            append(&out, UInt32(batch.labels.count))
+            for label in batch.labels {
+                appendVarint(&out, UInt64(label.deviceIndex))
+                out.append(label.label.kind.rawValue)
+                append(&out, label.timestampMicros)
+                appendString(&out, label.label.key)
+                appendString(&out, label.label.value)
+            }
         }
         return out
     }
@@ -208,11 +246,31 @@ public enum HubBatchCodec {
             }
             samples.append(Sample(deviceIndex: UInt32(device), metricIndex: UInt16(metric), timestampMicros: ts, value: Double(bitPattern: bits)))
         }
+        var labels: [BatchLabel] = []
+        if version >= labelsVersion {
+            let count: UInt32 = try reader.read()
+            // Each label takes at least 14 bytes: refuse impossible counts before reserving memory.
+            guard reader.remaining >= Int(count) * 14 else {
+                throw TelemetryError(.invalidField, "batch announces \(count) labels but carries \(reader.remaining) bytes of them")
+            }
+            labels.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let device = try reader.readVarint()
+                let rawKind: UInt8 = try reader.read()
+                let ts: Int64 = try reader.read()
+                let key = try reader.readString()
+                let value = try reader.readString()
+                guard device < devices.count, let kind = DeviceLabel.Kind(rawValue: rawKind) else {
+                    throw TelemetryError(.invalidField, "label refers to device \(device) outside the batch table, or has kind \(rawKind)")
+                }
+                labels.append(BatchLabel(deviceIndex: UInt32(device), timestampMicros: ts, label: DeviceLabel(key: key, value: value, kind: kind)))
+            }
+        }
         guard reader.remaining == 0 else {
             throw TelemetryError(.invalidField, "batch carries \(reader.remaining) bytes after its last sample")
         }
         return HubBatch(id: id, shard: Int(shard), createdMicros: created, devices: devices, metrics: metrics, samples: samples,
-                        acknowledged: bytes[3] & acknowledgedFlag != 0, tenant: tenant)
+                        acknowledged: bytes[3] & acknowledgedFlag != 0, tenant: tenant, labels: labels)
     }
 
     /// The id, shard and sample count of an encoded batch, without decoding its samples.

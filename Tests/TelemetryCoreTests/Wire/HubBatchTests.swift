@@ -13,7 +13,7 @@ struct HubBatchTests {
                  ])
     }
 
-    @Test("round-trips in the current and the previous version", arguments: [UInt8(1), 2, 3])
+    @Test("round-trips in the current and the previous version", arguments: [UInt8(1), 2, 3, 4])
     func roundTrip(version: UInt8) throws {
         let batch = Self.sample()
         let bytes = HubBatchCodec.encode(batch, version: version)
@@ -23,7 +23,7 @@ struct HubBatchTests {
         #expect(try HubBatchCodec.decode(HubBatchCodec.encode(empty, version: version)) == empty)
     }
 
-    @Test("the header of an encoded batch gives its id, shard and sample count without decoding the samples", arguments: [UInt8(1), 2, 3])
+    @Test("the header of an encoded batch gives its id, shard and sample count without decoding the samples", arguments: [UInt8(1), 2, 3, 4])
     func header(version: UInt8) throws {
         let batch = Self.sample()
         let encoded = try EncodedBatch(bytes: HubBatchCodec.encode(batch, version: version))
@@ -60,10 +60,31 @@ struct HubBatchTests {
         #expect(HubBatchCodec.encode(batch).count * 10 < HubBatchCodec.encode(batch, version: 1).count * 6)
     }
 
-    @Test("every truncation is a typed error, never a crash", arguments: [UInt8(1), 2, 3])
+    @Test("a batch with labels is written in version 4, labels after the samples; without labels nothing changes")
+    func labels() throws {
+        var batch = Self.sample()
+        batch.labels = [BatchLabel(deviceIndex: 1, timestampMicros: -7, label: DeviceLabel(key: "site", value: "north ✓", kind: .tag)),
+                        BatchLabel(deviceIndex: 0, timestampMicros: Int64.max, label: DeviceLabel(key: "status", value: "", kind: .field))]
+        let bytes = HubBatchCodec.encode(batch)
+        #expect(bytes[2] == 4)
+        #expect(try HubBatchCodec.decode(bytes) == batch)
+        let encoded = try EncodedBatch(bytes: bytes)
+        #expect(encoded.id == batch.id && encoded.sampleCount == 3)
+        batch.labels[0].deviceIndex = 2
+        do { _ = try HubBatchCodec.decode(HubBatchCodec.encode(batch)); Issue.record("accepted a label outside the device table") } catch {
+            #expect(error.code == .invalidField)
+        }
+        // An announced label count the bytes cannot hold is refused before anything is reserved.
+        var huge = HubBatchCodec.encode(Self.sample(), version: 4)
+        huge.replaceSubrange((huge.count - 4)..<huge.count, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(throws: TelemetryError.self) { try HubBatchCodec.decode(huge) }
+    }
+
+    @Test("every truncation is a typed error, never a crash", arguments: [UInt8(1), 2, 3, 4])
     func truncation(version: UInt8) {
         var batch = Self.sample()
-        if version == 3 { batch.tenant = "acme" }
+        if version >= 3 { batch.tenant = "acme" }
+        if version == 4 { batch.labels = [BatchLabel(deviceIndex: 1, timestampMicros: 5, label: DeviceLabel(key: "k", value: "v", kind: .tag))] }
         let bytes = HubBatchCodec.encode(batch, version: version)
         for length in 0..<bytes.count {
             #expect(throws: TelemetryError.self) { try HubBatchCodec.decode(Array(bytes[0..<length])) }
