@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Alert delivery to Alertmanager and webhooks.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // MQTT ingest over TLS (Docs/mqtt.md).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C at the edge.
@@ -57,6 +59,16 @@ let package = Package(
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "Compression", dependencies: ["CZstd", "CSnappy"], swiftSettings: swiftSettings),
         // A Parquet writer (Thrift compact footer, dictionary/delta/plain pages): no I/O besides its sink.
+        // An MQTT 3.1.1 and 5.0 client's packets (pure) and its connection on SwiftNIO.
+        .target(
+            name: "MQTT",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Parquet",
             dependencies: ["Compression", .product(name: "SystemPackage", package: "swift-system")],
@@ -109,7 +121,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "Gzip", "TelemetryStatus", "SystemSupport",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "Gzip", "TelemetryStatus", "SystemSupport", "MQTT",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -211,6 +223,7 @@ let package = Package(
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
         .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "Compression"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),

@@ -34,6 +34,7 @@ import TelemetryCore
 /// - `line_protocol.device_tags` [device_id, device, host], `line_protocol.metric_name` `field` |
 ///   `measurement.field`, `line_protocol.string_fields` `keep` | `reject`: how InfluxDB line protocol
 ///   (HTTP `/write`, MQTT) becomes samples (``LineProtocolMapping``; Docs/http-ingest.md)
+/// - `mqtt.brokers` [] and `mqtt.broker.<name>.*`: MQTT brokers to subscribe to (``MQTTBrokerConfiguration``; Docs/mqtt.md)
 /// - `hub.id` a random id per start (prefix of every batch id; each start adds an epoch)
 /// - `shutdown.timeout_s` 30: graceful drain budget after SIGTERM, then the process is cancelled
 /// - `supervisor.max_restarts` 5 within `supervisor.period_s` 60 (then the process exits 1),
@@ -59,6 +60,8 @@ package struct HubConfiguration: Sendable {
     package var deadLetterBuffer: Int
     /// Section `validation`.
     package var validation: HubValidationConfiguration
+    /// The MQTT brokers (`mqtt.brokers`, then `mqtt.broker.<name>.*`; Docs/mqtt.md).
+    package var mqtt: [MQTTBrokerConfiguration]
     /// Section `line_protocol`: how line-protocol points become samples.
     package var lineProtocol: LineProtocolMapping
     /// `hub.id` (`HUB_ID`), default a random id per start: the prefix of batch ids (each start adds an epoch).
@@ -89,6 +92,7 @@ package struct HubConfiguration: Sendable {
         }
         validation = try config.section("validation", HubValidationConfiguration.init(reader:))
         lineProtocol = try config.section("line_protocol", LineProtocolMapping.init(reader:))
+        mqtt = try MQTTBrokerConfiguration.all(reader: config)
         let configuredID = try config.strictString("hub.id", default: "")
         hubID = configuredID.isEmpty ? String(UInt64.random(in: 0...UInt64.max), radix: 36) : configuredID
         shutdownTimeoutSeconds = try config.strictInt("shutdown.timeout_s", default: 30, in: 1...3600)

@@ -63,6 +63,22 @@ enum HubMetrics {
             e.counter("telemetry_hub_http_requests_total", labels: [("route", key[0]), ("status", key[1])],
                       help: "Ingest requests answered, by route and status", value: count)
         }
+        for source in hub.mqtt {
+            let m = source.counters
+            let labels = [("broker", source.configuration.name)]
+            e.gauge("telemetry_hub_mqtt_connected", labels: labels, help: "1 once every subscription of the broker's session is acknowledged (SUBACK)",
+                    value: Double(m.connected.load(ordering: .relaxed)))
+            e.counter("telemetry_hub_mqtt_messages_total", labels: labels + [("outcome", "stored")],
+                      help: "MQTT messages acknowledged, by outcome: stored (readings durable) or dead_letter", value: m.stored.load(ordering: .relaxed))
+            e.counter("telemetry_hub_mqtt_messages_total", labels: labels + [("outcome", "dead_letter")],
+                      help: "MQTT messages acknowledged, by outcome: stored (readings durable) or dead_letter", value: m.deadLettered.load(ordering: .relaxed))
+            e.counter("telemetry_hub_mqtt_sessions_total", labels: labels, help: "MQTT sessions established (CONNACK and SUBACK)",
+                      value: m.sessions.load(ordering: .relaxed))
+            e.counter("telemetry_hub_mqtt_connect_failures_total", labels: labels, help: "MQTT connection attempts that failed before a session",
+                      value: m.connectFailures.load(ordering: .relaxed))
+            e.gauge("telemetry_hub_mqtt_inflight_messages", labels: labels, help: "MQTT messages received and not yet acknowledged",
+                    value: Double(m.inflight.load(ordering: .relaxed)))
+        }
         e.gauge("telemetry_hub_redis_misconfigured", help: "1 when Redis runs without appendonly yes or maxmemory-policy noeviction", value: Double(c.redisMisconfigured.load(ordering: .relaxed)))
     }
 }

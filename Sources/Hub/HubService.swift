@@ -25,6 +25,7 @@ package final class HubService: Service {
         var devices: [DeviceActor] = []
         var buffer: BoundedBuffer<QueuedBatch>?
         var ingest: IngestActor?
+        var mqtt: [MQTTSource] = []
     }
     private let runtime = Mutex(Runtime())
     /// The simulated bus's rate, replaced by ``reload(_:)``.
@@ -46,6 +47,9 @@ package final class HubService: Service {
                       ringOccupancy: device.ring.count, ringCapacity: device.ring.capacity)
         }
     }
+
+    /// The MQTT brokers' sources (`mqtt.brokers`), once running.
+    package var mqtt: [MQTTSource] { runtime.withLock { $0.mqtt } }
 
     /// Unreadable device input on its way to the dead-letter stream.
     package let deadLetters: HubDeadLetters
@@ -116,7 +120,8 @@ package final class HubService: Service {
                                  batchSize: configuration.ingest.batchSize, flushIntervalMillis: configuration.ingest.flushIntervalMillis,
                                  flushWhenIdle: configuration.ingest.flushWhenIdle,
                                  hubID: configuration.hubID, heartbeat: heartbeat("ingest"))
-        runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest) }
+        let mqtt = configuration.mqtt.map { MQTTSource(configuration: $0, hub: self, logger: self.logger) }
+        runtime.withLock { $0 = Runtime(devices: devices, buffer: buffer, ingest: ingest, mqtt: mqtt) }
         // WAIT holds the publisher's connection up to redis.durable_timeout_ms: its reads wait longer.
         var publisherEndpoint = configuration.redis.endpoint
         publisherEndpoint.timeout = max(publisherEndpoint.timeout, .milliseconds(configuration.publisher.durableTimeoutMillis + 2000))
@@ -141,7 +146,7 @@ package final class HubService: Service {
                                        logger: logger, heartbeat: heartbeat("publisher"))
 
         await checkRedis(redis)
-        let summary = "\(devices.count) bus(es), \(configuration.streams.shards) shards, redis \(configuration.redis.endpoint)"
+        let summary = "\(devices.count) bus(es), \(mqtt.count) MQTT broker(s), \(configuration.streams.shards) shards, redis \(configuration.redis.endpoint)"
         logger.info("hub ready", metadata: ["hub_id": "\(configuration.hubID)", "buses": "\(devices.count)", "shards": "\(configuration.streams.shards)"])
         counters.started.store(1, ordering: .relaxed)
         onReady(summary)
@@ -165,6 +170,13 @@ package final class HubService: Service {
             }) {
                 try await cancelWhenGracefulShutdown { try await device.run() }
             }
+        }
+        // MQTT sessions go through the same path as HTTP requests; at shutdown they stop reading
+        // and leave what is not acknowledged with the broker (their persistent session keeps it).
+        for source in mqtt {
+            children.append(.init(name: "mqtt-\(source.configuration.name)") {
+                await cancelWhenGracefulShutdown { await source.run() }
+            })
         }
         children.append(.init(name: "ingest") { await ingest.run() })
         children.append(.init(name: "publisher") { await publisher.run() })

@@ -60,6 +60,14 @@ public struct TelemetryError: Error, Sendable, CustomStringConvertible {
 
         /// Every reason code, for metrics that pre-register one series per reason.
         public static var all: [Code] { Base.allCases.map(Code.init(base:)) }
+
+        init(base: Base) { self.base = base }
+
+        /// The code written as `text` (`malformed_line`), nil for a text that is no code.
+        public init?(text: String) {
+            guard let base = Base(rawValue: text) else { return nil }
+            self.base = base
+        }
         /// The wire name of the code, e.g. `malformed_json`.
         public var description: String { base.rawValue }
     }
