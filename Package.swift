@@ -59,10 +59,13 @@ let package = Package(
         .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "Compression", dependencies: ["CZstd", "CSnappy"], swiftSettings: swiftSettings),
         // A Parquet writer (Thrift compact footer, dictionary/delta/plain pages): no I/O besides its sink.
-        // An MQTT 3.1.1 and 5.0 client's packets (pure) and its connection on SwiftNIO.
+        // An MQTT 3.1.1 and 5.0 client's packets and framing (pure: fuzzed on its own), and its
+        // connection on SwiftNIO.
+        .target(name: "MQTTCore", swiftSettings: swiftSettings),
         .target(
             name: "MQTT",
             dependencies: [
+                "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -121,7 +124,7 @@ let package = Package(
         .target(
             name: "Hub",
             dependencies: [
-                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "Gzip", "TelemetryStatus", "SystemSupport", "MQTT",
+                "TelemetryCore", "TelemetryRing", "Redis", "TelemetryConfiguration", "Supervision", "Buses", "Control", "Systemd", "Gzip", "TelemetryStatus", "SystemSupport", "MQTT", "MQTTCore",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -221,9 +224,9 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "TelemetryStatusTests", dependencies: ["TelemetryStatus"], swiftSettings: swiftSettings),
         // The decoders' fuzz probes and the replay of the seed corpus (Tests/Fuzz).
-        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzTests", dependencies: ["TelemetryCore", "Buses", "Gzip", "Redis", "MQTTCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GzipTests", dependencies: ["Gzip"], swiftSettings: swiftSettings),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTTCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "Compression"], swiftSettings: swiftSettings),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TelemetryCore"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import MQTTCore
 import NIOCore
 import NIOPosix
 import NIOSSL

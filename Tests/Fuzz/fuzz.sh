@@ -19,15 +19,16 @@ declare -A probes=(
     [Buses]="$root/Tests/FuzzTests/BusesProbes.swift"
     [Gzip]="$root/Tests/FuzzTests/GzipProbes.swift"
     [Redis]="$root/Tests/FuzzTests/RedisProbes.swift"
+    [MQTTCore]="$root/Tests/FuzzTests/MQTTCoreProbes.swift"
 )
 # Longest input tried per target (libFuzzer's -max_len): bodies and batches can be large, lines not.
 declare -A max_len=(
     [seed_task]=65536 [samples]=65536 [hub_batch]=65536 [rejected_samples]=8192 [json]=16384 [uart_line]=4096 [modbus_frame]=512
-    [gzip]=65536 [spool_record]=65536 [resp]=16384
+    [gzip]=65536 [spool_record]=65536 [resp]=16384 [line_protocol]=16384 [mqtt_packet]=16384
 )
 declare -A module_of=(
     [seed_task]=TelemetryCore [samples]=TelemetryCore [hub_batch]=TelemetryCore [rejected_samples]=TelemetryCore [json]=TelemetryCore
-    [spool_record]=TelemetryCore [resp]=Redis
+    [spool_record]=TelemetryCore [resp]=Redis [line_protocol]=TelemetryCore [mqtt_packet]=MQTTCore
     [uart_line]=Buses [modbus_frame]=Buses [gzip]=Gzip
 )
 # Object folders to link for a module: its own, its C targets', and those it depends on.
@@ -36,6 +37,7 @@ declare -A objects_of=(
     [Buses]="Buses CDeviceBus TelemetryCore DequeModule InternalCollectionsUtilities"
     [Gzip]="Gzip CInflate"
     [Redis]="Redis Hiredis CRedisReader TelemetryCore DequeModule InternalCollectionsUtilities"
+    [MQTTCore]="MQTTCore"
 )
 # Libraries to link for a module.
 declare -A libraries_of=([Gzip]="-lz" [Redis]="-lhiredis")

@@ -7,7 +7,7 @@ import Testing
 @Suite("Fuzz corpus")
 struct FuzzCorpusTests {
     static let targets = TelemetryCoreProbes.targets.merging(BusesProbes.targets) { a, _ in a }.merging(GzipProbes.targets) { a, _ in a }
-        .merging(RedisProbes.targets) { a, _ in a }
+        .merging(RedisProbes.targets) { a, _ in a }.merging(MQTTCoreProbes.targets) { a, _ in a }
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fuzz/corpus")
 

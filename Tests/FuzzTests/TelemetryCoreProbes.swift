@@ -8,8 +8,31 @@ enum TelemetryCoreProbes {
     /// The fuzz targets of this module, by name (the corpus folders under Tests/Fuzz/corpus).
     static let targets: [String: @Sendable ([UInt8]) -> Void] = [
         "seed_task": seedTask, "samples": samples, "hub_batch": hubBatch, "rejected_samples": rejectedSamples, "json": json,
-        "spool_record": spoolRecord,
+        "spool_record": spoolRecord, "line_protocol": lineProtocol,
     ]
+
+    /// A line-protocol body (`POST /write`, `/api/v2/write`, an MQTT payload): readings are
+    /// well-formed samples, every line is accounted for.
+    static func lineProtocol(_ bytes: [UInt8]) {
+        let document = LineProtocolDocument.parse(bytes, nanosPerUnit: 1, mapping: LineProtocolMapping(), nowMicros: 0, maxFields: 64)
+        let samples = document.samples
+        precondition(samples.readings.count == samples.readingLines.count, "readings and their lines differ in number")
+        precondition(samples.readings.count + samples.rejectedCount <= document.points + samples.rejectedCount, "more readings than points")
+        precondition(samples.values == samples.readings.reduce(0) { $0 + $1.metrics.count }, "values miscounted")
+        for reading in samples.readings {
+            precondition(!reading.deviceID.isEmpty && reading.deviceID.utf8.count <= TelemetryTaskCodec.maxDeviceIDBytes, "a bad device id")
+            precondition(reading.metrics.count <= 64 && reading.metrics.allSatisfy { $0.value.isFinite && !$0.name.isEmpty }, "a bad metric")
+            precondition(zip(reading.metrics, reading.metrics.dropFirst()).allSatisfy { $0.name < $1.name }, "metrics not sorted and unique")
+            precondition(!reading.metrics.isEmpty || !reading.labels.isEmpty, "an empty reading")
+        }
+        var start = 0
+        while start < bytes.count {
+            let end = InfluxLineProtocol.lineEnd(in: bytes, from: start)
+            precondition(end >= start && end <= bytes.count, "a line ends outside the body")
+            _ = try? InfluxLineProtocol.parse(bytes[start..<end])
+            start = end + 1
+        }
+    }
 
     /// A seed task (`RPUSH telemetry:tasks`, `POST /v1/tasks`).
     static func seedTask(_ bytes: [UInt8]) {

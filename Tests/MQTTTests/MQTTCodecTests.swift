@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import Testing
 
 /// MQTT 3.1.1 and 5.0 packets: encoding, decoding and the framing of a byte stream.

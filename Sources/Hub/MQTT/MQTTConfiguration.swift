@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import MQTT
+import MQTTCore
 import TelemetryConfiguration
 
 /// One MQTT broker the hub subscribes to (Docs/mqtt.md), read from `mqtt.broker.<name>.*`:

@@ -1,6 +1,7 @@
 import DequeModule
 import Logging
 import MQTT
+import MQTTCore
 import Redis
 import Synchronization
 import TelemetryCore
