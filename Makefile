@@ -89,8 +89,8 @@ bench: services-bench deps-bench release ## Measure the pipeline against its bas
 fuzz: deps ## libFuzzer (address sanitizer) over every decoder of outside bytes, FUZZ_RUNS each (default 10 million); see Tests/Fuzz/fuzz.sh
 	Tests/Fuzz/fuzz.sh $(FUZZ_TARGETS)
 
-deps-bench: deps ## Install what make bench adds (wrk, the HTTP load generator of the query section)
-	@Deploy/dev/install-packages.sh wrk
+deps-bench: deps ## Install what make bench adds (wrk for the query section; influxd, Mosquitto and its clients for the peers section)
+	@Deploy/dev/install-packages.sh wrk influxdb mosquitto mosquitto-clients
 
 microbench: deps ## Codec and hub steady-state microbenchmarks with allocation counts (package-benchmark, Benchmarks/)
 	swift package --package-path Benchmarks --allow-writing-to-package-directory benchmark --no-progress

@@ -1,6 +1,7 @@
 import Configuration
 import Control
 import Logging
+import MQTTCore
 import Systemd
 import TelemetryConfiguration
 import TelemetryStatus
@@ -76,6 +77,20 @@ public enum HubDaemon {
                                       reconnects: b.reconnects.load(ordering: .relaxed), deadLetters: b.deadLetters.load(ordering: .relaxed),
                                       errors: b.errorsByKind.filter { $0.value > 0 }, detail: b.detail, lastError: last?.message,
                                       lastErrorAtMillis: last?.atMillis)
+        }
+        let brokers = hub.mqtt
+        if !brokers.isEmpty {
+            document.brokers = brokers.map { source in
+                let m = source.counters
+                let c = source.configuration
+                let error = m.lastError.withLock { $0 }
+                return StatusDocument.Bus(name: c.name, kind: "mqtt", connected: m.connected.load(ordering: .relaxed) == 1,
+                                          readings: m.stored.load(ordering: .relaxed), samples: m.inflight.load(ordering: .relaxed),
+                                          reconnects: max(0, m.sessions.load(ordering: .relaxed) - 1), deadLetters: m.deadLettered.load(ordering: .relaxed),
+                                          errors: m.connectFailures.load(ordering: .relaxed) > 0 ? ["connect": m.connectFailures.load(ordering: .relaxed)] : [:],
+                                          detail: "\(c.endpoint.tls == nil ? "mqtt" : "mqtts")://\(c.endpoint.host):\(c.endpoint.port), client id \(c.clientID), MQTT \(c.version.name)",
+                                          lastError: error.isEmpty ? nil : error)
+            }
         }
         document.queues = queues
         document.rates = ["samples_read_per_s": r["read"] ?? 0, "samples_published_per_s": r["published"] ?? 0,

@@ -188,6 +188,9 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var hubID: String?
     /// The hub's device buses.
     public var buses: [Bus]?
+    /// `mqtt`: the hub's MQTT brokers, in the shape of a bus (kind `mqtt`; `readings` are messages
+    /// stored, `reconnects` sessions after the first, `detail` the URL, client id and protocol).
+    public var brokers: [Bus]?
     /// The hub's spool.
     public var spool: Spool?
     /// `closed` or `open`.
@@ -266,5 +269,6 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         case stalledStages = "stalled_stages"
         case hubID = "hub_id"
         case consumerLag = "consumer_lag"
+        case brokers = "mqtt"
     }
 }

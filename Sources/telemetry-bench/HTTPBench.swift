@@ -110,6 +110,13 @@ struct HTTPBench {
             try process.run()
         }
 
+        /// Stops the process with SIGKILL (a child of a process started with SIGTERM blocked, such
+        /// as a test runner, keeps it blocked) without waiting: `Process.waitUntilExit` must not run
+        /// on the cooperative pool; ``wait()`` waits for it.
+        func terminate() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+
         /// The exit status and everything the client printed.
         func wait() -> (status: Int32, output: String) {
             process.waitUntilExit()

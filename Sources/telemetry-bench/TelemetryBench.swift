@@ -14,10 +14,10 @@ struct TelemetryBench: AsyncParsableCommand {
             """)
 
     enum Section: String, ExpressibleByArgument, CaseIterable {
-        case ring, storage, e2e, latency, scaling, http, query, lake
+        case ring, storage, e2e, latency, scaling, http, peers, query, lake
     }
 
-    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http, query, lake); all by default.")
+    @Option(help: "Sections to run (ring, storage, e2e, latency, scaling, http, peers, query, lake); all by default.")
     var only: [Section] = Section.allCases
 
     @Option(help: "Seconds of the sustained end-to-end measurement.")
@@ -40,6 +40,12 @@ struct TelemetryBench: AsyncParsableCommand {
 
     @Option(help: "PostgreSQL connections of each processor's storage (and of the COPY baseline).")
     var storageConnections: Int = 2
+
+    @Option(help: "Line-protocol points of the peers section (posted to the hub and to influxd).")
+    var peerPoints = 1_000_000
+
+    @Option(help: "MQTT messages of the peers section.")
+    var peerMessages = 100_000
 
     @Option(help: "Devices of the lake section's day (each with 3 metrics, one reading a minute).")
     var lakeDevices: Int = 400
@@ -69,6 +75,7 @@ struct TelemetryBench: AsyncParsableCommand {
         if sections.contains(.latency) { plan += 2 * (shortSeconds + 8) }
         if sections.contains(.scaling) { plan += 5 * (shortSeconds + 8) }
         if sections.contains(.http) { plan += 20 }
+        if sections.contains(.peers) { plan += 90 }
         if sections.contains(.query) { plan += 5 * shortSeconds + 15 }
         if sections.contains(.lake) { plan += 60 }
         let progress = Progress(totalSeconds: plan)
@@ -208,6 +215,19 @@ struct TelemetryBench: AsyncParsableCommand {
             report.add("http ingest", "samples/s acknowledged durable (NDJSON, 5 000 lines per request, 4 curl clients, hub \(String(format: "%.2f", http.hubCPUCores)) cores)",
                        value: http.acknowledgedPerSecond, unit: "/s",
                        baseline: "same bodies parsed in process on one thread (the request worker's ceiling)", baselineValue: http.parsePerSecond)
+        }
+        if sections.contains(.peers) {
+            progress.advance(0, label: "peers: 1 M line-protocol points to influxd and the hub, then MQTT through Mosquitto")
+            let peers = try await PeersBench(servers: servers, binDirectory: absolute(binDir)).run(points: peerPoints, lines: 5000, clients: 4, messages: peerMessages)
+            progress.advance(90, label: "peers: done")
+            progress.note("peers: hub \(Report.format(peers.hubPointsPerSecond)) points/s, influxd \(Report.format(peers.influxPointsPerSecond))/s; MQTT \(Report.format(peers.mqttEndToEndPerSecond)) msgs/s to rows, mosquitto_sub \(Report.format(peers.mosquittoSubPerSecond))/s")
+            report.add("peers", "line protocol points/s acknowledged, POST /write (\(Report.format(Double(peers.points))) points, 1 000 series, 5 000 lines per request, 4 curl clients; 204 = in Redis with AOF, \(peers.hubRetries) retries)",
+                       value: peers.hubPointsPerSecond, unit: "/s",
+                       baseline: "influxd 1.6, same corpus and clients (204 = in its WAL, fsync'd per write)", baselineValue: peers.influxPointsPerSecond, target: "≥ 1.0",
+                       met: peers.hubPointsPerSecond >= peers.influxPointsPerSecond)
+            report.add("peers", "MQTT QoS 1 messages/s, mosquitto_pub → Mosquitto → hub → processor → committed rows (\(Report.format(Double(peers.messages))) messages)",
+                       value: peers.mqttEndToEndPerSecond, unit: "/s",
+                       baseline: "Mosquitto to a plain mosquitto_sub (QoS 1), same publisher and messages", baselineValue: peers.mosquittoSubPerSecond)
         }
         if sections.contains(.query) {
             progress.advance(0, label: "query: seeding 24 h of 1 Hz data and 30 days of hourly rollups, then wrk at 64 connections")

@@ -96,6 +96,14 @@ enum StatusScreen {
             if let detail = bus.detail { lines.append("                \(detail)") }
             if let error = bus.lastError { lines.append("                last error: \(error)") }
         }
+        for broker in d.brokers ?? [] {
+            var line = "  mqtt          \(broker.name): " + (broker.connected ? "subscribed" : "NOT CONNECTED")
+                + ", \(broker.readings) messages stored, \(broker.samples) in flight, \(broker.reconnects) reconnects"
+            if broker.deadLetters > 0 { line += ", \(broker.deadLetters) dead letters" }
+            lines.append(line)
+            if let detail = broker.detail { lines.append("                \(detail)") }
+            if let error = broker.lastError { lines.append("                last error: \(error)") }
+        }
         for node in d.nodes ?? [] {
             lines.append("  node          \(node.name) (\(node.role)): \(node.state), lag \(node.lagSeconds.map { String(format: "%.1f s", $0) } ?? "unknown")"
                          + ", \(node.inUse) reads running")

@@ -55,6 +55,22 @@ struct BenchSmokeTests {
         }
     }
 
+    @Test("telemetry-bench's peers section (line protocol to influxd and the hub, MQTT through Mosquitto to rows and to mosquitto_sub) runs against the test servers")
+    func peersSection() async throws {
+        _ = try TestServers.redis()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bench-peers-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (status, output) = try await runTool("telemetry-bench", [
+            "--only", "peers", "--peer-points", "20000", "--peer-messages", "2000", "--redis-port", "\(TestServers.redisPort)", "--pg-port", "\(TestServers.pgPort)",
+            "--out", out, "--run-dir", TestServers.root.appendingPathComponent(".run/test").path, "--bin-dir", TestServers.binDirectory,
+        ])
+        #expect(status == 0, "\(output)")
+        let report = (try? String(contentsOfFile: "\(out)/report.md", encoding: .utf8)) ?? ""
+        for figure in ["line protocol points/s acknowledged", "influxd 1.6, same corpus", "MQTT QoS 1 messages/s", "plain mosquitto_sub"] {
+            #expect(report.contains(figure), "\(figure) missing:\n\(report)\n\(output)")
+        }
+    }
+
     /// One pipeline run of a synthetic report.
     static func run(_ name: String, committed: Double, latency: (Double, Double, Double)? = nil) -> [String: Any] {
         var run: [String: Any] = ["name": name, "shards": 8, "processors": 1, "committedPerSecond": committed, "storedRows": 1,

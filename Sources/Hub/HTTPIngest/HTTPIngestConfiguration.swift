@@ -13,6 +13,8 @@ import TelemetryConfiguration
 /// - `http.ingest.retry_after_s` 1: `Retry-After` of 429 and 503 answers
 /// - `http.ingest.max_concurrent_requests` 16: more requests in flight get 429 before their body
 ///   is read (each holds its body until answered)
+/// - `http.ingest.parse_threads` (`HTTP_INGEST_PARSE_THREADS`), default the number of cores (at most
+///   16): threads that inflate and parse request bodies, so concurrent requests are parsed at once
 /// - `http.ingest.allow_unauthenticated` (`HTTP_INGEST_ALLOW_UNAUTHENTICATED`) false: without a
 ///   token, the ingest routes are served on a loopback `http.host` only; on any other address they
 ///   answer 403 unless this is true (logged at start)
@@ -23,6 +25,8 @@ package struct HTTPIngestConfiguration: Sendable {
     package var ackTimeoutMillis: Int
     package var retryAfterSeconds: Int
     package var maxConcurrentRequests: Int
+    /// Threads that inflate and parse bodies (`http.ingest.parse_threads`).
+    package var parseThreads: Int
     /// Serve ingest without a token on a non-loopback address (`http.ingest.allow_unauthenticated`).
     package var allowUnauthenticated: Bool
     /// The tenants and their ingest tokens (section `tenants`, read beside this one; `token` is the
@@ -37,6 +41,7 @@ package struct HTTPIngestConfiguration: Sendable {
         ackTimeoutMillis = try config.strictInt("ack_timeout_ms", default: 30_000, in: 100...3_600_000)
         retryAfterSeconds = try config.strictInt("retry_after_s", default: 1, in: 1...3600)
         maxConcurrentRequests = try config.strictInt("max_concurrent_requests", default: 16, in: 1...10_000)
+        parseThreads = try config.strictInt("parse_threads", default: min(16, max(1, ProcessInfo.processInfo.activeProcessorCount)), in: 1...64)
         allowUnauthenticated = try config.strictBool("allow_unauthenticated", default: false)
     }
 

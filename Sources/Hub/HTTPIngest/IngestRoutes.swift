@@ -46,7 +46,7 @@ enum IngestRoutes {
             logger.warning("ingest is served without authentication on a non-loopback address (http.ingest.allow_unauthenticated)",
                            metadata: ["http_host": "\(host)"])
         }
-        let worker = RequestWorker()
+        let workers = RequestWorkerPool(count: configuration.parseThreads)
         let inFlight = InFlight()
         func limited(_ route: String, _ handle: @escaping @Sendable (Request, String?) async -> Response) -> @Sendable (Request, BasicRequestContext) async -> Response {
             Self.limited(route, hub: hub, configuration: configuration, inFlight: inFlight, authenticate: {
@@ -59,13 +59,13 @@ enum IngestRoutes {
                 json(.tooManyRequests, ["error": "busy", "message": "too many requests in flight; retry later"], retryAfter: configuration.retryAfterSeconds)
             }, handle)
         }
-        router.post("v1/samples", use: limited("/v1/samples") { await samples($0, tenant: $1, hub: hub, worker: worker, configuration: configuration) })
+        router.post("v1/samples", use: limited("/v1/samples") { await samples($0, tenant: $1, hub: hub, worker: workers.next(), configuration: configuration) })
         router.post("v1/tasks", use: limited("/v1/tasks") { request, tenant in
-            guard let tenant else { return await task(request, hub: hub, worker: worker, configuration: configuration) }
+            guard let tenant else { return await task(request, hub: hub, worker: workers.next(), configuration: configuration) }
             return json(.forbidden, ["error": "tenant_not_supported",
                                      "message": "seed-format tasks belong to the default tenant; tenant \(tenant) posts samples to /v1/samples"])
         })
-        LineProtocolRoutes.register(on: router, hub: hub, configuration: configuration, host: host, worker: worker, inFlight: inFlight)
+        LineProtocolRoutes.register(on: router, hub: hub, configuration: configuration, host: host, workers: workers, inFlight: inFlight)
         return routes + LineProtocolRoutes.routes
     }
 

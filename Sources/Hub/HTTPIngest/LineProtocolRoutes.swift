@@ -29,7 +29,7 @@ enum LineProtocolRoutes {
     }
 
     static func register(on router: Router<BasicRequestContext>, hub: HubService, configuration: HTTPIngestConfiguration, host: String,
-                         worker: RequestWorker, inFlight: IngestRoutes.InFlight) {
+                         workers: RequestWorkerPool, inFlight: IngestRoutes.InFlight) {
         for (api, path) in [(API.v1, "write"), (API.v2, "api/v2/write")] {
             let handler = IngestRoutes.limited("/\(path)", hub: hub, configuration: configuration, inFlight: inFlight, authenticate: { request in
                 configuration.authenticate(credential(request).map { "Bearer \($0)" }, host: host)
@@ -41,7 +41,7 @@ enum LineProtocolRoutes {
                 error(api, .tooManyRequests, code: "too many requests", "too many requests in flight; retry later",
                       retryAfter: configuration.retryAfterSeconds)
             }) { request, tenant in
-                await write(request, api: api, tenant: tenant, hub: hub, worker: worker, configuration: configuration)
+                await write(request, api: api, tenant: tenant, hub: hub, worker: workers.next(), configuration: configuration)
             }
             router.post(RouterPath(path), use: handler)
         }

@@ -34,13 +34,14 @@ package final class MQTTSource: Sendable {
     package let counters = MQTTBrokerCounters()
     private let hub: HubService
     private let redis: RedisClient
-    private let worker = RequestWorker()
+    private let worker: RequestWorker
     private let logger: Logger
 
     package init(configuration: MQTTBrokerConfiguration, hub: HubService, logger: Logger) {
         self.configuration = configuration
         self.hub = hub
         redis = RedisClient(endpoint: hub.configuration.redis.endpoint, name: "mqtt-\(configuration.name)")
+        worker = RequestWorker(name: "mqtt-\(configuration.name)")
         var logger = logger
         logger[metadataKey: "broker"] = "\(configuration.name)"
         self.logger = logger
