@@ -56,6 +56,7 @@ public struct MQTTCodec: Sendable {
                 if let size = c.maximumPacketSize { properties.append(0x27); Self.u32(&properties, size) }
                 if let id = c.assignedClientID { properties.append(0x12); Self.string(&properties, id) }
                 if let reason = c.reasonString { properties.append(0x1F); Self.string(&properties, reason) }
+                if let keepAlive = c.serverKeepAlive { properties.append(0x13); Self.u16(&properties, keepAlive) }
                 Self.varint(&body, properties.count)
                 body += properties
             }
@@ -75,7 +76,7 @@ public struct MQTTCodec: Sendable {
             if version == .v5 { body.append(0) }
             for filter in s.filters {
                 Self.string(&body, filter.filter)
-                body.append(filter.qos)
+                body.append(filter.qos | (version == .v5 ? filter.retainHandling << 4 : 0))
             }
         case .suback(let s):
             first = 0x90
@@ -107,6 +108,10 @@ public struct MQTTCodec: Sendable {
     public func decode(_ frame: MQTTFrame) throws(MQTTError) -> MQTTPacket {
         var r = MQTTReader(frame.body)
         let flags = frame.first & 0x0F
+        // Only a PUBLISH may be over the limit (its message is refused, the session goes on).
+        guard frame.truncatedFrom == nil || frame.first >> 4 == 3 else {
+            throw MQTTError("a packet of type \(frame.first >> 4) over the size limit (\(frame.truncatedFrom ?? 0) bytes)")
+        }
         switch frame.first >> 4 {
         case 1:
             guard try r.string() == "MQTT" else { throw MQTTError("CONNECT: protocol name is not MQTT") }
@@ -137,6 +142,7 @@ public struct MQTTCodec: Sendable {
                 connack.maximumPacketSize = properties.maximumPacketSize
                 connack.assignedClientID = properties.assignedClientID
                 connack.reasonString = properties.reasonString
+                connack.serverKeepAlive = properties.serverKeepAlive
             }
             try r.end("CONNACK")
             return .connack(connack)
@@ -154,11 +160,17 @@ public struct MQTTCodec: Sendable {
                 packetID = id
             }
             if version == .v5 {
-                let properties = try r.properties()
-                guard properties.topicAlias == nil else { throw MQTTError("PUBLISH: a topic alias, which the client did not allow") }
+                if frame.truncatedFrom != nil {
+                    // The properties may run past the part kept: the message is refused anyway.
+                    _ = try? r.properties()
+                } else {
+                    let properties = try r.properties()
+                    guard properties.topicAlias == nil else { throw MQTTError("PUBLISH: a topic alias, which the client did not allow") }
+                }
             }
-            return .publish(MQTTPacket.Publish(topic: topic, payload: r.rest(), qos: qos, duplicate: flags & 0x08 != 0, retain: flags & 0x01 != 0,
-                                               packetID: packetID))
+            let payload = r.rest()
+            return .publish(MQTTPacket.Publish(topic: topic, payload: payload, qos: qos, duplicate: flags & 0x08 != 0, retain: flags & 0x01 != 0,
+                                               packetID: packetID, truncatedFrom: frame.truncatedFrom.map { $0 - (frame.body.count - payload.count) }))
         case 4:
             let id = try r.u16()
             var reason: UInt8 = 0
@@ -176,7 +188,7 @@ public struct MQTTCodec: Sendable {
             while !r.atEnd {
                 let filter = try r.string()
                 let options = try r.u8()
-                filters.append(.init(filter, qos: options & 0x03))
+                filters.append(.init(filter, qos: options & 0x03, retainHandling: version == .v5 ? (options >> 4) & 0x03 : 0))
             }
             guard !filters.isEmpty else { throw MQTTError("SUBSCRIBE: no topic filter") }
             return .subscribe(MQTTPacket.Subscribe(packetID: id, filters: filters))

@@ -2,24 +2,35 @@
 public struct MQTTFrame: Sendable, Equatable {
     /// The fixed header's first byte: packet type (high nibble) and flags.
     public var first: UInt8
-    /// The variable header and payload.
+    /// The variable header and payload; for a packet over the reader's limit, only its first
+    /// ``MQTTFrameReader/oversizedPrefixBytes`` bytes.
     public var body: [UInt8]
+    /// The body's full length when the packet was over the limit and `body` holds only its start.
+    public var truncatedFrom: Int?
 
     /// A frame.
-    public init(first: UInt8, body: [UInt8]) {
+    public init(first: UInt8, body: [UInt8], truncatedFrom: Int? = nil) {
         self.first = first
         self.body = body
+        self.truncatedFrom = truncatedFrom
     }
 }
 
 /// Splits a byte stream into control packets (fixed header: the type byte and a Variable Byte
-/// Integer of at most four bytes). A packet announced larger than `maxPacketBytes` is an error
-/// before any of it is buffered, so a peer cannot make the reader hold more than that.
+/// Integer of at most four bytes). A packet announced larger than `maxPacketBytes` is never
+/// buffered whole: its first ``oversizedPrefixBytes`` bytes are returned as a truncated frame (so
+/// a PUBLISH's topic and packet id can be read, the message dead-lettered and acknowledged, and the
+/// session go on), and the rest is discarded as it arrives.
 public struct MQTTFrameReader: Sendable {
     private var buffer: [UInt8] = []
     private var start = 0
-    /// The largest packet accepted (fixed header included).
+    /// Bytes of an oversized packet still to discard.
+    private var discarding = 0
+    /// The largest packet accepted whole (fixed header included).
     public let maxPacketBytes: Int
+    /// How much of an oversized packet is kept: a topic (at most 65 537 bytes), a packet id and
+    /// (5.0) properties.
+    public static let oversizedPrefixBytes = 70_000
 
     /// A reader refusing packets over `maxPacketBytes`.
     public init(maxPacketBytes: Int) { self.maxPacketBytes = maxPacketBytes }
@@ -28,8 +39,14 @@ public struct MQTTFrameReader: Sendable {
     public var buffered: Int { buffer.count - start }
 
     /// Adds received bytes.
-    public mutating func append(_ bytes: some Sequence<UInt8>) {
-        if start > 0 && start >= buffer.count / 2 {
+    public mutating func append(_ bytes: some Collection<UInt8>) {
+        var bytes = bytes[...]
+        if discarding > 0 {
+            let dropped = min(discarding, bytes.count)
+            discarding -= dropped
+            bytes = bytes.dropFirst(dropped)
+        }
+        if start > 0 {
             buffer.removeFirst(start)
             start = 0
         }
@@ -52,7 +69,14 @@ public struct MQTTFrameReader: Sendable {
             guard index - start <= 4 else { throw MQTTError("malformed remaining length (more than four bytes)") }
         }
         guard index - start + length <= maxPacketBytes else {
-            throw MQTTError("a packet of \(index - start + length) bytes is over the \(maxPacketBytes) accepted")
+            // Keep the start, discard the rest (now and as it arrives).
+            let keep = min(length, Self.oversizedPrefixBytes)
+            guard buffer.count - index >= keep else { return nil }
+            let frame = MQTTFrame(first: buffer[start], body: Array(buffer[index..<(index + keep)]), truncatedFrom: length)
+            let available = min(length, buffer.count - index)
+            discarding = length - available
+            start = index + available
+            return frame
         }
         guard buffer.count - index >= length else { return nil }
         let frame = MQTTFrame(first: buffer[start], body: Array(buffer[index..<(index + length)]))
@@ -122,6 +146,7 @@ struct MQTTReader {
         var assignedClientID: String?
         var reasonString: String?
         var topicAlias: UInt16?
+        var serverKeepAlive: UInt16?
     }
 
     mutating func properties() throws(MQTTError) -> Properties {
@@ -133,7 +158,8 @@ struct MQTTReader {
             let identifier = try varint()
             switch identifier {
             case 0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2A: _ = try u8()
-            case 0x13, 0x22: _ = try u16()
+            case 0x13: found.serverKeepAlive = try u16()
+            case 0x22: _ = try u16()
             case 0x21: found.receiveMaximum = try u16()
             case 0x23: found.topicAlias = try u16()
             case 0x02, 0x18: _ = try u32()

@@ -61,10 +61,13 @@ public enum MQTTPacket: Sendable, Equatable {
         public var assignedClientID: String?
         /// 5.0: a human-readable reason.
         public var reasonString: String?
+        /// 5.0: the keepalive the server requires instead of the client's (Server Keep Alive).
+        public var serverKeepAlive: UInt16?
 
         /// A CONNACK.
         public init(sessionPresent: Bool, code: UInt8, receiveMaximum: UInt16? = nil, maximumPacketSize: UInt32? = nil,
-                    assignedClientID: String? = nil, reasonString: String? = nil) {
+                    assignedClientID: String? = nil, reasonString: String? = nil, serverKeepAlive: UInt16? = nil) {
+            self.serverKeepAlive = serverKeepAlive
             self.sessionPresent = sessionPresent
             self.code = code
             self.receiveMaximum = receiveMaximum
@@ -88,15 +91,20 @@ public enum MQTTPacket: Sendable, Equatable {
         public var retain: Bool
         /// The packet id (QoS > 0), else nil.
         public var packetID: UInt16?
+        /// The payload's full size when the packet was over the reader's limit and `payload`
+        /// holds only its start (such a message is refused, not read).
+        public var truncatedFrom: Int?
 
         /// A PUBLISH.
-        public init(topic: String, payload: [UInt8], qos: UInt8, duplicate: Bool = false, retain: Bool = false, packetID: UInt16?) {
+        public init(topic: String, payload: [UInt8], qos: UInt8, duplicate: Bool = false, retain: Bool = false, packetID: UInt16?,
+                    truncatedFrom: Int? = nil) {
             self.topic = topic
             self.payload = payload
             self.qos = qos
             self.duplicate = duplicate
             self.retain = retain
             self.packetID = packetID
+            self.truncatedFrom = truncatedFrom
         }
     }
 
@@ -113,11 +121,15 @@ public enum MQTTPacket: Sendable, Equatable {
             public var filter: String
             /// The maximum QoS asked for.
             public var qos: UInt8
+            /// 5.0: 0 sends retained messages at every subscribe, 1 only when the subscription is
+            /// new, 2 never.
+            public var retainHandling: UInt8
 
             /// A filter.
-            public init(_ filter: String, qos: UInt8) {
+            public init(_ filter: String, qos: UInt8, retainHandling: UInt8 = 0) {
                 self.filter = filter
                 self.qos = qos
+                self.retainHandling = retainHandling
             }
         }
 

@@ -94,10 +94,14 @@ struct HTTPBench {
     }
 
     /// A client process started at once, its output in `log`; ``wait()`` blocks until it exits.
+    /// It waits on a semaphore the process's termination handler signals: Foundation's
+    /// `Process.waitUntilExit` spins its thread's run loop on Linux, a core taken from the
+    /// daemons being measured.
     final class Client: @unchecked Sendable {
         // @unchecked: the process is started by the initialiser and then only waited for.
         private let process = Process()
         private let log: String
+        private let exited = DispatchSemaphore(value: 0)
 
         init(tool: String, arguments: [String], log: String) throws {
             self.log = log
@@ -107,19 +111,20 @@ struct HTTPBench {
             process.arguments = arguments
             process.standardOutput = handle
             process.standardError = handle
+            let exited = self.exited
+            process.terminationHandler = { _ in exited.signal() }
             try process.run()
         }
 
         /// Stops the process with SIGKILL (a child of a process started with SIGTERM blocked, such
-        /// as a test runner, keeps it blocked) without waiting: `Process.waitUntilExit` must not run
-        /// on the cooperative pool; ``wait()`` waits for it.
+        /// as a test runner, keeps it blocked) without waiting; ``wait()`` waits for it.
         func terminate() {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
 
-        /// The exit status and everything the client printed.
+        /// The exit status and everything the client printed (once).
         func wait() -> (status: Int32, output: String) {
-            process.waitUntilExit()
+            exited.wait()
             let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             return (process.terminationStatus, output)
         }

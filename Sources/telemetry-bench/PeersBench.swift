@@ -157,18 +157,26 @@ struct PeersBench {
         defer { broker.terminate() }  // the broker dies with its listener; nothing waits for it
         try await Task.sleep(for: .milliseconds(300))
         let base = wallClockMicros() / 1000 - 3_600_000
-        let payloads = "\(workDir)/mqtt.txt"
-        var text = ""
-        for i in 0..<messages { text += #"{"device_id":"mq_\#(i % 1000)","timestamp":\#(base + Int64(i / 1000)),"load":\#(i % 977)}"# + "\n" }
-        try text.write(toFile: payloads, atomically: false, encoding: .utf8)
-        let publish = ["-p", String(port), "-q", "1", "-t", "telemetry/bench", "-l"]
+        // In files of 10 000 lines: `mosquitto_pub -l` does not wait for acknowledgements while it
+        // reads, and Mosquitto drops a client that floods it with many more.
+        var chunks: [String] = []
+        for start in stride(from: 0, to: messages, by: 10_000) {
+            var text = ""
+            for i in start..<min(start + 10_000, messages) {
+                text += #"{"device_id":"mq_\#(i % 1000)","timestamp":\#(base + Int64(i / 1000)),"load":\#(i % 977)}"# + "\n"
+            }
+            let chunk = "\(workDir)/mqtt-\(chunks.count).txt"
+            try text.write(toFile: chunk, atomically: false, encoding: .utf8)
+            chunks.append(chunk)
+        }
+        let publishAll = "for f in \(chunks.joined(separator: " ")); do mosquitto_pub -p \(port) -q 1 -t telemetry/bench -l < $f || exit 1; done"
 
         // Mosquitto to a plain subscriber.
         let subscriber = try HTTPBench.Client(tool: "/usr/bin/mosquitto_sub", arguments: ["-p", String(port), "-q", "1", "-t", "telemetry/bench", "-C", String(messages)],
                                               log: "\(workDir)/mosquitto_sub.log")
         try await Task.sleep(for: .milliseconds(300))
         var started = ContinuousClock.now
-        let publisher = try HTTPBench.Client(tool: "/bin/sh", arguments: ["-c", "mosquitto_pub \(publish.joined(separator: " ")) < \(payloads)"], log: "\(workDir)/pub-1.log")
+        let publisher = try HTTPBench.Client(tool: "/bin/sh", arguments: ["-c", publishAll], log: "\(workDir)/pub-1.log")
         _ = try await blocking { subscriber.wait() }
         let subscriberRate = Double(messages) / (ContinuousClock.now - started).totalSeconds
         _ = try await blocking { publisher.wait() }
@@ -203,7 +211,7 @@ struct PeersBench {
         }
         let pg = try PostgresConnection(conninfo: servers.conninfo(database))
         started = ContinuousClock.now
-        let second = try HTTPBench.Client(tool: "/bin/sh", arguments: ["-c", "mosquitto_pub \(publish.joined(separator: " ")) < \(payloads)"], log: "\(workDir)/pub-2.log")
+        let second = try HTTPBench.Client(tool: "/bin/sh", arguments: ["-c", publishAll], log: "\(workDir)/pub-2.log")
         let deadline = ContinuousClock.now + .seconds(600)
         while Int(try pg.execute("SELECT count(*) FROM samples").rows.first?[0] ?? "") ?? 0 < messages {
             guard ContinuousClock.now < deadline, hub.isRunning, processor.isRunning else { throw BenchError("MQTT messages were not all committed in time; see \(hub.logPath)") }

@@ -14,8 +14,10 @@ enum MQTTCoreProbes {
             var frames = MQTTFrameReader(maxPacketBytes: 4096)
             frames.append(bytes)
             while let frame = try? frames.next() {
-                precondition(frame.body.count <= 4096, "a frame over the limit")
+                precondition(frame.body.count <= max(4096, MQTTFrameReader.oversizedPrefixBytes), "a frame over the limit")
+                precondition(frame.truncatedFrom == nil || frame.truncatedFrom! > frame.body.count, "a truncated frame that is whole")
                 guard let packet = try? codec.decode(frame) else { continue }
+                if case .publish(let publish) = packet, publish.truncatedFrom != nil { continue }  // refused, not re-encoded
                 var again = MQTTFrameReader(maxPacketBytes: 1 << 20)
                 again.append(codec.encode(packet))
                 guard let reframed = try? again.next(), let decoded = try? codec.decode(reframed) else {

@@ -64,9 +64,10 @@ struct MQTTCodecTests {
 
     @Test("malformed input is an error, never a crash: oversized, a fifth length byte, bad strings, unknown properties, wildcards in topics")
     func malformed() throws {
+        // Over the limit: nothing is returned until the start of the packet is there.
         var frames = MQTTFrameReader(maxPacketBytes: 100)
         frames.append([0x30, 0xFF, 0x01])
-        #expect(throws: MQTTError.self) { try frames.next() }
+        #expect(try frames.next() == nil)
         var five = MQTTFrameReader(maxPacketBytes: 1 << 30)
         five.append([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01])
         #expect(throws: MQTTError.self) { try five.next() }
@@ -90,5 +91,35 @@ struct MQTTCodecTests {
         for (codec, frame) in cases {
             #expect(throws: MQTTError.self, "\(frame)") { try codec.decode(frame) }
         }
+    }
+
+    @Test("a PUBLISH over the limit comes as its start (topic, packet id, payload size) and the rest is skipped as it arrives; the stream goes on; other oversized packets are errors", arguments: MQTTVersion.allCases)
+    func oversized(version: MQTTVersion) throws {
+        let codec = MQTTCodec(version: version)
+        let big = MQTTPacket.publish(.init(topic: "telemetry/s1", payload: [UInt8](repeating: 9, count: 300_000), qos: 1, packetID: 42))
+        let bytes = codec.encode(big) + codec.encode(.publish(.init(topic: "t", payload: [1], qos: 1, packetID: 43)))
+        for cut in [7, 4096, 100_000, bytes.count] {
+            var frames = MQTTFrameReader(maxPacketBytes: 1024)
+            var out: [MQTTPacket] = []
+            var offset = 0
+            while offset < bytes.count {
+                frames.append(bytes[offset..<min(offset + cut, bytes.count)])
+                offset += cut
+                while let frame = try frames.next() {
+                    #expect(frame.body.count <= MQTTFrameReader.oversizedPrefixBytes)
+                    out.append(try codec.decode(frame))
+                }
+                #expect(frames.buffered <= MQTTFrameReader.oversizedPrefixBytes + 8)
+            }
+            guard out.count == 2, case .publish(let first) = out[0], case .publish(let second) = out[1] else {
+                Issue.record("cut \(cut): \(out.count) packets"); continue
+            }
+            #expect(first.topic == "telemetry/s1" && first.packetID == 42 && first.truncatedFrom == 300_000, "cut \(cut)")
+            #expect(second.packetID == 43 && second.payload == [1] && second.truncatedFrom == nil)
+        }
+        var frames = MQTTFrameReader(maxPacketBytes: 16)
+        frames.append(codec.encode(.suback(.init(packetID: 1, codes: [UInt8](repeating: 1, count: 40)))))
+        let frame = try #require(try frames.next())
+        #expect(throws: MQTTError.self) { try codec.decode(frame) }
     }
 }

@@ -74,4 +74,20 @@ struct LineProtocolDocumentTests {
         let huge = Self.parse("m,device_id=a f=" + String(repeating: "9", count: 5000) + "x")
         #expect(huge.samples.rejected.first.map { $0.message.utf8.count < 1200 && $0.message.contains("…") } == true)
     }
+
+    @Test("points that become the same sample: of one series the later wins (as influxd overwrites); of two series the later line is refused, not silently dropped")
+    func collisions() {
+        let same = Self.parse("m,device_id=a,k=v f=1,g=5 7\nm,k=v,device_id=a f=2 7", precision: 1_000_000_000)
+        #expect(same.samples.rejectedCount == 0 && same.samples.values == 2)
+        #expect(same.samples.readings.map(\.metrics) == [[MetricValue(name: "g", value: 5)], [MetricValue(name: "f", value: 2)]])
+        let cpus = Self.parse("cpu,host=h,cpu=cpu0 usage_idle=90 7\ncpu,host=h,cpu=cpu1 usage_idle=80 7\ncpu,host=h,cpu=cpu1 usage_idle=81 8",
+                              precision: 1_000_000_000)
+        #expect(cpus.samples.readings.count == 2 && cpus.samples.rejected.map(\.line) == [2])
+        #expect(cpus.samples.rejected.first?.message.contains("line_protocol.device_tags") == true)
+        let byDevice = Self.parse("cpu,host=h,cpu=cpu0 usage_idle=90 7\ncpu,host=h,cpu=cpu1 usage_idle=80 7", precision: 1_000_000_000,
+                                  mapping: LineProtocolMapping(deviceTags: ["cpu"]))
+        // Nanoseconds a microsecond apart become one sample time: of two series, refused too.
+        #expect(Self.parse("m,device_id=a,k=1 f=1 1000\nm,device_id=a,k=2 f=2 1999").samples.rejectedCount == 1)
+        #expect(byDevice.samples.readings.count == 2 && byDevice.samples.rejectedCount == 0)
+    }
 }

@@ -92,6 +92,9 @@ package struct MQTTBrokerConfiguration: Sendable, Equatable {
             secret = text.trimmingCharacters(in: .newlines)
         }
         password = secret.isEmpty ? nil : secret
+        guard version == .v5 || password == nil || username != nil else {
+            throw ConfigurationError(key: "mqtt.broker.\(name).username", "MQTT 3.1.1 sends a password only with a user name")
+        }
         let lines = try config.strictStringArray("subscriptions", default: ["telemetry/+/+ value", "telemetry/+ json"])
         subscriptions = try lines.map { line throws(ConfigurationError) in
             do throws(MQTTSubscription.Invalid) {
@@ -101,6 +104,9 @@ package struct MQTTBrokerConfiguration: Sendable, Equatable {
             }
         }
         guard !subscriptions.isEmpty else { throw ConfigurationError(key: "mqtt.broker.\(name).subscriptions", "needs at least one topic filter") }
+        if version == .v311, let shared = subscriptions.first(where: { $0.filter.hasPrefix("$share/") }) {
+            throw ConfigurationError(key: "mqtt.broker.\(name).subscriptions", "\(shared.filter): shared subscriptions need MQTT 5.0")
+        }
         keepAliveSeconds = try config.strictInt("keepalive_s", default: 30, in: 5...65_535)
         sessionExpirySeconds = try config.strictInt("session_expiry_s", default: 604_800, in: 60...Int(UInt32.max))
         receiveMaximum = try config.strictInt("receive_maximum", default: 1000, in: 1...65_535)
@@ -144,7 +150,7 @@ package struct MQTTSubscription: Sendable, Equatable {
     /// The filter's levels.
     let levels: [Substring]
 
-    /// Parses `<filter> <format>`.
+    /// Parses `<filter> <format>`; a shared subscription is `$share/<group>/<filter> <format>`.
     package init(parsing line: String) throws(Invalid) {
         let parts = line.split(whereSeparator: \.isWhitespace)
         guard parts.count == 2, let format = Format(rawValue: String(parts[1])) else {
@@ -155,7 +161,14 @@ package struct MQTTSubscription: Sendable, Equatable {
 
     /// A subscription; the filter must be valid MQTT (`#` last and alone in its level, `+` alone in its level).
     package init(filter: String, format: Format) throws(Invalid) {
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        var levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        // A shared subscription's messages carry their own topic: match what follows the group.
+        if levels.first == "$share" {
+            guard levels.count >= 3, !levels[1].isEmpty, !levels[1].contains("+"), !levels[1].contains("#") else {
+                throw Invalid(message: "\"\(filter)\": a shared subscription is $share/<group>/<filter>")
+            }
+            levels.removeFirst(2)
+        }
         for (index, level) in levels.enumerated() {
             if level.contains("#") && (level != "#" || index != levels.count - 1) {
                 throw Invalid(message: "\"\(filter)\": `#` must be the last level, alone")

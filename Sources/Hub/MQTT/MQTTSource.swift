@@ -70,30 +70,64 @@ package final class MQTTSource: Sendable {
         counters.connected.store(0, ordering: .relaxed)
     }
 
-    /// Messages received, waiting to be made durable and acknowledged, in arrival order.
+    /// Messages received, waiting to be made durable and acknowledged, in arrival order. Bounded
+    /// by count and bytes: when full, the reader stops reading (TCP backpressure reaches the
+    /// broker). A QoS 1 message whose packet id is already queued or being stored (the broker sent
+    /// it again before its PUBACK) is not queued twice: one PUBACK answers both, after the first
+    /// is durable, and a packet id is only reused by the broker once acknowledged.
     private final class Queue: Sendable {
         struct Message: Sendable {
             var publish: MQTTPacket.Publish
             var arrivalMicros: Int64
         }
 
-        let messages = Mutex(Deque<Message>())
-        let signal: AsyncStream<Void>
-        let continuation: AsyncStream<Void>.Continuation
-
-        init() { (signal, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1)) }
-
-        func push(_ message: Message) {
-            messages.withLock { $0.append(message) }
-            continuation.yield()
+        private struct State {
+            var messages = Deque<Message>()
+            var bytes = 0
+            var ids = Set<UInt16>()
         }
 
-        func take(_ limit: Int) -> [Message] {
-            messages.withLock { queue in
-                let count = min(limit, queue.count)
-                defer { queue.removeFirst(count) }
-                return Array(queue.prefix(count))
+        private let state = Mutex(State())
+        let signal: AsyncStream<Void>
+        let continuation: AsyncStream<Void>.Continuation
+        let maxMessages: Int
+        let maxBytes: Int
+
+        init(maxMessages: Int, maxBytes: Int) {
+            self.maxMessages = maxMessages
+            self.maxBytes = maxBytes
+            (signal, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        }
+
+        /// Queues `message`; false when its packet id is already queued or in flight.
+        func push(_ message: Message) -> Bool {
+            let queued = state.withLock { state -> Bool in
+                if let id = message.publish.packetID, !state.ids.insert(id).inserted { return false }
+                state.messages.append(message)
+                state.bytes += message.publish.payload.count
+                return true
             }
+            if queued { continuation.yield() }
+            return queued
+        }
+
+        /// Whether the queue holds as many messages or bytes as it may.
+        var isFull: Bool { state.withLock { $0.messages.count >= maxMessages || $0.bytes >= maxBytes } }
+
+        /// Up to `limit` messages, oldest first; their packet ids stay taken until ``release(_:)``.
+        func take(_ limit: Int) -> [Message] {
+            state.withLock { state in
+                let count = min(limit, state.messages.count)
+                let taken = Array(state.messages.prefix(count))
+                state.messages.removeFirst(count)
+                state.bytes -= taken.reduce(0) { $0 + $1.publish.payload.count }
+                return taken
+            }
+        }
+
+        /// Frees the packet ids of acknowledged messages.
+        func release(_ messages: [Message]) {
+            state.withLock { state in for message in messages { if let id = message.publish.packetID { state.ids.remove(id) } } }
         }
     }
 
@@ -102,25 +136,39 @@ package final class MQTTSource: Sendable {
     private final class SessionState: Sendable {
         let lastInbound = Atomic<Int64>(wallClockMicros())
         let subscribed = Atomic<Bool>(false)
+        /// The keepalive in force: the client's, or the server's once CONNACK sets one.
+        let keepAliveSeconds: Atomic<Int>
+
+        init(keepAliveSeconds: Int) { self.keepAliveSeconds = Atomic(keepAliveSeconds) }
     }
 
     private func session() async throws {
         let c = configuration
         try await MQTTConnection.withConnection(to: c.endpoint, version: c.version, maxPacketBytes: c.maxPayloadBytes + 65_536 + 16,
                                                 connectTimeout: .milliseconds(c.connectTimeoutMillis)) { inbound, outbound in
-            let state = SessionState()
-            let queue = Queue()
+            let state = SessionState(keepAliveSeconds: c.keepAliveSeconds)
+            let queue = Queue(maxMessages: max(c.receiveMaximum, c.maxBatchMessages) * 2, maxBytes: max(64 << 20, c.maxPayloadBytes * 2))
             try await withThrowingTaskGroup(of: Void.self) { group in
-                // The handshake must finish in time; then the broker must be heard from within 1.5 keepalives.
+                // The handshake must finish within connect_timeout_ms; a PINGREQ goes out every
+                // half keepalive (the server's, when it sets one) from the start, and a broker not
+                // heard from for 1.5 keepalives is given up.
                 group.addTask {
-                    try await Task.sleep(for: .milliseconds(c.connectTimeoutMillis))
-                    guard state.subscribed.load(ordering: .relaxed) else { throw MQTTError("no CONNACK and SUBACK within \(c.connectTimeoutMillis) ms") }
+                    let started = ContinuousClock.now
+                    var lastPing = ContinuousClock.now
                     while true {
-                        try await Task.sleep(for: .milliseconds(c.keepAliveSeconds * 1000 / 2))
-                        guard wallClockMicros() - state.lastInbound.load(ordering: .relaxed) < Int64(c.keepAliveSeconds) * 1_500_000 else {
+                        try await Task.sleep(for: .milliseconds(200))
+                        if !state.subscribed.load(ordering: .relaxed), ContinuousClock.now - started > .milliseconds(c.connectTimeoutMillis) {
+                            throw MQTTError("no CONNACK and SUBACK within \(c.connectTimeoutMillis) ms")
+                        }
+                        let keepAlive = Int64(state.keepAliveSeconds.load(ordering: .relaxed))
+                        guard keepAlive > 0 else { continue }
+                        guard wallClockMicros() - state.lastInbound.load(ordering: .relaxed) < keepAlive * 1_500_000 else {
                             throw MQTTError("the broker was silent for 1.5 keepalive periods")
                         }
-                        try await outbound.send(.pingreq)
+                        if ContinuousClock.now - lastPing >= .milliseconds(keepAlive * 500) {
+                            try await outbound.send(.pingreq)
+                            lastPing = ContinuousClock.now
+                        }
                     }
                 }
                 group.addTask { try await self.acknowledge(queue, outbound: outbound) }
@@ -151,19 +199,27 @@ package final class MQTTSource: Sendable {
                     throw MQTTError("the broker refused the connection: \(Self.describe(connack: ack.code, version: c.version))\(ack.reasonString.map { " (\($0))" } ?? "")")
                 }
                 connected = true
+                if let keepAlive = ack.serverKeepAlive { state.keepAliveSeconds.store(Int(keepAlive), ordering: .relaxed) }
                 logger.info("mqtt connected", metadata: ["session_present": "\(ack.sessionPresent)", "client_id": "\(c.clientID)", "protocol": "\(c.version.name)"])
-                try await outbound.send(.subscribe(MQTTPacket.Subscribe(packetID: 1, filters: c.subscriptions.map { .init($0.filter, qos: 1) })))
+                // Retained messages only for a new subscription, not again at every reconnect (5.0).
+                try await outbound.send(.subscribe(MQTTPacket.Subscribe(packetID: 1, filters: c.subscriptions.map { .init($0.filter, qos: 1, retainHandling: 1) })))
             case .suback(let ack) where ack.packetID == 1 && !state.subscribed.load(ordering: .relaxed):
-                let refused = zip(c.subscriptions, ack.codes).filter { $0.1 >= 0x80 }.map(\.0.filter)
+                // QoS 1 granted for every filter: a broker granting QoS 0 would deliver at most once.
+                let refused = zip(c.subscriptions, ack.codes).filter { $0.1 != 1 }.map(\.0.filter)
                 guard refused.isEmpty, ack.codes.count == c.subscriptions.count else {
-                    throw MQTTError("the broker refused the subscription to \(refused.joined(separator: ", ")) (SUBACK \(ack.codes))")
+                    throw MQTTError("the broker did not grant QoS 1 to \(refused.joined(separator: ", ")) (SUBACK \(ack.codes))")
                 }
                 state.subscribed.store(true, ordering: .relaxed)
                 counters.sessions.add(1, ordering: .relaxed)
                 counters.connected.store(1, ordering: .relaxed)
             case .publish(let publish) where connected:
-                counters.inflight.add(1, ordering: .relaxed)
-                queue.push(Queue.Message(publish: publish, arrivalMicros: wallClockMicros()))
+                if queue.push(Queue.Message(publish: publish, arrivalMicros: wallClockMicros())) { counters.inflight.add(1, ordering: .relaxed) }
+                // Full: read no further until the batch in hand is stored (the broker waits; the
+                // pause is not the broker's silence).
+                while queue.isFull {
+                    try await Task.sleep(for: .milliseconds(10))
+                    state.lastInbound.store(wallClockMicros(), ordering: .relaxed)
+                }
             case .pingresp, .puback, .suback:
                 break
             case .disconnect(let reason, let text):
@@ -185,6 +241,7 @@ package final class MQTTSource: Sendable {
                 try await process(batch)
                 let acks = batch.compactMap { message in message.publish.qos > 0 ? message.publish.packetID.map { MQTTPacket.puback(packetID: $0, reason: 0) } : nil }
                 try await outbound.send(acks)
+                queue.release(batch)
                 counters.inflight.subtract(batch.count, ordering: .relaxed)
             }
         }
@@ -202,8 +259,8 @@ package final class MQTTSource: Sendable {
             var kept = 0
             for (index, message) in batch.enumerated() {
                 let publish = message.publish
-                guard publish.payload.count <= c.maxPayloadBytes else {
-                    refused[index] = TelemetryError(.tooLarge, "the payload is over \(c.maxPayloadBytes) bytes (mqtt.broker.\(c.name).max_payload_bytes)")
+                guard publish.truncatedFrom == nil, publish.payload.count <= c.maxPayloadBytes else {
+                    refused[index] = TelemetryError(.tooLarge, "the payload of \(publish.truncatedFrom ?? publish.payload.count) bytes is over \(c.maxPayloadBytes) (mqtt.broker.\(c.name).max_payload_bytes)")
                     continue
                 }
                 guard let (subscription, captures) = c.subscriptions.lazy.compactMap({ s in s.captures(publish.topic).map { (s, $0) } }).first else {
@@ -230,8 +287,13 @@ package final class MQTTSource: Sendable {
                 letters[0] = TelemetryError(.tooLarge, "the message's readings are more than the hub's buffer holds (ingest.buffer_batches)")
                 return try await deadLetter(letters, of: batch)
             }
-            for rejection in rejected where letters[rejection.line - 1] == nil {
-                letters[rejection.line - 1] = TelemetryError(TelemetryError.Code(text: rejection.reason) ?? .invalidField, rejection.message)
+            // Readings refused on the way (new metric names over the cap): their messages are
+            // dead-lettered, found by the readings each message kept (the listed rejections are capped).
+            let (kept, firstReason) = rejected
+            var sent = [Int](repeating: 0, count: batch.count)
+            for line in document.readingLines { sent[line - 1] += 1 }
+            for index in batch.indices where letters[index] == nil && (index < kept.count ? kept[index] : 0) < sent[index] {
+                letters[index] = firstReason ?? TelemetryError(.cardinalityLimit, "readings of the message were refused")
             }
         }
         hub.counters.stringFieldsKept.add(kept, ordering: .relaxed)
@@ -244,9 +306,11 @@ package final class MQTTSource: Sendable {
         if !letters.isEmpty {
             let now = wallClockMicros() / 1000
             let commands = letters.sorted { $0.key < $1.key }.map { index, error in
-                RedisCommand.deadLetter(keys: hub.configuration.redis.keys, error: error, attempts: 1, firstFailureMillis: now, lastFailureMillis: now,
-                                        source: "mqtt:\(c.name)", sourceID: batch[index].publish.topic,
-                                        payload: Array(batch[index].publish.payload.prefix(DeadLetter.maxPayloadBytes)))
+                let publish = batch[index].publish
+                var letter = DeadLetter(error: error, attempts: 1, firstFailureMillis: now, lastFailureMillis: now, source: "mqtt:\(c.name)",
+                                        sourceID: publish.topic, payload: publish.payload)
+                if let full = publish.truncatedFrom { letter.payloadTruncatedFrom = full }  // only its start was read
+                return RedisCommand.deadLetter(keys: hub.configuration.redis.keys, letter)
             }
             let replies = try await redis.pipeline(commands)
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
@@ -259,14 +323,21 @@ package final class MQTTSource: Sendable {
 
     /// Queues `document` through the hub and waits until it is durable, retrying while the hub
     /// applies backpressure; returns the readings refused on the way (new metric names over the
-    /// cap), or nil when the readings are more than the hub's buffer holds.
-    private func ingest(_ document: SampleDocument) async throws -> [SampleDocument.Rejection]? {
+    /// cap) as the readings kept per message (by index) and the first refusal, or nil when the
+    /// readings are more than the hub's buffer holds.
+    private func ingest(_ document: SampleDocument) async throws -> (kept: [Int], first: TelemetryError?)? {
+        func kept(_ result: SampleDocument) -> (kept: [Int], first: TelemetryError?) {
+            var counts = [Int](repeating: 0, count: (document.readingLines.max() ?? 0))
+            for line in result.readingLines { counts[line - 1] += 1 }
+            let first = result.rejected.first.map { TelemetryError(TelemetryError.Code(text: $0.reason) ?? .invalidField, $0.message) }
+            return (counts, first)
+        }
         var failures = 0
         while true {
             try Task.checkCancellation()
             switch await hub.ingest(document, worker: worker, ackTimeout: .seconds(30)) {
-            case .durable(let result, _): return result.rejected
-            case .invalid(let result): return result.rejected
+            case .durable(let result, _): return kept(result)
+            case .invalid(let result): return kept(result)
             case .busy:
                 failures += 1
                 try await Task.sleep(for: .milliseconds(min(1000, 10 << min(failures, 7))))

@@ -182,11 +182,15 @@ extension Schema {
                 ts timestamptz NOT NULL,
                 recorded_at timestamptz NOT NULL DEFAULT now());
             CREATE INDEX device_label_changes_device ON device_label_changes (device_id, ts);
+            -- Published in the change feed; a publication created by another role (Docs/change-feed.md)
+            -- is left as it is, with a notice saying what to run.
             DO $do$
             BEGIN
                 IF EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'telemetry_feed') THEN
                     ALTER PUBLICATION telemetry_feed ADD TABLE device_labels, device_label_changes;
                 END IF;
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE NOTICE 'telemetry_feed belongs to another role: run ALTER PUBLICATION telemetry_feed ADD TABLE device_labels, device_label_changes as its owner';
             END
             $do$;
             """),

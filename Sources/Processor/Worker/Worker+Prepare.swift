@@ -74,7 +74,13 @@ extension Worker {
             }
             var batch = StorageBatch(id: decoded.id, namespace: .hub, digest: ContentDigest.hubBatch(bytes), tenant: tenant,
                                      deviceNames: decoded.devices, metricNames: decoded.metrics, samples: valid)
-            batch.labels = badDevices.isEmpty ? decoded.labels : decoded.labels.filter { !badDevices.contains(Int($0.deviceIndex)) }
+            // Labels meet the samples' rules: a readable device and name, and a reading time
+            // within the validation window (a label stamped far ahead would freeze the device's labels).
+            batch.labels = decoded.labels.filter { label in
+                !badDevices.contains(Int(label.deviceIndex)) && !ValidationPolicy.containsControlCharacters(label.label.key)
+                    && !label.label.value.utf8.contains(0)
+                    && configuration.validation.violation(metric: "", timestampMicros: label.timestampMicros, value: 0, nowMicros: now) == nil
+            }
             if case .stream(let shard, let entryID) = item.source, let id = StreamID(entryID) {
                 batch.position = StreamPosition(stream: configuration.redis.keys.stream(shard), id: id)
             }

@@ -20,6 +20,10 @@ public struct LineProtocolDocument: Sendable {
     /// Lines that were neither blank nor comments.
     public var points = 0
 
+    /// Each (device, metric, time) taken so far: the reading holding it, its series (measurement
+    /// and tags) and its line.
+    private var taken: [String: (reading: Int, series: String, line: Int)] = [:]
+
     /// The most bytes of a refused line quoted in its message.
     public static let maxQuotedBytes = 1024
 
@@ -56,6 +60,7 @@ public struct LineProtocolDocument: Sendable {
             guard let point = parsed else { return }
             points += 1
             if let reading = try reading(point, nanosPerUnit: nanosPerUnit, mapping: mapping, nowMicros: nowMicros, maxFields: maxFields) {
+                try deduplicate(reading, point: point, mapping: mapping, line: number)
                 samples.append(reading, line: number)
             }
         } catch {
@@ -124,6 +129,35 @@ public struct LineProtocolDocument: Sendable {
         guard !metrics.isEmpty || !labels.isEmpty else { return nil }
         metrics.sort { $0.name < $1.name }
         return SampleReading(deviceID: device, timestampMicros: timestamp, metrics: metrics, labels: labels)
+    }
+
+    /// Two points of a body that become the same sample (device, metric and time): of one series
+    /// (measurement and tags) the later one wins, as InfluxDB overwrites a point; of two series
+    /// the later line is refused, since storing one would silently drop the other (Telegraf's
+    /// `cpu` points per `cpu` tag under one `host`, for example): name the distinguishing tag in
+    /// `line_protocol.device_tags` or set `metric_name: measurement.field`.
+    private mutating func deduplicate(_ reading: SampleReading, point: InfluxLineProtocol.Point, mapping: LineProtocolMapping,
+                                      line: Int) throws(TelemetryError) {
+        let series = ([point.measurement] + point.tags.map { "\($0.key)=\($0.value)" }.sorted()).joined(separator: "\u{0}")
+        var overwritten: [(reading: Int, metric: String)] = []
+        for metric in reading.metrics {
+            let key = "\(reading.deviceID)\u{0}\(metric.name)\u{0}\(reading.timestampMicros)"
+            if let earlier = taken[key] {
+                guard earlier.series == series else {
+                    throw TelemetryError(.invalidField, "\(PrintableName(metric.name)) of device \(PrintableName(reading.deviceID)) at this time comes from "
+                                         + "line \(earlier.line) too, with other tags or measurement: name the tag that tells them apart in "
+                                         + "line_protocol.device_tags or set line_protocol.metric_name: measurement.field")
+                }
+                overwritten.append((earlier.reading, metric.name))
+            }
+        }
+        for (index, name) in overwritten {
+            samples.readings[index].metrics.removeAll { $0.name == name }
+            samples.values -= 1
+        }
+        for metric in reading.metrics {
+            taken["\(reading.deviceID)\u{0}\(metric.name)\u{0}\(reading.timestampMicros)"] = (samples.readings.count, series, line)
+        }
     }
 
     private static func label(_ key: String, _ value: String, _ kind: DeviceLabel.Kind) throws(TelemetryError) -> DeviceLabel {
