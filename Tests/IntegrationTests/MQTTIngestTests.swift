@@ -109,7 +109,8 @@ struct MQTTIngestTests {
         let count = variant.messages, badEvery = 50
         let (host, port, ca) = variant == .tls ? ("localhost", broker.tlsPort, broker.caFile) : ("127.0.0.1", broker.port, "-")
         let version = variant == .v311 ? "3.1.1" : "5.0"
-        async let published = runTool(Self.python, [Self.script, host, String(port), version, ca, String(count), p, String(badEvery)])
+        // At most 1 500 messages a second: the kills land while messages flow.
+        async let published = runTool(Self.python, [Self.script, host, String(port), version, ca, String(count), p, String(badEvery), "1500"])
 
         // Killed twice while messages arrive: once a third is stored, once two thirds are.
         let db = deployment.database

@@ -1,6 +1,7 @@
 """Publishes QoS 1 telemetry through an MQTT broker with paho-mqtt (an independent client).
 
-Usage: publish.py HOST PORT VERSION(3.1.1|5.0) CAFILE(or -) COUNT PREFIX BAD_EVERY
+Usage: publish.py HOST PORT VERSION(3.1.1|5.0) CAFILE(or -) COUNT PREFIX BAD_EVERY RATE
+(RATE: messages per second at most, so a test can act while they flow.)
 Message i (0-based) is one reading of device PREFIX_d<i % 47>, value i, at a timestamp unique to it,
 in one of the hub's three payload formats in turn: a value `{"value": i, "ts": …}` on
 telemetry/<device>/load, a seed JSON object on telemetry/<device>, line protocol on lp/<device>.
@@ -14,7 +15,7 @@ import time
 import paho.mqtt.client as mqtt
 
 host, port, version, cafile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-count, prefix, bad_every = int(sys.argv[5]), sys.argv[6], int(sys.argv[7])
+count, prefix, bad_every, rate = int(sys.argv[5]), sys.argv[6], int(sys.argv[7]), float(sys.argv[8])
 
 protocol = mqtt.MQTTv5 if version == "5.0" else mqtt.MQTTv311
 client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="pub-%s-%s" % (prefix, version), protocol=protocol)
@@ -26,6 +27,7 @@ client.connect(host, port, keepalive=30)
 client.loop_start()
 
 base_ms = int(time.time() * 1000) - 3_600_000
+started = time.time()
 good = bad = value_sum = 0
 pending = []
 infos = []
@@ -54,6 +56,9 @@ for i in range(count):
         for info in pending:
             info.wait_for_publish(timeout=120)
         pending = []
+        ahead = (i + 1) / rate - (time.time() - started)
+        if ahead > 0:
+            time.sleep(ahead)
 for info in pending:
     info.wait_for_publish(timeout=120)
 unacked = sum(1 for info in infos if not info.is_published())
