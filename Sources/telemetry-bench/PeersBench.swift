@@ -22,6 +22,8 @@ struct PeersBench {
         var hubPointsPerSecond: Double
         var influxPointsPerSecond: Double
         var hubRetries: Int
+        /// The same bodies through the hub's line-protocol parser and mapping, in process, one thread.
+        var parsePerSecond: Double
         var messages: Int
         var mqttEndToEndPerSecond: Double
         var mosquittoSubPerSecond: Double
@@ -76,8 +78,20 @@ struct PeersBench {
             (hubRate, retries) = try await post(files: files, url: "http://127.0.0.1:\(hubPort)/write?db=bench&precision=ns", clients: clients,
                                                workDir: workDir, tag: "hub")
         }
+        let parse = try await blocking { [files] in
+            let bodies = files.compactMap { FileManager.default.contents(atPath: $0).map { Array($0) } }
+            let clock = ContinuousClock()
+            var parsed = 0
+            let elapsed = clock.measure {
+                for body in bodies {
+                    parsed += LineProtocolDocument.parse(body, nanosPerUnit: 1, mapping: LineProtocolMapping(), nowMicros: 0).samples.readings.count
+                }
+            }
+            guard parsed == points else { throw BenchError("the parser read \(parsed) of \(points) points") }
+            return Double(parsed) / elapsed.totalSeconds
+        }
         let (endToEnd, subscriber) = try await mqtt(messages: messages, workDir: workDir)
-        return Outcome(points: points, hubPointsPerSecond: hubRate, influxPointsPerSecond: influxRate, hubRetries: retries,
+        return Outcome(points: points, hubPointsPerSecond: hubRate, influxPointsPerSecond: influxRate, hubRetries: retries, parsePerSecond: parse,
                        messages: messages, mqttEndToEndPerSecond: endToEnd, mosquittoSubPerSecond: subscriber)
     }
 

@@ -20,9 +20,16 @@ public struct LineProtocolDocument: Sendable {
     /// Lines that were neither blank nor comments.
     public var points = 0
 
-    /// Each (device, metric, time) taken so far: the reading holding it, its series (measurement
-    /// and tags) and its line.
-    private var taken: [String: (reading: Int, series: String, line: Int)] = [:]
+    /// A sample's identity: device, metric and time.
+    private struct SampleKey: Hashable {
+        var device: String
+        var metric: String
+        var micros: Int64
+    }
+
+    /// Each sample taken so far: the reading holding it, its series (a hash of the measurement
+    /// and tags, in any order) and its line.
+    private var taken: [SampleKey: (reading: Int, series: Int, line: Int)] = [:]
 
     /// The most bytes of a refused line quoted in its message.
     public static let maxQuotedBytes = 1024
@@ -34,6 +41,7 @@ public struct LineProtocolDocument: Sendable {
     public static func parse(_ body: [UInt8], nanosPerUnit: Int64, mapping: LineProtocolMapping, nowMicros: Int64,
                              maxFields: Int = ValidationPolicy.defaultMaxFields) -> LineProtocolDocument {
         var document = LineProtocolDocument()
+        document.taken.reserveCapacity(min(body.count / 24, 1 << 20))
         // A line's number is that of its first physical line (a quoted string may span several).
         var number = 1
         var start = 0
@@ -138,10 +146,17 @@ public struct LineProtocolDocument: Sendable {
     /// `line_protocol.device_tags` or set `metric_name: measurement.field`.
     private mutating func deduplicate(_ reading: SampleReading, point: InfluxLineProtocol.Point, mapping: LineProtocolMapping,
                                       line: Int) throws(TelemetryError) {
-        let series = ([point.measurement] + point.tags.map { "\($0.key)=\($0.value)" }.sorted()).joined(separator: "\u{0}")
+        // Order-independent: the sum of each tag's hash.
+        var series = point.measurement.hashValue
+        for tag in point.tags {
+            var hasher = Hasher()
+            hasher.combine(tag.key)
+            hasher.combine(tag.value)
+            series &+= hasher.finalize()
+        }
         var overwritten: [(reading: Int, metric: String)] = []
         for metric in reading.metrics {
-            let key = "\(reading.deviceID)\u{0}\(metric.name)\u{0}\(reading.timestampMicros)"
+            let key = SampleKey(device: reading.deviceID, metric: metric.name, micros: reading.timestampMicros)
             if let earlier = taken[key] {
                 guard earlier.series == series else {
                     throw TelemetryError(.invalidField, "\(PrintableName(metric.name)) of device \(PrintableName(reading.deviceID)) at this time comes from "
@@ -156,7 +171,7 @@ public struct LineProtocolDocument: Sendable {
             samples.values -= 1
         }
         for metric in reading.metrics {
-            taken["\(reading.deviceID)\u{0}\(metric.name)\u{0}\(reading.timestampMicros)"] = (samples.readings.count, series, line)
+            taken[SampleKey(device: reading.deviceID, metric: metric.name, micros: reading.timestampMicros)] = (samples.readings.count, series, line)
         }
     }
 
