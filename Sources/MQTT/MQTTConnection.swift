@@ -47,6 +47,7 @@ public enum MQTTConnection {
     /// The packets the broker sends, in order; ends when the connection closes, throws on a
     /// protocol error.
     public struct Inbound: AsyncSequence, Sendable {
+        /// A packet.
         public typealias Element = MQTTPacket
         let channel: NIOAsyncChannelInboundStream<ByteBuffer>
         let codec: MQTTCodec
