@@ -114,6 +114,12 @@ struct LineProtocolParityTests {
         #expect(status == 400 && text.contains(#""code":"invalid""#) && text.contains("bucket is required"), "\(text)")
         (status, text, _) = try await HTTPClients.post("\(base)/write?db=d&precision=fortnight", body: one, headers: [auth])
         #expect(status == 400 && text.contains("invalid precision"), "\(text)")
+        // Hours are 1.x only; an empty precision is nanoseconds on both, as in InfluxDB (the
+        // same reading as `one`, stored once).
+        (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b&precision=h", body: one, headers: [auth])
+        #expect(status == 400 && text.contains("invalid precision"), "\(text)")
+        (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b&precision=", body: try body("m,device_id=\(p)_x f=1 \(now)000000000"), headers: [auth])
+        #expect(status == 204, "\(text)")
         (status, text, headers) = try await HTTPClients.post("\(base)/write?db=d&u=x&p=wrong", body: one)
         #expect(status == 401 && text.contains("authorization failed") && headers.lowercased().contains("x-influxdb-error"), "\(text)")
         (status, text, _) = try await HTTPClients.post("\(base)/api/v2/write?bucket=b", body: one, headers: ["Authorization: Bearer wrong"])

@@ -39,7 +39,10 @@ struct MetricsDocsTests {
         #expect(both.contains("process_cpu_seconds_total") && both.contains("process_resident_memory_bytes"))
 
         let deployment = try Deployment()
-        let hub = try Daemon("telemetry-hub", name: "metrics-doc-hub", environment: deployment.hubEnvironment(sensors: 2, readings: 3, rate: 50))
+        // With an MQTT broker nobody listens on, so the per-broker series are there too.
+        let hub = try Daemon("telemetry-hub", name: "metrics-doc-hub",
+                             environment: deployment.hubEnvironment(sensors: 2, readings: 3, rate: 50,
+                                                                    extra: ["MQTT_BROKERS": "m1", "MQTT_BROKER_M1_URL": "mqtt://127.0.0.1:9"]))
         // A replication slot (reserving no WAL), so the slot series are there too.
         let superuser = try PostgresConnection(conninfo: "host=\(TestServers.pgHost) port=\(TestServers.pgPort) user=postgres dbname=postgres")
         let slot = "metrics_doc_\(deployment.prefix)"
