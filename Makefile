@@ -76,9 +76,9 @@ test: services-test lint ## Build and run every test against the local Redis and
 	$(TEST_ENV) timeout --signal=KILL 600 swift test --skip-build --parallel --num-workers 2 --skip IntegrationTests 2>&1 | tee .run/test-unit.log; exit $${PIPESTATUS[0]}
 	$(TEST_ENV) timeout --signal=KILL 1500 swift test --skip-build --no-parallel --filter IntegrationTests 2>&1 | tee .run/test-integration.log; exit $${PIPESTATUS[0]}
 
-drill: services-test ## The long versions of the drills (make test runs short ones): five Sentinel failovers in a row under load, a longer PostgreSQL failover gap, 60 000 MQTT messages through two hub kills
+drill: services-test ## The long versions of the drills (make test runs short ones): five Sentinel failovers in a row under load, a Redis Cluster master killed behind the durability gate, a longer PostgreSQL failover gap, 60 000 MQTT messages through two hub kills
 	swift build --build-tests
-	$(TEST_ENV) TELEMETRY_DRILL_LONG=1 timeout --signal=KILL 1800 swift test --skip-build --no-parallel --filter 'SentinelDrillTests|PostgresFailoverDrillTests|MQTTIngestTests'
+	$(TEST_ENV) TELEMETRY_DRILL_LONG=1 timeout --signal=KILL 1800 swift test --skip-build --no-parallel --filter 'SentinelDrillTests|ClusterDrillTests|PostgresFailoverDrillTests|MQTTIngestTests'
 
 services-bench: deps ## Start Redis (:36379) and PostgreSQL (:35432) for `make bench`, data under .run/bench
 	PG_OPTIONS="$(BENCH_PG_OPTIONS)" Deploy/dev/services.sh start bench $(BENCH_REDIS_PORT) $(BENCH_PG_PORT)

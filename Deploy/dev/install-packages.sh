@@ -6,9 +6,25 @@
 #
 # Usage: Deploy/dev/install-packages.sh PACKAGE...
 set -euo pipefail
+# Debian's redis-sentinel service listens on 26379, the tests' Redis port: never leave it running
+# or enabled (it would start again at the next boot), whether installed now or before.
+keep_sentinel_service_off() {
+  dpkg -s redis-sentinel >/dev/null 2>&1 && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 || return 0
+  if systemctl is-active --quiet redis-sentinel 2>/dev/null || systemctl is-enabled --quiet redis-sentinel 2>/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
+      echo "note: stopped and disabled Debian's redis-sentinel service (it takes port 26379, the tests' Redis port)"
+    else
+      echo "warning: Debian's redis-sentinel service takes port 26379, the tests' Redis port: sudo systemctl disable --now redis-sentinel" >&2
+    fi
+  fi
+}
 missing=()
 for package in "$@"; do dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package"); done
-[ "${#missing[@]}" -eq 0 ] && exit 0
+if [ "${#missing[@]}" -eq 0 ]; then
+  keep_sentinel_service_off
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${missing[*]}; run as root (or: sudo apt-get install --no-install-recommends ${missing[*]})" >&2
   exit 1
@@ -26,15 +42,9 @@ timeout 600 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 servers=()
 for package in "${missing[@]}"; do
-  case "$package" in redis-server | redis-sentinel | postgresql | influxdb | mosquitto) servers+=("$package") ;; esac
+  case "$package" in redis-server | postgresql | influxdb | mosquitto) servers+=("$package") ;; esac
 done
-# Debian's redis-sentinel listens on 26379, the tests' Redis port: never leave it running.
-for package in "${missing[@]}"; do
-  if [ "$package" = redis-sentinel ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-sentinel 2>/dev/null; then
-    systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
-    echo "note: stopped and disabled Debian's redis-sentinel service (it takes port 26379, the tests' Redis port)"
-  fi
-done
+keep_sentinel_service_off
 if [ "${#servers[@]}" -gt 0 ]; then
   if [ "$own_policy" = 1 ]; then
     echo "note: Debian's own ${servers[*]} service(s) were installed but not started; this project runs its own"

@@ -35,6 +35,10 @@ start_redis() {
   local port=$1
   mkdir -p "$dir/redis"
   if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    if redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | grep -q '^redis_mode:sentinel'; then
+      echo "port $port is taken by a Redis Sentinel, not a Redis server (Debian's redis-sentinel service? systemctl disable --now redis-sentinel)" >&2
+      exit 1
+    fi
     echo "redis already running on 127.0.0.1:$port"
     return
   fi

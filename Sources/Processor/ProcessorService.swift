@@ -106,7 +106,7 @@ package final class ProcessorService: Service {
         let configuration = self.configuration
         let logger = self.logger
         let counters = self.counters
-        let positionBook = StreamPositionBook()
+        let positionBook = StreamPositionBook(streams: (0..<configuration.shards).map { configuration.redis.keys.stream($0) })
         let storages = (0..<configuration.storage.connections).map {
             StorageActor(conninfo: configuration.storage.url, logger: logger, name: "storage-\($0)", maxGroupRows: configuration.storage.groupRows,
                          maxMetricNames: configuration.maxMetricNames,

@@ -62,9 +62,9 @@ final class ClusterTopology: Sendable {
     func refresh(fallback: SlotMap? = nil) throws(RedisError) -> SlotMap {
         try refreshing.withLock { (last: inout ContinuousClock.Instant?) throws(RedisError) -> SlotMap in
             // Asked within the last 100 ms (by a caller this one waited behind): that answer stands.
+            // Stale or not, the map with the redirections seen since is the best known until then.
             if let last, ContinuousClock.now - last < .milliseconds(100) {
-                let (map, stale) = state.withLock { ($0.map, $0.stale) }
-                if let map, !stale { return map }
+                if let map = state.withLock({ $0.map }) { return map }
                 throw RedisError(.connectionFailed, "no node of the redis cluster answered with its slot map (asked less than 100 ms ago)")
             }
             defer { last = .now }
@@ -198,13 +198,7 @@ final class ClusterRouter {
                 topology.invalidate()
                 throw RedisError(.server, "CLUSTERDOWN the hash slot of the transaction is not served")
             }
-            do {
-                return try connection(to: node).pipeline(commands)
-            } catch {
-                nodes[node] = nil
-                topology.invalidate()
-                throw error
-            }
+            return try transaction(commands, at: node)
         }
         var parts: [Part] = []
         var joins: [Join] = []
@@ -339,6 +333,38 @@ final class ClusterRouter {
             let arrays = replies.compactMap(\.array)
             return arrays.isEmpty ? .null : .array(arrays.flatMap { $0 })
         }
+    }
+
+    /// A MULTI/EXEC block over one slot at `node`. A redirection refuses the block (Redis answers
+    /// the queued command with it and EXEC with EXECABORT, so nothing ran): after `MOVED` it is
+    /// sent again to the slot's new master, after `ASK` or `TRYAGAIN` (a slot moving) again a
+    /// moment later, up to ``maxRedirects`` times.
+    private func transaction(_ commands: [RedisCommand], at first: HostPort) throws(RedisError) -> [RESPValue] {
+        var node = first
+        for attempt in 0...Self.maxRedirects {
+            let replies: [RESPValue]
+            do {
+                replies = try connection(to: node).pipeline(commands)
+            } catch {
+                nodes[node] = nil
+                topology.invalidate()
+                throw error
+            }
+            let refusal = replies.lazy.compactMap { reply -> String? in
+                guard case .error(let message) = reply else { return nil }
+                return ClusterProtocol.redirect(message) != nil || message.hasPrefix("TRYAGAIN") ? message : nil
+            }.first
+            guard let refusal, attempt < Self.maxRedirects else { return replies }
+            if var redirect = ClusterProtocol.redirect(refusal), redirect.kind == .moved {
+                if redirect.node.host.isEmpty { redirect.node.host = node.host }
+                topology.moved(redirect)
+                node = redirect.node
+            } else {
+                topology.invalidate()
+                usleep(50_000)
+            }
+        }
+        throw RedisError(.server, "TRYAGAIN the transaction's slot kept moving")
     }
 
     /// Sends `parts` (one pipeline per node, in order within each), following redirections;

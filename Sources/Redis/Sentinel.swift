@@ -13,12 +13,24 @@ public struct SentinelSettings: Sendable, Hashable, CustomStringConvertible {
     public var masterName: String
     /// How long one Sentinel may take to connect and answer before the next is asked.
     public var timeout: Duration
+    /// The Sentinels' own ACL user (`redis.sentinel_username`); nil: the default user.
+    public var username: String?
+    /// The Sentinels' own password (`redis.sentinel_password`), for Sentinels with `requirepass`
+    /// or ACL users; nil: none.
+    public var password: String?
 
     /// Settings for `masterName` as known by `sentinels`.
-    public init(sentinels: [HostPort], masterName: String, timeout: Duration = .milliseconds(500)) {
+    public init(sentinels: [HostPort], masterName: String, timeout: Duration = .milliseconds(500), username: String? = nil, password: String? = nil) {
         self.sentinels = sentinels
         self.masterName = masterName
         self.timeout = timeout
+        self.username = username
+        self.password = password
+    }
+
+    /// The endpoint of one Sentinel, with the Sentinels' credentials.
+    func endpoint(_ sentinel: HostPort) -> RedisEndpoint {
+        RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: timeout, username: username, password: password)
     }
 
     /// `master <name> via <sentinel>, …`.
@@ -90,6 +102,14 @@ public enum SentinelProtocol {
         errorReply.hasPrefix("READONLY") || errorReply.hasPrefix("LOADING") || errorReply.hasPrefix("MASTERDOWN")
     }
 
+    /// Whether the last master found may serve after no Sentinel gave a usable master, given the
+    /// addresses the Sentinels that answered named: only when none of them named another one.
+    /// Once a Sentinel names a new master (still being promoted, or unreachable from here), the
+    /// old one is being replaced, and writes it still accepts would be thrown away with it.
+    public static func mayFallBack(to lastKnown: HostPort, named: [HostPort]) -> Bool {
+        named.allSatisfy { $0 == lastKnown }
+    }
+
     /// The Sentinels in the order to ask them next time: the one that answered first (the
     /// protocol's advice, so a working Sentinel keeps being asked first).
     public static func promoting(_ answered: Int, in sentinels: [HostPort]) -> [HostPort] {
@@ -123,7 +143,7 @@ public final class MasterResolver: Sendable {
         var lastError: String?
     }
     private let state: Mutex<State>
-    /// Credentials for the data nodes' `ROLE` check (the Sentinels are asked without them).
+    /// Credentials for the data nodes' `ROLE` check (the Sentinels are asked with their own, from the settings).
     private let credentials: (username: String?, password: String?)
 
     private struct RegistryKey: Hashable {
@@ -156,9 +176,11 @@ public final class MasterResolver: Sendable {
     public var generation: Int { state.withLock { $0.generation } }
 
     /// The master now, resolving it first when it is in doubt (blocking: call from a thread of
-    /// its own, as every ``RedisConnection`` runs). When no Sentinel answers, the last master found
-    /// is used if it still says it is the master (`ROLE`), so Sentinels down for maintenance cut
-    /// nobody off a healthy master. Throws `connectionFailed` when neither works.
+    /// its own, as every ``RedisConnection`` runs). When no Sentinel answers (or those that answer
+    /// name the last master found, unreachable from them), the last master found is used if it
+    /// still says it is the master (`ROLE`), so Sentinels down for maintenance cut nobody off a
+    /// healthy master; never once a Sentinel names another one. Throws `connectionFailed` when
+    /// neither works.
     public func master() throws(RedisError) -> (address: HostPort, generation: Int) {
         startWatching()
         for _ in 0..<3 {
@@ -166,12 +188,12 @@ public final class MasterResolver: Sendable {
             if let known { return (known, started) }
             let address: HostPort
             var newOrder = order
-            do throws(RedisError) {
-                let found = try resolve(order: order)
-                address = found.0
-                newOrder = found.1
-            } catch {
-                guard let lastKnown, (try? check(lastKnown)) == true else { throw error }
+            switch resolve(order: order) {
+            case .found(let found, let order):
+                address = found
+                newOrder = order
+            case .failed(let error, let named):
+                guard let lastKnown, SentinelProtocol.mayFallBack(to: lastKnown, named: named), (try? check(lastKnown)) == true else { throw error }
                 address = lastKnown
             }
             let taken = state.withLock { state -> (HostPort, Int)? in
@@ -206,30 +228,39 @@ public final class MasterResolver: Sendable {
         return SentinelProtocol.isMaster(try node.send(["ROLE"]))
     }
 
-    /// Asks the Sentinels in `order`; returns the checked master and the order for next time.
-    private func resolve(order: [HostPort]) throws(RedisError) -> (HostPort, [HostPort]) {
+    /// What asking the Sentinels gave: a checked master and the order to ask them next time, or
+    /// an error and the addresses the Sentinels that answered named.
+    private enum Resolution {
+        case found(HostPort, order: [HostPort])
+        case failed(RedisError, named: [HostPort])
+    }
+
+    /// Asks the Sentinels in `order`.
+    private func resolve(order: [HostPort]) -> Resolution {
         var problems: [String] = []
+        var named: [HostPort] = []
         for (index, sentinel) in order.enumerated() {
             guard let candidate = ask(sentinel, &problems) else { continue }
+            named.append(candidate)
             // The Sentinel's answer is checked with the server itself.
             do {
                 guard try check(candidate) else {
                     problems.append("\(sentinel) named \(candidate), which is not a master (yet)")
                     continue
                 }
-                return (candidate, SentinelProtocol.promoting(index, in: order))
+                return .found(candidate, order: SentinelProtocol.promoting(index, in: order))
             } catch {
                 problems.append("\(sentinel) named \(candidate), which did not answer: \(error.message)")
             }
         }
         let message = "no Sentinel gave a reachable master for \(settings.masterName): " + problems.joined(separator: "; ")
         state.withLock { $0.lastError = message }
-        throw RedisError(.connectionFailed, message)
+        return .failed(RedisError(.connectionFailed, message), named: named)
     }
 
     private func ask(_ sentinel: HostPort, _ problems: inout [String]) -> HostPort? {
         do {
-            let connection = try RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: settings.timeout))
+            let connection = try RedisConnection(endpoint: settings.endpoint(sentinel))
             defer { connection.close() }
             let reply = try connection.send(["SENTINEL", "get-master-addr-by-name", settings.masterName])
             guard let address = SentinelProtocol.masterAddress(reply) else {
@@ -238,7 +269,9 @@ public final class MasterResolver: Sendable {
             }
             return address
         } catch {
-            problems.append("\(sentinel): \(error.message)")
+            let credentials = error.message.contains("requires authentication") || error.message.contains("refused the credentials")
+            problems.append("\(sentinel): \(error.message)"
+                            + (credentials ? " (the Sentinels' own credentials are redis.sentinel_username and redis.sentinel_password)" : ""))
             return nil
         }
     }
@@ -285,8 +318,7 @@ public final class MasterResolver: Sendable {
             while true {
                 if subscription == nil {
                     for sentinel in resolver.sentinelOrder {
-                        guard let connection = try? RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port,
-                                                                                            timeout: settings.timeout)),
+                        guard let connection = try? RedisConnection(endpoint: settings.endpoint(sentinel)),
                               (try? connection.send(["SUBSCRIBE", "+switch-master"])) != nil else { continue }
                         subscription = connection
                         break
@@ -316,7 +348,7 @@ public final class MasterResolver: Sendable {
         private func poll(_ settings: SentinelSettings) {
             guard resolver.currentMaster != nil else { return }
             for sentinel in resolver.sentinelOrder {
-                guard let connection = try? RedisConnection(endpoint: RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: settings.timeout)),
+                guard let connection = try? RedisConnection(endpoint: settings.endpoint(sentinel)),
                       let reply = try? connection.send(["SENTINEL", "get-master-addr-by-name", settings.masterName]) else { continue }
                 connection.close()
                 if let address = SentinelProtocol.masterAddress(reply) { resolver.observed(address) }

@@ -11,7 +11,9 @@ import Foundation
 /// none (an ACL user), `password` (`REDIS_PASSWORD`) or `password_file` (a file holding it, such
 /// as a systemd credential) none: sent with `AUTH` on every connection; `sentinels`
 /// (`REDIS_SENTINELS`, `host:port` each) and `master_name` (`REDIS_MASTER_NAME`) mymaster: when
-/// Sentinels are listed, they name the master and `host`/`port` are not used; `cluster_nodes`
+/// Sentinels are listed, they name the master and `host`/`port` are not used;
+/// `sentinel_username`, `sentinel_password` or `sentinel_password_file`: the Sentinels' own
+/// credentials; `cluster_nodes`
 /// (`REDIS_CLUSTER_NODES`, `host:port` each): a Redis Cluster found through these nodes, whose
 /// keys carry hash tags (``RedisKeys/hashTags``) (Docs/high-availability.md).
 public struct RedisConfiguration: Sendable, Equatable {
@@ -22,19 +24,8 @@ public struct RedisConfiguration: Sendable, Equatable {
 
     /// Reads the section from a reader scoped to `redis` (see ``ConfigReader/section(_:_:)``).
     public init(reader config: ConfigReader) throws(ConfigurationError) {
-        let username = try config.strictString("username", default: "")
-        var password = try config.strictString("password", default: "")
-        let file = try config.strictString("password_file", default: "")
-        if !file.isEmpty {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConfigurationError(key: "password_file", "cannot read \(file)")
-            }
-            password = text.trimmingCharacters(in: .newlines)
-            guard !password.isEmpty else { throw ConfigurationError(key: "password_file", "\(file) is empty") }
-        }
-        guard username.isEmpty || !password.isEmpty else {
-            throw ConfigurationError(key: "username", "an ACL user needs its password (redis.password or redis.password_file)")
-        }
+        let (username, password) = try Self.credentials(config, "")
+        let (sentinelUsername, sentinelPassword) = try Self.credentials(config, "sentinel_")
         var sentinels: [HostPort] = []
         for text in try config.strictStringArray("sentinels", default: []) {
             guard let sentinel = HostPort(parsing: text) else {
@@ -60,12 +51,33 @@ public struct RedisConfiguration: Sendable, Equatable {
             host: try config.strictString("host", default: "127.0.0.1"),
             port: try config.strictInt("port", default: 6379, in: 1...65535),
             username: username.isEmpty ? nil : username, password: password.isEmpty ? nil : password,
-            sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName),
+            sentinel: sentinels.isEmpty ? nil : SentinelSettings(sentinels: sentinels, masterName: masterName,
+                                                                 username: sentinelUsername.isEmpty ? nil : sentinelUsername,
+                                                                 password: sentinelPassword.isEmpty ? nil : sentinelPassword),
             cluster: clusterNodes.isEmpty ? nil : ClusterSettings(seeds: clusterNodes))
         let prefix = try config.strictString("key_prefix", default: "telemetry")
         guard clusterNodes.isEmpty || !prefix.contains(where: { $0 == "{" || $0 == "}" }) else {
             throw ConfigurationError(key: "key_prefix", "must not hold { or } with redis.cluster_nodes: a hash tag in the prefix would put every shard in one slot")
         }
         keys = RedisKeys(prefix: prefix, hashTags: !clusterNodes.isEmpty)
+    }
+
+    /// `<prefix>username`, `<prefix>password` and `<prefix>password_file` (the file wins, its
+    /// line end dropped); empty strings for none.
+    private static func credentials(_ config: ConfigReader, _ prefix: String) throws(ConfigurationError) -> (String, String) {
+        let username = try config.strictString("\(prefix)username", default: "")
+        var password = try config.strictString("\(prefix)password", default: "")
+        let file = try config.strictString("\(prefix)password_file", default: "")
+        if !file.isEmpty {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigurationError(key: "\(prefix)password_file", "cannot read \(file)")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+            guard !password.isEmpty else { throw ConfigurationError(key: "\(prefix)password_file", "\(file) is empty") }
+        }
+        guard username.isEmpty || !password.isEmpty else {
+            throw ConfigurationError(key: "\(prefix)username", "an ACL user needs its password (redis.\(prefix)password or redis.\(prefix)password_file)")
+        }
+        return (username, password)
     }
 }

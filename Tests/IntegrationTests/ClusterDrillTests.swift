@@ -13,19 +13,23 @@ struct ClusterDrillTests {
         let cluster = try await onThread { try ClusterServers() }
         let deployment = try Deployment()
         let keys = RedisKeys(prefix: deployment.prefix, hashTags: true)
-        let sensors = 6, readings = 400
+        // `make drill` (TELEMETRY_DRILL_LONG=1): a longer load, the durability gate on, and after
+        // the planned failover a master killed with kill -9 (its replica promoted on its own).
+        let long = ProcessInfo.processInfo.environment["TELEMETRY_DRILL_LONG"] == "1"
+        let sensors = 6, readings = long ? 1000 : 400
+        let gate: [String: String] = long ? ["REDIS_DURABLE_REPLICAS": "1", "REDIS_DURABLE_TIMEOUT_MS": "500"] : [:]
         let expected = sensors * readings * 3
         let processor = try Daemon("telemetry-processor", name: "cluster-processor",
                                    environment: deployment.processorEnvironment(extra: cluster.environment))
         let hub = try Daemon("telemetry-hub", name: "cluster-hub",
-                             environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 20, extra: cluster.environment))
+                             environment: deployment.hubEnvironment(sensors: sensors, readings: readings, rate: 20, extra: cluster.environment.merging(gate) { $1 }))
         let port = try await hub.httpPort()
         let device = "\(deployment.prefix)_http"
         let base = wallClockMicros() - 60_000_000
         let db = try deployment.database.connect()
         func count(_ sql: String) throws -> Int { Int(try db.execute(sql).rows.first?[0] ?? "") ?? -1 }
         #expect(try await eventually(timeout: .seconds(60)) { try count("SELECT count(*) FROM samples") > 300 }, "\(processor.tail)\n\(hub.tail)")
-        let poster = Task { try await SentinelDrillTests.post(port, device: device, base: base, seconds: 16) }
+        let poster = Task { try await SentinelDrillTests.post(port, device: device, base: base, seconds: long ? 36 : 16) }
         try await Task.sleep(for: .seconds(3))
         // Shard 0's slot (and the slots below it on its master) moves, keys and all, to the first master.
         let slot0 = ClusterProtocol.slot(of: keys.stream(0))
@@ -34,6 +38,12 @@ struct ClusterDrillTests {
         // Shard 3's master hands over to its replica.
         let slot3 = ClusterProtocol.slot(of: keys.stream(3))
         let failedOver = try await onThread { try cluster.failover(of: slot3) }
+        var killed = ""
+        if long {
+            try await Task.sleep(for: .seconds(3))
+            let slot5 = ClusterProtocol.slot(of: keys.stream(5))
+            killed = ", kill -9 of shard 5's master: replica serving after \(try await onThread { try cluster.killMaster(of: slot5) })"
+        }
         let acknowledged = try await poster.value
 
         _ = try await eventually(timeout: .seconds(90)) { try count("SELECT count(*) FROM readings WHERE device LIKE '\(deployment.prefix)_sim%'") >= expected }
@@ -55,7 +65,7 @@ struct ClusterDrillTests {
             }
             return (spread, pending)
         }
-        print("cluster drill: reshard of shard 0's slot \(slot0) took \(resharded), failover of shard 3's master \(failedOver); "
+        print("cluster drill: reshard of shard 0's slot \(slot0) took \(resharded), failover of shard 3's master \(failedOver)\(killed); "
               + "streams per master \(spread.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")); "
               + "HTTP acknowledged \(acknowledged.micros.count), stored \(stored.count), lost \(lost), refused requests \(acknowledged.refused); "
               + "simulated expected \(expected), stored \(simulated)")

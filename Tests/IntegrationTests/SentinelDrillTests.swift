@@ -166,7 +166,17 @@ struct SentinelDrillTests {
         print("isolated master (durable_replicas \(durableReplicas)): failover \(took); HTTP acknowledged \(acked.count), stored \(stored.count), "
               + "lost \(lost), refused requests \(acknowledged.refused)")
         #expect(acked.count > 0)
-        if durableReplicas > 0 { #expect(lost == 0, "acknowledged samples lost behind the gate") }
+        // The drill must reproduce the loss it guards against: without the gate the writes only
+        // the cut-off master took are lost; with it, WAIT did not confirm them (so they were
+        // spooled and replayed), and nothing is lost.
+        let unconfirmed = (try await hub.get("/metrics").1).split(separator: "\n")
+            .first { $0.hasPrefix("telemetry_hub_publish_unconfirmed_total ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        if durableReplicas > 0 {
+            #expect(lost == 0, "acknowledged samples lost behind the gate")
+            #expect(unconfirmed > 0, "WAIT confirmed every batch: the master was not cut off from its replicas while it took writes")
+        } else {
+            #expect(lost > 0, "nothing lost without the gate: the master was not cut off from its replicas while it took writes")
+        }
         #expect(hub.isRunning && processor.isRunning)
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)

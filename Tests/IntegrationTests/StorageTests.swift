@@ -77,6 +77,19 @@ struct StorageTests {
         #expect(try await storage.streamPositions().isEmpty)
         _ = try await storage.write(batch("f", "s:0", StreamID(milliseconds: 8, sequence: 0)))
         #expect(try db.scalar("SELECT ms FROM stream_positions WHERE stream = 's:0'") == 8)
+
+        // A shard without any row, on a server where another row is from an older timeline: the
+        // promoted standby missed all its commits, so it is reported from its start until checked.
+        let shards = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), positions: StreamPositionBook(streams: ["s:0", "s:1", "s:2"]))
+        #expect(try await shards.streamPositions().isEmpty, "no older row: a stream without a row is only new")
+        try db.connect().execute("UPDATE stream_positions SET timeline = 'FFFFFFFF' WHERE stream = 's:1'")
+        let zero = StreamID(milliseconds: 0, sequence: 0)
+        #expect(try await shards.streamPositions() == ["s:1": top, "s:2": zero])
+        try await shards.adoptTimeline(stream: "s:2", at: zero)
+        try await shards.adoptTimeline(stream: "s:1", at: top)
+        #expect(try await shards.streamPositions().isEmpty)
+        _ = try await shards.write(batch("g", "s:2", StreamID(milliseconds: 3, sequence: 0)))
+        #expect(try db.scalar("SELECT ms FROM stream_positions WHERE stream = 's:2'") == 3)
     }
 
     @Test("a redelivered batch and a re-sent sample add nothing; a conflicting value keeps the first and is counted")

@@ -49,6 +49,16 @@ struct SentinelProtocolTests {
         }
     }
 
+    @Test("the last master found serves only while no Sentinel names another: never the master being replaced")
+    func fallBack() {
+        let old = HostPort(host: "10.0.0.1", port: 6379), new = HostPort(host: "10.0.0.2", port: 6379)
+        #expect(SentinelProtocol.mayFallBack(to: old, named: []))            // no Sentinel answered
+        #expect(SentinelProtocol.mayFallBack(to: old, named: [old, old]))    // they name it, it did not answer them
+        #expect(!SentinelProtocol.mayFallBack(to: old, named: [new]))        // promoted, not yet master or unreachable
+        #expect(!SentinelProtocol.mayFallBack(to: old, named: [old, new]))   // one Sentinel already moved on
+        #expect(!SentinelProtocol.mayFallBack(to: old, named: [HostPort(host: "10.0.0.1", port: 6380)]))
+    }
+
     @Test("the Sentinel that answered is asked first next time; the others keep their order")
     func order() {
         let a = HostPort(host: "a", port: 1), b = HostPort(host: "b", port: 2), c = HostPort(host: "c", port: 3)

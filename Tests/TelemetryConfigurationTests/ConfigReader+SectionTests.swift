@@ -67,6 +67,20 @@ struct ConfigReaderSectionTests {
         }
     }
 
+    @Test("Sentinel credentials: the Sentinels' own, apart from the data nodes', kept out of the description; a Sentinel user without a password refused")
+    func sentinelCredentials() throws {
+        let redis = try Self.reader(["REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_PASSWORD": "data", "REDIS_SENTINEL_USERNAME": "watch",
+                                     "REDIS_SENTINEL_PASSWORD": "s3cret"]).section("redis", RedisConfiguration.init(reader:))
+        let sentinel = try #require(redis.endpoint.sentinel)
+        #expect(sentinel.username == "watch" && sentinel.password == "s3cret" && redis.endpoint.password == "data" && redis.endpoint.username == nil)
+        #expect(!redis.endpoint.description.contains("s3cret") && !sentinel.description.contains("s3cret"))
+        let none = try #require(try Self.reader(["REDIS_SENTINELS": "10.0.0.1:26379"]).section("redis", RedisConfiguration.init(reader:)).endpoint.sentinel)
+        #expect(none.username == nil && none.password == nil)
+        #expect { try Self.reader(["REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_USERNAME": "watch"]).section("redis", RedisConfiguration.init(reader:)) } throws: {
+            ($0 as? ConfigurationError)?.key == "redis.sentinel_username"
+        }
+    }
+
     @Test("an error inside a section, or a nested one, names the full key; one about the whole section names it")
     func errorKeys() {
         #expect { try Self.reader(["REDIS_PORT": "0"]).section("redis", RedisConfiguration.init(reader:)) } throws: {

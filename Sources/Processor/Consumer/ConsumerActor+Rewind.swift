@@ -72,10 +72,10 @@ extension ConsumerActor {
         var rewound = 0
         if let last, mark < last {
             let stream = RedisClient.fields(of: try await control.send(["XINFO", "STREAM", key]))
-            if let deleted = stream["max-deleted-entry-id"]?.string.flatMap(StreamID.init), mark < deleted {
+            if let lost = Self.unreadable(after: mark, stream: stream) {
                 counters.rewindsIncomplete.add(1, ordering: .relaxed)
-                logger.error("entries after the database's position were deleted from the stream (trimmed) and cannot be re-read",
-                             metadata: ["shard": "\(shard)", "position": "\(mark)", "deleted_up_to": "\(deleted)"])
+                logger.error("entries after the database's position are gone from the stream (trimmed or deleted) and cannot be re-read",
+                             metadata: ["shard": "\(shard)", "position": "\(mark)", "gone": "\(lost)"])
             }
             var start = "(\(mark)"
             var dispatched: [String] = []
@@ -108,5 +108,27 @@ extension ConsumerActor {
                            metadata: ["shard": "\(shard)", "error": "\(error)"])
         }
         if rewound == 0 { logger.info("the shard's position was written before a failover; nothing to re-read", metadata: ["shard": "\(shard)", "position": "\(mark)"]) }
+    }
+
+    /// Why entries after `mark` may be missing from a stream (`XINFO STREAM` fields), or nil when
+    /// the stream still holds everything after it. Retention trims with `XTRIM MINID`, which
+    /// moves the stream's start (`recorded-first-entry-id`, Redis 7; else the first entry's id)
+    /// but not `max-deleted-entry-id`, which only `XDEL` moves; an emptied stream has neither.
+    package static func unreadable(after mark: StreamID, stream: [String: RESPValue]) -> String? {
+        if let deleted = stream["max-deleted-entry-id"]?.string.flatMap(StreamID.init), mark < deleted {
+            return "deleted up to \(deleted)"
+        }
+        if mark == StreamID(milliseconds: 0, sequence: 0) {
+            // From the stream's start (no position at all): gone is whatever was ever added and is not there now.
+            guard let added = stream["entries-added"]?.int, let length = stream["length"]?.int else { return nil }
+            return added > length ? "\(added - length) of the \(added) entries ever added were trimmed or deleted" : nil
+        }
+        let first = stream["recorded-first-entry-id"]?.string.flatMap(StreamID.init)
+            ?? stream["first-entry"]?.array?.first?.string.flatMap(StreamID.init)
+        if let first, first != StreamID(milliseconds: 0, sequence: 0), mark < first {
+            return "the stream now begins at \(first)"
+        }
+        if stream["length"]?.int == 0 { return "the stream is empty" }
+        return nil
     }
 }

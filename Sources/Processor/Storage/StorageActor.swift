@@ -220,7 +220,7 @@ package actor StorageActor {
         let fresh = try PostgresConnection(conninfo: conninfo)
         if let positions {
             // Before anything is written on it (see StreamPositionBook).
-            positions.connected(positions: try Self.streamPositions(fresh))
+            positions.connected(positions: try Self.streamPositions(fresh, streams: positions.streams))
         }
         connection = fresh
         return fresh
@@ -228,22 +228,32 @@ package actor StorageActor {
 
     /// The rows of `stream_positions` written on an older timeline than the server's, by stream key.
     package func streamPositions() throws(PostgresError) -> [String: StreamID] {
-        try Self.streamPositions(live())
+        try Self.streamPositions(live(), streams: positions?.streams ?? [])
     }
 
     /// Marks `stream`'s row as checked on the server's timeline (its gap was re-read), unless
-    /// `id` is no longer its position.
+    /// `id` is no longer its position; a stream without a row (re-read from its start) gets one.
     package func adoptTimeline(stream: String, at id: StreamID) throws(PostgresError) {
-        try live().query("UPDATE stream_positions SET timeline = telemetry_timeline() WHERE stream = $1 AND ms = $2::numeric AND seq = $3::numeric",
-                         [stream, String(id.milliseconds), String(id.sequence)])
+        try live().query("""
+            INSERT INTO stream_positions AS p (stream, ms, seq, timeline) VALUES ($1, $2::numeric, $3::numeric, telemetry_timeline())
+            ON CONFLICT (stream) DO UPDATE SET timeline = telemetry_timeline() WHERE p.ms = EXCLUDED.ms AND p.seq = EXCLUDED.seq
+            """, [stream, String(id.milliseconds), String(id.sequence)])
     }
 
     /// The rows of `stream_positions` written on an older timeline than the server's (a standby
-    /// was promoted since), by stream key; empty before migration 13 created the table.
-    static func streamPositions(_ pg: PostgresConnection) throws(PostgresError) -> [String: StreamID] {
+    /// was promoted since), by stream key; empty before migration 13 created the table. Then
+    /// also each of `streams` with no row at all, at `0-0`: the promoted standby missed every
+    /// commit of it (a shard whose first commits all fell within the replication lag).
+    static func streamPositions(_ pg: PostgresConnection, streams: [String]) throws(PostgresError) -> [String: StreamID] {
         let rows: PostgresRows
         do {
-            rows = try pg.execute("SELECT stream, ms, seq FROM stream_positions WHERE timeline <> telemetry_timeline()")
+            rows = try pg.query("""
+                WITH older AS (SELECT stream, ms, seq FROM stream_positions WHERE timeline <> telemetry_timeline())
+                SELECT stream, ms, seq FROM older
+                UNION ALL
+                SELECT s, 0, 0 FROM unnest($1::text[]) AS s
+                WHERE EXISTS (SELECT 1 FROM older) AND NOT EXISTS (SELECT 1 FROM stream_positions p WHERE p.stream = s)
+                """, [PostgresText.array(streams)])
         } catch where error.sqlState == "42P01" || error.sqlState == "42883" {
             return [:]  // not migrated yet
         } catch where error.sqlState == "55000" {

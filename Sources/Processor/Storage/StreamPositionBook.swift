@@ -19,8 +19,14 @@ package final class StreamPositionBook: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The stream keys of every shard: a stream of them with no row at all, on a server where
+    /// other rows are from an older timeline, was missed from its first commit
+    /// (``StorageActor/streamPositions()`` reports it at the stream's start).
+    package let streams: [String]
 
-    package init() {}
+    package init(streams: [String] = []) {
+        self.streams = streams
+    }
 
     /// Records what a new connection read (before any write on it).
     package func connected(positions: [String: StreamID]) {

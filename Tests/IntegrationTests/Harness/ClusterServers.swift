@@ -35,8 +35,14 @@ final class ClusterServers: @unchecked Sendable {
     }
 
     /// `CLUSTER INFO` of one node as fields.
-    func info(_ port: Int) -> [String: String] {
-        guard let text = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1))).send(["CLUSTER", "INFO"]).string else { return [:] }
+    func info(_ port: Int) -> [String: String] { fields(port, ["CLUSTER", "INFO"]) }
+
+    /// `INFO replication` of one node as fields.
+    func replication(_ port: Int) -> [String: String] { fields(port, ["INFO", "replication"]) }
+
+    /// A `name:value` per line reply of one node as fields.
+    private func fields(_ port: Int, _ command: RedisCommand) -> [String: String] {
+        guard let text = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1))).send(command).string else { return [:] }
         var fields: [String: String] = [:]
         for line in text.split(whereSeparator: \.isNewline) {
             let parts = line.split(separator: ":", maxSplits: 1)
@@ -95,6 +101,30 @@ final class ClusterServers: @unchecked Sendable {
             throw HarnessError("slot \(slot) did not move to \(destination.port)")
         }
         return ContinuousClock.now - started
+    }
+
+    /// `kill -9` of the master serving `slot`: returns once its replica serves the slot (after
+    /// `cluster-node-timeout`), with how long that took; the killed node is started again and
+    /// waited for as the new master's replica, so writes can be confirmed by a replica again.
+    func killMaster(of slot: Int) throws -> Duration {
+        guard let master = master(of: slot), let node = nodes.first(where: { $0.port == master.port }) else {
+            throw HarnessError("no master serves slot \(slot)")
+        }
+        let started = ContinuousClock.now
+        node.killHard()
+        guard waitUntil(seconds: 30, { (self.master(of: slot)?.port).map { $0 != master.port } ?? false }) else {
+            throw HarnessError("no replica took over slot \(slot) within 30 s of killing its master on \(master.port)")
+        }
+        let took = ContinuousClock.now - started
+        try node.start()
+        guard waitUntil(seconds: 30, {
+            self.topology().contains { $0.port == master.port && !$0.master }
+                && self.nodes.allSatisfy { self.info($0.port)["cluster_state"] == "ok" }
+                && (self.master(of: slot).flatMap { self.replication($0.port)["connected_slaves"] } ?? "0") != "0"
+        }) else {
+            throw HarnessError("the killed master on \(master.port) did not come back as a replica within 30 s")
+        }
+        return took
     }
 
     /// `CLUSTER FAILOVER` on the replica of the master serving `slot` (a coordinated, manual

@@ -56,6 +56,13 @@ final class RedisServer {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// `kill -9`, and waits until it is gone (blocking: call through ``onThread(_:)``).
+    func killHard() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        for _ in 0..<200 where process.isRunning { Thread.sleep(forTimeInterval: 0.025) }
+    }
+
     /// The server, with the `default` user's password when it has one.
     var endpoint: RedisEndpoint { RedisEndpoint(port: port, password: password) }
 

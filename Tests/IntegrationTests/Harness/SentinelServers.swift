@@ -23,6 +23,8 @@ final class SentinelServers: @unchecked Sendable {
     let sentinelPorts: [Int]
     private var sentinels: [Process] = []
     let directory: String
+    /// The Sentinels' `requirepass`, when they have one.
+    let sentinelPassword: String?
 
     /// One redis-server (master or replica) and how to start it again.
     final class Node {
@@ -35,7 +37,8 @@ final class SentinelServers: @unchecked Sendable {
         }
     }
 
-    init() throws {
+    init(sentinelPassword: String? = nil) throws {
+        self.sentinelPassword = sentinelPassword
         let directory = "\(TestServers.logDirectory)/../sentinel-\(UUID().uuidString.prefix(8))"
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -54,15 +57,20 @@ final class SentinelServers: @unchecked Sendable {
         // Every Sentinel sees the master and both replicas before a drill may kill anything.
         let ready = waitUntil(seconds: 20) {
             self.sentinelPorts.allSatisfy { port in
-                guard let reply = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+                guard let reply = try? RedisConnection(endpoint: sentinelEndpoint(port))
                     .send(["SENTINEL", "replicas", Self.masterName]) else { return false }
                 return (reply.array?.count ?? 0) == 2
             } && self.sentinelPorts.allSatisfy { port in
-                (try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+                (try? RedisConnection(endpoint: sentinelEndpoint(port))
                     .send(["SENTINEL", "sentinels", Self.masterName]))?.array?.count == 2
             }
         }
         guard ready else { throw HarnessError("the Sentinels did not see the master, its replicas and each other within 20 s; see \(directory)") }
+    }
+
+    /// One Sentinel, with its password.
+    func sentinelEndpoint(_ port: Int) -> RedisEndpoint {
+        RedisEndpoint(port: port, timeout: .seconds(1), password: sentinelPassword)
     }
 
     /// `REDIS_SENTINELS`, `REDIS_MASTER_NAME` for a daemon.
@@ -73,7 +81,7 @@ final class SentinelServers: @unchecked Sendable {
     /// The master's port as the Sentinels report it (the first that answers).
     func masterPort() -> Int? {
         for port in sentinelPorts {
-            if let reply = try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1)))
+            if let reply = try? RedisConnection(endpoint: sentinelEndpoint(port))
                 .send(["SENTINEL", "get-master-addr-by-name", Self.masterName]),
                let address = SentinelProtocol.masterAddress(reply) { return address.port }
         }
@@ -104,7 +112,7 @@ final class SentinelServers: @unchecked Sendable {
         // returning node for the master and start a second failover.
         _ = waitUntil(seconds: 10) {
             let named = Set(self.sentinelPorts.map { port in
-                (try? RedisConnection(endpoint: RedisEndpoint(port: port, timeout: .seconds(1))).send(["SENTINEL", "get-master-addr-by-name", Self.masterName]))
+                (try? RedisConnection(endpoint: sentinelEndpoint(port)).send(["SENTINEL", "get-master-addr-by-name", Self.masterName]))
                     .flatMap(SentinelProtocol.masterAddress)?.port
             })
             return named.count == 1 && named.first != port && named.first != nil
@@ -169,6 +177,7 @@ final class SentinelServers: @unchecked Sendable {
             sentinel down-after-milliseconds \(Self.masterName) 1000
             sentinel failover-timeout \(Self.masterName) 4000
             sentinel parallel-syncs \(Self.masterName) 1
+            \(sentinelPassword.map { "requirepass \($0)" } ?? "")
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
