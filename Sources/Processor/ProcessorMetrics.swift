@@ -24,7 +24,7 @@ enum ProcessorMetrics {
                   value: c.rewinds.load(ordering: .relaxed))
         e.counter("telemetry_processor_rewound_entries_total", help: "Stream entries re-read after a failover (the rewind length)",
                   value: c.rewoundEntries.load(ordering: .relaxed))
-        e.counter("telemetry_processor_rewinds_incomplete_total", help: "Re-reads after a failover that found entries already deleted from the stream (possible data loss)",
+        e.counter("telemetry_processor_rewinds_incomplete_total", help: "Re-reads after a failover that found entries after the database's position possibly trimmed or deleted from the stream (possible data loss)",
                   value: c.rewindsIncomplete.load(ordering: .relaxed))
         e.counter("telemetry_processor_stranded_redelivered_total", help: "Pending entries and tasks no worker held (a lost reply), delivered again",
                   value: c.strandedRedelivered.load(ordering: .relaxed))

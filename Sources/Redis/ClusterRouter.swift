@@ -337,14 +337,17 @@ final class ClusterRouter {
 
     /// A MULTI/EXEC block over one slot at `node`. A redirection refuses the block (Redis answers
     /// the queued command with it and EXEC with EXECABORT, so nothing ran): after `MOVED` it is
-    /// sent again to the slot's new master, after `ASK` or `TRYAGAIN` (a slot moving) again a
-    /// moment later, up to ``maxRedirects`` times.
+    /// sent again to the slot's new master, after `ASK` to the slot's importing node behind
+    /// `ASKING` (which holds for the whole block), after `TRYAGAIN` (keys of the slot split
+    /// between two nodes for a moment) again a little later; the last refusal is the answer.
     private func transaction(_ commands: [RedisCommand], at first: HostPort) throws(RedisError) -> [RESPValue] {
         var node = first
-        for attempt in 0...Self.maxRedirects {
-            let replies: [RESPValue]
+        var asking = false
+        for attempt in 0...(Self.maxRedirects * 4) {
+            var replies: [RESPValue]
             do {
-                replies = try connection(to: node).pipeline(commands)
+                replies = try connection(to: node).pipeline(asking ? [["ASKING"]] + commands : commands)
+                if asking { replies.removeFirst() }
             } catch {
                 nodes[node] = nil
                 topology.invalidate()
@@ -354,17 +357,22 @@ final class ClusterRouter {
                 guard case .error(let message) = reply else { return nil }
                 return ClusterProtocol.redirect(message) != nil || message.hasPrefix("TRYAGAIN") ? message : nil
             }.first
-            guard let refusal, attempt < Self.maxRedirects else { return replies }
-            if var redirect = ClusterProtocol.redirect(refusal), redirect.kind == .moved {
+            guard let refusal, attempt < Self.maxRedirects * 4 else { return replies }
+            if var redirect = ClusterProtocol.redirect(refusal) {
                 if redirect.node.host.isEmpty { redirect.node.host = node.host }
-                topology.moved(redirect)
-                node = redirect.node
+                if redirect.kind == .moved {
+                    topology.moved(redirect)
+                    node = redirect.node
+                    asking = false
+                } else {
+                    node = redirect.node
+                    asking = true
+                }
             } else {
-                topology.invalidate()
-                usleep(50_000)
+                usleep(25_000)  // TRYAGAIN, as for single commands
             }
         }
-        throw RedisError(.server, "TRYAGAIN the transaction's slot kept moving")
+        return []  // not reached: the last attempt answers
     }
 
     /// Sends `parts` (one pipeline per node, in order within each), following redirections;

@@ -120,6 +120,52 @@ public enum SentinelProtocol {
     }
 }
 
+/// What a process believes about its master, and how each event changes it, without I/O (so
+/// ``MasterResolver``'s decisions are unit tested on their own). The ``generation`` moves only
+/// when the master's address changes: every connection made under an older one is dropped.
+public struct MasterBelief: Sendable, Equatable {
+    /// The master connections may use now; nil: ask the Sentinels first.
+    public var master: HostPort?
+    /// The last master found: the fallback when no Sentinel answers (checked with ROLE).
+    public var lastKnown: HostPort?
+    /// Bumped only when the master's address changes.
+    public var generation = 0
+    /// The address last announced or polled while it differed from ``lastKnown``: the poll
+    /// saying it again every second drops nothing more (nor voids a resolution under way).
+    public var announced: HostPort?
+
+    /// Nothing known yet.
+    public init() {}
+
+    /// An error on a connection made under `generation` (refused, lost, READONLY/LOADING/
+    /// MASTERDOWN): the master is in doubt, to be asked for again; an error from a connection of
+    /// an older generation says nothing about the current master.
+    public mutating func failed(generation: Int) {
+        guard self.generation == generation else { return }
+        master = nil
+    }
+
+    /// A Sentinel announced (`+switch-master`) or a poll found `address`: when it differs from
+    /// the last master found, every connection is dropped and the next resolution checks it.
+    public mutating func observed(_ address: HostPort) {
+        guard lastKnown != nil, lastKnown != address, announced != address else { return }
+        announced = address
+        master = nil
+        generation += 1
+    }
+
+    /// Takes `address`, found by a resolution that started at generation `started`; nil when a
+    /// switch was observed meanwhile (the Sentinels' answer may be the old master): ask again.
+    public mutating func adopt(_ address: HostPort, resolvedAt started: Int) -> Int? {
+        guard generation == started else { return nil }
+        if lastKnown != nil && lastKnown != address { generation += 1 }
+        master = address
+        lastKnown = address
+        announced = nil
+        return generation
+    }
+}
+
 /// The current master of one ``SentinelSettings``, shared by every connection of the process
 /// (``shared(for:)``): a connection error, a `READONLY`/`LOADING` reply or a `+switch-master`
 /// message seen by any one of them re-resolves it, and every connection made before the change
@@ -132,12 +178,7 @@ public final class MasterResolver: Sendable {
     /// The settings this resolver follows.
     public let settings: SentinelSettings
     private struct State {
-        /// The master connections may use now; nil: ask the Sentinels first.
-        var master: HostPort?
-        /// The last master found: the fallback when no Sentinel answers (checked with ROLE).
-        var lastKnown: HostPort?
-        /// Bumped only when the master's address changes.
-        var generation = 0
+        var belief = MasterBelief()
         var order: [HostPort]
         var watching = false
         var lastError: String?
@@ -173,7 +214,7 @@ public final class MasterResolver: Sendable {
 
     /// Bumped at every change of the master's address: a connection made under an older
     /// generation is stale (dropped at its next call).
-    public var generation: Int { state.withLock { $0.generation } }
+    public var generation: Int { state.withLock { $0.belief.generation } }
 
     /// The master now, resolving it first when it is in doubt (blocking: call from a thread of
     /// its own, as every ``RedisConnection`` runs). When no Sentinel answers (or those that answer
@@ -184,7 +225,7 @@ public final class MasterResolver: Sendable {
     public func master() throws(RedisError) -> (address: HostPort, generation: Int) {
         startWatching()
         for _ in 0..<3 {
-            let (known, started, order, lastKnown) = state.withLock { ($0.master, $0.generation, $0.order, $0.lastKnown) }
+            let (known, started, order, lastKnown) = state.withLock { ($0.belief.master, $0.belief.generation, $0.order, $0.belief.lastKnown) }
             if let known { return (known, started) }
             let address: HostPort
             var newOrder = order
@@ -196,16 +237,12 @@ public final class MasterResolver: Sendable {
                 guard let lastKnown, SentinelProtocol.mayFallBack(to: lastKnown, named: named), (try? check(lastKnown)) == true else { throw error }
                 address = lastKnown
             }
-            let taken = state.withLock { state -> (HostPort, Int)? in
-                // A switch observed while the Sentinels were asked: their answer may be the old one.
-                guard state.generation == started else { return nil }
+            let taken = state.withLock { state -> Int? in
+                guard let generation = state.belief.adopt(address, resolvedAt: started) else { return nil }
                 state.order = newOrder
-                if state.lastKnown != nil && state.lastKnown != address { state.generation += 1 }
-                state.master = address
-                state.lastKnown = address
-                return (address, state.generation)
+                return generation
             }
-            if let taken { return taken }
+            if let taken { return (address, taken) }
         }
         throw RedisError(.connectionFailed, "the master of \(settings.masterName) kept changing while the Sentinels were asked")
     }
@@ -214,10 +251,7 @@ public final class MasterResolver: Sendable {
     /// connection, a lost one, a READONLY/LOADING/MASTERDOWN reply): the next ``master()`` asks the
     /// Sentinels. Connections are dropped only if the answer is another address.
     public func invalidate(generation: Int) {
-        state.withLock { state in
-            guard state.generation == generation else { return }
-            state.master = nil
-        }
+        state.withLock { $0.belief.failed(generation: generation) }
     }
 
     /// Whether the server at `address` says it is the master (`ROLE`); throws when it cannot be asked.
@@ -290,14 +324,10 @@ public final class MasterResolver: Sendable {
     /// Takes the address a Sentinel announced or a poll found, when it differs from the last
     /// master found: every connection is dropped, and the next ``master()`` checks it (ROLE).
     fileprivate func observed(_ address: HostPort) {
-        state.withLock { state in
-            guard state.lastKnown != nil, state.lastKnown != address else { return }
-            state.master = nil
-            state.generation += 1
-        }
+        state.withLock { $0.belief.observed(address) }
     }
 
-    fileprivate var currentMaster: HostPort? { state.withLock { $0.lastKnown } }
+    fileprivate var currentMaster: HostPort? { state.withLock { $0.belief.lastKnown } }
     fileprivate var sentinelOrder: [HostPort] { state.withLock { $0.order } }
 
     /// The watcher, on a thread of its own (it blocks reading the subscription).
@@ -318,8 +348,11 @@ public final class MasterResolver: Sendable {
             while true {
                 if subscription == nil {
                     for sentinel in resolver.sentinelOrder {
+                        // An error reply (a Sentinel user without `&+switch-master`) is no
+                        // subscription: the next Sentinel is tried, and the poll goes on anyway.
                         guard let connection = try? RedisConnection(endpoint: settings.endpoint(sentinel)),
-                              (try? connection.send(["SUBSCRIBE", "+switch-master"])) != nil else { continue }
+                              let reply = try? connection.send(["SUBSCRIBE", "+switch-master"]),
+                              reply.array?.first?.string == "subscribe" else { continue }
                         subscription = connection
                         break
                     }

@@ -44,7 +44,10 @@ struct SentinelDrillTests {
     /// the breaker may hold back for seconds after a failover) and `count` stayed the same for a
     /// second: the pipeline has drained.
     static func waitForDrain(_ hubs: [Daemon], count: @escaping () throws -> Int) async throws {
+        // Spools empty, then the stored count unchanged for three seconds in a row (a replay that
+        // just ended is still on its way to PostgreSQL).
         var last = -1
+        var steady = 0
         let drained = try await eventually(timeout: .seconds(120), every: .seconds(1)) {
             var spooled = 0
             for hub in hubs {
@@ -55,7 +58,8 @@ struct SentinelDrillTests {
             }
             let now = try count()
             defer { last = now }
-            return spooled == 0 && now == last
+            steady = spooled == 0 && now == last ? steady + 1 : 0
+            return steady >= 3
         }
         #expect(drained, "the pipeline did not drain within 120 s")
     }

@@ -90,6 +90,15 @@ struct StorageTests {
         #expect(try await shards.streamPositions().isEmpty)
         _ = try await shards.write(batch("g", "s:2", StreamID(milliseconds: 3, sequence: 0)))
         #expect(try db.scalar("SELECT ms FROM stream_positions WHERE stream = 's:2'") == 3)
+        // At start, a shard without a row gets one at 0-0 (the others are left as they are): a
+        // standby that has it from before a failover reports it from the start on its own.
+        let started = StorageActor(conninfo: db.conninfo, logger: Logger(label: "test"), positions: StreamPositionBook(streams: ["s:0", "s:2", "s:3"]))
+        _ = try await started.prepare()
+        let seeded = try db.connect().execute("SELECT stream, ms::text, seq::text FROM stream_positions ORDER BY stream").rows
+        #expect(seeded == [["s:0", "8", "0"], ["s:1", "18446744073709551615", "18446744073709551615"], ["s:2", "3", "0"], ["s:3", "0", "0"]])
+        #expect(try await started.streamPositions().isEmpty)
+        try db.connect().execute("UPDATE stream_positions SET timeline = 'FFFFFFFF' WHERE stream = 's:3'")
+        #expect(try await started.streamPositions() == ["s:3": zero])
     }
 
     @Test("a redelivered batch and a re-sent sample add nothing; a conflicting value keeps the first and is counted")

@@ -49,6 +49,37 @@ struct SentinelProtocolTests {
         }
     }
 
+    @Test("the resolver's belief: the first master found keeps generation 0; a new address bumps it; errors of old connections say nothing")
+    func belief() {
+        let a = HostPort(host: "10.0.0.1", port: 6379), b = HostPort(host: "10.0.0.2", port: 6379)
+        var belief = MasterBelief()
+        belief.observed(a)  // a poll before anything was found: nothing to compare with
+        #expect(belief == MasterBelief())
+        #expect(belief.adopt(a, resolvedAt: 0) == 0 && belief.master == a)
+        // An error on a connection: in doubt, connections kept (same generation) until another address is found.
+        belief.failed(generation: 0)
+        #expect(belief.master == nil && belief.generation == 0)
+        #expect(belief.adopt(a, resolvedAt: 0) == 0)
+        // A Sentinel announces b: every connection is dropped (generation 1) and b will be checked.
+        belief.observed(b)
+        #expect(belief.master == nil && belief.generation == 1 && belief.lastKnown == a)
+        belief.observed(b)  // the poll saying the same again moves nothing further
+        #expect(belief.generation == 1)
+        // A resolution that started before the switch is not taken: its answer may be the old master.
+        #expect(belief.adopt(a, resolvedAt: 0) == nil && belief.master == nil)
+        #expect(belief.adopt(b, resolvedAt: 1) == 2 && belief.master == b && belief.lastKnown == b)
+        // A late error from a connection of generation 1 leaves the new master alone.
+        belief.failed(generation: 1)
+        #expect(belief.master == b)
+        belief.observed(b)
+        #expect(belief.generation == 2 && belief.master == b)
+        // Back to a (a failover back): announced once, dropped once.
+        belief.observed(a)
+        belief.observed(a)
+        #expect(belief.generation == 3 && belief.master == nil)
+        #expect(belief.adopt(a, resolvedAt: 3) == 4 && belief.announced == nil)
+    }
+
     @Test("the last master found serves only while no Sentinel names another: never the master being replaced")
     func fallBack() {
         let old = HostPort(host: "10.0.0.1", port: 6379), new = HostPort(host: "10.0.0.2", port: 6379)

@@ -79,6 +79,11 @@ struct ConfigReaderSectionTests {
         #expect { try Self.reader(["REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_USERNAME": "watch"]).section("redis", RedisConfiguration.init(reader:)) } throws: {
             ($0 as? ConfigurationError)?.key == "redis.sentinel_username"
         }
+        // Without Sentinels the keys are not used: an unreadable file does not stop the daemon.
+        let plain = try Self.reader(["REDIS_SENTINEL_PASSWORD_FILE": "/nonexistent/sentinel-password"]).section("redis", RedisConfiguration.init(reader:))
+        #expect(plain.endpoint.sentinel == nil)
+        #expect { try Self.reader(["REDIS_SENTINELS": "a:1", "REDIS_SENTINEL_PASSWORD_FILE": "/nonexistent/sentinel-password"])
+            .section("redis", RedisConfiguration.init(reader:)) } throws: { ($0 as? ConfigurationError)?.key == "redis.sentinel_password_file" }
     }
 
     @Test("an error inside a section, or a nested one, names the full key; one about the whole section names it")

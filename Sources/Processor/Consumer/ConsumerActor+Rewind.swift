@@ -74,7 +74,7 @@ extension ConsumerActor {
             let stream = RedisClient.fields(of: try await control.send(["XINFO", "STREAM", key]))
             if let lost = Self.unreadable(after: mark, stream: stream) {
                 counters.rewindsIncomplete.add(1, ordering: .relaxed)
-                logger.error("entries after the database's position are gone from the stream (trimmed or deleted) and cannot be re-read",
+                logger.error("entries after the database's position may be gone from the stream (trimmed or deleted): what is left is re-read, the rest cannot be",
                              metadata: ["shard": "\(shard)", "position": "\(mark)", "gone": "\(lost)"])
             }
             var start = "(\(mark)"
@@ -111,7 +111,8 @@ extension ConsumerActor {
     }
 
     /// Why entries after `mark` may be missing from a stream (`XINFO STREAM` fields), or nil when
-    /// the stream still holds everything after it. Retention trims with `XTRIM MINID`, which
+    /// the stream surely holds everything after it. It may over-report: a stream now beginning
+    /// after `mark` may have lost only `mark` itself to retention (an idle shard). Retention trims with `XTRIM MINID`, which
     /// moves the stream's start (`recorded-first-entry-id`, Redis 7; else the first entry's id)
     /// but not `max-deleted-entry-id`, which only `XDEL` moves; an emptied stream has neither.
     package static func unreadable(after mark: StreamID, stream: [String: RESPValue]) -> String? {

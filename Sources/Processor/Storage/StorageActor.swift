@@ -77,7 +77,21 @@ package actor StorageActor {
         let pg = try live()
         let applied = try MigrationRunner.migrate(pg, migrations: Schema.migrations)
         try adoptDefaultTenant(pg)
+        try seedPositions(pg)
         return applied
+    }
+
+    /// A row at `0-0` for each shard's stream that has none (the positions were read before, at
+    /// connection): a standby that replicated it but missed the shard's first commits holds it
+    /// on the old timeline once promoted, so the shard is re-read from its start whenever its
+    /// reader connects, not only while other shards' rows are still unchecked.
+    func seedPositions(_ pg: PostgresConnection) throws(PostgresError) {
+        guard let streams = positions?.streams, !streams.isEmpty else { return }
+        try pg.query("""
+            INSERT INTO stream_positions (stream, ms, seq, timeline)
+            SELECT s, 0, 0, telemetry_timeline() FROM unnest($1::text[]) AS s
+            ON CONFLICT (stream) DO NOTHING
+            """, [PostgresText.array(streams)])
     }
 
     /// Migration 11 files the devices stored before tenants under the tenant `default` (id 1). A

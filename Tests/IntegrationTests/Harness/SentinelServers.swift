@@ -94,16 +94,24 @@ final class SentinelServers: @unchecked Sendable {
     /// failover took.
     @discardableResult
     func killMaster() throws -> Duration {
+        // Not while a Sentinel still finishes the last failover (reconfiguring replicas): it
+        // would go on naming the old master for a while, and a second failover would wait for it.
+        _ = waitUntil(seconds: 15) { self.settled() }
         guard let port = masterPort(), let node = nodes.first(where: { $0.port == port }), let process = node.process else {
             throw HarnessError("no master to kill")
         }
         let started = ContinuousClock.now
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        // Failed over once any Sentinel names another node that says it is the master (as the
+        // daemons' resolver finds it, asking each in turn).
         let moved = waitUntil(seconds: 30) {
-            guard let now = self.masterPort(), now != port,
-                  let role = try? RedisConnection(endpoint: RedisEndpoint(port: now, timeout: .seconds(1))).send(["ROLE"]) else { return false }
-            return SentinelProtocol.isMaster(role)
+            self.sentinelPorts.contains { sentinel in
+                guard let reply = try? RedisConnection(endpoint: self.sentinelEndpoint(sentinel)).send(["SENTINEL", "get-master-addr-by-name", Self.masterName]),
+                      let now = SentinelProtocol.masterAddress(reply)?.port, now != port,
+                      let role = try? RedisConnection(endpoint: RedisEndpoint(port: now, timeout: .seconds(1))).send(["ROLE"]) else { return false }
+                return SentinelProtocol.isMaster(role)
+            }
         }
         guard moved else { throw HarnessError("the Sentinels did not fail over within 30 s; see \(directory)") }
         let took = ContinuousClock.now - started
@@ -119,6 +127,19 @@ final class SentinelServers: @unchecked Sendable {
         }
         try start(node, replicaOf: nil)
         return took
+    }
+
+    /// Whether every Sentinel names the same master and none is in a failover.
+    func settled() -> Bool {
+        var named = Set<Int?>()
+        for port in sentinelPorts {
+            guard let connection = try? RedisConnection(endpoint: sentinelEndpoint(port)),
+                  let master = try? connection.send(["SENTINEL", "master", Self.masterName]).array else { return false }
+            let fields = stride(from: 0, to: master.count - 1, by: 2).reduce(into: [String: String]()) { $0[master[$1].string ?? ""] = master[$1 + 1].string }
+            if fields["flags"]?.contains("failover") ?? true { return false }
+            named.insert(fields["port"].flatMap { Int($0) })
+        }
+        return named.count == 1 && named.first != nil
     }
 
     /// The drill of a master cut off from its replicas while clients still reach it: the replicas
