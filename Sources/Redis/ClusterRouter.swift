@@ -343,7 +343,8 @@ final class ClusterRouter {
     private func transaction(_ commands: [RedisCommand], at first: HostPort) throws(RedisError) -> [RESPValue] {
         var node = first
         var asking = false
-        for attempt in 0...(Self.maxRedirects * 4) {
+        var attempts = 0
+        while true {
             var replies: [RESPValue]
             do {
                 replies = try connection(to: node).pipeline(asking ? [["ASKING"]] + commands : commands)
@@ -357,22 +358,24 @@ final class ClusterRouter {
                 guard case .error(let message) = reply else { return nil }
                 return ClusterProtocol.redirect(message) != nil || message.hasPrefix("TRYAGAIN") ? message : nil
             }.first
-            guard let refusal, attempt < Self.maxRedirects * 4 else { return replies }
-            if var redirect = ClusterProtocol.redirect(refusal) {
-                if redirect.node.host.isEmpty { redirect.node.host = node.host }
-                if redirect.kind == .moved {
-                    topology.moved(redirect)
-                    node = redirect.node
-                    asking = false
-                } else {
-                    node = redirect.node
-                    asking = true
-                }
+            guard let refusal, attempts < Self.maxRedirects * 4 else { return replies }
+            attempts += 1
+            if let redirect = redirection(refusal, from: node) {
+                node = redirect.node
+                asking = redirect.kind == .ask
             } else {
                 usleep(25_000)  // TRYAGAIN, as for single commands
             }
         }
-        return []  // not reached: the last attempt answers
+    }
+
+    /// The redirection in an error reply from `origin`, its node completed (`:port` names the
+    /// answering node's host) and, for `MOVED`, learnt by the map; nil for any other reply.
+    private func redirection(_ message: String, from origin: HostPort) -> ClusterRedirect? {
+        guard var redirect = ClusterProtocol.redirect(message) else { return nil }
+        if redirect.node.host.isEmpty { redirect.node.host = origin.host }
+        if redirect.kind == .moved { topology.moved(redirect) }
+        return redirect
     }
 
     /// Sends `parts` (one pipeline per node, in order within each), following redirections;
@@ -417,10 +420,8 @@ final class ClusterRouter {
                 continue
             }
             if message.hasPrefix("CLUSTERDOWN") { topology.invalidate() }
-            guard redirects < Self.maxRedirects, var redirect = ClusterProtocol.redirect(message) else { return reply }
+            guard redirects < Self.maxRedirects, let redirect = redirection(message, from: origin) else { return reply }
             redirects += 1
-            if redirect.node.host.isEmpty { redirect.node.host = origin.host }  // ":port": the answering node's host
-            if redirect.kind == .moved { topology.moved(redirect) }
             reply = try sendOne(command, to: redirect.node, asking: redirect.kind == .ask)
         }
         return reply

@@ -22,6 +22,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// When set, the servers are the masters of this Redis Cluster, each command sent to the
     /// master of its keys' slot (``ClusterRouter``); ``host`` and ``port`` are not used.
     public var cluster: ClusterSettings?
+    /// Where the credentials come from, for the messages about them: the keys `<this>username`,
+    /// `<this>password` and `<this>password_file` (`redis.sentinel_` for a Sentinel).
+    public var credentialKeys = "redis."
 
     /// An endpoint; by default the local server on 6379 with a 5 s timeout and no credentials.
     public init(host: String = "127.0.0.1", port: Int = 6379, timeout: Duration = .seconds(5), username: String? = nil, password: String? = nil,
@@ -117,8 +120,10 @@ public final class RedisConnection {
         guard let password = endpoint.password else {
             if case .error(let message) = try send(["PING"]), message.hasPrefix("NOAUTH") {
                 close()
-                throw RedisError(.connectionFailed, "redis at \(address) requires authentication (\(message)): set redis.password "
-                                 + "(REDIS_PASSWORD or redis.password_file), and redis.username for an ACL user")
+                let keys = endpoint.credentialKeys
+                let environment = (keys + "password").uppercased().replacingOccurrences(of: ".", with: "_")
+                throw RedisError(.connectionFailed, "redis at \(address) requires authentication (\(message)): set \(keys)password "
+                                 + "(\(environment) or \(keys)password_file), and \(keys)username for an ACL user")
             }
             return
         }
@@ -128,7 +133,7 @@ public final class RedisConnection {
         if case .error(let message) = try send(command) {
             close()
             let user = endpoint.username.map { "user \($0)" } ?? "the default user"
-            throw RedisError(.connectionFailed, "redis at \(address) refused the credentials of \(user) (\(message)): check redis.username and redis.password")
+            throw RedisError(.connectionFailed, "redis at \(address) refused the credentials of \(user) (\(message)): check \(endpoint.credentialKeys)username and \(endpoint.credentialKeys)password")
         }
     }
 

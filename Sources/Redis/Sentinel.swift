@@ -28,9 +28,11 @@ public struct SentinelSettings: Sendable, Hashable, CustomStringConvertible {
         self.password = password
     }
 
-    /// The endpoint of one Sentinel, with the Sentinels' credentials.
+    /// The endpoint of one Sentinel, with the Sentinels' credentials (named in its messages).
     func endpoint(_ sentinel: HostPort) -> RedisEndpoint {
-        RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: timeout, username: username, password: password)
+        var endpoint = RedisEndpoint(host: sentinel.host, port: sentinel.port, timeout: timeout, username: username, password: password)
+        endpoint.credentialKeys = "redis.sentinel_"
+        return endpoint
     }
 
     /// `master <name> via <sentinel>, …`.
@@ -303,9 +305,7 @@ public final class MasterResolver: Sendable {
             }
             return address
         } catch {
-            let credentials = error.message.contains("requires authentication") || error.message.contains("refused the credentials")
-            problems.append("\(sentinel): \(error.message)"
-                            + (credentials ? " (the Sentinels' own credentials are redis.sentinel_username and redis.sentinel_password)" : ""))
+            problems.append("\(sentinel): \(error.message)")
             return nil
         }
     }

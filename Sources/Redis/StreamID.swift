@@ -8,6 +8,9 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
         self.sequence = sequence
     }
 
+    /// `0-0`: before every entry (a stream read from its start).
+    package static let zero = StreamID(milliseconds: 0, sequence: 0)
+
     /// Parses a full id; nil for anything else (`+`, `-`, a bare millisecond, a sign, spaces).
     package init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)

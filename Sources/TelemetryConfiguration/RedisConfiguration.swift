@@ -40,7 +40,7 @@ public struct RedisConfiguration: Sendable, Equatable {
             clusterNodes.append(node)
         }
         // Read (and their file opened) only with Sentinels to ask.
-        let (sentinelUsername, sentinelPassword) = try Self.credentials(config, "sentinel_", readFile: !sentinels.isEmpty)
+        let (sentinelUsername, sentinelPassword) = try Self.credentials(config, "sentinel_", used: !sentinels.isEmpty)
         guard sentinels.isEmpty || clusterNodes.isEmpty else {
             throw ConfigurationError(key: "cluster_nodes", "a Redis Cluster is not found through Sentinels: set redis.sentinels or redis.cluster_nodes, not both")
         }
@@ -64,13 +64,13 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 
     /// `<prefix>username`, `<prefix>password` and `<prefix>password_file` (the file wins, its
-    /// line end dropped); empty strings for none, or when `readFile` is false (the keys are
-    /// still read, so they are known, but neither checked nor used).
-    private static func credentials(_ config: ConfigReader, _ prefix: String, readFile: Bool = true) throws(ConfigurationError) -> (String, String) {
+    /// line end dropped); empty strings for none, or when not `used` (the keys are still
+    /// read, so they are known, but neither checked nor their file opened).
+    private static func credentials(_ config: ConfigReader, _ prefix: String, used: Bool = true) throws(ConfigurationError) -> (String, String) {
         let username = try config.strictString("\(prefix)username", default: "")
         var password = try config.strictString("\(prefix)password", default: "")
         let file = try config.strictString("\(prefix)password_file", default: "")
-        guard readFile else { return ("", "") }
+        guard used else { return ("", "") }
         if !file.isEmpty {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw ConfigurationError(key: "\(prefix)password_file", "cannot read \(file)")

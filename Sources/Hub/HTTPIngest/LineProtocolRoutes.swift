@@ -73,9 +73,7 @@ enum LineProtocolRoutes {
                               configuration: HTTPIngestConfiguration) async -> Response {
         let query = request.uri.queryParameters
         let precision = query["precision"].map(String.init) ?? ""
-        // InfluxDB 2 knows only ns, us, ms and s; 1.x also n, u, m and h.
-        guard api == .v1 || ["", "ns", "us", "ms", "s"].contains(precision),
-              let nanosPerUnit = InfluxLineProtocol.nanosPerUnit(precision: precision) else {
+        guard let nanosPerUnit = InfluxLineProtocol.nanosPerUnit(precision: precision, v1: api == .v1) else {
             return error(api, .badRequest, code: "invalid", "invalid precision \"\(precision)\" (ns, us, ms, s; 1.x also n, u, m, h)")
         }
         switch api {

@@ -112,21 +112,21 @@ extension ConsumerActor {
 
     /// Why entries after `mark` may be missing from a stream (`XINFO STREAM` fields), or nil when
     /// the stream surely holds everything after it. It may over-report: a stream now beginning
-    /// after `mark` may have lost only `mark` itself to retention (an idle shard). Retention trims with `XTRIM MINID`, which
-    /// moves the stream's start (`recorded-first-entry-id`, Redis 7; else the first entry's id)
+    /// after `mark` may have lost only `mark` itself to retention (an idle shard). Retention
+    /// trims with `XTRIM MINID`, which moves the stream's start (`recorded-first-entry-id`, Redis 7; else the first entry's id)
     /// but not `max-deleted-entry-id`, which only `XDEL` moves; an emptied stream has neither.
     package static func unreadable(after mark: StreamID, stream: [String: RESPValue]) -> String? {
         if let deleted = stream["max-deleted-entry-id"]?.string.flatMap(StreamID.init), mark < deleted {
             return "deleted up to \(deleted)"
         }
-        if mark == StreamID(milliseconds: 0, sequence: 0) {
+        if mark == .zero {
             // From the stream's start (no position at all): gone is whatever was ever added and is not there now.
             guard let added = stream["entries-added"]?.int, let length = stream["length"]?.int else { return nil }
             return added > length ? "\(added - length) of the \(added) entries ever added were trimmed or deleted" : nil
         }
         let first = stream["recorded-first-entry-id"]?.string.flatMap(StreamID.init)
             ?? stream["first-entry"]?.array?.first?.string.flatMap(StreamID.init)
-        if let first, first != StreamID(milliseconds: 0, sequence: 0), mark < first {
+        if let first, first != .zero, mark < first {
             return "the stream now begins at \(first)"
         }
         if stream["length"]?.int == 0 { return "the stream is empty" }

@@ -262,16 +262,18 @@ public enum InfluxLineProtocol {
         return value
     }
 
-    /// The request's `precision` as nanoseconds per unit (nil: unknown). 1.x names `n`, `u`,
-    /// `ms`, `s`, `m`, `h`; 2.x `ns`, `us`, `ms`, `s`; none is nanoseconds.
-    public static func nanosPerUnit(precision: String) -> Int64? {
+    /// The request's `precision` as nanoseconds per unit (nil: unknown). 1.x (`v1`) also names
+    /// `n`, `u`, `m`, `h`; both `ns`, `us`, `ms`, `s`; none (or empty) is nanoseconds.
+    public static func nanosPerUnit(precision: String, v1: Bool = true) -> Int64? {
         switch precision {
-        case "", "n", "ns": 1
-        case "u", "us", "µ": 1000
+        case "", "ns": 1
+        case "us": 1000
         case "ms": 1_000_000
         case "s": 1_000_000_000
-        case "m": 60_000_000_000
-        case "h": 3_600_000_000_000
+        case "n" where v1: 1
+        case "u" where v1, "µ" where v1: 1000
+        case "m" where v1: 60_000_000_000
+        case "h" where v1: 3_600_000_000_000
         default: nil
         }
     }

@@ -35,7 +35,7 @@ public struct LineProtocolDocument: Sendable {
     public static let maxQuotedBytes = 1024
 
     /// Parses `body`; timestamps are in units of `nanosPerUnit` nanoseconds
-    /// (``InfluxLineProtocol/nanosPerUnit(precision:)``), and a point without one is stamped
+    /// (``InfluxLineProtocol/nanosPerUnit(precision:v1:)``), and a point without one is stamped
     /// `nowMicros` (the request's arrival). A line with more than `maxFields` numeric fields is
     /// refused (`too_large`).
     public static func parse(_ body: [UInt8], nanosPerUnit: Int64, mapping: LineProtocolMapping, nowMicros: Int64,

@@ -27,6 +27,9 @@ final class RedisServer {
         self.password = password
         port = try freePort()
         directory = "\(TestServers.logDirectory)/../redis-\(port)"
+        // A new server starts empty: an earlier test's server on the same port left its AOF and
+        // cluster configuration here (a cluster node would then refuse to join a new cluster).
+        try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try start()
     }
