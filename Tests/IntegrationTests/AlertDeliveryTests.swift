@@ -177,7 +177,9 @@ struct AlertDeliveryTests {
         #expect(try silences() == 1, "one alert for one silence")
         let (_, metrics) = try await processor.get("/metrics")
         #expect(metrics.contains("telemetry_processor_silence_alerts_total 1") && metrics.contains("telemetry_processor_silence_resolved_total 1"), "\(metrics.split(separator: "\n").filter { $0.contains("silence") || $0.contains("alert_deliver") })")
+        // Its last request ends before the hub stops (cancelling does not stop a request in flight).
         reporter.cancel()
+        await reporter.value
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }
@@ -240,7 +242,9 @@ struct AlertDeliveryTests {
         let lines = try await processor.get("/metrics").1.split(separator: "\n").filter { $0.hasPrefix("telemetry_processor_quality") }
         #expect(shown, "\(lines)")
         #expect(lines.filter { $0.hasPrefix("telemetry_processor_quality_rejected_worst_samples{") }.count == 10, "bounded: \(lines)")
+        // Its last request ends before the hub stops (cancelling does not stop a request in flight).
         reporter.cancel()
+        await reporter.value
         #expect(await hub.stop() == 0)
         #expect(await processor.stop() == 0)
     }
